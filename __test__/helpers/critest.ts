@@ -1,0 +1,46 @@
+import type { Daemon } from './daemon.js';
+import { run } from './process.js';
+import { toolFromEnv } from './repo.js';
+
+export interface CritestResult {
+  code: number | null;
+  /** stdout and stderr together, as a person reading CI logs wants them. */
+  output: string;
+  /** From ginkgo's `Ran N of M Specs` line; null when it never got that far. */
+  ran: number | null;
+  total: number | null;
+  /** ginkgo printed its `SUCCESS!` summary. */
+  succeeded: boolean;
+}
+
+export interface CritestOptions {
+  /** ginkgo regexp over the full spec text (`[k8s.io] <Describe> <Context> <It>`). */
+  focus: string;
+  skip?: string;
+  extraArgs?: readonly string[];
+  timeoutMs?: number;
+}
+
+/** Runs the real critest (cri-tools' validation suite) against the daemon's socket. */
+export async function critest(daemon: Daemon, options: CritestOptions): Promise<CritestResult> {
+  const args = [
+    `--runtime-endpoint=${daemon.endpoint}`,
+    `--image-endpoint=${daemon.endpoint}`,
+    `--ginkgo.focus=${options.focus}`,
+    ...(options.skip === undefined ? [] : [`--ginkgo.skip=${options.skip}`]),
+    '--ginkgo.no-color',
+    // Spec names and durations in the output, so a CI log shows what ran.
+    '--ginkgo.v',
+    ...(options.extraArgs ?? []),
+  ];
+  const result = await run(toolFromEnv('CRION_CRITEST'), args, { timeoutMs: options.timeoutMs ?? 300_000, cwd: daemon.dir });
+  const output = `${result.stdout}${result.stderr}`;
+  const ranMatch = /Ran (\d+) of (\d+) Specs?/.exec(output);
+  return {
+    code: result.code,
+    output,
+    ran: ranMatch ? Number(ranMatch[1]) : null,
+    total: ranMatch ? Number(ranMatch[2]) : null,
+    succeeded: /^SUCCESS!/m.test(output),
+  };
+}

@@ -1,0 +1,246 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { crionBin, repoRoot } from './repo.js';
+
+/** One pino line from the daemon's stderr. */
+export interface LogLine {
+  level?: string;
+  time?: number;
+  msg?: string;
+  [key: string]: unknown;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The part of ava's ExecutionContext the helpers need, so hooks and tests both fit. */
+export interface Teardown {
+  teardown(fn: () => Promise<void> | void): void;
+}
+
+export interface DaemonOptions {
+  /** Contents of crion.conf. It always exists (empty by default) so the host's /etc/crion is never read. */
+  config?: string;
+  /** Files written into crion.conf.d, by name. */
+  configDirFiles?: Record<string, string>;
+  /** Defaults to <dir>/crion.sock. */
+  socketPath?: string;
+  /** Passed as --log-level; null leaves the level to the config files (a flag would override them). */
+  logLevel?: string | null;
+  /** Appended after the standard arguments. */
+  args?: string[];
+  readyTimeoutMs?: number;
+}
+
+const DEFAULT_READY_TIMEOUT_MS = 30_000;
+const DEFAULT_STOP_TIMEOUT_MS = 15_000;
+
+/** Every daemon not yet reaped, so a crashing test process cannot leave one behind. */
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+export class Daemon {
+  readonly child: ChildProcess;
+  readonly exited: Promise<ExitStatus>;
+  private out = '';
+  private err = '';
+  private exitStatus: ExitStatus | null = null;
+
+  constructor(
+    /** Temp dir holding this daemon's config, root, state and (by default) socket. */
+    readonly dir: string,
+    readonly socketPath: string,
+    readonly configPath: string,
+    readonly configDir: string,
+    readonly args: readonly string[],
+  ) {
+    this.child = spawn(process.execPath, [crionBin, 'daemon', ...args], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    live.add(this.child);
+    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.out += chunk));
+    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.err += chunk));
+    this.exited = new Promise((resolve) => {
+      this.child.on('close', (code, signal) => {
+        live.delete(this.child);
+        this.exitStatus = { code, signal };
+        resolve(this.exitStatus);
+      });
+    });
+  }
+
+  get endpoint(): string {
+    return `unix://${this.socketPath}`;
+  }
+
+  get stdout(): string {
+    return this.out;
+  }
+
+  get stderr(): string {
+    return this.err;
+  }
+
+  get running(): boolean {
+    return this.exitStatus === null;
+  }
+
+  /** stderr lines that parse as JSON objects, in order. */
+  logs(): LogLine[] {
+    return this.err.split('\n').flatMap((line) => {
+      const parsed = parseJsonObject(line);
+      return parsed ? [parsed] : [];
+    });
+  }
+
+  /** Non-empty stderr lines that are not JSON objects (they should not exist in JSON log format). */
+  nonJsonLines(): string[] {
+    return this.err.split('\n').filter((line) => line.trim() !== '' && parseJsonObject(line) === null);
+  }
+
+  async waitForLog(predicate: (line: LogLine) => boolean, timeoutMs = 10_000, what = 'matching log line'): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.logs().find(predicate);
+      if (found) return found;
+      if (!this.running) throw this.failure(`daemon exited (${describe(this.exitStatus!)}) before logging a ${what}`);
+      if (Date.now() > deadline) throw this.failure(`no ${what} within ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  }
+
+  /** Resolves once the socket accepts connections; a stale socket file refuses them, so it is not mistaken for readiness. */
+  async waitReady(timeoutMs = DEFAULT_READY_TIMEOUT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.running) throw this.failure(`daemon exited (${describe(this.exitStatus!)}) before serving ${this.socketPath}`);
+      if (await canConnect(this.socketPath)) return;
+      if (Date.now() > deadline) throw this.failure(`daemon did not serve ${this.socketPath} within ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  }
+
+  async waitExit(timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<ExitStatus> {
+    const timeout = sleep(timeoutMs).then(() => null);
+    const status = await Promise.race([this.exited, timeout]);
+    if (status === null) throw this.failure(`daemon still running after ${timeoutMs} ms`);
+    return status;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (!this.running) throw this.failure(`cannot send ${signal}: daemon already exited (${describe(this.exitStatus!)})`);
+    this.child.kill(signal);
+  }
+
+  /** Graceful shutdown: SIGTERM, then the exit code (null if a signal killed it). */
+  async stop(timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<number | null> {
+    if (this.running) this.child.kill('SIGTERM');
+    try {
+      return (await this.waitExit(timeoutMs)).code;
+    } catch (error) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+      throw error;
+    }
+  }
+
+  /** Leaves nothing behind whatever state the test left the daemon in. */
+  async dispose(): Promise<void> {
+    if (this.running) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+    await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+
+  /** An error carrying the daemon's output, since that is where the cause is. */
+  failure(message: string): Error {
+    return new Error(`${message}\n--- crion stderr ---\n${this.err}--- crion stdout ---\n${this.out}`);
+  }
+}
+
+/** Starts a daemon without waiting for it; for runs expected to fail, or to be checked while starting. */
+export async function spawnDaemon(options: DaemonOptions = {}): Promise<Daemon> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'crion-e2e-'));
+  const socketPath = options.socketPath ?? path.join(dir, 'crion.sock');
+  const configPath = path.join(dir, 'crion.conf');
+  const configDir = path.join(dir, 'crion.conf.d');
+  await writeFile(configPath, options.config ?? '');
+  await mkdir(configDir);
+  for (const [name, content] of Object.entries(options.configDirFiles ?? {})) {
+    await writeFile(path.join(configDir, name), content);
+  }
+  // The daemon's crictl config, so a host /etc/crictl.yaml (debug output, timeouts) cannot leak into results.
+  await writeFile(path.join(dir, 'crictl.yaml'), `runtime-endpoint: unix://${socketPath}\nimage-endpoint: unix://${socketPath}\n`);
+  const logLevel = options.logLevel === undefined ? 'debug' : options.logLevel;
+  const args = [
+    '--listen', `unix://${socketPath}`,
+    '--root', path.join(dir, 'root'),
+    '--state', path.join(dir, 'state'),
+    '--config', configPath,
+    '--config-dir', configDir,
+    ...(logLevel === null ? [] : ['--log-level', logLevel]),
+    ...(options.args ?? []),
+  ];
+  return new Daemon(dir, socketPath, configPath, configDir, args);
+}
+
+/** Starts a daemon and waits until its socket accepts connections; the test's teardown disposes of it. */
+export async function startDaemon(t: Teardown, options: DaemonOptions = {}): Promise<Daemon> {
+  const daemon = await spawnDaemon(options);
+  t.teardown(() => daemon.dispose());
+  await daemon.waitReady(options.readyTimeoutMs);
+  return daemon;
+}
+
+/**
+ * For a daemon shared by the tests of one file: ava runs a hook's teardown as soon as
+ * the hook ends, so the caller disposes of it in `test.after.always` instead.
+ */
+export async function startSharedDaemon(options: DaemonOptions = {}): Promise<Daemon> {
+  const daemon = await spawnDaemon(options);
+  try {
+    await daemon.waitReady(options.readyTimeoutMs);
+  } catch (error) {
+    await daemon.dispose();
+    throw error;
+  }
+  return daemon;
+}
+
+export function canConnect(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(socketPath);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+function parseJsonObject(line: string): LogLine | null {
+  if (!line.startsWith('{')) return null;
+  try {
+    const value: unknown = JSON.parse(line);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as LogLine) : null;
+  } catch {
+    return null;
+  }
+}
+
+function describe(status: ExitStatus): string {
+  return status.signal ? `signal ${status.signal}` : `code ${status.code}`;
+}
