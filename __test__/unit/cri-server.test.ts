@@ -1,0 +1,164 @@
+import test from 'ava';
+import * as grpc from '@grpc/grpc-js';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { CriServer } from '../../src/cri/server.js';
+import { loadCriPackage } from '../../src/cri/proto.js';
+import { NotFoundError } from '../../src/errors.js';
+import { createLogger, type LogLevel } from '../../src/log/logger.js';
+import type { ServiceRpcs } from '../../src/cri/services.js';
+import type { RuntimeServiceHandlers } from '../../src/generated/runtime/v1/RuntimeService.js';
+import type { ImageServiceHandlers } from '../../src/generated/runtime/v1/ImageService.js';
+
+interface Harness {
+  server: CriServer;
+  runtime: grpc.Client & Record<string, Function>;
+  image: grpc.Client & Record<string, Function>;
+  logLines: () => Array<Record<string, unknown>>;
+}
+
+async function startServer(
+  t: { teardown(fn: () => Promise<void> | void): void },
+  rpcs: { runtime?: ServiceRpcs<RuntimeServiceHandlers>; image?: ServiceRpcs<ImageServiceHandlers> },
+  level: LogLevel = 'debug',
+): Promise<Harness> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'crion-server-'));
+  const output = new PassThrough();
+  let logged = '';
+  output.on('data', (chunk: Buffer) => (logged += chunk.toString()));
+  const log = createLogger({ level, format: 'json', destination: output });
+  const listen = `unix://${path.join(dir, 'crion.sock')}`;
+  const server = await CriServer.start({ listen, log, runtime: rpcs.runtime ?? {}, image: rpcs.image ?? {} });
+  const cri = loadCriPackage();
+  const runtime = new cri.RuntimeService(listen, grpc.credentials.createInsecure()) as unknown as Harness['runtime'];
+  const image = new cri.ImageService(listen, grpc.credentials.createInsecure()) as unknown as Harness['image'];
+  t.teardown(async () => {
+    runtime.close();
+    image.close();
+    await server.shutdown(1000);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const logLines = () =>
+    logged
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { server, runtime, image, logLines };
+}
+
+function call<Response>(client: Harness['runtime'], method: string, request: object): Promise<Response> {
+  return new Promise((resolve, reject) =>
+    client[method]!(request, (error: grpc.ServiceError | null, response: Response) =>
+      error ? reject(error) : resolve(response),
+    ),
+  );
+}
+
+test('an implemented RPC answers, and its call is logged with rpc, outcome and latency', async (t) => {
+  const { runtime, logLines } = await startServer(t, {
+    runtime: { Version: async () => ({ version: '0.1.0', runtimeName: 'fake', runtimeVersion: '1', runtimeApiVersion: 'v1' }) },
+  });
+  const response = await call<{ runtimeName: string }>(runtime, 'Version', {});
+  t.is(response.runtimeName, 'fake');
+  const line = logLines().find((entry) => entry.rpc === 'Version');
+  t.like(line, { outcome: 'ok', msg: 'rpc finished', level: 'debug' });
+  t.is(typeof line?.latencyMs, 'number');
+});
+
+test('an RPC without an implementation answers UNIMPLEMENTED naming the RPC', async (t) => {
+  const { runtime, image } = await startServer(t, {});
+  const error = await t.throwsAsync<grpc.ServiceError>(call(runtime, 'ListPodSandbox', {}));
+  t.is(error!.code, grpc.status.UNIMPLEMENTED);
+  t.regex(error!.details, /runtime\.v1\.RuntimeService\/ListPodSandbox is not implemented/);
+  const imageError = await t.throwsAsync<grpc.ServiceError>(call(image, 'ImageFsInfo', {}));
+  t.is(imageError!.code, grpc.status.UNIMPLEMENTED);
+  t.regex(imageError!.details, /ImageService\/ImageFsInfo/);
+});
+
+test('a server-streaming RPC without an implementation answers UNIMPLEMENTED too', async (t) => {
+  const { runtime } = await startServer(t, {});
+  const stream = runtime.GetContainerEvents!({}) as grpc.ClientReadableStream<unknown>;
+  const error = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+  t.is(error.code, grpc.status.UNIMPLEMENTED);
+  t.regex(error.details, /GetContainerEvents/);
+});
+
+test('a domain error keeps its message and code; the IDs of the request are logged', async (t) => {
+  const { runtime, logLines } = await startServer(t, {
+    runtime: {
+      ContainerStatus: async (request) => {
+        throw new NotFoundError(`container ${request.containerId} not found`);
+      },
+    },
+  });
+  const error = await t.throwsAsync<grpc.ServiceError>(call(runtime, 'ContainerStatus', { containerId: 'abc' }));
+  t.is(error!.code, grpc.status.NOT_FOUND);
+  t.is(error!.details, 'container abc not found');
+  t.like(
+    logLines().find((entry) => entry.rpc === 'ContainerStatus'),
+    { containerId: 'abc', outcome: 'error', level: 'warn', code: grpc.status.NOT_FOUND },
+  );
+});
+
+test('an unexpected error becomes UNKNOWN; its detail reaches the log only', async (t) => {
+  const { runtime, logLines } = await startServer(t, {
+    runtime: {
+      Status: async () => {
+        throw new TypeError('cannot read properties of undefined (secret detail)');
+      },
+    },
+  });
+  const error = await t.throwsAsync<grpc.ServiceError>(call(runtime, 'Status', {}));
+  t.is(error!.code, grpc.status.UNKNOWN);
+  t.notRegex(error!.details, /secret detail/);
+  const line = logLines().find((entry) => entry.rpc === 'Status');
+  t.is(line?.level, 'error');
+  t.regex(JSON.stringify(line?.err), /secret detail/);
+});
+
+test('registry credentials in a request never reach the log, even at trace level', async (t) => {
+  const { image, logLines } = await startServer(
+    t,
+    { image: { PullImage: async () => ({ imageRef: 'sha256:0' }) } },
+    'trace',
+  );
+  await call(image as Harness['runtime'], 'PullImage', {
+    image: { image: 'example.com/app:1' },
+    auth: { username: 'alice', password: 'hunter2', auth: 'YWxpY2U6aHVudGVyMg==', identityToken: 'id-tok', registryToken: 'reg-tok' },
+  });
+  const logged = JSON.stringify(logLines());
+  t.regex(logged, /example\.com\/app:1/, 'the request itself was logged');
+  for (const secret of ['hunter2', 'YWxpY2U6aHVudGVyMg==', 'id-tok', 'reg-tok']) {
+    t.false(logged.includes(secret), `${secret} leaked into the log`);
+  }
+});
+
+test('the socket is created with mode 0660', async (t) => {
+  const { server } = await startServer(t, {});
+  t.is((await stat(server.socketPath)).mode & 0o777, 0o660);
+});
+
+test('shutdown lets an in-flight call finish, then removes the socket', async (t) => {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let entered!: () => void;
+  const inFlight = new Promise<void>((resolve) => (entered = resolve));
+  const { server, runtime } = await startServer(t, {
+    runtime: {
+      Version: async () => {
+        entered();
+        await released;
+        return { version: '0.1.0', runtimeName: 'slow', runtimeVersion: '1', runtimeApiVersion: 'v1' };
+      },
+    },
+  });
+  const answer = call<{ runtimeName: string }>(runtime, 'Version', {});
+  await inFlight;
+  const shutdown = server.shutdown(5000);
+  release();
+  t.is((await answer).runtimeName, 'slow');
+  t.is(await shutdown, 'graceful');
+  await t.throwsAsync(stat(server.socketPath), { code: 'ENOENT' });
+});

@@ -1,0 +1,119 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../log/logger.js';
+import { toGrpcStatus } from './status-codes.js';
+
+/** What a CRI handler gets besides its request. Handlers never see gRPC objects. */
+export interface RpcContext {
+  readonly log: Logger;
+  /** Aborted when the client cancels the call or its deadline passes. */
+  readonly signal: AbortSignal;
+}
+
+export type UnaryRpc<Request, Response> = (request: Request, context: RpcContext) => Promise<Response>;
+
+/** Pushes messages to the client until it returns; the stream then ends with OK. */
+export type ServerStreamRpc<Request, Message> = (
+  request: Request,
+  send: (message: Message) => void,
+  context: RpcContext,
+) => Promise<void>;
+
+/**
+ * The kubelet polls these every few seconds; logging each at info would
+ * drown the calls that change something.
+ */
+const POLLED_RPC = /^(Version|Status|RuntimeConfig|ImageFsInfo|List\w*|\w*Status|\w*Stats|Stream\w*)$/;
+
+/** Fields worth lifting from a request into every log line of the call. */
+function correlationFields(request: unknown): Record<string, string> {
+  const fields: Record<string, string> = {};
+  if (typeof request !== 'object' || request === null) return fields;
+  const r = request as Record<string, unknown>;
+  for (const key of ['podSandboxId', 'containerId'] as const) {
+    if (typeof r[key] === 'string' && r[key] !== '') fields[key] = r[key];
+  }
+  const image = r.image as { image?: unknown } | null | undefined;
+  if (typeof image?.image === 'string' && image.image !== '') fields.image = image.image;
+  return fields;
+}
+
+/** The part of a grpc-js server call that tells us the client went away. */
+type CancellableCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'once'>;
+
+interface CallTracker {
+  readonly log: Logger;
+  readonly context: RpcContext;
+  succeeded(): void;
+  failed(error: unknown): Pick<grpc.StatusObject, 'code' | 'details'>;
+}
+
+/**
+ * The single instrumentation layer: every RPC gets a child logger with its
+ * name and object IDs, a line with outcome and latency, cancellation as an
+ * AbortSignal, and errors mapped to status codes in one place.
+ */
+function trackCall(rpcName: string, baseLog: Logger, call: CancellableCall, request: unknown): CallTracker {
+  const started = process.hrtime.bigint();
+  const log = baseLog.child({ rpc: rpcName, ...correlationFields(request) });
+  const controller = new AbortController();
+  call.once('cancelled', () => controller.abort(new Error(`${rpcName} was cancelled by the client`)));
+  const level = POLLED_RPC.test(rpcName) ? 'debug' : 'info';
+  log.trace({ request }, 'rpc started');
+  const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
+
+  return {
+    log,
+    context: { log, signal: controller.signal },
+    succeeded() {
+      log[level]({ outcome: 'ok', latencyMs: elapsedMs() }, 'rpc finished');
+    },
+    failed(error) {
+      const { status, unexpected } = toGrpcStatus(error);
+      if (unexpected) {
+        log.error({ outcome: 'error', code: status.code, latencyMs: elapsedMs(), err: error }, 'rpc failed unexpectedly');
+      } else {
+        log.warn({ outcome: 'error', code: status.code, latencyMs: elapsedMs(), reason: status.details }, 'rpc failed');
+      }
+      return status;
+    },
+  };
+}
+
+export function unaryHandler<Request, Response>(
+  rpcName: string,
+  log: Logger,
+  rpc: UnaryRpc<Request, Response>,
+): grpc.handleUnaryCall<Request, Response> {
+  return (call, callback) => {
+    const tracker = trackCall(rpcName, log, call, call.request);
+    // Promise.resolve().then() turns a synchronous throw in the handler into a rejection.
+    Promise.resolve()
+      .then(() => rpc(call.request, tracker.context))
+      .then(
+        (response) => {
+          tracker.succeeded();
+          callback(null, response);
+        },
+        (error: unknown) => callback(tracker.failed(error)),
+      );
+  };
+}
+
+export function serverStreamHandler<Request, Message>(
+  rpcName: string,
+  log: Logger,
+  rpc: ServerStreamRpc<Request, Message>,
+): grpc.handleServerStreamingCall<Request, Message> {
+  return (call) => {
+    const tracker = trackCall(rpcName, log, call, call.request);
+    Promise.resolve()
+      .then(() => rpc(call.request, (message) => call.write(message), tracker.context))
+      .then(
+        () => {
+          tracker.succeeded();
+          call.end();
+        },
+        (error: unknown) => call.emit('error', tracker.failed(error)),
+      );
+  };
+}

@@ -1,0 +1,27 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The installed package's root: compiled code runs from dist/src/, and the
+ * daemon needs files that ship beside it (package.json, proto/).
+ */
+export const packageRoot: string = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+export const packageVersion: string = (
+  JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }
+).version;
+
+function findPackageRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    try {
+      const manifest = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string };
+      if (manifest.name === 'crion') return dir;
+    } catch {
+      // No readable package.json here; keep walking up.
+    }
+    if (path.dirname(dir) === dir) {
+      throw new Error(`cannot find crion's package.json above ${start}`);
+    }
+  }
+}

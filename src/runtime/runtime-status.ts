@@ -1,0 +1,83 @@
+import { resolveOciHandlers, type HandlerSetting, type OciHandler } from './oci-handlers.js';
+
+export interface RuntimeCondition {
+  readonly type: 'RuntimeReady' | 'NetworkReady';
+  readonly status: boolean;
+  /** CamelCase machine-readable reason, empty when the condition holds. */
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** A handler the kubelet may select with RuntimeClass; the default one has the empty name, as CRI specifies. */
+export interface AvailableHandler {
+  readonly name: string;
+  readonly recursiveReadOnlyMounts: boolean;
+  readonly userNamespaces: boolean;
+}
+
+export interface RuntimeStatusReport {
+  readonly conditions: readonly RuntimeCondition[];
+  readonly handlers: readonly AvailableHandler[];
+  /** Only for verbose requests: values are JSON, as crictl expects. */
+  readonly info: Readonly<Record<string, string>> | null;
+}
+
+export interface RuntimeStatusSource {
+  readonly defaultHandler: string;
+  readonly handlers: Readonly<Record<string, HandlerSetting>>;
+  /** Everything an operator needs to see in `crictl info`, already in plain JSON-able form. */
+  readonly verboseInfo: () => Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Answers "can this node run pods?" from what is actually on the host, so
+ * the kubelet marks the node NotReady instead of scheduling pods that would
+ * fail to start.
+ */
+export async function reportRuntimeStatus(source: RuntimeStatusSource, verbose: boolean): Promise<RuntimeStatusReport> {
+  const handlers = await resolveOciHandlers(source.handlers);
+  const defaultHandler = handlers.find((handler) => handler.name === source.defaultHandler);
+  const installed = handlers.filter((handler) => handler.binary !== null);
+
+  return {
+    conditions: [runtimeReady(source.defaultHandler, defaultHandler), networkReady()],
+    handlers: [
+      ...(defaultHandler?.binary ? [handlerFeatures('')] : []),
+      ...installed.map((handler) => handlerFeatures(handler.name)),
+    ],
+    info: verbose
+      ? Object.fromEntries(
+          Object.entries({ ...source.verboseInfo(), runtimeHandlers: handlers }).map(([key, value]) => [
+            key,
+            JSON.stringify(value),
+          ]),
+        )
+      : null,
+  };
+}
+
+function runtimeReady(name: string, handler: OciHandler | undefined): RuntimeCondition {
+  if (handler?.binary) {
+    return { type: 'RuntimeReady', status: true, reason: '', message: '' };
+  }
+  return {
+    type: 'RuntimeReady',
+    status: false,
+    reason: 'OCIRuntimeNotFound',
+    message: `the default runtime handler "${name}" needs "${handler?.configuredPath ?? name}", which is not an executable on this host`,
+  };
+}
+
+function networkReady(): RuntimeCondition {
+  return {
+    type: 'NetworkReady',
+    status: false,
+    reason: 'NetworkPluginNotReady',
+    message: 'crion does not set up pod networks yet: CNI support is not implemented in this version',
+  };
+}
+
+/** No handler feature is implemented yet; reporting one would make the kubelet rely on it. */
+function handlerFeatures(name: string): AvailableHandler {
+  return { name, recursiveReadOnlyMounts: false, userNamespaces: false };
+}
