@@ -1,0 +1,6 @@
+//! Host-level logic of crion. Everything here is plain Rust, tested with
+//! `cargo test` and no Node; `crion-napi` only converts these types for JS.
+#![deny(unsafe_code)]
+
+pub mod host_probe;
+pub mod mountinfo;
