@@ -1,0 +1,208 @@
+import { posix } from 'node:path';
+import type { LogFormat, LogLevel } from '../log/logger.js';
+import { indexSchema, section, setting, field, tableMap, type SchemaOf } from './schema.js';
+import {
+  absolutePath,
+  absolutePathOrEmpty,
+  anyString,
+  autoOrBoolean,
+  boolean,
+  cidr,
+  integer,
+  ipAddress,
+  list,
+  oneOf,
+  stringMatching,
+} from './value-types.js';
+
+/**
+ * The daemon's effective configuration. What each key means, its default,
+ * what it accepts and whether SIGHUP applies it live is in CONFIG_SCHEMA below;
+ * the compiler keeps the two in step.
+ */
+export interface CrionConfig {
+  readonly root: string;
+  readonly state: string;
+  readonly listen: string;
+  readonly log: LogConfig;
+  readonly runtime: RuntimeConfig;
+  readonly image: ImageConfig;
+  readonly network: NetworkConfig;
+  readonly streaming: StreamingConfig;
+}
+
+export interface LogConfig {
+  readonly level: LogLevel;
+  readonly format: LogFormat;
+}
+
+export type CgroupDriver = 'auto' | 'cgroupfs' | 'systemd';
+
+export interface RuntimeConfig {
+  readonly defaultHandler: string;
+  readonly cgroupDriver: CgroupDriver;
+  readonly restrictOomScoreAdj: 'auto' | boolean;
+  readonly handlers: RuntimeHandlers;
+}
+
+/** Keyed by RuntimeClass handler name. Built-in handlers can be changed but not removed, so they are always present. */
+export interface RuntimeHandlers {
+  readonly [name: string]: RuntimeHandler;
+  readonly runc: RuntimeHandler;
+  readonly crun: RuntimeHandler;
+  readonly runsc: RuntimeHandler;
+}
+
+export interface RuntimeHandler {
+  readonly path: string;
+  readonly root: string;
+}
+
+export interface ImageConfig {
+  readonly pauseImage: string;
+  readonly registriesConf: string;
+  readonly registriesConfDir: string;
+  readonly authFile: string;
+  readonly pinnedImages: readonly string[];
+  readonly maxConcurrentDownloads: number;
+  readonly unpack: 'native' | 'js';
+}
+
+export interface NetworkConfig {
+  readonly cniConfigDir: string;
+  readonly cniPluginDirs: readonly string[];
+  readonly defaultNetwork: string;
+  readonly initDefaultNetwork: boolean;
+  readonly defaultSubnet: string;
+}
+
+export interface StreamingConfig {
+  readonly address: string;
+  readonly port: number;
+}
+
+export const DEFAULT_CONFIG_FILE = '/etc/crion/crion.conf';
+export const DEFAULT_CONFIG_DIR = '/etc/crion/crion.conf.d';
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const satisfies readonly LogLevel[];
+const LOG_FORMATS = ['json', 'text'] as const satisfies readonly LogFormat[];
+
+const HANDLER_NAME = /^[a-z0-9][a-z0-9._-]*$/;
+
+const handlerName = stringMatching(`a handler name matching ${HANDLER_NAME.source}`, 'name', (value) =>
+  HANDLER_NAME.test(value),
+);
+
+const listenUrl = stringMatching('"unix://" followed by an absolute path', 'url', (value) => {
+  const socketPath = value.startsWith('unix://') ? value.slice('unix://'.length) : '';
+  return posix.isAbsolute(socketPath);
+});
+
+const commandPath = stringMatching('a command name or an absolute path', 'path', (value) =>
+  value.includes('/') ? posix.isAbsolute(value) : value !== '',
+);
+
+const imageReference = stringMatching('an image reference', 'image', (value) => /^[^\s*]+$/.test(value));
+
+const pinnedImagePattern = stringMatching('an image name, or a prefix ending in "*"', 'image', (value) =>
+  /^[^\s*]+\*?$/.test(value),
+);
+
+export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
+  root: setting(absolutePath, '/var/lib/crion', 'Persistent data: images, containers and their metadata.'),
+  state: setting(absolutePath, '/run/crion', 'State that must not outlive a reboot: sockets, mounts, exit files.'),
+  listen: setting(listenUrl, 'unix:///run/crion/crion.sock', 'Socket where the kubelet reaches the CRI gRPC API.'),
+  log: section('The daemon log.', {
+    level: setting(oneOf(LOG_LEVELS), 'info', 'Least severe level that is written.', { reloadable: true }),
+    // The logger's stream is built once and child loggers keep it, so a new format needs a restart.
+    format: setting(oneOf(LOG_FORMATS), 'json', 'json for log collectors, text for people at a terminal.'),
+  }),
+  runtime: section('OCI runtimes that run the containers.', {
+    defaultHandler: setting(handlerName, 'runc', 'Handler for pods whose RuntimeClass names none.', {
+      check: (name, config) =>
+        Object.hasOwn(config.runtime.handlers, name) ? null : `no [runtime.handlers.${name}] is configured`,
+    }),
+    cgroupDriver: setting(
+      oneOf(['auto', 'cgroupfs', 'systemd']),
+      'auto',
+      "Cgroup manager; must match the kubelet's. auto picks systemd when /run/systemd/system exists, else cgroupfs.",
+    ),
+    restrictOomScoreAdj: setting(
+      autoOrBoolean,
+      'auto',
+      'Clamp a requested oom_score_adj to what the daemon may set; auto clamps when it lacks CAP_SYS_RESOURCE.',
+    ),
+    handlers: tableMap({
+      doc: 'One table per RuntimeClass handler; add a [runtime.handlers.NAME] table to define another.',
+      flag: 'runtime-handler',
+      namePattern: HANDLER_NAME,
+      entry: {
+        path: field(commandPath, 'OCI runtime binary: a command looked up on PATH, or an absolute path.'),
+        root: field(absolutePath, "Directory where the runtime keeps its containers' state (its --root)."),
+      },
+      defaults: {
+        runc: { path: 'runc', root: '/run/runc' },
+        crun: { path: 'crun', root: '/run/crun' },
+        runsc: { path: 'runsc', root: '/run/runsc' },
+      },
+    }),
+  }),
+  image: section('Image pulls and storage.', {
+    pauseImage: setting(imageReference, 'registry.k8s.io/pause:3.10', "Image whose container holds a pod's namespaces."),
+    registriesConf: setting(
+      absolutePath,
+      '/etc/containers/registries.conf',
+      'containers-registries.conf(5): mirrors, blocked and insecure registries, short-name search.',
+    ),
+    registriesConfDir: setting(
+      absolutePath,
+      '/etc/containers/registries.conf.d',
+      'Drop-in directory read after registries_conf.',
+    ),
+    authFile: setting(
+      absolutePathOrEmpty,
+      '',
+      "Registry credentials in the kubelet's config.json format, for pulls that carry none.",
+    ),
+    pinnedImages: setting(
+      list(pinnedImagePattern),
+      [],
+      "Images the kubelet's image garbage collection must keep: exact names, or prefixes ending in \"*\".",
+    ),
+    maxConcurrentDownloads: setting(integer(1, 64), 6, 'Layer downloads in flight at once, across all pulls.'),
+    unpack: setting(
+      oneOf(['native', 'js']),
+      'native',
+      'Layer unpacker: native is the Rust addon, js the slower fallback for hosts without it.',
+    ),
+  }),
+  network: section('Pod networking through CNI.', {
+    cniConfigDir: setting(absolutePath, '/etc/cni/net.d', 'Directory holding CNI network configurations.'),
+    cniPluginDirs: setting(
+      list(absolutePath),
+      ['/opt/cni/bin', '/usr/lib/cni'],
+      'Directories searched in order for CNI plugin binaries.',
+    ),
+    defaultNetwork: setting(
+      anyString,
+      '',
+      'CNI network that pods join; "" takes the first configuration in lexical order.',
+    ),
+    initDefaultNetwork: setting(
+      boolean,
+      false,
+      'Write a bridge network at start when cni_config_dir holds none, so a lone node works without a CNI add-on.',
+    ),
+    defaultSubnet: setting(cidr, '10.88.0.0/16', 'Subnet of the bridge network that init_default_network writes.'),
+  }),
+  streaming: section('Server for exec, attach and port-forward streams, which the kubelet redirects clients to.', {
+    address: setting(ipAddress, '127.0.0.1', 'IP address the streaming server binds.'),
+    port: setting(integer(0, 65535), 0, 'TCP port of the streaming server; 0 picks a free port at start.'),
+  }),
+};
+
+export const CONFIG_INDEX = indexSchema(
+  `crion configuration. Read from ${DEFAULT_CONFIG_FILE} (or --config), then ${DEFAULT_CONFIG_DIR}/*.conf ` +
+    '(or --config-dir) in lexical order; command-line flags override files, and a key left out keeps its default.',
+  CONFIG_SCHEMA,
+);

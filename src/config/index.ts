@@ -1,0 +1,40 @@
+/**
+ * crion's configuration, CRI-O style.
+ *
+ * Sources, later ones winning key by key: built-in defaults, the TOML file
+ * (/etc/crion/crion.conf or --config), the drop-ins (/etc/crion/crion.conf.d
+ * or --config-dir, `*.conf` in lexical order), then command-line flags. Every
+ * key, its default, what it accepts, its flag, its comment in `crion config`
+ * output and whether SIGHUP applies it come from one table, CONFIG_SCHEMA in
+ * crion-config.ts.
+ *
+ * Startup:
+ *   addConfigOptions(command);                       // --config, --config-dir, one flag per key
+ *   const sources = configSourcesFrom(command.opts());
+ *   const overrides = overridesFrom(command.opts()); // throws ConfigError naming the flag
+ *   const { config, files } = await loadConfig(sources, overrides);
+ * `crion config`: print renderConfig(config).
+ * SIGHUP: loadConfig(sources, overrides) again, then diffConfig(old, new) lists
+ * each changed key with `reloadable`; apply those, warn that the rest need a restart.
+ *
+ * Any problem throws ConfigError, "<file or --flag>: <dotted.key>: <reason>".
+ */
+export { ConfigError } from './config-error.js';
+export { DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_FILE } from './crion-config.js';
+export type {
+  CgroupDriver,
+  CrionConfig,
+  ImageConfig,
+  LogConfig,
+  NetworkConfig,
+  RuntimeConfig,
+  RuntimeHandler,
+  RuntimeHandlers,
+  StreamingConfig,
+} from './crion-config.js';
+export { diffConfig, type ConfigChange } from './diff.js';
+export { addConfigOptions, configSourcesFrom, overridesFrom } from './flags.js';
+export { loadConfig, type ConfigSources, type LoadedConfig } from './load.js';
+export { renderConfig } from './render.js';
+export { defaultConfig, type ConfigLayer, type ConfigOverrides } from './resolve.js';
+export type { ConfigValue } from './schema.js';
