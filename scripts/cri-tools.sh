@@ -9,6 +9,8 @@ set -euo pipefail
 CRI_TOOLS_VERSION=v1.37.0
 CRI_TOOLS_MODULE=sigs.k8s.io/cri-tools
 TOOLS_DIR="${CRION_TOOLS_DIR:-$HOME/.cache/crion/cri-tools-$CRI_TOOLS_VERSION}"
+# What cri-tools' Makefile stamps in; without it both tools call themselves "unknown".
+GO_LDFLAGS="-X $CRI_TOOLS_MODULE/pkg/version.Version=${CRI_TOOLS_VERSION#v}"
 
 die() {
   echo "cri-tools.sh: $*" >&2
@@ -24,14 +26,27 @@ case "${1:-build}" in
   *) die "unknown command '$1' (expected: build, path)" ;;
 esac
 
+crictl_version() {
+  [[ -x "$TOOLS_DIR/crictl" ]] && "$TOOLS_DIR/crictl" --version 2>/dev/null
+}
+
+critest_version() {
+  # A test binary: it also prints PASS, and warns on stderr about a missing /etc/crictl.yaml.
+  [[ -x "$TOOLS_DIR/critest" ]] && (cd "$TOOLS_DIR" && ./critest --version 2>/dev/null | grep '^critest version')
+}
+
+# The version check, not mere existence, decides: a binary from another build would pass for this one.
+is_current() {
+  [[ "$("$1" || true)" == *" ${CRI_TOOLS_VERSION#v}" ]]
+}
+
 report() {
-  echo "crictl: $("$TOOLS_DIR/crictl" --version)"
-  # critest is a ginkgo test binary; --version prints its own version line and exits.
-  echo "critest: $("$TOOLS_DIR/critest" --version 2>&1 | head -n1)"
+  crictl_version
+  critest_version
   echo "cri-tools cache: $TOOLS_DIR"
 }
 
-if [[ -x "$TOOLS_DIR/crictl" && -x "$TOOLS_DIR/critest" ]]; then
+if is_current crictl_version && is_current critest_version; then
   report
   exit 0
 fi
@@ -40,12 +55,12 @@ command -v go >/dev/null || die "go is not on PATH; cri-tools $CRI_TOOLS_VERSION
 mkdir -p "$TOOLS_DIR"
 started=$SECONDS
 
-if [[ ! -x "$TOOLS_DIR/crictl" ]]; then
+if ! is_current crictl_version; then
   echo "building crictl $CRI_TOOLS_VERSION ($(go version))"
-  GOBIN="$TOOLS_DIR" go install "$CRI_TOOLS_MODULE/cmd/crictl@$CRI_TOOLS_VERSION"
+  GOBIN="$TOOLS_DIR" go install -ldflags "$GO_LDFLAGS" "$CRI_TOOLS_MODULE/cmd/crictl@$CRI_TOOLS_VERSION"
 fi
 
-if [[ ! -x "$TOOLS_DIR/critest" ]]; then
+if ! is_current critest_version; then
   echo "building critest $CRI_TOOLS_VERSION"
   # critest is the test binary of cmd/critest, which `go install` cannot build;
   # `go test -c` needs a main module whose go.sum covers the package's test-only
@@ -57,7 +72,7 @@ if [[ ! -x "$TOOLS_DIR/critest" ]]; then
     go mod init crion.local/critest-build >/dev/null 2>&1
     go get -t "$CRI_TOOLS_MODULE/cmd/critest@$CRI_TOOLS_VERSION"
     # Write to a temp name first so an interrupted build never looks finished.
-    go test -c -o "$TOOLS_DIR/critest.tmp" "$CRI_TOOLS_MODULE/cmd/critest"
+    go test -c -ldflags "$GO_LDFLAGS" -o "$TOOLS_DIR/critest.tmp" "$CRI_TOOLS_MODULE/cmd/critest"
   )
   mv "$TOOLS_DIR/critest.tmp" "$TOOLS_DIR/critest"
 fi
