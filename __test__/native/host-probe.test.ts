@@ -1,0 +1,250 @@
+import test from 'ava';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  ADDON_PATH_ENV,
+  NativeError,
+  probeHost,
+  type CgroupLayout,
+  type HostProbe,
+  type HostProbeAddon,
+} from '../../src/native/index.js';
+import { run } from '../helpers/process.js';
+import { repoRoot } from '../helpers/repo.js';
+
+/** Bit of CAP_SYS_RESOURCE in the CapEff mask (linux/capability.h). */
+const CAP_SYS_RESOURCE = 24n;
+
+// One probe for the whole file, started by the first test that needs it.
+let probed: Promise<HostProbe> | undefined;
+function probe(): Promise<HostProbe> {
+  probed ??= probeHost();
+  return probed;
+}
+
+test('the kernel release is what uname reports', async (t) => {
+  t.is((await probe()).kernelRelease, os.release());
+});
+
+test('overlay is available exactly when /proc/filesystems lists it', async (t) => {
+  const listed = (await readFile('/proc/filesystems', 'utf8'))
+    .split('\n')
+    .some((line) => line.split(/\s+/).at(-1) === 'overlay');
+  t.is((await probe()).overlay.available, listed);
+});
+
+test('the cgroup layout and controllers match /proc/self/mountinfo', async (t) => {
+  const expected = await readCgroupMounts();
+  const { cgroups } = await probe();
+  t.is(cgroups.layout, expected.layout);
+  t.deepEqual(cgroups.v1Controllers, expected.v1Controllers);
+  t.is(cgroups.v2?.mountPoint ?? null, expected.v2MountPoint);
+  if (expected.v2MountPoint !== null) {
+    const listed = await readFile(path.join(expected.v2MountPoint, 'cgroup.controllers'), 'utf8');
+    t.deepEqual(cgroups.v2?.controllers, listed.split(/\s+/).filter(Boolean));
+  }
+});
+
+test('oom_score_adj can be lowered exactly when CapEff holds CAP_SYS_RESOURCE', async (t) => {
+  const status = await readFile('/proc/self/status', 'utf8');
+  const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? ''}`);
+  const current = Number((await readFile('/proc/self/oom_score_adj', 'utf8')).trim());
+  const { oomScoreAdj } = await probe();
+  t.is(oomScoreAdj.current, current);
+  t.is(oomScoreAdj.lowering.available, ((capEff >> CAP_SYS_RESOURCE) & 1n) === 1n && current > -1000);
+});
+
+test('pidfd_open and waitid(P_PIDFD) work on a kernel from 5.4 on', async (t) => {
+  const [major = 0, minor = 0] = os.release().split('.').map(Number);
+  if (major < 5 || (major === 5 && minor < 4)) return t.pass(`kernel ${os.release()} predates pidfd`);
+  const { pidfd } = await probe();
+  t.deepEqual(pidfd, { open: { available: true, reason: null }, waitid: { available: true, reason: null } });
+});
+
+test('lowerdir+ is only reported when fsopen("overlay") works', async (t) => {
+  const { mountApi } = await probe();
+  if (!mountApi.fsopenOverlay.available) t.false(mountApi.lowerdirAppend.available);
+  else t.pass(`fsopen works; lowerdir+: ${mountApi.lowerdirAppend.reason ?? 'accepted'}`);
+});
+
+test('user namespaces follow /proc/sys/user/max_user_namespaces', async (t) => {
+  const max = await readFile('/proc/sys/user/max_user_namespaces', 'utf8').then(
+    (text) => Number(text.trim()),
+    () => null,
+  );
+  const { userNamespaces } = await probe();
+  t.is(userNamespaces.maxUserNamespaces, max);
+  t.is(userNamespaces.available, max !== null && max > 0);
+});
+
+test('every optional field is null rather than undefined, and a reason comes with every unavailable feature', async (t) => {
+  const answer = await probe();
+  t.deepEqual(findUndefined(answer, 'probe'), []);
+  const supports = [
+    answer.overlay,
+    answer.mountApi.fsopenOverlay,
+    answer.mountApi.lowerdirAppend,
+    answer.pidfd.open,
+    answer.pidfd.waitid,
+    answer.userNamespaces,
+    answer.oomScoreAdj.lowering,
+  ];
+  for (const support of supports) t.is(support.reason === null, support.available);
+});
+
+test('probeHost returns what an injected addon gives', async (t) => {
+  const fake = await probe();
+  const addon: HostProbeAddon = { probeHost: () => Promise.resolve(fake) };
+  t.is(await probeHost(addon), fake);
+});
+
+test('a coded error from the addon comes back as a NativeError', async (t) => {
+  const thrown = Object.assign(new Error('reading /proc/self/mountinfo: Permission denied (os error 13)'), {
+    code: 'ERR_HOST_PROBE_READ',
+  });
+  const error = await t.throwsAsync(probeHost({ probeHost: () => Promise.reject(thrown) }), {
+    instanceOf: NativeError,
+  });
+  t.is(error?.code, 'ERR_HOST_PROBE_READ');
+  t.is(error?.message, thrown.message);
+  t.is(error?.cause, thrown);
+});
+
+test(`a bad ${ADDON_PATH_ENV} fails naming the path and why, without falling back`, async (t) => {
+  const missing = path.join(os.tmpdir(), 'crion-no-such-addon.node');
+  const missingResult = await loadInChild(indexModule(), { [ADDON_PATH_ENV]: missing });
+  t.like(missingResult, { name: 'NativeAddonLoadError', code: 'ERR_NATIVE_ADDON_LOAD' });
+  t.deepEqual(missingResult.attempts, [{ candidate: missing, failure: 'not found' }]);
+  t.true(missingResult.message.includes(`${missing}: not found`));
+
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'crion-addon-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const notAnAddon = path.join(dir, 'crion.linux-x64-gnu.node');
+  await writeFile(notAnAddon, 'not a shared object\n');
+  const invalid = await loadInChild(indexModule(), { [ADDON_PATH_ENV]: notAnAddon });
+  t.is(invalid.attempts.length, 1);
+  t.is(invalid.attempts[0]?.candidate, notAnAddon);
+  // dlopen's own message, which starts with the path it refused.
+  t.true(invalid.attempts[0]?.failure.startsWith(`${notAnAddon}: `), invalid.attempts[0]?.failure);
+});
+
+test('without the override, the error lists the package folder and the platform package', async (t) => {
+  // A copy of the compiled module in a tree with no built addon and no
+  // node_modules, so every default candidate is missing.
+  const root = await mkdtemp(path.join(os.tmpdir(), 'crion-pkg-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const nativeDir = path.join(root, 'dist', 'src', 'native');
+  await mkdir(nativeDir, { recursive: true });
+  await writeFile(path.join(root, 'package.json'), JSON.stringify({ name: 'crion', type: 'module' }));
+  const compiledDir = fileURLToPath(new URL('../../src/native/', import.meta.url));
+  for (const file of await readdir(compiledDir)) {
+    if (file.endsWith('.js')) await copyFile(path.join(compiledDir, file), path.join(nativeDir, file));
+  }
+
+  const result = await loadInChild(path.join(nativeDir, 'index.js'), {});
+  t.deepEqual(result.attempts, [
+    { candidate: path.join(root, 'npm', 'linux-x64-gnu', 'crion.linux-x64-gnu.node'), failure: 'not found' },
+    { candidate: 'crion-linux-x64-gnu', failure: 'not found' },
+  ]);
+});
+
+test(`${ADDON_PATH_ENV} pointing at the built addon loads it`, async (t) => {
+  const built = path.join(repoRoot, 'npm', 'linux-x64-gnu', 'crion.linux-x64-gnu.node');
+  const probe = await inChild<HostProbe>(indexModule(), { [ADDON_PATH_ENV]: built }, 'return await native.probeHost();');
+  t.is(probe.kernelRelease, os.release());
+});
+
+test('a probe failure reaches JS as a NativeError with its code and cause chain', async (t) => {
+  // The scratch directory for the lowerdir+ check is made under TMPDIR.
+  const tmpdir = '/proc/crion-no-such-dir';
+  const error = await inChild<{ name: string; code: string; message: string }>(
+    indexModule(),
+    { TMPDIR: tmpdir },
+    `try { await native.probeHost(); return null; }
+     catch (error) { return { name: error.name, code: error.code, message: error.message }; }`,
+  );
+  t.like(error, { name: 'NativeError', code: 'ERR_HOST_PROBE_SCRATCH_DIR' });
+  t.true(
+    error.message.startsWith(`creating a scratch directory under ${tmpdir}: No such file or directory`),
+    error.message,
+  );
+});
+
+interface LoadFailure {
+  name: string;
+  code: string;
+  message: string;
+  attempts: { candidate: string; failure: string }[];
+}
+
+function indexModule(): string {
+  return fileURLToPath(new URL('../../src/native/index.js', import.meta.url));
+}
+
+function loadInChild(modulePath: string, env: Record<string, string>): Promise<LoadFailure> {
+  return inChild<LoadFailure>(
+    modulePath,
+    env,
+    `try { native.loadAddon(); return null; }
+     catch (error) { return { name: error.name, code: error.code, message: error.message, attempts: error.attempts }; }`,
+  );
+}
+
+/**
+ * Runs `body` (an async function body that sees the module as `native`) in a
+ * fresh Node process, since the loader caches the addon for its process's
+ * life, and returns what the body returned. The override variable is cleared
+ * unless `env` sets it.
+ */
+async function inChild<T>(modulePath: string, env: Record<string, string>, body: string): Promise<T> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  if (!(ADDON_PATH_ENV in env)) delete childEnv[ADDON_PATH_ENV];
+  const script = `const native = await import(${JSON.stringify(pathToFileURL(modulePath).href)});
+    console.log(JSON.stringify(await (async () => { ${body} })()));`;
+  const result = await run(process.execPath, ['--input-type=module', '-e', script], { env: childEnv });
+  if (result.code !== 0) throw new Error(`child process failed: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+}
+interface CgroupMounts {
+  layout: CgroupLayout | null;
+  v1Controllers: { name: string; mountPoint: string }[];
+  v2MountPoint: string | null;
+}
+
+/** An independent reading of mountinfo (proc(5)) to check the Rust parser against. */
+async function readCgroupMounts(): Promise<CgroupMounts> {
+  const mountFlags = new Set(['rw', 'ro', 'noprefix', 'xattr', 'clone_children', 'cpuset_v2_mode', 'favordynmods']);
+  const v1Controllers: CgroupMounts['v1Controllers'] = [];
+  const cgroup2MountPoints: string[] = [];
+  for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter(Boolean)) {
+    const fields = line.split(' ');
+    const separator = fields.indexOf('-');
+    const mountPoint = (fields[4] ?? '').replace(/\\([0-7]{3})/g, (_, octal: string) =>
+      String.fromCharCode(parseInt(octal, 8)),
+    );
+    const fsType = fields[separator + 1];
+    if (fsType === 'cgroup2') cgroup2MountPoints.push(mountPoint);
+    if (fsType !== 'cgroup') continue;
+    for (const option of (fields[separator + 3] ?? '').split(',')) {
+      if (!option || mountFlags.has(option) || option.startsWith('release_agent=')) continue;
+      if (!v1Controllers.some((controller) => controller.name === option)) {
+        v1Controllers.push({ name: option, mountPoint });
+      }
+    }
+  }
+  const unifiedAtRoot = cgroup2MountPoints.includes('/sys/fs/cgroup');
+  const v2MountPoint = unifiedAtRoot ? '/sys/fs/cgroup' : (cgroup2MountPoints[0] ?? null);
+  let layout: CgroupLayout | null = null;
+  if (unifiedAtRoot) layout = 'v2';
+  else if (v1Controllers.length > 0) layout = v2MountPoint === null ? 'v1' : 'hybrid';
+  else if (v2MountPoint !== null) layout = 'v2';
+  return { layout, v1Controllers, v2MountPoint };
+}
+
+function findUndefined(value: unknown, at: string): string[] {
+  if (value === undefined) return [at];
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, child]) => findUndefined(child, `${at}.${key}`));
+}

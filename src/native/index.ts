@@ -1,0 +1,17 @@
+// The rest of the daemon reaches the Rust addon only through this module.
+export {
+  probeHost,
+  type CgroupLayout,
+  type CgroupV1Controller,
+  type CgroupV2Hierarchy,
+  type Cgroups,
+  type HostProbe,
+  type HostProbeAddon,
+  type MountApi,
+  type OomScoreAdj,
+  type Pidfd,
+  type Support,
+  type UserNamespaces,
+} from './host-probe.js';
+export { ADDON_PATH_ENV, loadAddon, NativeAddonLoadError, type LoadAttempt, type NativeAddon } from './load-addon.js';
+export { NativeError } from './native-error.js';
