@@ -1,7 +1,7 @@
 import { CONFIG_INDEX, type CrionConfig } from './crion-config.js';
-import { valueAt } from './resolve.js';
 import { snakeCase, type Field } from './schema.js';
 import { tomlKey } from './toml.js';
+import { valueAt } from './tree.js';
 
 export type DocumentItem =
   | { readonly kind: 'table'; readonly key: string; readonly doc: string | null }
@@ -10,6 +10,8 @@ export type DocumentItem =
       readonly key: string;
       /** The key inside its table. */
       readonly name: string;
+      /** Where the value sits in CrionConfig. */
+      readonly props: readonly string[];
       readonly field: Field<unknown>;
       readonly value: unknown;
     };
@@ -24,15 +26,15 @@ export function configDocument(config: CrionConfig): DocumentItem[] {
       case 'table':
         return [{ kind: 'table', key: entry.key, doc: entry.doc }];
       case 'setting':
-        return [valueItem(entry.path, entry.setting, valueAt(config, entry.props))];
+        return [valueItem(entry.path, entry.props, entry.setting, config)];
       case 'map': {
-        const entries = Object.entries(valueAt(config, entry.props) as Readonly<Record<string, object>>);
+        const names = Object.keys(valueAt(config, entry.props) as object);
         return [
           { kind: 'table', key: entry.key, doc: entry.map.doc },
-          ...entries.flatMap(([name, fields]): DocumentItem[] => [
+          ...names.flatMap((name): DocumentItem[] => [
             { kind: 'table', key: tomlKey([...entry.path, name]), doc: null },
             ...Object.entries(entry.map.entry).map(([prop, field]) =>
-              valueItem([...entry.path, name, snakeCase(prop)], field, valueAt(fields, [prop])),
+              valueItem([...entry.path, name, snakeCase(prop)], [...entry.props, name, prop], field, config),
             ),
           ]),
         ];
@@ -41,6 +43,11 @@ export function configDocument(config: CrionConfig): DocumentItem[] {
   });
 }
 
-function valueItem(path: readonly string[], field: Field<unknown>, value: unknown): DocumentItem {
-  return { kind: 'value', key: tomlKey(path), name: tomlKey(path.slice(-1)), field, value };
+function valueItem(
+  path: readonly string[],
+  props: readonly string[],
+  field: Field<unknown>,
+  config: CrionConfig,
+): DocumentItem {
+  return { kind: 'value', key: tomlKey(path), name: tomlKey(path.slice(-1)), props, field, value: valueAt(config, props) };
 }

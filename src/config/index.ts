@@ -14,8 +14,9 @@
  *   const overrides = overridesFrom(command.opts()); // throws ConfigError naming the flag
  *   const { config, files } = await loadConfig(sources, overrides);
  * `crion config`: print renderConfig(config).
- * SIGHUP: loadConfig(sources, overrides) again, then diffConfig(old, new) lists
- * each changed key with `reloadable`; apply those, warn that the rest need a restart.
+ * SIGHUP: loadConfig(sources, overrides) again; diffConfig(running, reread) lists
+ * each changed key with `reloadable` (to log, and to warn about what needs a
+ * restart); applyReloadableChanges(running, reread) is the config now in effect.
  *
  * Any problem throws ConfigError, "<file or --flag>: <dotted.key>: <reason>".
  */
@@ -32,7 +33,7 @@ export type {
   RuntimeHandlers,
   StreamingConfig,
 } from './crion-config.js';
-export { diffConfig, type ConfigChange } from './diff.js';
+export { applyReloadableChanges, diffConfig, type ConfigChange } from './reload.js';
 export { addConfigOptions, configSourcesFrom, overridesFrom } from './flags.js';
 export { loadConfig, type ConfigSources, type LoadedConfig } from './load.js';
 export { renderConfig } from './render.js';

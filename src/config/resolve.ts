@@ -3,6 +3,7 @@ import { ConfigError } from './config-error.js';
 import { CONFIG_INDEX, type CrionConfig } from './crion-config.js';
 import { snakeCase, type Field, type SchemaEntry } from './schema.js';
 import { isTable, tomlKey } from './toml.js';
+import { deepFreeze, setAt, valueAt, type MutableTable } from './tree.js';
 import type { Checked } from './value-types.js';
 
 /** One key set by one source, already checked against the schema. */
@@ -22,7 +23,6 @@ export interface ConfigLayer {
 export type ConfigOverrides = readonly ConfigLayer[];
 
 type MapEntry = Extract<SchemaEntry, { kind: 'map' }>;
-type MutableTable = Record<string, unknown>;
 
 const ENTRY_BY_KEY = new Map(CONFIG_INDEX.map((entry) => [entry.key, entry]));
 
@@ -86,29 +86,6 @@ export function layerFromToml(source: string, document: TomlTable): ConfigLayer 
   };
   visit(document, []);
   return { source, assignments };
-}
-
-export function valueAt(config: object, props: readonly string[]): unknown {
-  return props.reduce<unknown>((table, prop) => (table as MutableTable)[prop], config);
-}
-
-function setAt(table: MutableTable, [prop, ...rest]: readonly string[], value: unknown): void {
-  if (prop === undefined) return;
-  if (rest.length === 0) {
-    table[prop] = value;
-    return;
-  }
-  // hasOwn, not `??=`: an entry named "constructor" must not land on Object.prototype.constructor.
-  if (!Object.hasOwn(table, prop)) table[prop] = {};
-  setAt(table[prop] as MutableTable, rest, value);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 function requireEveryField(entry: MapEntry, entries: MutableTable, sources: ReadonlyMap<string, string>): void {
