@@ -47,13 +47,18 @@ export async function reportRuntimeStatus(source: RuntimeStatusSource, verbose: 
     ],
     info: verbose
       ? Object.fromEntries(
-          Object.entries({ ...source.verboseInfo(), runtimeHandlers: handlers }).map(([key, value]) => [
+          // crictl shows a value as a JSON tree only when it is an object, so handlers go in keyed by name.
+          Object.entries({ ...source.verboseInfo(), runtimeHandlers: handlersByName(handlers) }).map(([key, value]) => [
             key,
             JSON.stringify(value),
           ]),
         )
       : null,
   };
+}
+
+function handlersByName(handlers: readonly OciHandler[]): Record<string, Omit<OciHandler, 'name'>> {
+  return Object.fromEntries(handlers.map(({ name, ...handler }) => [name, handler]));
 }
 
 function runtimeReady(name: string, handler: OciHandler | undefined): RuntimeCondition {

@@ -1,0 +1,62 @@
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { addConfigOptions, configSourcesFrom, loadConfig, overridesFrom, renderConfig } from '../config/index.js';
+import { runDaemon } from '../daemon.js';
+import { packageRoot, packageVersion } from '../package-info.js';
+
+/**
+ * Every failure the operator can fix (a bad config key, a socket in use, a
+ * missing addon) is an Error whose message says what to fix; print it
+ * without a stack trace and exit non-zero.
+ */
+function fail(error: unknown): never {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`crion: ${message}\n`);
+  process.exit(1);
+}
+
+function criApiVersion(): string {
+  return readFileSync(path.join(packageRoot, 'proto/VERSION'), 'utf8').trim();
+}
+
+export function buildProgram(): Command {
+  const program = new Command('crion')
+    .description('crion: a Kubernetes container runtime serving CRI v1 on a unix socket')
+    .version(packageVersion, '-v, --version', 'print the crion version')
+    .showHelpAfterError();
+
+  addConfigOptions(
+    program
+      .command('daemon')
+      .description('serve the CRI RuntimeService and ImageService until SIGTERM; SIGHUP reloads the config files'),
+  ).action(async (options: Record<string, unknown>) => {
+    await runDaemon({ sources: configSourcesFrom(options), overrides: overridesFrom(options) });
+  });
+
+  addConfigOptions(
+    program
+      .command('config')
+      .description('print the effective configuration as commented TOML that `crion daemon --config` accepts'),
+  ).action(async (options: Record<string, unknown>) => {
+    const { config } = await loadConfig(configSourcesFrom(options), overridesFrom(options));
+    process.stdout.write(renderConfig(config));
+  });
+
+  program
+    .command('version')
+    .description('print the crion version and the CRI API it implements')
+    .action(() => {
+      process.stdout.write(`crion ${packageVersion}\nCRI API v1 (${criApiVersion()})\n`);
+    });
+
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync([...argv]);
+  } catch (error) {
+    fail(error);
+  }
+}
