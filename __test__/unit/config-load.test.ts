@@ -84,6 +84,7 @@ const rejected: ReadonlyArray<readonly [title: string, toml: string, key: string
   ['a relative unix socket', 'listen = "unix://run/crion.sock"\n', 'listen', /"unix:\/\/" followed by an absolute path/],
   ['an unknown log level', '[log]\nlevel = "verbose"\n', 'log.level', /expected one of "trace", .*"fatal", got "verbose"/],
   ['an unknown default handler', '[runtime]\ndefault_handler = "kata"\n', 'runtime.default_handler', /no \[runtime\.handlers\.kata\] is configured/],
+  ['an invalid name on an empty handler table', '[runtime.handlers."kata runtime"]\n', 'runtime.handlers."kata runtime"', /name must match/],
   ['an invalid handler name', '[runtime.handlers.Kata]\npath = "kata"\nroot = "/run/kata"\n', 'runtime.handlers.Kata', /name must match/],
   ['a relative handler path with a slash', '[runtime.handlers.runc]\npath = "bin/runc"\n', 'runtime.handlers.runc.path', /a command name or an absolute path/],
   ['a relative handler root', '[runtime.handlers.runc]\nroot = "run/runc"\n', 'runtime.handlers.runc.root', /an absolute path/],

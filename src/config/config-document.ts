@@ -49,5 +49,6 @@ function valueItem(
   field: Field<unknown>,
   config: CrionConfig,
 ): DocumentItem {
-  return { kind: 'value', key: tomlKey(path), name: tomlKey(path.slice(-1)), props, field, value: valueAt(config, props) };
+  const value = valueAt(config, props);
+  return { kind: 'value', key: tomlKey(path), name: tomlKey(path.slice(-1)), props, field, value };
 }

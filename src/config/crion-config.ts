@@ -4,7 +4,6 @@ import { indexSchema, section, setting, field, tableMap, type SchemaOf } from '.
 import {
   absolutePath,
   absolutePathOrEmpty,
-  anyString,
   autoOrBoolean,
   boolean,
   cidr,
@@ -102,6 +101,9 @@ const commandPath = stringMatching('a command name or an absolute path', 'path',
   value.includes('/') ? posix.isAbsolute(value) : value !== '',
 );
 
+// CNI leaves network names free-form; the network code reports a name that matches no configuration.
+const networkName = stringMatching('a CNI network name, or ""', 'name', () => true);
+
 const imageReference = stringMatching('an image reference', 'image', (value) => /^[^\s*]+$/.test(value));
 
 const pinnedImagePattern = stringMatching('an image name, or a prefix ending in "*"', 'image', (value) =>
@@ -184,7 +186,7 @@ export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
       'Directories searched in order for CNI plugin binaries.',
     ),
     defaultNetwork: setting(
-      anyString,
+      networkName,
       '',
       'CNI network that pods join; "" takes the first configuration in lexical order.',
     ),

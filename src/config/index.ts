@@ -18,7 +18,8 @@
  * each changed key with `reloadable` (to log, and to warn about what needs a
  * restart); applyReloadableChanges(running, reread) is the config now in effect.
  *
- * Any problem throws ConfigError, "<file or --flag>: <dotted.key>: <reason>".
+ * The first problem found throws ConfigError, "<file or --flag>: <dotted.key>: <reason>",
+ * or "<file>: <reason>" when the whole file is at fault (missing, unreadable, not TOML).
  */
 export { ConfigError } from './config-error.js';
 export { DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_FILE } from './crion-config.js';

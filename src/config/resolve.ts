@@ -38,6 +38,15 @@ export function assignment(
   return { key: target.key, props: target.props, value: checked.value };
 }
 
+/** The path of one map entry (`runtime.handlers.kata`), refusing a bad name. */
+function entryPath(source: string, entry: MapEntry, name: string): readonly string[] {
+  const path = [...entry.path, name];
+  if (!entry.map.namePattern.test(name)) {
+    throw new ConfigError(source, tomlKey(path), `name must match ${entry.map.namePattern.source}`);
+  }
+  return path;
+}
+
 /** Where one field of one map entry lives (`runtime.handlers.kata.path`), refusing bad names and unknown fields. */
 export function locateMapField(
   source: string,
@@ -45,10 +54,7 @@ export function locateMapField(
   name: string,
   fieldName: string,
 ): { key: string; props: readonly string[]; field: Field<unknown> } {
-  if (!entry.map.namePattern.test(name)) {
-    throw new ConfigError(source, tomlKey([...entry.path, name]), `name must match ${entry.map.namePattern.source}`);
-  }
-  const key = tomlKey([...entry.path, name, fieldName]);
+  const key = tomlKey([...entryPath(source, entry, name), fieldName]);
   const found = Object.entries(entry.map.entry).find(([prop]) => snakeCase(prop) === fieldName);
   if (found === undefined) throw new ConfigError(source, key, 'unknown key');
   const [prop, field] = found;
@@ -75,7 +81,8 @@ export function layerFromToml(source: string, document: TomlTable): ConfigLayer 
           break;
         case 'map':
           for (const [entryName, fields] of Object.entries(tableAt(entry.key, value))) {
-            for (const [fieldName, fieldValue] of Object.entries(tableAt(tomlKey([...path, entryName]), fields))) {
+            const fieldsKey = tomlKey(entryPath(source, entry, entryName));
+            for (const [fieldName, fieldValue] of Object.entries(tableAt(fieldsKey, fields))) {
               const target = locateMapField(source, entry, entryName, fieldName);
               assignments.push(assignment(source, target, target.field.type.fromToml(fieldValue)));
             }

@@ -1,12 +1,11 @@
-import type { CrionConfig } from './crion-config.js';
-import { tomlKey } from './toml.js';
-import type { ValueType } from './value-types.js';
-
 /**
  * The machinery behind the config table in crion-config.ts: node types whose
  * shape the compiler derives from the CrionConfig interface, so a key missing
  * from the table or typed differently there does not compile.
  */
+import type { CrionConfig } from './crion-config.js';
+import { tomlKey } from './toml.js';
+import type { ValueType } from './value-types.js';
 
 /** What a leaf of the config can hold; anything else is a table. */
 export type ConfigValue = string | number | boolean | readonly string[];
@@ -65,7 +64,8 @@ export function setting<T>(
   doc: string,
   options: { reloadable?: boolean; check?: (value: T, config: CrionConfig) => string | null } = {},
 ): Setting<T> {
-  return { kind: 'setting', type, default: defaultValue, doc, reloadable: options.reloadable ?? false, check: options.check };
+  const { reloadable = false, check } = options;
+  return { kind: 'setting', type, default: defaultValue, doc, reloadable, check };
 }
 
 export function field<T>(type: ValueType<T>, doc: string): Field<T> {

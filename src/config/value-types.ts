@@ -36,20 +36,35 @@ function describeTomlValue(value: unknown): string {
   return tomlLiteral(value, { numbersAsFloat: true });
 }
 
+/** A type whose TOML value is already its config value, so checking it is a type guard. */
+function guarded<T>(spec: {
+  description: string;
+  placeholder: string;
+  accepts: (value: unknown) => value is T;
+  tomlFromFlag?: (text: string) => unknown;
+  impliedFlagValue?: string;
+}): ValueType<T> {
+  const { description, placeholder, accepts, tomlFromFlag = (text) => text, impliedFlagValue } = spec;
+  return {
+    description,
+    placeholder,
+    impliedFlagValue,
+    fromToml: (value) => (accepts(value) ? accepted(value) : refused(description, value)),
+    tomlFromFlag,
+  };
+}
+
 export function stringMatching(
   description: string,
   placeholder: string,
   isValid: (value: string) => boolean,
 ): ValueType<string> {
-  return {
+  return guarded({
     description,
     placeholder,
-    fromToml: (value) => (typeof value === 'string' && isValid(value) ? accepted(value) : refused(description, value)),
-    tomlFromFlag: (text) => text,
-  };
+    accepts: (value): value is string => typeof value === 'string' && isValid(value),
+  });
 }
-
-export const anyString = stringMatching('a string', 'string', () => true);
 
 export const absolutePath = stringMatching('an absolute path', 'path', (value) => posix.isAbsolute(value));
 
@@ -68,14 +83,11 @@ export const cidr = stringMatching('an IPv4 or IPv6 CIDR such as "10.88.0.0/16"'
 });
 
 export function oneOf<const V extends string>(values: readonly V[]): ValueType<V> {
-  const description = `one of ${values.map((value) => JSON.stringify(value)).join(', ')}`;
-  return {
-    description,
+  return guarded({
+    description: `one of ${values.map((value) => JSON.stringify(value)).join(', ')}`,
     placeholder: values.join('|'),
-    fromToml: (value) =>
-      values.includes(value as V) ? accepted(value as V) : refused(description, value),
-    tomlFromFlag: (text) => text,
-  };
+    accepts: (value): value is V => values.includes(value as V),
+  });
 }
 
 /** Integers arrive from smol-toml as bigint, so a float such as `6.0` is refused rather than truncated. */
@@ -96,22 +108,21 @@ function booleanFromFlag(text: string): unknown {
   return text === 'true' ? true : text === 'false' ? false : text;
 }
 
-export const boolean: ValueType<boolean> = {
+export const boolean = guarded({
   description: 'true or false',
   placeholder: 'bool',
-  impliedFlagValue: 'true',
-  fromToml: (value) => (typeof value === 'boolean' ? accepted(value) : refused('true or false', value)),
+  accepts: (value): value is boolean => typeof value === 'boolean',
   tomlFromFlag: booleanFromFlag,
-};
+  impliedFlagValue: 'true',
+});
 
 /** A tri-state where "auto" lets the daemon decide from what it finds on the host. */
-export const autoOrBoolean: ValueType<'auto' | boolean> = {
+export const autoOrBoolean = guarded({
   description: '"auto", true or false',
   placeholder: 'auto|true|false',
-  fromToml: (value) =>
-    value === 'auto' || typeof value === 'boolean' ? accepted(value) : refused('"auto", true or false', value),
+  accepts: (value): value is 'auto' | boolean => value === 'auto' || typeof value === 'boolean',
   tomlFromFlag: booleanFromFlag,
-};
+});
 
 /** On the command line a list is comma-separated, and "" is the empty list. */
 export function list(item: ValueType<string>): ValueType<readonly string[]> {
