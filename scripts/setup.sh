@@ -23,9 +23,8 @@ packages=(
 
 missing=()
 for package in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
-    missing+=("$package")
-  fi
+  status="$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)"
+  [[ $status == "install ok installed" ]] || missing+=("$package")
 done
 
 if ((${#missing[@]} > 0)); then
@@ -61,6 +60,7 @@ for tool in node npm cargo go; do
   command -v "$tool" >/dev/null ||
     die "$tool is not on PATH; this machine kind is expected to provide Node 20, npm, cargo (rustup) and Go"
 done
+# shellcheck disable=SC2016 # the ${...} belongs to the JavaScript template literal
 node -e '
   const [major, minor] = process.versions.node.split(".").map(Number);
   if (major < 20 || (major === 20 && minor < 17)) {
