@@ -64,6 +64,7 @@ export interface ImageConfig {
   readonly authFile: string;
   readonly pinnedImages: readonly string[];
   readonly maxConcurrentDownloads: number;
+  readonly maxLayerBytes: number;
   readonly unpack: 'native' | 'js';
 }
 
@@ -172,6 +173,11 @@ export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
       "Images the kubelet's image garbage collection must keep: exact names, or prefixes ending in \"*\".",
     ),
     maxConcurrentDownloads: setting(integer(1, 64), 6, 'Layer downloads in flight at once, across all pulls.'),
+    maxLayerBytes: setting(
+      integer(1024 * 1024, Number.MAX_SAFE_INTEGER),
+      64 * 1024 ** 3,
+      'Largest uncompressed size of one layer; a layer that inflates past it is refused as a decompression bomb.',
+    ),
     unpack: setting(
       oneOf(['native', 'js']),
       'native',
