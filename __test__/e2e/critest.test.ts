@@ -29,7 +29,8 @@ test('critest: runtime should return version info', async (t) => {
 });
 
 // The sibling spec needs both RuntimeReady and NetworkReady true; ava reports this
-// test as soon as it passes, which is the cue to make it a plain test.
+// test as soon as it passes, which is the cue to make it a plain test. (critest's
+// client also calls ImageFsInfo before any spec, so every spec needs that RPC.)
 test.failing('critest: runtime should return runtime conditions (needs NetworkReady)', async (t) => {
   const result = await critest(t.context.daemon, { focus: 'runtime should return runtime conditions' });
   assertPassed(t, result, 1);

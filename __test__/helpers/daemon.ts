@@ -9,7 +9,7 @@ import { crionBin, repoRoot } from './repo.js';
 /** One pino line from the daemon's stderr. */
 export interface LogLine {
   level?: string;
-  time?: number;
+  time?: number | string;
   msg?: string;
   [key: string]: unknown;
 }
@@ -36,6 +36,12 @@ export interface DaemonOptions {
   /** Appended after the standard arguments. */
   args?: string[];
   readyTimeoutMs?: number;
+  /**
+   * Also wait for the "serving CRI" line (default true). The socket can accept
+   * before the daemon has installed its signal handlers, and a signal sent in
+   * that window kills it outright; false for runs that do not log JSON.
+   */
+  waitForServingLog?: boolean;
 }
 
 const DEFAULT_READY_TIMEOUT_MS = 30_000;
@@ -198,7 +204,7 @@ export async function spawnDaemon(options: DaemonOptions = {}): Promise<Daemon> 
 export async function startDaemon(t: Teardown, options: DaemonOptions = {}): Promise<Daemon> {
   const daemon = await spawnDaemon(options);
   t.teardown(() => daemon.dispose());
-  await daemon.waitReady(options.readyTimeoutMs);
+  await waitStarted(daemon, options);
   return daemon;
 }
 
@@ -209,12 +215,20 @@ export async function startDaemon(t: Teardown, options: DaemonOptions = {}): Pro
 export async function startSharedDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   const daemon = await spawnDaemon(options);
   try {
-    await daemon.waitReady(options.readyTimeoutMs);
+    await waitStarted(daemon, options);
   } catch (error) {
     await daemon.dispose();
     throw error;
   }
   return daemon;
+}
+
+async function waitStarted(daemon: Daemon, options: DaemonOptions): Promise<void> {
+  const timeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+  await daemon.waitReady(timeoutMs);
+  if (options.waitForServingLog ?? true) {
+    await daemon.waitForLog((line) => line.msg === 'serving CRI', timeoutMs, '"serving CRI" line');
+  }
 }
 
 export function canConnect(socketPath: string): Promise<boolean> {
