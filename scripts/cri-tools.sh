@@ -2,7 +2,7 @@
 # Builds the real CRI clients (crictl, critest) from one pinned cri-tools release
 # with the machine's Go toolchain: no container registry or release download needed.
 #
-#   scripts/cri-tools.sh         build into the cache dir unless both binaries exist
+#   scripts/cri-tools.sh         build into the cache dir unless both binaries there already report the pinned version
 #   scripts/cri-tools.sh path    print the cache dir
 set -euo pipefail
 

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 started=$SECONDS
-stage="start"
+stage="cri-tools check"
 summary() {
   local rc=$?
   if [[ $rc -eq 0 ]]; then
