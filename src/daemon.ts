@@ -1,6 +1,14 @@
 import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { ProgressServer, progressSocketFor } from './admin/progress-server.js';
+import { imageRpcs } from './cri/image-rpcs.js';
 import { CriServer } from './cri/server.js';
 import { runtimeInfoRpcs } from './cri/runtime-info.js';
+import { ImageManager } from './image/image-manager.js';
+import { ImageStore } from './image/image-store.js';
+import { LayerStore } from './image/layer-store.js';
+import { PullProgressBoard } from './image/pull-progress.js';
+import { loadRegistriesConfig } from './image/registries-conf.js';
 import {
   applyReloadableChanges,
   diffConfig,
@@ -29,12 +37,33 @@ export interface DaemonOptions {
 export async function runDaemon(options: DaemonOptions): Promise<void> {
   let { config } = await loadConfig(options.sources, options.overrides);
   const log = createLogger(config.log);
+  // Handlers go in before anything listens: a signal that arrives while the
+  // daemon starts must still mean a clean stop, not Node's default exit.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  process.on('SIGHUP', () => {
+    void reloadConfig(options, config, log).then((next) => {
+      config = next;
+    });
+  });
   const hostProbe = await probeHost();
   log.info({ hostProbe }, 'host probed');
 
   await mkdir(config.root, { recursive: true, mode: 0o711 });
   await mkdir(config.state, { recursive: true, mode: 0o711 });
   const cgroupDriver = await resolveCgroupDriver(config.runtime.cgroupDriver);
+  const registries = await loadRegistriesConfig({ file: config.image.registriesConf, dir: config.image.registriesConfDir });
+  const layers = await LayerStore.open(path.join(config.root, 'overlay'), log);
+  const imageStore = await ImageStore.open(path.join(config.root, 'images'), layers, log);
+  const images = new ImageManager({
+    images: imageStore,
+    layers,
+    registries,
+    pinnedPatterns: () => [config.image.pauseImage, ...config.image.pinnedImages],
+  });
+  const pullProgress = new PullProgressBoard();
 
   const server = await CriServer.start({
     listen: config.listen,
@@ -47,28 +76,20 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
         verboseInfo: () => ({ config, hostProbe, cgroupDriver }),
       }),
     }),
-    image: {},
+    image: imageRpcs({ images }),
   });
-  log.info({ listen: config.listen, root: config.root, state: config.state, cgroupDriver }, 'serving CRI');
+  const progressServer = await ProgressServer.start(progressSocketFor(config.listen), pullProgress);
+  log.info(
+    { listen: config.listen, progress: progressServer.socketPath, root: config.root, state: config.state, cgroupDriver },
+    'serving CRI',
+  );
 
-  process.on('SIGHUP', () => {
-    void reloadConfig(options, config, log).then((next) => {
-      config = next;
-    });
-  });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      log.info({ signal }, 'shutting down');
-      // A second signal means the operator will not wait for the grace period.
-      process.once(signal, () => process.exit(1));
-      void server.shutdown(SHUTDOWN_GRACE_MS).then((outcome) => {
-        log.info({ outcome }, 'stopped');
-        resolve();
-      });
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  const signal = await stopSignal;
+  log.info({ signal }, 'shutting down');
+  // A second signal means the operator will not wait for the grace period.
+  process.once(signal, () => process.exit(1));
+  const [outcome] = await Promise.all([server.shutdown(SHUTDOWN_GRACE_MS), progressServer.close()]);
+  log.info({ outcome }, 'stopped');
 }
 
 /**
@@ -81,8 +102,9 @@ async function reloadConfig(options: DaemonOptions, running: CrionConfig, log: L
     const { config: next, files } = await loadConfig(options.sources, options.overrides);
     const changes = diffConfig(running, next);
     const applied = applyReloadableChanges(running, next);
-    if (applied.log.level !== running.log.level) log.level = applied.log.level;
+    // Logged before the level changes, so a move to a quieter level still says so.
     log.info({ files, changes }, 'config reloaded');
+    if (applied.log.level !== running.log.level) log.level = applied.log.level;
     const needRestart = changes.filter((change) => !change.reloadable).map((change) => change.key);
     if (needRestart.length > 0) log.warn({ keys: needRestart }, 'these changes take effect only after a restart');
     return applied;

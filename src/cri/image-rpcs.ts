@@ -1,0 +1,80 @@
+import { InvalidArgumentError } from '../errors.js';
+import type { ImageManager } from '../image/image-manager.js';
+import { imageUser } from '../image/image-manager.js';
+import type { ImageRecord } from '../image/image-store.js';
+import type { ImageServiceHandlers } from '../generated/runtime/v1/ImageService.js';
+import type { Image } from '../generated/runtime/v1/Image.js';
+import type { ServiceRpcs } from './services.js';
+import { unixNanos } from './timestamps.js';
+
+export interface ImageRpcDeps {
+  readonly images: ImageManager;
+}
+
+/** The CRI ImageService except PullImage: thin translations to and from the image manager. */
+export function imageRpcs(deps: ImageRpcDeps): ServiceRpcs<ImageServiceHandlers> {
+  const { images } = deps;
+
+  const toCri = (image: ImageRecord): Image => {
+    const user = imageUser(image.user);
+    return {
+      id: image.id,
+      repoTags: [...image.repoTags],
+      repoDigests: [...image.repoDigests],
+      size: String(image.size),
+      uid: user.uid === null ? null : { value: String(user.uid) },
+      username: user.username,
+      spec: { image: image.id, annotations: {} },
+      pinned: images.isPinned(image),
+    };
+  };
+
+  return {
+    async ListImages(request) {
+      return { images: images.list(request.filter?.image?.image ?? null).map(toCri) };
+    },
+
+    /** A missing image is an answer without `image`, not an error: the kubelet asks before every pull. */
+    async ImageStatus(request) {
+      const name = requireImageName(request.image?.image);
+      const image = images.find(name);
+      if (!image) return { image: null, info: {} };
+      const info: Record<string, string> = request.verbose
+        ? {
+            info: JSON.stringify({
+              imageSpec: JSON.parse((await images.configBytes(image)).toString('utf8')) as unknown,
+              chainIds: image.layers,
+              pulledAt: image.pulledAt,
+            }),
+          }
+        : {};
+      return { image: toCri(image), info };
+    },
+
+    /** Removing an image that is not there succeeds, as CRI requires. */
+    async RemoveImage(request) {
+      await images.remove(requireImageName(request.image?.image));
+      return {};
+    },
+
+    async ImageFsInfo() {
+      const usage = images.fsUsage();
+      return {
+        imageFilesystems: [
+          {
+            timestamp: unixNanos(),
+            fsId: { mountpoint: usage.mountpoint },
+            usedBytes: { value: String(usage.bytes) },
+            inodesUsed: { value: String(usage.inodes) },
+          },
+        ],
+        containerFilesystems: [],
+      };
+    },
+  };
+}
+
+function requireImageName(name: string | undefined): string {
+  if (!name) throw new InvalidArgumentError('ImageSpec.image must name an image');
+  return name;
+}
