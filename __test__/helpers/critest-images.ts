@@ -1,0 +1,175 @@
+/**
+ * Stand-ins for the images critest (cri-tools v1.37.0) pulls, rebuilt from the
+ * content of their Dockerfiles (cri-tools `images/`) on the busybox layer and
+ * pushed under their upstream repository paths, so that a loopback registry can
+ * serve them in place of gcr.io and registry.k8s.io.
+ *
+ * How critest must reach them. `--registry-prefix` does not work for the image
+ * specs in v1.37.0: `framework.PrepareImageName` rewrites only the name given to
+ * PullImage, and as `<prefix>/<reference.Path(name)>`, which drops the tag and
+ * the digest (`gcr.io/k8s-staging-cri-tools/test-image-tag:test` becomes
+ * `127.0.0.1:PORT/k8s-staging-cri-tools/test-image-tag`, i.e. `:latest`),
+ * while ImageStatus, ListImages, RemoveImage and CreateContainer go on using the
+ * original names. So critest runs with its default names and the runtime
+ * resolves them through a mirror: `critestRegistriesConf(registry)` is a
+ * containers-registries.conf(5) that sends gcr.io, registry.k8s.io and
+ * k8s.gcr.io to the loopback registry, which has the same repository paths.
+ */
+
+import { BUSYBOX_GROUP, BUSYBOX_PASSWD } from './busybox-rootfs.js';
+import { buildImage, buildIndex, buildLayer, type BuiltImage, type ContainerConfig, type Layer, type Platform } from './oci-image-builder.js';
+import { publish, type PublishedIndex } from './published-image.js';
+import type { Registry } from './registry.js';
+import { BUSYBOX_CONFIG, busyboxLayer } from './test-images.js';
+
+/** ginkgo focus for the image specs: the `Image Manager`, `Image Consistency` and `Image Identifier Consistency` describes. */
+export const CRITEST_IMAGE_FOCUS = 'Image Manager|Image Consistency|Image Identifier';
+
+/**
+ * The one image spec that cannot pass offline: it pulls
+ * `gcr.io/k8s-staging-cri-tools/test-image-digest@sha256:9700f9a2…`, a digest only
+ * the upstream image's exact bytes have. Full text:
+ * `[k8s.io] Image Manager public image with digest should be pulled and removed [Conformance]`.
+ */
+export const CRITEST_OFFLINE_SKIP = 'public image with digest should be pulled and removed';
+
+/** The registries critest's image names use; each is mirrored to the loopback registry. */
+export const CRITEST_REGISTRY_HOSTS = ['gcr.io', 'registry.k8s.io', 'k8s.gcr.io'] as const;
+
+export interface CritestImage {
+  /** Every name critest uses for this image, as it writes them (`gcr.io/k8s-staging-cri-tools/test-image-tags:1`). */
+  names: string[];
+  /** The loopback repository path that serves those names through the mirror. */
+  repository: string;
+  /** A Docker manifest list (as upstream pushes them) with linux/amd64 and linux/arm64. */
+  published: PublishedIndex;
+}
+
+const STAGING = 'k8s-staging-cri-tools';
+
+interface StandIn {
+  repository: string;
+  tags: [string, ...string[]];
+  /** Registry hosts critest names this repository under. */
+  hosts: readonly string[];
+  build: (base: Layer) => Promise<{ layers: Layer[]; config: ContainerConfig }>;
+}
+
+/** `FROM busybox` + `ARG TEST` + `ADD ${TEST} ${TEST}`: an empty file named after the image, so each is distinct. */
+function imageTest(repository: string, tags: [string, ...string[]], file: string): StandIn {
+  return {
+    repository: `${STAGING}/${repository}`,
+    tags,
+    hosts: ['gcr.io'],
+    build: async (base) => ({
+      layers: [base, await buildLayer([{ type: 'file', path: file, content: '' }], { createdBy: `ADD ${file} ${file}` })],
+      config: BUSYBOX_CONFIG,
+    }),
+  };
+}
+
+/** `FROM busybox` + `USER ${USER}`: no layer of its own. */
+function imageUser(repository: string, user: string): StandIn {
+  return {
+    repository: `${STAGING}/${repository}`,
+    tags: ['latest'],
+    hosts: ['gcr.io'],
+    build: async (base) => ({ layers: [base], config: { ...BUSYBOX_CONFIG, User: user } }),
+  };
+}
+
+/** What `adduser -u 1000 -D default-user && addgroup -g 50000 group-defined-in-image && addgroup default-user group-defined-in-image` leaves. */
+async function predefinedGroupLayer(): Promise<Layer> {
+  return buildLayer(
+    [
+      { type: 'dir', path: 'etc/' },
+      { type: 'file', path: 'etc/passwd', content: `${BUSYBOX_PASSWD}default-user:x:1000:1000:Linux User,,,:/home/default-user:/bin/sh\n` },
+      {
+        type: 'file',
+        path: 'etc/group',
+        content: `${BUSYBOX_GROUP}default-user:x:1000:\ngroup-defined-in-image:x:50000:default-user\n`,
+      },
+      { type: 'dir', path: 'home/' },
+      { type: 'dir', path: 'home/default-user/', mode: 0o755, uid: 1000, gid: 1000 },
+    ],
+    { createdBy: 'RUN adduser -u 1000 -D default-user && addgroup -g 50000 group-defined-in-image && addgroup default-user group-defined-in-image' },
+  );
+}
+
+/**
+ * registry.k8s.io/pause runs `/pause`, which sleeps until SIGTERM or SIGINT and
+ * exits 0, as uid 65535. A shell script does the same on the busybox layer.
+ */
+async function pauseLayer(): Promise<Layer> {
+  return buildLayer(
+    [{ type: 'file', path: 'pause', mode: 0o755, content: "#!/bin/sh\ntrap 'exit 0' TERM INT\nwhile :; do sleep 3600 & wait $!; done\n" }],
+    { createdBy: 'ADD pause /pause' },
+  );
+}
+
+const STAND_INS: readonly StandIn[] = [
+  imageTest('test-image-1', ['latest'], 'test-image-1'),
+  imageTest('test-image-2', ['latest'], 'test-image-2'),
+  imageTest('test-image-3', ['latest'], 'test-image-3'),
+  imageTest('test-image-latest', ['latest'], 'test-image-latest'),
+  imageTest('test-image-tags', ['1', '2', '3'], 'same-image'),
+  // Upstream builds :test and :all separately (ADD test / ADD all): two images.
+  imageTest('test-image-tag', ['test'], 'test'),
+  imageTest('test-image-tag', ['all'], 'all'),
+  imageUser('test-image-user-uid', '1002'),
+  imageUser('test-image-user-username', 'www-data'),
+  imageUser('test-image-user-uid-group', '1003:1004'),
+  imageUser('test-image-user-username-group', 'www-data:1004'),
+  {
+    repository: `${STAGING}/test-image-predefined-group`,
+    tags: ['latest'],
+    hosts: ['gcr.io'],
+    build: async (base) => ({ layers: [base, await predefinedGroupLayer()], config: { ...BUSYBOX_CONFIG, User: '1000' } }),
+  },
+  {
+    repository: 'pause',
+    // 3.9 is what the specs pull; 3.10 is crion's default pod sandbox image.
+    tags: ['3.9', '3.10'],
+    hosts: ['registry.k8s.io', 'k8s.gcr.io'],
+    build: async (base) => ({ layers: [base, await pauseLayer()], config: { Entrypoint: ['/pause'], User: '65535:65535' } }),
+  },
+  {
+    // critest's default container image for every non-image spec. Debian's busybox
+    // lacks pgrep and ipcs, so the few specs that run those fail with this one.
+    repository: 'e2e-test-images/busybox',
+    tags: ['1.29-2'],
+    hosts: ['registry.k8s.io'],
+    build: async (base) => ({ layers: [base], config: BUSYBOX_CONFIG }),
+  },
+];
+
+/** The second platform of each list, never selected on an amd64 host; same layers, its own config. */
+const OTHER_PLATFORM: Platform = { os: 'linux', architecture: 'arm64' };
+
+/** Pushes every stand-in; returns them in a fixed order. */
+export async function publishCritestImages(registry: Registry): Promise<CritestImage[]> {
+  const base = await busyboxLayer();
+  return Promise.all(
+    STAND_INS.map(async (standIn) => {
+      const { layers, config } = await standIn.build(base);
+      const images: BuiltImage[] = [{ os: 'linux', architecture: 'amd64' }, OTHER_PLATFORM].map((platform) =>
+        buildImage({ format: 'docker', platform, layers, config }),
+      );
+      const published = await publish(registry, standIn.repository, standIn.tags, buildIndex(images, 'docker'));
+      const names = standIn.hosts.flatMap((host) => standIn.tags.map((tag) => `${host}/${standIn.repository}:${tag}`));
+      return { names, repository: standIn.repository, published };
+    }),
+  );
+}
+
+/**
+ * containers-registries.conf(5) that resolves critest's names through the loopback
+ * registry: the mirror keeps the repository path, so `gcr.io/k8s-staging-cri-tools/x`
+ * is pulled as `127.0.0.1:PORT/k8s-staging-cri-tools/x`, while the image keeps its
+ * gcr.io name (its repo tag), which is what the specs compare against.
+ */
+export function critestRegistriesConf(registry: Registry): string {
+  return CRITEST_REGISTRY_HOSTS.map(
+    (host) => `[[registry]]\nprefix = "${host}"\nlocation = "${host}"\n\n[[registry.mirror]]\nlocation = "${registry.host}"\ninsecure = true\n`,
+  ).join('\n');
+}
