@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { critestRegistriesConf, publishCritestImages } from '../helpers/critest-images.js';
 import { MediaType } from '../helpers/oci-image-builder.js';
 import { parseChallenge } from '../helpers/registry-client.js';
 import { REGISTRY_CREDENTIALS, startRegistry, startSharedRegistry, type Registry } from '../helpers/registry.js';
@@ -258,4 +259,37 @@ test('the busybox layer unpacks with GNU tar into a rootfs whose shell runs and 
   }
   t.is((await stat(path.join(dir, 'tmp'))).mode & 0o7777, 0o1777);
   t.regex(await readFile(path.join(dir, 'etc/passwd'), 'utf8'), /^www-data:x:33:33:/m);
+});
+
+test('critest stand-ins: every name the image specs pull, with the users and identities they assert', async (t) => {
+  const critestImages = await publishCritestImages(t.context.registry);
+  const byName = new Map(critestImages.flatMap((image) => image.names.map((name) => [name, image.published] as const)));
+  const staging = 'gcr.io/k8s-staging-cri-tools';
+  const required = [
+    ...['1', '2', '3', 'latest'].map((n) => `${staging}/test-image-${n}:latest`),
+    ...['1', '2', '3'].map((tag) => `${staging}/test-image-tags:${tag}`),
+    `${staging}/test-image-tag:test`,
+    `${staging}/test-image-tag:all`,
+    'registry.k8s.io/pause:3.9',
+    'k8s.gcr.io/pause:3.9',
+  ];
+  for (const name of required) t.true(byName.has(name), name);
+  const id = (name: string): string => byName.get(name)!.selected.configDigest;
+  t.is(new Set(['1', '2', '3'].map((n) => id(`${staging}/test-image-${n}:latest`))).size, 3, 'test-image-1..3 are different images');
+  t.is(new Set(['1', '2', '3'].map((tag) => id(`${staging}/test-image-tags:${tag}`))).size, 1, 'test-image-tags:1..3 are one image');
+  t.not(id(`${staging}/test-image-tag:test`), id(`${staging}/test-image-tag:all`));
+  t.is(id('registry.k8s.io/pause:3.9'), id('k8s.gcr.io/pause:3.9'));
+  const user = (name: string): string | undefined => byName.get(`${staging}/${name}:latest`)!.selected.config.User;
+  t.is(user('test-image-user-uid'), '1002');
+  t.is(user('test-image-user-username'), 'www-data');
+  t.is(user('test-image-user-uid-group'), '1003:1004');
+  t.is(user('test-image-user-username-group'), 'www-data:1004');
+  t.is(user('test-image-predefined-group'), '1000');
+
+  // The mirror path: the loopback registry serves gcr.io's repository path as is.
+  const manifest = await fetch(`${t.context.registry.url}/v2/k8s-staging-cri-tools/test-image-tag/manifests/test`, {
+    headers: { accept: MediaType.dockerManifestList },
+  });
+  t.is(manifest.headers.get('docker-content-digest'), byName.get(`${staging}/test-image-tag:test`)!.indexDigest);
+  t.regex(critestRegistriesConf(t.context.registry), new RegExp(`prefix = "gcr.io"\\n[^[]*\\n\\[\\[registry.mirror\\]\\]\\nlocation = "${t.context.registry.host}"`));
 });
