@@ -121,7 +121,8 @@ function splitReference(text: string): Parts {
 /** Docker Hub's aliases and its implicit `library/` namespace. */
 function normalize(registry: string, repository: string): { registry: string; repository: string } {
   const hub = registry === LEGACY_DOCKER_HUB ? DOCKER_HUB : registry;
-  return { registry: hub, repository: hub === DOCKER_HUB && !repository.includes('/') ? `library/${repository}` : repository };
+  const official = hub === DOCKER_HUB && !repository.includes('/');
+  return { registry: hub, repository: official ? `library/${repository}` : repository };
 }
 
 /** Throws InvalidArgumentError naming the problem. */
