@@ -154,6 +154,13 @@ test('open registry: index, Docker, zstd and corrupt images are served as descri
   t.is(zstdLayer.mediaType, MediaType.ociLayerZstd);
   const zstdBlob = Buffer.from(await (await fetch(`${registry.url}/v2/crion-test/zstd/blobs/${zstdLayer.digest}`)).arrayBuffer());
   t.is(zstdBlob.readUInt32LE(0), 0xfd2fb528, 'zstd frame magic');
+  const zstdTar = await new Promise<Buffer>((resolve, reject) => {
+    const child = execFile('zstd', ['-d', '-c'], { encoding: 'buffer', maxBuffer: 64 << 20 }, (error, stdout) =>
+      error ? reject(error) : resolve(stdout),
+    );
+    child.stdin!.end(zstdBlob);
+  });
+  t.is(sha256(zstdTar), zstdLayer.diffId);
 
   t.deepEqual(
     images.multilayer.layers.map((layer) => layer.mediaType),

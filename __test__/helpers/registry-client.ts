@@ -1,6 +1,6 @@
 /**
  * Pushes built images to a registry through the distribution HTTP API, and reads
- * manifests and blobs back, answering the registry's auth challenges (Basic, or
+ * blobs back, answering the registry's auth challenges (Basic, or
  * Bearer with a token from the challenge's realm) the way a real client does.
  * Pushing through the API rather than writing the registry's storage keeps the
  * registry's own checks (digests, manifest references) in the loop.
@@ -15,12 +15,6 @@ import { BlobFile } from './oci-image-builder.js';
 export interface Credentials {
   username: string;
   password: string;
-}
-
-export interface FetchedManifest {
-  mediaType: string;
-  digest: string;
-  data: Buffer;
 }
 
 /** Body factory: a retried request after a 401 needs a fresh body (a stream can be read once). */
@@ -91,18 +85,6 @@ export class RegistryClient {
     const digest = response.headers.get('docker-content-digest');
     if (digest !== manifest.digest) throw new Error(`registry stored ${repository}:${reference} as ${digest}, expected ${manifest.digest}`);
     return digest;
-  }
-
-  async getManifest(repository: string, reference: string, accept: readonly string[]): Promise<FetchedManifest> {
-    const response = await this.request(repository, 'GET', `/v2/${repository}/manifests/${reference}`, {
-      headers: { accept: accept.join(', ') },
-    });
-    if (response.status !== 200) throw await httpError(response, `GET manifest ${repository}:${reference}`);
-    return {
-      mediaType: response.headers.get('content-type') ?? '',
-      digest: response.headers.get('docker-content-digest') ?? '',
-      data: Buffer.from(await response.arrayBuffer()),
-    };
   }
 
   async getBlob(repository: string, digest: string): Promise<Buffer> {
