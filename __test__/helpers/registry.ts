@@ -92,7 +92,7 @@ export class Registry {
       await writeFile(configPath, await registryConfig(dir, port, auth, tokenService));
       const child = spawn(REGISTRY_BIN, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
       const registry = new Registry(auth, `127.0.0.1:${port}`, dir, child, tokenService);
-      child.on('error', (error) => (registry.output += `spawn ${REGISTRY_BIN}: ${error.message}\n`));
+      child.on('error', (error) => (registry.output += `spawn ${REGISTRY_BIN}: ${error.message} (apt-get install docker-registry)\n`));
       try {
         await registry.waitReady(options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
         return registry;
