@@ -7,7 +7,11 @@ import { runtimeInfoRpcs } from './cri/runtime-info.js';
 import { ImageManager } from './image/image-manager.js';
 import { ImageStore } from './image/image-store.js';
 import { LayerStore } from './image/layer-store.js';
+import { loadAuthFile } from './image/auth.js';
+import { Puller } from './image/puller.js';
 import { PullProgressBoard } from './image/pull-progress.js';
+import { RegistryClient } from './image/registry-client.js';
+import { unpackLayerJs } from './image/unpack/js-layer-unpacker.js';
 import { loadRegistriesConfig } from './image/registries-conf.js';
 import {
   applyReloadableChanges,
@@ -64,6 +68,18 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     pinnedPatterns: () => [config.image.pauseImage, ...config.image.pinnedImages],
   });
   const pullProgress = new PullProgressBoard();
+  const puller = new Puller({
+    client: new RegistryClient({ log }),
+    registries,
+    authFile: await loadAuthFile(config.image.authFile),
+    layers,
+    images: imageStore,
+    unpack: unpackLayerJs,
+    progress: pullProgress,
+    maxConcurrentDownloads: config.image.maxConcurrentDownloads,
+    maxLayerBytes: config.image.maxLayerBytes,
+    log,
+  });
 
   const server = await CriServer.start({
     listen: config.listen,
@@ -76,7 +92,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
         verboseInfo: () => ({ config, hostProbe, cgroupDriver }),
       }),
     }),
-    image: imageRpcs({ images }),
+    image: imageRpcs({ images, puller }),
   });
   const progressServer = await ProgressServer.start(progressSocketFor(config.listen), pullProgress);
   log.info(

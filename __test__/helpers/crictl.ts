@@ -19,11 +19,13 @@ export function crictl(daemon: Daemon, args: readonly string[], timeoutMs = 60_0
 }
 
 /**
- * Runs a crictl command with `-o json` appended and parses its output, failing with
+ * Runs a crictl command with `-o json` right after the subcommand (crictl
+ * stops reading flags at the first positional argument) and parses its output, failing with
  * crictl's own stderr when it exits non-zero or prints something that is not JSON.
  */
 export async function crictlJson<T = unknown>(daemon: Daemon, args: readonly string[]): Promise<T> {
-  const result = await crictl(daemon, [...args, '-o', 'json']);
+  const [subcommand, ...rest] = args;
+  const result = await crictl(daemon, [...(subcommand === undefined ? [] : [subcommand]), '-o', 'json', ...rest]);
   if (result.code !== 0) {
     throw new Error(`crictl ${args.join(' ')} exited ${result.code}\nstderr:\n${result.stderr}\nstdout:\n${result.stdout}`);
   }

@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { ImageManager } from '../image/image-manager.js';
 import { imageUser } from '../image/image-manager.js';
 import type { ImageRecord } from '../image/image-store.js';
+import type { Puller } from '../image/puller.js';
 import type { ImageServiceHandlers } from '../generated/runtime/v1/ImageService.js';
 import type { Image } from '../generated/runtime/v1/Image.js';
 import type { ServiceRpcs } from './services.js';
@@ -9,11 +10,12 @@ import { unixNanos } from './timestamps.js';
 
 export interface ImageRpcDeps {
   readonly images: ImageManager;
+  readonly puller: Puller;
 }
 
-/** The CRI ImageService except PullImage: thin translations to and from the image manager. */
+/** The CRI ImageService: thin translations to and from the image manager and the puller. */
 export function imageRpcs(deps: ImageRpcDeps): ServiceRpcs<ImageServiceHandlers> {
-  const { images } = deps;
+  const { images, puller } = deps;
 
   const toCri = (image: ImageRecord): Image => {
     const user = imageUser(image.user);
@@ -30,6 +32,12 @@ export function imageRpcs(deps: ImageRpcDeps): ServiceRpcs<ImageServiceHandlers>
   };
 
   return {
+    /** The returned ref is the image ID, the same string ImageStatus, ListImages and containers report. */
+    async PullImage(request) {
+      const image = await puller.pull(requireImageName(request.image?.image), request.auth);
+      return { imageRef: image.id };
+    },
+
     async ListImages(request) {
       return { images: images.list(request.filter?.image?.image ?? null).map(toCri) };
     },

@@ -190,6 +190,11 @@ export class ImageStore {
     };
   }
 
+  /** Removes the layers that no image uses and no pull holds, e.g. after a failed pull. */
+  collectUnusedLayers(): Promise<void> {
+    return this.serialized(() => this.collectLayers());
+  }
+
   /** Layers no image stands on any more: left by a removal, or by a pull that crashed before its record. */
   private async collectLayers(): Promise<void> {
     const used = new Set(this.list().flatMap((image) => image.layers));

@@ -1,0 +1,176 @@
+import test from 'ava';
+import { access, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { crictl, crictlJson } from '../helpers/crictl.js';
+import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { REGISTRY_CREDENTIALS, startRegistry, startSharedRegistry, type Registry } from '../helpers/registry.js';
+import { publishTestImages, type TestImages } from '../helpers/test-images.js';
+
+/**
+ * PullImage, ImageStatus, ListImages, RemoveImage and ImageFsInfo through
+ * crictl, against images the harness builds and serves from a loopback
+ * docker-registry.
+ */
+
+let registry: Registry;
+let images: TestImages;
+
+test.before(async () => {
+  registry = await startSharedRegistry();
+  images = await publishTestImages(registry);
+});
+
+test.after.always(async () => {
+  await registry?.dispose();
+});
+
+/** Loopback registries are not insecure by default: the daemon needs this entry to speak plain HTTP to them. */
+function registriesConf(hosts: readonly string[]): string {
+  return hosts.map((host) => `[[registry]]\nlocation = "${host}"\ninsecure = true\n`).join('\n');
+}
+
+async function imageDaemon(t: Parameters<typeof startDaemon>[0], hosts: readonly string[] = [registry.host]): Promise<Daemon> {
+  return startDaemon(t, {
+    config: `[image]\nregistries_conf_dir = "/nonexistent"\n`,
+    args: ['--image-registries-conf', await writeRegistriesConf(t, hosts)],
+  });
+}
+
+async function writeRegistriesConf(t: Parameters<typeof startDaemon>[0], hosts: readonly string[]): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'crion-registries-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'registries.conf');
+  await writeFile(file, registriesConf(hosts));
+  return file;
+}
+
+interface CriImage {
+  id: string;
+  repoTags: string[];
+  repoDigests: string[];
+  size: string;
+  uid: { value: string } | null;
+  username: string;
+}
+
+async function storeEntries(daemon: Daemon): Promise<{ layers: string[]; images: string[]; staging: string[] }> {
+  const overlay = path.join(daemon.dir, 'root', 'overlay');
+  return {
+    layers: await readdir(path.join(overlay, 'layers')),
+    images: await readdir(path.join(daemon.dir, 'root', 'images')),
+    staging: await readdir(path.join(overlay, 'staging')),
+  };
+}
+
+test('pull, inspect, list and remove an image; the image ID is the config digest', async (t) => {
+  const daemon = await imageDaemon(t);
+  const { busybox } = images;
+  const pulled = await crictl(daemon, ['pull', busybox.reference]);
+  t.is(pulled.code, 0, pulled.stderr);
+  t.regex(pulled.stdout, new RegExp(busybox.configDigest));
+
+  const { status } = await crictlJson<{ status: CriImage }>(daemon, ['inspecti', busybox.reference]);
+  t.is(status.id, busybox.configDigest);
+  t.deepEqual(status.repoTags, [busybox.reference]);
+  t.deepEqual(status.repoDigests, [busybox.digestReference]);
+  t.true(Number(status.size) > 0);
+
+  const listed = await crictlJson<{ images: CriImage[] }>(daemon, ['images']);
+  t.deepEqual(listed.images.map((image) => image.id), [busybox.configDigest]);
+
+  const fsInfo = await crictlJson<{ status: { imageFilesystems: Array<{ usedBytes: { value: string } }> } }>(daemon, ['imagefsinfo']);
+  t.true(Number(fsInfo.status.imageFilesystems[0]!.usedBytes.value) > 0);
+
+  t.is((await crictl(daemon, ['rmi', busybox.reference])).code, 0);
+  t.deepEqual((await crictlJson<{ images: CriImage[] }>(daemon, ['images'])).images, []);
+  t.deepEqual(await storeEntries(daemon), { layers: [], images: [], staging: [] }, 'removal frees the layers');
+});
+
+test('zstd layers, Docker schema 2 manifests and lists, and this platform from an OCI index', async (t) => {
+  const daemon = await imageDaemon(t);
+  for (const [reference, expectedId] of [
+    [images.zstd.reference, images.zstd.configDigest],
+    [images.dockerSchema2Single.reference, images.dockerSchema2Single.configDigest],
+    [images.dockerSchema2.reference, images.dockerSchema2.selected.configDigest],
+    [images.multiarch.reference, images.multiarch.selected.configDigest],
+  ] as const) {
+    const pulled = await crictl(daemon, ['pull', reference]);
+    t.is(pulled.code, 0, `${reference}: ${pulled.stderr}`);
+    const { status } = await crictlJson<{ status: CriImage }>(daemon, ['inspecti', reference]);
+    t.is(status.id, expectedId, reference);
+  }
+  const { status } = await crictlJson<{ status: CriImage }>(daemon, ['inspecti', images.multiarch.reference]);
+  // The amd64 entry is the same image as the Docker list's, so it carries all three names' digests.
+  t.true(status.repoDigests.includes(images.multiarch.digestReference), 'the repo digest names the index that was asked for');
+});
+
+for (const name of ['hostile', 'hostileSymlink', 'corrupt'] as const) {
+  test(`a ${name} image fails the pull with a precise error and leaves the store as it was`, async (t) => {
+    const daemon = await imageDaemon(t);
+    t.is((await crictl(daemon, ['pull', images.busybox.reference])).code, 0);
+    const before = await storeEntries(daemon);
+    const pulled = await crictl(daemon, ['pull', images[name].reference]);
+    t.not(pulled.code, 0);
+    const expected = {
+      hostile: /escape|outside|\.\./,
+      hostileSymlink: /symlink|escape|outside/,
+      corrupt: new RegExp(`${images.corrupt.corruptLayerDigest}.*expected|expected.*${images.corrupt.corruptLayerDigest}|digest`),
+    }[name];
+    t.regex(pulled.stderr, expected);
+    t.deepEqual(await storeEntries(daemon), before);
+    if (name === 'hostileSymlink') {
+      await t.throwsAsync(access(images.hostileSymlink.escapeHostPath), { code: 'ENOENT' }, 'nothing was written outside the layer');
+    }
+  });
+}
+
+test('a missing image is NOT_FOUND, and ImageStatus of an absent image is an empty answer', async (t) => {
+  const daemon = await imageDaemon(t);
+  const pulled = await crictl(daemon, ['pull', `${registry.host}/crion-test/no-such-image:latest`]);
+  t.not(pulled.code, 0);
+  t.regex(pulled.stderr, /NotFound|not found/);
+  const status = await crictl(daemon, ['inspecti', `${registry.host}/crion-test/no-such-image:latest`]);
+  t.regex(status.stdout + status.stderr, /no such image|not found/i);
+});
+
+test('a malformed reference is INVALID_ARGUMENT naming the problem', async (t) => {
+  const daemon = await imageDaemon(t);
+  const pulled = await crictl(daemon, ['pull', `${registry.host}/Crion-Test/UPPER:latest`]);
+  t.not(pulled.code, 0);
+  t.regex(pulled.stderr, /InvalidArgument/);
+  t.regex(pulled.stderr, /lowercase/);
+});
+
+test('identical concurrent pulls share one download and both succeed', async (t) => {
+  const daemon = await imageDaemon(t);
+  const results = await Promise.all([1, 2, 3].map(() => crictl(daemon, ['pull', images.multilayer.reference])));
+  for (const result of results) t.is(result.code, 0, result.stderr);
+  const entries = await storeEntries(daemon);
+  t.is(entries.layers.length, images.multilayer.layers.length);
+  t.is(entries.images.length, 1);
+});
+
+test('basic auth: credentials from the request are used, and a wrong password is refused without leaving anything', async (t) => {
+  const basic = await startRegistry(t, { auth: 'basic' });
+  const published = await publishTestImages(basic);
+  const daemon = await imageDaemon(t, [basic.host]);
+  const wrong = await crictl(daemon, ['pull', '--creds', `${REGISTRY_CREDENTIALS.username}:not-the-password`, published.busybox.reference]);
+  t.not(wrong.code, 0);
+  t.regex(wrong.stderr, /PermissionDenied/);
+  t.false(wrong.stderr.includes('not-the-password'), 'the password is never echoed');
+  t.deepEqual(await storeEntries(daemon), { layers: [], images: [], staging: [] });
+  const right = await crictl(daemon, ['pull', '--creds', `${REGISTRY_CREDENTIALS.username}:${REGISTRY_CREDENTIALS.password}`, published.busybox.reference]);
+  t.is(right.code, 0, right.stderr);
+});
+
+test('token auth: the bearer challenge is answered with a token from the realm', async (t) => {
+  const tokenRegistry = await startRegistry(t, { auth: 'token' });
+  const published = await publishTestImages(tokenRegistry);
+  const daemon = await imageDaemon(t, [tokenRegistry.host]);
+  const anonymous = await crictl(daemon, ['pull', published.busybox.reference]);
+  t.not(anonymous.code, 0, 'the token service refuses anonymous pulls');
+  const pulled = await crictl(daemon, ['pull', '--creds', `${REGISTRY_CREDENTIALS.username}:${REGISTRY_CREDENTIALS.password}`, published.busybox.reference]);
+  t.is(pulled.code, 0, pulled.stderr);
+  t.true(tokenRegistry.tokenService!.requests.some((request) => request.granted), 'a token was issued');
+});
