@@ -41,7 +41,8 @@ function errorCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | null)?.code;
 }
 
-async function readText(file: string, mustExist: boolean): Promise<string | null> {
+/** Null when the file is absent and may be. */
+export async function readText(file: string, mustExist: boolean): Promise<string | null> {
   try {
     return await readFile(file, 'utf8');
   } catch (error) {
@@ -52,7 +53,7 @@ async function readText(file: string, mustExist: boolean): Promise<string | null
 }
 
 /** `*.conf` in code-unit order, which is what `ls` shows under LC_ALL=C, so "10-" sorts after "09-". */
-async function dropIns(dir: string): Promise<string[]> {
+export async function dropIns(dir: string): Promise<string[]> {
   try {
     const names = await readdir(dir);
     return names
@@ -66,7 +67,7 @@ async function dropIns(dir: string): Promise<string[]> {
   }
 }
 
-function parseToml(file: string, text: string): TomlTable {
+export function parseToml(file: string, text: string): TomlTable {
   try {
     return parse(text, { integersAsBigInt: true });
   } catch (error) {
