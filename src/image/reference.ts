@@ -56,9 +56,9 @@ const REGISTRY_HOST = new RegExp(
 const TAG = /^\w[\w.-]*$/;
 const IMAGE_ID = /^[a-f0-9]{64}$/;
 
-/** `host[:port]` as a registry is named in a reference. */
+/** `host[:port]` that a reference would take for a registry: with a dot or a port, or `localhost`. */
 export function isRegistryHost(text: string): boolean {
-  return REGISTRY_HOST.test(text);
+  return REGISTRY_HOST.test(text) && namesRegistry(text);
 }
 
 /** Whether a name's first component names a registry rather than a path. */
