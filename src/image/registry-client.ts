@@ -191,7 +191,7 @@ export class RegistryClient {
     }
   }
 
-  /** Closes idle connections. */
+  /** Closes every connection, cutting transfers in flight: for shutdown. */
   close(): void {
     this.transport.close();
   }

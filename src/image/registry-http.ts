@@ -140,7 +140,7 @@ export class HttpTransport {
     }
   }
 
-  /** Closes idle connections; requests in flight finish. */
+  /** Closes every connection, in use or idle: for shutdown. */
   close(): void {
     this.httpAgent.destroy();
     for (const agent of this.httpsAgents.values()) void agent.then((a) => a.destroy(), () => undefined);
