@@ -1,0 +1,169 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { access, constants, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { canConnect } from '../__test__/helpers/daemon.js';
+import { run } from '../__test__/helpers/process.js';
+import type { Crictl } from './crictl.js';
+
+/**
+ * A private containerd for the comparison: Debian's package (1.6, CRI plugin
+ * built in) with its own root, state and sockets under one directory, so it
+ * neither touches nor sees a host containerd. The registry it pulls from is
+ * reached over plain HTTP through a hosts.toml, which is how containerd
+ * 1.6 is told a registry is insecure.
+ */
+
+export const CONTAINERD_BIN = '/usr/bin/containerd';
+
+const READY_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+// Plugins that look for hardware, kernels or paths this host may lack, or that
+// export telemetry; none of them takes part in a pull. `opt` would create /opt/containerd.
+const DISABLED_PLUGINS = [
+  'io.containerd.internal.v1.opt',
+  'io.containerd.snapshotter.v1.aufs',
+  'io.containerd.snapshotter.v1.btrfs',
+  'io.containerd.snapshotter.v1.devmapper',
+  'io.containerd.snapshotter.v1.zfs',
+  'io.containerd.tracing.processor.v1.otlp',
+  'io.containerd.internal.v1.tracing',
+];
+
+/** Every containerd not yet reaped, so an interrupted benchmark cannot leave one behind. */
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+export async function containerdVersion(): Promise<string> {
+  try {
+    await access(CONTAINERD_BIN, constants.X_OK);
+  } catch {
+    throw new Error(`${CONTAINERD_BIN} is missing: install Debian's containerd package (scripts/setup.sh does)`);
+  }
+  const result = await run(CONTAINERD_BIN, ['--version']);
+  return result.stdout.trim().split(/\s+/)[2] ?? result.stdout.trim();
+}
+
+export class Containerd {
+  private log = '';
+  private readonly exited: Promise<void>;
+  private running = true;
+
+  private constructor(
+    readonly dir: string,
+    readonly socketPath: string,
+    private readonly child: ChildProcess,
+  ) {
+    live.add(child);
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.log += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.log += chunk));
+    child.on('error', (error) => (this.log += `spawn ${CONTAINERD_BIN}: ${error.message}\n`));
+    this.exited = new Promise((resolve) => {
+      child.on('close', () => {
+        live.delete(child);
+        this.running = false;
+        resolve();
+      });
+    });
+  }
+
+  /** Starts one in a fresh directory under `parent` and waits until its CRI plugin answers. */
+  static async start(parent: string, insecureRegistry: string, crictl: Crictl): Promise<Containerd> {
+    const dir = await mkdtemp(path.join(parent, 'containerd-'));
+    const socketPath = path.join(dir, 'containerd.sock');
+    const configPath = path.join(dir, 'config.toml');
+    await writeFile(configPath, await config(dir, socketPath, insecureRegistry));
+    const child = spawn(CONTAINERD_BIN, ['--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const containerd = new Containerd(dir, socketPath, child);
+    try {
+      await containerd.waitReady(crictl);
+    } catch (error) {
+      await containerd.stop();
+      throw error;
+    }
+    return containerd;
+  }
+
+  get endpoint(): string {
+    return `unix://${this.socketPath}`;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Where the overlayfs snapshotter keeps one directory per unpacked layer. */
+  get snapshotsDir(): string {
+    return path.join(this.dir, 'root', 'io.containerd.snapshotter.v1.overlayfs', 'snapshots');
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGTERM');
+    const stopped = await Promise.race([this.exited.then(() => true), sleep(STOP_TIMEOUT_MS, false, { ref: false })]);
+    if (!stopped) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+
+  failure(message: string): Error {
+    return new Error(`${message}\n--- containerd output ---\n${this.log}`);
+  }
+
+  /** The socket accepts before the CRI plugin is registered; ImageFsInfo answers only once it is. */
+  private async waitReady(crictl: Crictl): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      if (!this.running) throw this.failure('containerd exited before serving');
+      if (await canConnect(this.socketPath)) {
+        const probe = await crictl.run(this.endpoint, ['imagefsinfo'], 10_000);
+        if (probe.code === 0) return;
+      }
+      if (Date.now() > deadline) throw this.failure(`containerd did not serve CRI on ${this.socketPath} within ${READY_TIMEOUT_MS} ms`);
+      await sleep(50);
+    }
+  }
+}
+
+async function config(dir: string, socketPath: string, insecureRegistry: string): Promise<string> {
+  const certsDir = path.join(dir, 'certs.d');
+  const cniBin = path.join(dir, 'cni', 'bin');
+  const cniConf = path.join(dir, 'cni', 'net.d');
+  for (const directory of [path.join(certsDir, insecureRegistry), cniBin, cniConf]) await mkdir(directory, { recursive: true });
+  // TOML basic strings share JSON's escapes for anything a temp path or a host holds.
+  const q = JSON.stringify;
+  const registryUrl = `http://${insecureRegistry}`;
+  await writeFile(
+    path.join(certsDir, insecureRegistry, 'hosts.toml'),
+    [`server = ${q(registryUrl)}`, '', `[host.${q(registryUrl)}]`, '  capabilities = ["pull", "resolve"]', ''].join('\n'),
+  );
+  return [
+    'version = 2',
+    `root = ${q(path.join(dir, 'root'))}`,
+    `state = ${q(path.join(dir, 'state'))}`,
+    `disabled_plugins = [${DISABLED_PLUGINS.map((name) => q(name)).join(', ')}]`,
+    '',
+    '[grpc]',
+    `  address = ${q(socketPath)}`,
+    '[ttrpc]',
+    `  address = ${q(`${socketPath}.ttrpc`)}`,
+    '',
+    '[plugins."io.containerd.grpc.v1.cri"]',
+    '  disable_tcp_service = true',
+    '  stream_server_address = "127.0.0.1"',
+    '  stream_server_port = "0"',
+    '  [plugins."io.containerd.grpc.v1.cri".containerd]',
+    '    snapshotter = "overlayfs"',
+    // Empty CNI directories: the plugin starts with NetworkReady=false, which a pull does not need.
+    '  [plugins."io.containerd.grpc.v1.cri".cni]',
+    `    bin_dir = ${q(cniBin)}`,
+    `    conf_dir = ${q(cniConf)}`,
+    '  [plugins."io.containerd.grpc.v1.cri".registry]',
+    `    config_path = ${q(certsDir)}`,
+    '',
+  ].join('\n');
+}
