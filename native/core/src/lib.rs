@@ -3,4 +3,5 @@
 #![deny(unsafe_code)]
 
 pub mod host_probe;
+pub mod layer_unpack;
 pub mod mountinfo;
