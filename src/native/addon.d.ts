@@ -37,6 +37,35 @@ export interface HostProbe {
   oomScoreAdj: OomScoreAdj
 }
 
+export type LayerCompression = 'gzip' | 'zstd' | 'none'
+
+export interface LayerUnpackRequest {
+  /** The compressed layer blob, already verified against its digest. */
+  blobPath: string
+  /** An existing, empty directory; becomes the layer's overlay diff directory. */
+  destination: string
+  compression: LayerCompression
+  /**
+   * Refuse the layer (`ERR_UNPACK_TOO_LARGE`) past this many tar bytes: a
+   * non-negative integer, exact up to 2^53.
+   */
+  maxUncompressedBytes: number
+}
+
+export interface LayerUnpackResult {
+  /** `sha256:<hex>` of the blob. */
+  compressedDigest: string
+  /** `sha256:<hex>` of the whole uncompressed tar stream. */
+  diffId: string
+  compressedSize: number
+  uncompressedSize: number
+  /**
+   * Tar entries, whiteouts included; PAX and GNU long-name headers are
+   * part of the entry they describe.
+   */
+  entries: number
+}
+
 export interface MountApi {
   /** `fsopen("overlay")` works. */
   fsopenOverlay: Support
@@ -77,6 +106,15 @@ export interface Support {
   available: boolean
   reason: string | null
 }
+
+/**
+ * Decompresses and unpacks a layer blob into `destination` in one pass, on
+ * a thread of its own. Rejects with `code` set: `ERR_UNPACK_PATH_ESCAPE`,
+ * `ERR_UNPACK_TOO_LARGE`, `ERR_UNPACK_CORRUPT`,
+ * `ERR_UNPACK_UNSUPPORTED_ENTRY` for a bad layer, `ERR_UNPACK_IO` (the
+ * message names the path) or `ERR_UNPACK_THREAD` for a host failure.
+ */
+export declare function unpackLayer(request: LayerUnpackRequest): Promise<LayerUnpackResult>
 
 export interface UserNamespaces {
   /** `/proc/sys/user/max_user_namespaces` is present and above 0. */

@@ -8,6 +8,8 @@ use crion_core::host_probe as core;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+pub mod layer_unpack;
+
 /// Whether the host offers a feature; `reason` says why not, and is null
 /// exactly when `available` is true.
 #[napi(object, use_nullable = true)]
@@ -192,7 +194,7 @@ pub fn probe_host() -> AsyncTask<ProbeHostTask> {
 
 /// Builds a JS Error whose `code` is `code` and whose message is the whole
 /// cause chain, since JS callers see only the message.
-fn js_error(env: &Env, code: &str, error: &dyn StdError) -> Error {
+pub(crate) fn js_error(env: &Env, code: &str, error: &dyn StdError) -> Error {
     let mut message = error.to_string();
     let mut cause = error.source();
     while let Some(source) = cause {
