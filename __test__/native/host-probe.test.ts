@@ -1,5 +1,5 @@
 import test from 'ava';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -136,12 +136,13 @@ test('without the override, the error lists the package folder and the platform 
   const root = await mkdtemp(path.join(os.tmpdir(), 'crion-pkg-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
   const nativeDir = path.join(root, 'dist', 'src', 'native');
-  await mkdir(nativeDir, { recursive: true });
   await writeFile(path.join(root, 'package.json'), JSON.stringify({ name: 'crion', type: 'module' }));
-  const compiledDir = fileURLToPath(new URL('../../src/native/', import.meta.url));
-  for (const file of await readdir(compiledDir)) {
-    if (file.endsWith('.js')) await copyFile(path.join(compiledDir, file), path.join(nativeDir, file));
-  }
+  // All of dist/src, since the native module imports the domain errors it rebuilds.
+  const compiledDir = fileURLToPath(new URL('../../src/', import.meta.url));
+  await cp(compiledDir, path.join(root, 'dist', 'src'), {
+    recursive: true,
+    filter: (source) => !source.endsWith('.map'),
+  });
 
   const result = await loadInChild(path.join(nativeDir, 'index.js'), {});
   t.deepEqual(result.attempts, [

@@ -15,3 +15,10 @@ export {
 } from './host-probe.js';
 export { ADDON_PATH_ENV, loadAddon, NativeAddonLoadError, type LoadAttempt, type NativeAddon } from './load-addon.js';
 export { NativeError } from './native-error.js';
+export {
+  unpackLayerNative,
+  type LayerCompression,
+  type LayerUnpackRequest,
+  type LayerUnpackResult,
+  type UnpackLayerAddon,
+} from './unpack-layer.js';
