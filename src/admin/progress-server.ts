@@ -62,6 +62,8 @@ export class ProgressServer {
 /** Sends the latest state of each changed pull at most every WATCH_INTERVAL_MS. */
 function streamChanges(board: PullProgressBoard, response: ServerResponse): void {
   response.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+  // An empty board writes nothing yet; the watcher must still learn at once that it is connected.
+  response.flushHeaders();
   for (const pull of board.snapshot()) response.write(`${JSON.stringify(pull)}\n`);
   const pending = new Map<number, PullProgress>();
   const flush = () => {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { addConfigOptions, configSourcesFrom, loadConfig, overridesFrom, renderConfig } from '../config/index.js';
 import { runDaemon } from '../daemon.js';
+import { addImageCommands } from './image-commands.js';
 import { packageRoot, packageVersion } from '../package-info.js';
 
 /**
@@ -42,6 +43,8 @@ export function buildProgram(): Command {
     const { config } = await loadConfig(configSourcesFrom(options), overridesFrom(options));
     process.stdout.write(renderConfig(config));
   });
+
+  addImageCommands(program);
 
   program
     .command('version')

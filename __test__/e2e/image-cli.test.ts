@@ -1,0 +1,74 @@
+import test from 'ava';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startDaemon } from '../helpers/daemon.js';
+import { run } from '../helpers/process.js';
+import { startRegistry } from '../helpers/registry.js';
+import { crionBin } from '../helpers/repo.js';
+import { publishTestImages } from '../helpers/test-images.js';
+
+/** `crion pull`, `crion images`, `crion rmi` against a running daemon, and the progress side channel they use. */
+
+async function setUp(t: Parameters<typeof startDaemon>[0]) {
+  const registry = await startRegistry(t);
+  const images = await publishTestImages(registry);
+  const dir = await mkdtemp(path.join(tmpdir(), 'crion-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const registriesConf = path.join(dir, 'registries.conf');
+  await writeFile(registriesConf, `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`);
+  const daemon = await startDaemon(t, {
+    config: `[image]\nregistries_conf = "${registriesConf}"\nregistries_conf_dir = "/nonexistent"\n`,
+  });
+  const crion = (...args: string[]) => run(process.execPath, [crionBin, ...args, '--listen', daemon.endpoint]);
+  return { images, daemon, crion };
+}
+
+test('crion pull reports each layer as it goes and prints the image ID; images and rmi follow', async (t) => {
+  const { images, crion } = await setUp(t);
+  const { multilayer } = images;
+  const pulled = await crion('pull', multilayer.reference);
+  t.is(pulled.code, 0, pulled.stderr);
+  t.is(pulled.stdout.trim(), multilayer.configDigest);
+  for (const layer of multilayer.layers) {
+    const short = layer.digest.slice('sha256:'.length, 'sha256:'.length + 12);
+    // The board is sampled every 100 ms, so a tiny layer may go from waiting to done between two lines.
+    t.regex(pulled.stderr, new RegExp(`${short} (waiting|downloading)`), 'a plain line per stage when not on a terminal');
+    t.regex(pulled.stderr, new RegExp(`${short} done`));
+  }
+  t.regex(pulled.stderr, /: done$/m);
+
+  const listed = await crion('images');
+  t.is(listed.code, 0, listed.stderr);
+  t.regex(listed.stdout, new RegExp(`${multilayer.reference.replace(/[.]/g, '\\.')}\\s+${multilayer.configDigest.slice(7, 19)}`));
+
+  const removed = await crion('rmi', multilayer.reference);
+  t.is(removed.code, 0, removed.stderr);
+  t.notRegex((await crion('images')).stdout, /multilayer/);
+});
+
+test('crion pull fails with the daemon\'s own message', async (t) => {
+  const { images, crion } = await setUp(t);
+  const pulled = await crion('pull', images.hostile.reference);
+  t.not(pulled.code, 0);
+  t.regex(pulled.stderr, /^crion: .*(escape|outside)/m);
+  t.regex(pulled.stderr, /: failed$/m);
+});
+
+test('the progress socket serves the board as JSON', async (t) => {
+  const { images, daemon, crion } = await setUp(t);
+  t.is((await crion('pull', images.busybox.reference)).code, 0);
+  const progressSocket = path.join(path.dirname(daemon.socketPath), 'crion-progress.sock');
+  const body = await new Promise<string>((resolve, reject) => {
+    const call = request({ socketPath: progressSocket, path: '/v1/pulls' }, (response) => {
+      let text = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve(text));
+    });
+    call.on('error', reject);
+    call.end();
+  });
+  const pulls = JSON.parse(body) as Array<{ image: string; stage: string; imageId: string }>;
+  t.like(pulls.find((pull) => pull.image === images.busybox.reference), { stage: 'done', imageId: images.busybox.configDigest });
+});

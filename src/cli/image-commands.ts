@@ -1,0 +1,94 @@
+import type { Command } from 'commander';
+import { progressSocketFor } from '../admin/progress-server.js';
+import { watchPulls } from '../admin/progress-client.js';
+import { configSourcesFrom, loadConfig } from '../config/index.js';
+import { CriImageClient } from '../cri/client.js';
+import type { PullProgress } from '../image/pull-progress.js';
+import { createPullView, formatBytes } from './pull-view.js';
+
+/**
+ * `crion pull`, `crion images`, `crion rmi`: operator commands that talk to
+ * the running daemon over its CRI socket, as the kubelet does. The socket is
+ * `--listen`, else the one the config files name.
+ */
+
+interface EndpointOptions {
+  listen?: string;
+  config?: string;
+  configDir?: string;
+}
+
+function withEndpointOptions(command: Command): Command {
+  return command
+    .option('--listen <url>', "the daemon's CRI socket (default: listen from the config files)")
+    .option('--config <file>', 'config file to read the socket from (default: /etc/crion/crion.conf)')
+    .option('--config-dir <dir>', 'drop-in directory to read the socket from (default: /etc/crion/crion.conf.d)');
+}
+
+async function endpointOf(options: EndpointOptions): Promise<string> {
+  if (options.listen) return options.listen;
+  const { config } = await loadConfig(configSourcesFrom(options as Record<string, unknown>), []);
+  return config.listen;
+}
+
+async function withClient<T>(options: EndpointOptions, use: (client: CriImageClient, listen: string) => Promise<T>): Promise<T> {
+  const listen = await endpointOf(options);
+  const client = new CriImageClient(listen);
+  try {
+    return await use(client, listen);
+  } finally {
+    client.close();
+  }
+}
+
+export function addImageCommands(program: Command): void {
+  withEndpointOptions(
+    program.command('pull <image>').description('pull an image through the daemon, showing per-layer progress'),
+  ).action((image: string, options: EndpointOptions) =>
+    withClient(options, async (client, listen) => {
+      const view = createPullView(process.stderr);
+      let followed: number | null = null;
+      // The board may still show earlier pulls of this name; follow the one that is running (ours, or one ours joined).
+      const watcher = watchPulls(progressSocketFor(listen), (pull: PullProgress) => {
+        if (followed === null && pull.image === image && pull.stage !== 'done' && pull.stage !== 'failed') followed = pull.id;
+        if (pull.id === followed) view.update(pull);
+      });
+      // Progress is a courtesy: without the side socket the pull still runs, just silently.
+      await watcher.ready.catch(() => undefined);
+      try {
+        const imageId = await client.pull(image);
+        process.stdout.write(`${imageId}\n`);
+      } finally {
+        watcher.stop();
+      }
+    }),
+  );
+
+  withEndpointOptions(program.command('images').description('list the images in the store')).action((options: EndpointOptions) =>
+    withClient(options, async (client) => {
+      const rows = (await client.list()).flatMap((image) => {
+        const names = image.repoTags.length > 0 ? image.repoTags : ['<none>'];
+        return names.map((name) => [name, image.id.replace('sha256:', '').slice(0, 12), formatBytes(Number(image.size))]);
+      });
+      printTable([['IMAGE', 'IMAGE ID', 'SIZE'], ...rows]);
+    }),
+  );
+
+  withEndpointOptions(
+    program.command('rmi <image...>').description('remove images by name, digest or ID (a name removes only that tag)'),
+  ).action((images: string[], options: EndpointOptions) =>
+    withClient(options, async (client) => {
+      for (const image of images) {
+        await client.remove(image);
+        process.stdout.write(`removed ${image}\n`);
+      }
+    }),
+  );
+}
+
+function printTable(rows: readonly (readonly string[])[]): void {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  for (const row of rows) {
+    process.stdout.write(`${row.map((cell, column) => cell.padEnd(widths[column]!)).join('   ').trimEnd()}\n`);
+  }
+}
