@@ -16,9 +16,11 @@ die() {
 # runc, CNI plugins and iptables are what the daemon drives; docker-registry and
 # busybox-static let the e2e tests serve images from loopback, since CI has no
 # container registry; pkg-config and build-essential build the native addon.
+# zstd builds zstd test layers; attr gives the TypeScript unpacker setfattr (Node has no
+# xattr API); openssl signs the test registry's tokens; containerd is the benchmark's peer.
 packages=(
   runc containernetworking-plugins docker-registry busybox-static iptables containerd
-  ca-certificates pkg-config build-essential
+  ca-certificates pkg-config build-essential zstd attr openssl
 )
 
 missing=()
