@@ -3,7 +3,7 @@ import { access, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { crictl, crictlJson } from '../helpers/crictl.js';
-import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { spawnDaemon, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { REGISTRY_CREDENTIALS, startRegistry, startSharedRegistry, type Registry } from '../helpers/registry.js';
 import { publishTestImages, type TestImages } from '../helpers/test-images.js';
 
@@ -173,4 +173,63 @@ test('token auth: the bearer challenge is answered with a token from the realm',
   const pulled = await crictl(daemon, ['pull', '--creds', `${REGISTRY_CREDENTIALS.username}:${REGISTRY_CREDENTIALS.password}`, published.busybox.reference]);
   t.is(pulled.code, 0, pulled.stderr);
   t.true(tokenRegistry.tokenService!.requests.some((request) => request.granted), 'a token was issued');
+});
+
+test('credentials from image.auth_file (kubelet config.json format) are used when the request carries none', async (t) => {
+  const basic = await startRegistry(t, { auth: 'basic' });
+  const published = await publishTestImages(basic);
+  const dir = await mkdtemp(path.join(tmpdir(), 'crion-authfile-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const authFile = path.join(dir, 'config.json');
+  const auth = Buffer.from(`${REGISTRY_CREDENTIALS.username}:${REGISTRY_CREDENTIALS.password}`).toString('base64');
+  await writeFile(authFile, JSON.stringify({ auths: { [basic.host]: { auth } } }));
+  const daemon = await startDaemon(t, {
+    config: `[image]\nregistries_conf_dir = "/nonexistent"\nauth_file = "${authFile}"\n`,
+    args: ['--image-registries-conf', await writeRegistriesConf(t, [basic.host])],
+  });
+  const pulled = await crictl(daemon, ['pull', published.busybox.reference]);
+  t.is(pulled.code, 0, pulled.stderr);
+});
+
+test('a mirror that lacks the image hands over to the origin; short names resolve through the search registries', async (t) => {
+  const emptyMirror = await startRegistry(t);
+  const dir = await mkdtemp(path.join(tmpdir(), 'crion-mirror-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const conf = path.join(dir, 'registries.conf');
+  await writeFile(
+    conf,
+    [
+      `unqualified-search-registries = ["${registry.host}"]`,
+      `[[registry]]`,
+      `location = "${registry.host}"`,
+      `insecure = true`,
+      `[[registry.mirror]]`,
+      `location = "${emptyMirror.host}"`,
+      `insecure = true`,
+      '',
+    ].join('\n'),
+  );
+  const daemon = await startDaemon(t, {
+    config: `[image]\nregistries_conf = "${conf}"\nregistries_conf_dir = "/nonexistent"\n`,
+  });
+  const pulled = await crictl(daemon, ['pull', 'crion-test/busybox']);
+  t.is(pulled.code, 0, pulled.stderr);
+  const { status } = await crictlJson<{ status: CriImage }>(daemon, ['inspecti', 'crion-test/busybox']);
+  t.is(status.id, images.busybox.configDigest);
+  t.deepEqual(status.repoTags, [images.busybox.reference], 'the repo tag is the fully qualified name');
+});
+
+test('a malformed registries.conf stops the daemon at start, naming the file', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'crion-badconf-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const conf = path.join(dir, 'registries.conf');
+  await writeFile(conf, '[[registry]]\nlocation = "example.com"\nbogus-key = true\n');
+  const daemon = await spawnDaemon({
+    config: `[image]\nregistries_conf = "${conf}"\nregistries_conf_dir = "/nonexistent"\n`,
+  });
+  t.teardown(() => daemon.dispose());
+  const status = await daemon.waitExit();
+  t.not(status.code, 0);
+  t.true(daemon.stderr.includes(conf), daemon.stderr);
+  t.regex(daemon.stderr, /bogus-key/);
 });
