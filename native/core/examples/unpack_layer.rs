@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crion_core::cancel::CancelToken;
 use crion_core::layer_unpack::{Compression, UnpackRequest, unpack_layer};
 
 fn main() -> ExitCode {
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
         max_uncompressed_bytes: u64::MAX,
     };
     let started = Instant::now();
-    match unpack_layer(&request) {
+    match unpack_layer(&request, &CancelToken::new()) {
         Ok(summary) => {
             let seconds = started.elapsed().as_secs_f64();
             println!("{summary:#?}");

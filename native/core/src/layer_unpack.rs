@@ -52,6 +52,8 @@
 //!   directory, a path longer than PATH_MAX → `corrupt`.
 //! - On any error the destination may be partially populated; the caller
 //!   deletes it. No fd or thread outlives the call.
+//! - A cancelled token stops the unpack between entries and between chunks
+//!   (`ERR_UNPACK_CANCELLED`), leaving the destination as after an error.
 //!
 //! Two threads per call: the caller's, which parses tar and writes, and one
 //! that reads, hashes and decompresses, with a bounded queue of large
@@ -75,6 +77,7 @@ use self::decode::QUEUE_DEPTH;
 use self::stream::{BlockRead, Uncompressed};
 use self::tar::{BLOCK, Entry, Header, Kind, Pax, Pending};
 use self::tree::{Tree, lossy, show};
+use crate::cancel::CancelToken;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -136,6 +139,8 @@ pub enum LayerUnpackError {
     },
     #[error("starting the decompression thread")]
     Thread(#[source] io::Error),
+    #[error("the layer unpack was cancelled")]
+    Cancelled,
 }
 
 impl LayerUnpackError {
@@ -149,18 +154,27 @@ impl LayerUnpackError {
             LayerUnpackError::UnsupportedEntry { .. } => "ERR_UNPACK_UNSUPPORTED_ENTRY",
             LayerUnpackError::Io { .. } => "ERR_UNPACK_IO",
             LayerUnpackError::Thread(_) => "ERR_UNPACK_THREAD",
+            LayerUnpackError::Cancelled => "ERR_UNPACK_CANCELLED",
         }
     }
 }
 
-/// Unpacks the layer, blocking the calling thread until it is done; it also
-/// starts (and always joins) one decompression thread.
-pub fn unpack_layer(request: &UnpackRequest) -> Result<UnpackSummary, LayerUnpackError> {
+/// Unpacks the layer, blocking the calling thread until it is done or
+/// `cancel` is cancelled; it also starts (and always joins) one
+/// decompression thread.
+pub fn unpack_layer(
+    request: &UnpackRequest,
+    cancel: &CancelToken,
+) -> Result<UnpackSummary, LayerUnpackError> {
     let tree = Tree::open(&request.destination)?;
-    unpack_into(request, tree)
+    unpack_into(request, cancel, tree)
 }
 
-fn unpack_into(request: &UnpackRequest, tree: Tree) -> Result<UnpackSummary, LayerUnpackError> {
+fn unpack_into(
+    request: &UnpackRequest,
+    cancel: &CancelToken,
+    tree: Tree,
+) -> Result<UnpackSummary, LayerUnpackError> {
     let blob = File::open(&request.blob_path).map_err(|source| LayerUnpackError::Io {
         action: "opening",
         path: request.blob_path.clone(),
@@ -177,6 +191,7 @@ fn unpack_into(request: &UnpackRequest, tree: Tree) -> Result<UnpackSummary, Lay
                     &request.blob_path,
                     request.compression,
                     request.max_uncompressed_bytes,
+                    cancel,
                     &sender,
                     &recycled,
                 );
@@ -185,7 +200,7 @@ fn unpack_into(request: &UnpackRequest, tree: Tree) -> Result<UnpackSummary, Lay
         // `extract` owns the receiving end and drops it when it returns,
         // which stops a decompression thread that is still sending.
         let hash = request.compression != Compression::None;
-        let result = extract(Uncompressed::new(messages, recycle, hash), tree);
+        let result = extract(Uncompressed::new(messages, recycle, hash), cancel, tree);
         if let Err(panic) = decoder.join() {
             std::panic::resume_unwind(panic);
         }
@@ -195,12 +210,19 @@ fn unpack_into(request: &UnpackRequest, tree: Tree) -> Result<UnpackSummary, Lay
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 
-fn extract(mut stream: Uncompressed, mut tree: Tree) -> Result<UnpackSummary, LayerUnpackError> {
+fn extract(
+    mut stream: Uncompressed,
+    cancel: &CancelToken,
+    mut tree: Tree,
+) -> Result<UnpackSummary, LayerUnpackError> {
     let mut block = [0u8; BLOCK];
     let mut pending = Pending::default();
     let mut global = Pax::default();
     let mut entries: u64 = 0;
     loop {
+        if cancel.is_cancelled() {
+            return Err(LayerUnpackError::Cancelled);
+        }
         let header_offset = stream.offset;
         match stream.read_block(&mut block)? {
             BlockRead::Full => {}

@@ -2,6 +2,7 @@
 //! `cargo test` and no Node; `crion-napi` only converts these types for JS.
 #![deny(unsafe_code)]
 
+pub mod cancel;
 pub mod host_probe;
 pub mod layer_unpack;
 pub mod mountinfo;

@@ -14,6 +14,7 @@ use napi::bindgen_prelude::*;
 use napi::{Env, JsDeferred};
 use napi_derive::napi;
 
+use crate::cancel::CancelToken;
 use crate::js_error;
 
 #[napi(string_enum)]
@@ -74,9 +75,15 @@ type Resolver = Box<dyn FnOnce(Env) -> Result<LayerUnpackResult> + Send>;
 /// a thread of its own. Rejects with `code` set: `ERR_UNPACK_PATH_ESCAPE`,
 /// `ERR_UNPACK_TOO_LARGE`, `ERR_UNPACK_CORRUPT`,
 /// `ERR_UNPACK_UNSUPPORTED_ENTRY` for a bad layer, `ERR_UNPACK_IO` (the
-/// message names the path) or `ERR_UNPACK_THREAD` for a host failure.
+/// message names the path) or `ERR_UNPACK_THREAD` for a host failure, and
+/// `ERR_UNPACK_CANCELLED` once `cancel` is cancelled.
 #[napi(ts_return_type = "Promise<LayerUnpackResult>")]
-pub fn unpack_layer(env: &Env, request: LayerUnpackRequest) -> Result<Object<'_>> {
+pub fn unpack_layer<'env>(
+    env: &'env Env,
+    request: LayerUnpackRequest,
+    cancel: Option<&CancelToken>,
+) -> Result<Object<'env>> {
+    let cancel = cancel.map(CancelToken::token).unwrap_or_default();
     let request = core::UnpackRequest {
         blob_path: PathBuf::from(request.blob_path),
         destination: PathBuf::from(request.destination),
@@ -104,7 +111,7 @@ pub fn unpack_layer(env: &Env, request: LayerUnpackRequest) -> Result<Object<'_>
             let Ok(deferred) = receive.recv() else {
                 return;
             };
-            let outcome = catch_unwind(AssertUnwindSafe(|| core::unpack_layer(&request)));
+            let outcome = catch_unwind(AssertUnwindSafe(|| core::unpack_layer(&request, &cancel)));
             deferred.resolve(Box::new(move |env| match outcome {
                 Ok(Ok(summary)) => Ok(summary.into()),
                 Ok(Err(error)) => Err(js_error(&env, error.code(), &error)),

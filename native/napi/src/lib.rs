@@ -8,6 +8,7 @@ use crion_core::host_probe as core;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+pub mod cancel;
 pub mod layer_unpack;
 
 /// Whether the host offers a feature; `reason` says why not, and is null

@@ -13,6 +13,7 @@ use flate2::bufread::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
 use super::{Compression, LayerUnpackError, digest_string};
+use crate::cancel::CancelToken;
 
 /// Uncompressed bytes per message. Large enough that channel hand-offs and
 /// hashing calls cost nothing next to the data, small enough that a chunk
@@ -51,10 +52,19 @@ pub(super) fn run(
     blob_path: &Path,
     compression: Compression,
     limit: u64,
+    cancel: &CancelToken,
     sender: &SyncSender<Message>,
     recycled: &Receiver<Vec<u8>>,
 ) {
-    let message = match decode(blob, blob_path, compression, limit, sender, recycled) {
+    let message = match decode(
+        blob,
+        blob_path,
+        compression,
+        limit,
+        cancel,
+        sender,
+        recycled,
+    ) {
         Ok(Some(info)) => Message::End(info),
         Ok(None) => return,
         Err(error) => Message::Failed(error),
@@ -104,6 +114,7 @@ enum Outcome {
 enum PumpError {
     Decode(io::Error),
     TooLarge,
+    Cancelled,
 }
 
 fn decode(
@@ -111,6 +122,7 @@ fn decode(
     blob_path: &Path,
     compression: Compression,
     limit: u64,
+    cancel: &CancelToken,
     sender: &SyncSender<Message>,
     recycled: &Receiver<Vec<u8>>,
 ) -> Result<Option<CompressedInfo>, LayerUnpackError> {
@@ -139,7 +151,7 @@ fn decode(
         )?),
         Compression::None => Box::new(input),
     };
-    let outcome = pump(&mut *decoder, limit, sender, recycled);
+    let outcome = pump(&mut *decoder, limit, cancel, sender, recycled);
     drop(decoder);
     let mut state = state.borrow_mut();
     if let Some(source) = state.read_error.take() {
@@ -152,6 +164,7 @@ fn decode(
     match outcome {
         Ok(Outcome::Abandoned) => Ok(None),
         Err(PumpError::TooLarge) => Err(LayerUnpackError::TooLarge { limit }),
+        Err(PumpError::Cancelled) => Err(LayerUnpackError::Cancelled),
         Err(PumpError::Decode(error)) => Err(LayerUnpackError::Corrupt(format!(
             "{} stream: {error}",
             compression.name()
@@ -171,11 +184,15 @@ fn decode(
 fn pump(
     decoder: &mut dyn Read,
     limit: u64,
+    cancel: &CancelToken,
     sender: &SyncSender<Message>,
     recycled: &Receiver<Vec<u8>>,
 ) -> Result<Outcome, PumpError> {
     let mut total: u64 = 0;
     loop {
+        if cancel.is_cancelled() {
+            return Err(PumpError::Cancelled);
+        }
         let mut buffer = recycled.try_recv().unwrap_or_else(|_| vec![0; CHUNK_SIZE]);
         let mut len = 0;
         let mut ended = false;

@@ -219,7 +219,7 @@ impl Scratch {
     }
 
     fn unpack(&self, compression: Compression) -> Result<UnpackSummary, LayerUnpackError> {
-        unpack_layer(&self.request(compression, u64::MAX))
+        unpack_layer(&self.request(compression, u64::MAX), &CancelToken::new())
     }
 
     /// The same, resolving parents by walking instead of with openat2.
@@ -227,7 +227,11 @@ impl Scratch {
         let tree = Tree::open(&self.dest())
             .expect("destination")
             .without_openat2();
-        unpack_into(&self.request(compression, u64::MAX), tree)
+        unpack_into(
+            &self.request(compression, u64::MAX),
+            &CancelToken::new(),
+            tree,
+        )
     }
 
     /// Asserts the outside directory still holds only its one file.
@@ -687,7 +691,10 @@ fn more_bytes_than_the_limit_are_too_large() {
     let scratch = Scratch::new(&gzip(&archive));
     let limit = archive.len() as u64 - 1;
     let error = expect_code(
-        unpack_layer(&scratch.request(Compression::Gzip, limit)),
+        unpack_layer(
+            &scratch.request(Compression::Gzip, limit),
+            &CancelToken::new(),
+        ),
         "ERR_UNPACK_TOO_LARGE",
     );
     assert_eq!(
@@ -696,23 +703,28 @@ fn more_bytes_than_the_limit_are_too_large() {
     );
     // Exactly the limit is fine.
     let scratch = Scratch::new(&gzip(&archive));
-    unpack_layer(&scratch.request(Compression::Gzip, archive.len() as u64)).expect("at the limit");
+    unpack_layer(
+        &scratch.request(Compression::Gzip, archive.len() as u64),
+        &CancelToken::new(),
+    )
+    .expect("at the limit");
+}
+
+/// 4 GiB of zeros in 4096 gzip members of 1 MiB each: about 4 MB, made once.
+fn zero_bomb() -> &'static [u8] {
+    static BOMB: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BOMB.get_or_init(|| gzip(&vec![0u8; 1 << 20]).repeat(4096))
 }
 
 #[test]
 fn a_bomb_is_stopped_without_inflating_it() {
-    // 4 GiB of zeros in 4096 gzip members of 1 MiB each: about 4 MB.
-    let member = gzip(&vec![0u8; 1 << 20]);
-    let bomb: Vec<u8> = member
-        .iter()
-        .copied()
-        .cycle()
-        .take(member.len() * 4096)
-        .collect();
-    let scratch = Scratch::new(&bomb);
+    let scratch = Scratch::new(zero_bomb());
     let started = Instant::now();
     expect_code(
-        unpack_layer(&scratch.request(Compression::Gzip, 1 << 20)),
+        unpack_layer(
+            &scratch.request(Compression::Gzip, 1 << 20),
+            &CancelToken::new(),
+        ),
         "ERR_UNPACK_TOO_LARGE",
     );
     // Inflating 4 GiB takes several seconds even with a fast inflater.
@@ -839,7 +851,7 @@ fn io_errors_name_the_path() {
     let scratch = Scratch::new(&layer(&[]));
     let mut request = scratch.request(Compression::None, u64::MAX);
     request.blob_path = scratch.base.path().join("no-such-blob");
-    let error = expect_code(unpack_layer(&request), "ERR_UNPACK_IO");
+    let error = expect_code(unpack_layer(&request, &CancelToken::new()), "ERR_UNPACK_IO");
     assert_eq!(
         error.to_string(),
         format!("opening {}", request.blob_path.display())
@@ -847,7 +859,7 @@ fn io_errors_name_the_path() {
 
     let mut request = scratch.request(Compression::None, u64::MAX);
     request.destination = scratch.base.path().join("no-such-dir");
-    let error = expect_code(unpack_layer(&request), "ERR_UNPACK_IO");
+    let error = expect_code(unpack_layer(&request, &CancelToken::new()), "ERR_UNPACK_IO");
     assert_eq!(
         error.to_string(),
         format!("opening the destination {}", request.destination.display())
@@ -881,5 +893,40 @@ fn a_large_layer_streams_through_many_chunks() {
     assert_eq!(
         meta(&scratch.dest().join("many")).permissions().mode() & 0o777,
         0o755
+    );
+}
+
+#[test]
+fn a_cancelled_unpack_stops() {
+    let scratch = Scratch::new(&gzip(&layer(&[file("f", b"x")])));
+    let cancel = CancelToken::new();
+    cancel.cancel();
+    let error = expect_code(
+        unpack_layer(&scratch.request(Compression::Gzip, u64::MAX), &cancel),
+        "ERR_UNPACK_CANCELLED",
+    );
+    assert_eq!(error.to_string(), "the layer unpack was cancelled");
+    assert!(!scratch.dest().join("f").exists());
+}
+
+#[test]
+fn cancelling_from_another_thread_stops_a_long_unpack() {
+    // A 4 GiB file of zeros, with no limit this time.
+    let header = block_with(b"zeros", b'0', 4 << 30, &file("zeros", b""));
+    let scratch = Scratch::new(&[&gzip(&header)[..], zero_bomb()].concat());
+    let cancel = CancelToken::new();
+    let started = Instant::now();
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            cancel.cancel();
+        });
+        unpack_layer(&scratch.request(Compression::Gzip, u64::MAX), &cancel)
+    });
+    expect_code(result, "ERR_UNPACK_CANCELLED");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
     );
 }

@@ -76,12 +76,18 @@ pub(super) struct Tree {
 
 impl Tree {
     pub fn open(destination: &Path) -> Result<Self, LayerUnpackError> {
-        let root = openat(CWD, destination, DIRECTORY_FLAGS, Mode::empty()).map_err(|errno| {
-            LayerUnpackError::Io {
-                action: "opening the destination",
-                path: destination.to_owned(),
-                source: errno.into(),
-            }
+        // The caller chose the destination; only what the layer names is
+        // kept from following symlinks.
+        let root = openat(
+            CWD,
+            destination,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| LayerUnpackError::Io {
+            action: "opening the destination",
+            path: destination.to_owned(),
+            source: errno.into(),
         })?;
         Ok(Tree {
             root: Rc::new(root),
