@@ -3,9 +3,11 @@ import { createHash } from 'node:crypto';
 import { chmod, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { LayerUnpackError } from '../../src/image/unpack/layer-unpack-error.js';
 import {
   NativeError,
+  nativeLayerUnpacker,
   unpackLayerNative,
   type LayerCompression,
   type LayerUnpackRequest,
@@ -15,6 +17,10 @@ import { run } from '../helpers/process.js';
 import { tarArchive, type TarEntry } from '../helpers/tar-writer.js';
 
 const NO_LIMIT = Number.MAX_SAFE_INTEGER;
+
+class FakeCancelToken {
+  cancel(): void {}
+}
 
 async function scratch(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'crion-unpack-'));
@@ -224,7 +230,9 @@ test('unpacks run concurrently on their own threads while the event loop stays f
     Array.from({ length: 6 }, async (_, index) => {
       const destination = path.join(dir, `dest${index}`);
       await mkdir(destination);
-      return unpackLayerNative({ blobPath, destination, compression: 'gzip', maxUncompressedBytes: NO_LIMIT });
+      // A signal that never fires: the cancel token is made and then unused.
+      const { signal } = new AbortController();
+      return unpackLayerNative({ blobPath, destination, compression: 'gzip', maxUncompressedBytes: NO_LIMIT }, undefined, signal);
     }),
   );
   clearInterval(timer);
@@ -236,6 +244,7 @@ test('unpacks run concurrently on their own threads while the event loop stays f
 test('codes from an injected addon become LayerUnpackError or NativeError', async (t) => {
   const request: LayerUnpackRequest = { blobPath: '/b', destination: '/d', compression: 'gzip', maxUncompressedBytes: 1 };
   const failing = (code: string): UnpackLayerAddon => ({
+    CancelToken: FakeCancelToken,
     unpackLayer: () => Promise.reject(Object.assign(new Error(`failed with ${code}`), { code })),
   });
   const rejections = [
@@ -253,11 +262,14 @@ test('codes from an injected addon become LayerUnpackError or NativeError', asyn
   t.is(io?.code, 'ERR_UNPACK_IO');
 
   const result = { compressedDigest: 'sha256:a', diffId: 'sha256:b', compressedSize: 1, uncompressedSize: 2, entries: 3 };
-  t.is(await unpackLayerNative(request, { unpackLayer: () => Promise.resolve(result) }), result);
+  t.is(await unpackLayerNative(request, { CancelToken: FakeCancelToken, unpackLayer: () => Promise.resolve(result) }), result);
 });
 
 test('a size limit that is not a safe non-negative integer is refused before the addon runs', async (t) => {
-  const addon: UnpackLayerAddon = { unpackLayer: () => Promise.reject(new Error('must not be called')) };
+  const addon: UnpackLayerAddon = {
+    CancelToken: FakeCancelToken,
+    unpackLayer: () => Promise.reject(new Error('must not be called')),
+  };
   for (const maxUncompressedBytes of [-1, 1.5, Number.NaN, 2 ** 60]) {
     await t.throwsAsync(
       unpackLayerNative({ blobPath: '/b', destination: '/d', compression: 'none', maxUncompressedBytes }, addon),
@@ -272,4 +284,46 @@ test('a limit past 2^32 crosses the boundary exactly', async (t) => {
     maxUncompressedBytes: 2 ** 32 + 1,
   });
   t.like(await result, { entries: 1 });
+});
+
+test('an abort stops a running unpack and rejects with the signal\'s reason', async (t) => {
+  const dir = await scratch(t);
+  // One entry claiming 4 GiB of zeros, which take seconds to inflate and
+  // write: 4096 gzip members of 1 MiB each after the header.
+  const header = tarArchive([{ type: 'file', path: 'zeros' }]).subarray(0, 512);
+  header.write((4 * 2 ** 30).toString(8).padStart(11, '0'), 124, 11, 'latin1');
+  header.fill(' ', 148, 156);
+  header.write(`${header.reduce((sum, byte) => sum + byte, 0).toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+  const zeros = gzipSync(Buffer.alloc(2 ** 20));
+  const blobPath = path.join(dir, 'layer.tar.gz');
+  await writeFile(blobPath, Buffer.concat([gzipSync(header), ...Array.from({ length: 4096 }, () => zeros)]));
+  const destination = path.join(dir, 'dest');
+  await mkdir(destination);
+
+  const controller = new AbortController();
+  const started = performance.now();
+  const unpacking = nativeLayerUnpacker()(
+    { blobPath, destination, compression: 'gzip', maxUncompressedBytes: NO_LIMIT },
+    controller.signal,
+  );
+  setTimeout(() => controller.abort(), 50);
+  // A DOMException, which ava's throwsAsync does not take for an error.
+  const reason: unknown = await unpacking.then(
+    () => t.fail('the unpack finished'),
+    (error: unknown) => error,
+  );
+  t.is(reason, controller.signal.reason);
+  t.is((reason as DOMException).name, 'AbortError');
+  t.true(performance.now() - started < 3000, `took ${performance.now() - started} ms`);
+});
+
+test('an already aborted signal rejects before the addon runs', async (t) => {
+  const addon: UnpackLayerAddon = {
+    CancelToken: FakeCancelToken,
+    unpackLayer: () => Promise.reject(new Error('must not be called')),
+  };
+  const controller = new AbortController();
+  controller.abort(new Error('gave up'));
+  const request: LayerUnpackRequest = { blobPath: '/b', destination: '/d', compression: 'none', maxUncompressedBytes: 1 };
+  await t.throwsAsync(unpackLayerNative(request, addon, controller.signal), { message: 'gave up' });
 });

@@ -16,6 +16,7 @@ export {
 export { ADDON_PATH_ENV, loadAddon, NativeAddonLoadError, type LoadAttempt, type NativeAddon } from './load-addon.js';
 export { NativeError } from './native-error.js';
 export {
+  nativeLayerUnpacker,
   unpackLayerNative,
   type LayerCompression,
   type LayerUnpackRequest,

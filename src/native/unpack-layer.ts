@@ -1,4 +1,5 @@
 import { LayerUnpackError, type LayerRejection } from '../image/unpack/layer-unpack-error.js';
+import type { LayerUnpacker } from '../image/unpack/layer-unpacker.js';
 import type { LayerUnpackRequest, LayerUnpackResult } from './addon.js';
 import { loadAddon, type NativeAddon } from './load-addon.js';
 import { rebuildNativeError } from './native-error.js';
@@ -6,7 +7,7 @@ import { rebuildNativeError } from './native-error.js';
 export type { LayerCompression, LayerUnpackRequest, LayerUnpackResult } from './addon.js';
 
 /** The part of the addon the unpacker needs, so that tests can pass a fake. */
-export type UnpackLayerAddon = Pick<NativeAddon, 'unpackLayer'>;
+export type UnpackLayerAddon = Pick<NativeAddon, 'unpackLayer' | 'CancelToken'>;
 
 /** The addon's codes for a bad layer; every other code is the host's failure. */
 const REJECTIONS: ReadonlyMap<string, LayerRejection> = new Map([
@@ -24,12 +25,14 @@ const REJECTIONS: ReadonlyMap<string, LayerRejection> = new Map([
  *
  * A bad layer rejects with a {@link LayerUnpackError} (`path-escape`,
  * `too-large`, `corrupt`, `unsupported-entry`); a host failure (I/O, with the
- * path in the message) with a {@link NativeError}. Either way the
- * destination may be partly written and the caller removes it.
+ * path in the message) with a {@link NativeError}; an abort through `signal`
+ * with the signal's reason, once the native thread has stopped. Whichever,
+ * the destination may be partly written and the caller removes it.
  */
 export async function unpackLayerNative(
   request: LayerUnpackRequest,
   addon: UnpackLayerAddon = loadAddon(),
+  signal?: AbortSignal,
 ): Promise<LayerUnpackResult> {
   // napi would truncate a fraction and clamp a huge value without a word.
   if (!Number.isSafeInteger(request.maxUncompressedBytes) || request.maxUncompressedBytes < 0) {
@@ -37,15 +40,35 @@ export async function unpackLayerNative(
       `maxUncompressedBytes must be a non-negative safe integer, not ${String(request.maxUncompressedBytes)}`,
     );
   }
+  signal?.throwIfAborted();
+  const cancel = signal === undefined ? undefined : new addon.CancelToken();
+  const onAbort = (): void => cancel?.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    return await addon.unpackLayer(request);
+    return await addon.unpackLayer(request, cancel);
   } catch (error) {
+    if (signal?.aborted === true && codeOf(error) === 'ERR_UNPACK_CANCELLED') throw signal.reason;
     throw rebuildUnpackError(error);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 
+/**
+ * The native unpacker in the shape the puller takes
+ * (`src/image/unpack/layer-unpacker.ts`); loads the addon now, so that a
+ * daemon configured for it fails at start rather than at the first pull.
+ */
+export function nativeLayerUnpacker(addon: UnpackLayerAddon = loadAddon()): LayerUnpacker {
+  return (request, signal) => unpackLayerNative(request, addon, signal);
+}
+
+function codeOf(error: unknown): unknown {
+  return error instanceof Error ? (error as { code?: unknown }).code : undefined;
+}
+
 function rebuildUnpackError(error: unknown): unknown {
-  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  const code = codeOf(error);
   const rejection = typeof code === 'string' ? REJECTIONS.get(code) : undefined;
   if (rejection === undefined) return rebuildNativeError(error);
   return new LayerUnpackError(rejection, (error as Error).message, { cause: error });
