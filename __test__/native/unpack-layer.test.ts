@@ -327,3 +327,40 @@ test('an already aborted signal rejects before the addon runs', async (t) => {
   const request: LayerUnpackRequest = { blobPath: '/b', destination: '/d', compression: 'none', maxUncompressedBytes: 1 };
   await t.throwsAsync(unpackLayerNative(request, addon, controller.signal), { message: 'gave up' });
 });
+
+async function countOpen(): Promise<{ fds: number; threads: number }> {
+  return { fds: (await readdir('/proc/self/fd')).length, threads: (await readdir('/proc/self/task')).length };
+}
+
+// Serial, so that no other test of this file opens files meanwhile.
+test.serial('unpacks leave no fd or thread behind, whether they succeed, fail or are aborted', async (t) => {
+  const dir = await scratch(t);
+  const good = path.join(dir, 'good.tar');
+  await writeFile(good, tarArchive([{ type: 'file', path: 'd/f', content: 'x' }]));
+  const hostile = path.join(dir, 'hostile.tar');
+  await writeFile(hostile, tarArchive([{ type: 'symlink', path: 'a', target: '/' }, { type: 'file', path: 'a/x' }]));
+  const before = await countOpen();
+  let index = 0;
+  const attempt = async (blobPath: string, compression: LayerCompression, signal?: AbortSignal): Promise<void> => {
+    const destination = path.join(dir, `dest${(index += 1)}`);
+    await mkdir(destination);
+    await unpackLayerNative({ blobPath, destination, compression, maxUncompressedBytes: NO_LIMIT }, undefined, signal).catch(
+      () => undefined,
+    );
+  };
+  await attempt(good, 'none');
+  await attempt(hostile, 'none');
+  await attempt(good, 'gzip');
+  await attempt(good, 'none', AbortSignal.abort());
+  const controller = new AbortController();
+  const aborted = attempt(good, 'zstd', controller.signal);
+  controller.abort();
+  await aborted;
+  // A thread may still be unwinding just after it settled its promise.
+  let after = await countOpen();
+  for (let wait = 0; wait < 50 && after.threads > before.threads; wait += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    after = await countOpen();
+  }
+  t.deepEqual(after, before);
+});
