@@ -119,7 +119,7 @@ export class LayerWriter {
       this.#signal,
     );
     await inParallel([...this.#directoryTimes], async ([entryPath, mtime]) => {
-      await lutimes(this.#bytes(entryPath), seconds(mtime), seconds(mtime));
+      await lutimes(this.#bytes(entryPath), fsTime(mtime), fsTime(mtime));
     });
   }
 
@@ -155,7 +155,7 @@ export class LayerWriter {
       }
       await handle.chown(header.uid, header.gid);
       await handle.chmod(header.mode);
-      await handle.utimes(seconds(header.mtime), seconds(header.mtime));
+      await handle.utimes(fsTime(header.mtime), fsTime(header.mtime));
     } finally {
       await handle.close();
     }
@@ -168,7 +168,7 @@ export class LayerWriter {
     await this.#create(entryPath, (target) => symlink(Buffer.from(header.linkPath, 'latin1'), target));
     const target = this.#bytes(entryPath);
     await lchown(target, header.uid, header.gid);
-    await lutimes(target, seconds(header.mtime), seconds(header.mtime));
+    await lutimes(target, fsTime(header.mtime), fsTime(header.mtime));
   }
 
   async #hardLink(entryPath: ByteString, header: TarHeader): Promise<void> {
@@ -274,7 +274,7 @@ export class LayerWriter {
       await rename(temporary, target);
       await lchown(target, node.uid, node.gid);
       await chmod(target, node.mode);
-      if (node.mtime !== null) await lutimes(target, seconds(node.mtime), seconds(node.mtime));
+      if (node.mtime !== null) await lutimes(target, fsTime(node.mtime), fsTime(node.mtime));
     });
     await rmdir(staging);
   }
@@ -312,9 +312,17 @@ function notADirectory(entryPath: ByteString, ancestor: ByteString, symlink: boo
     : new LayerUnpackError('corrupt', `${display(entryPath)}: ${display(ancestor)} is not a directory`);
 }
 
-/** Node takes times as seconds in a double, which keeps about a microsecond of a nanosecond mtime. */
-function seconds(time: TarTimestamp): number {
-  return time.seconds + time.nanoseconds / 1e9;
+/**
+ * A tar time as Node's time setters take it. Node passes seconds to libuv
+ * as a double, which cuts them to the microsecond; aiming at the middle of
+ * the microsecond keeps the double's rounding error (a few hundred
+ * nanoseconds at today's times) from landing in the one before, so the
+ * result is the exact time cut to the microsecond. Node reads a negative
+ * number as "now", so times before 1970 go as a Date, to the millisecond.
+ */
+function fsTime(time: TarTimestamp): number | Date {
+  if (time.seconds < 0) return new Date(time.seconds * 1000 + Math.floor(time.nanoseconds / 1e6));
+  return time.seconds + (Math.floor(time.nanoseconds / 1000) + 0.5) / 1e6;
 }
 
 function errorCode(error: unknown): string | undefined {
