@@ -9,30 +9,32 @@ import { TarReader } from './tar-reader.js';
  * measured and conformance-tested against. It depends on two host tools,
  * `mknod` (coreutils) for device nodes, FIFOs and whiteouts, and `setfattr`
  * (the `attr` package) for xattrs, since Node has neither call.
+ *
+ * An abort rejects with the signal's reason, as the native unpacker does,
+ * whichever stream or child process noticed it first.
  */
 export async function unpackLayerJs(request: LayerUnpackRequest, signal?: AbortSignal): Promise<LayerUnpackResult> {
-  throwIfAborted(signal);
+  signal?.throwIfAborted();
   const writer = new LayerWriter(request.destination, signal);
   let entries = 0;
-  const digests = await readLayer(
-    request,
-    async (tar) => {
-      const reader = new TarReader(tar);
-      for (let header = await reader.next(); header !== null; header = await reader.next()) {
-        throwIfAborted(signal);
-        await writer.apply(header, reader.body());
-        entries += 1;
-      }
-      await reader.drain();
-    },
-    signal,
-  );
-  await writer.finish();
-  return { ...digests, entries };
-}
-
-/** Rejects as Node's own streams and child processes do on abort, so callers see one kind of error. */
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted !== true) return;
-  throw Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
+  try {
+    const digests = await readLayer(
+      request,
+      async (tar) => {
+        const reader = new TarReader(tar);
+        for (let header = await reader.next(); header !== null; header = await reader.next()) {
+          signal?.throwIfAborted();
+          await writer.apply(header, reader.body());
+          entries += 1;
+        }
+        await reader.drain();
+      },
+      signal,
+    );
+    await writer.finish();
+    return { ...digests, entries };
+  } catch (error) {
+    signal?.throwIfAborted();
+    throw error;
+  }
 }
