@@ -11,7 +11,7 @@ import { loadAuthFile } from './image/auth.js';
 import { Puller } from './image/puller.js';
 import { PullProgressBoard } from './image/pull-progress.js';
 import { RegistryClient } from './image/registry-client.js';
-import { unpackLayerJs } from './image/unpack/js-layer-unpacker.js';
+import { selectLayerUnpacker } from './image/unpack/index.js';
 import { loadRegistriesConfig } from './image/registries-conf.js';
 import {
   applyReloadableChanges,
@@ -22,7 +22,7 @@ import {
   type CrionConfig,
 } from './config/index.js';
 import { createLogger, type Logger } from './log/logger.js';
-import { probeHost } from './native/index.js';
+import { nativeLayerUnpacker, probeHost } from './native/index.js';
 import { resolveCgroupDriver } from './runtime/cgroup-driver.js';
 
 /** How long in-flight calls may run after SIGTERM before they are cut. */
@@ -74,7 +74,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     authFile: await loadAuthFile(config.image.authFile),
     layers,
     images: imageStore,
-    unpack: unpackLayerJs,
+    unpack: selectLayerUnpacker(config.image.unpack, nativeLayerUnpacker()),
     progress: pullProgress,
     maxConcurrentDownloads: config.image.maxConcurrentDownloads,
     maxLayerBytes: config.image.maxLayerBytes,
