@@ -7,3 +7,4 @@ pub mod exit_watch;
 pub mod host_probe;
 pub mod layer_unpack;
 pub mod mountinfo;
+pub mod overlay;
