@@ -7,4 +7,5 @@ pub mod exit_watch;
 pub mod host_probe;
 pub mod layer_unpack;
 pub mod mountinfo;
+pub mod namespaces;
 pub mod overlay;
