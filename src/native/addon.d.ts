@@ -34,6 +34,18 @@ export interface CgroupV2Hierarchy {
   controllers: Array<string>
 }
 
+/**
+ * Makes the pod's network, IPC and UTS namespaces (those asked for) on a
+ * thread of their own, sets the hostname and sysctls inside them, brings
+ * up `lo`, and bind-mounts each onto `<dir>/<kind>`. Rejects with `code`
+ * set: `ERR_POD_NS_INVALID` (a hostname or sysctl that would reach the
+ * host, a bad name), `ERR_POD_NS_SYSCTL`, `ERR_POD_NS_HOSTNAME`,
+ * `ERR_POD_NS_LOOPBACK`, `ERR_POD_NS_UNSHARE`, `ERR_POD_NS_PIN` (a pin
+ * file already there, a failed mount), `ERR_POD_NS_THREAD`; nothing is
+ * left behind then.
+ */
+export declare function createPodNamespaces(request: PodNamespacesRequest): Promise<PodNamespaces>
+
 export interface HostProbe {
   /** `uname -r`. */
   kernelRelease: string
@@ -85,6 +97,15 @@ export interface MountApi {
   lowerdirAppend: Support
 }
 
+/**
+ * Mounts an overlay at `target`. Rejects with `code` set:
+ * `ERR_OVERLAY_INVALID` (the request itself), `ERR_OVERLAY_OPTIONS_TOO_LONG`
+ * (a kernel without `lowerdir+` and more layers than one page of mount(2)
+ * options holds), `ERR_OVERLAY_MOUNT` (the kernel refused; the message
+ * names the directory or target).
+ */
+export declare function mountOverlay(request: OverlayMountRequest): Promise<OverlayMountMethod>
+
 export interface OomScoreAdj {
   /** The daemon's own `/proc/self/oom_score_adj`. */
   current: number
@@ -92,12 +113,84 @@ export interface OomScoreAdj {
   lowering: Support
 }
 
+/**
+ * How the mount was made: `lowerdir+` through the new mount API
+ * (Linux 6.8), a mount(2) option string (one page at most), or, for a
+ * single read-only layer that overlay refuses, a read-only bind mount.
+ */
+export type OverlayMountMethod = 'new-mount-api' | 'mount-options' | 'read-only-bind'
+
+export interface OverlayMountRequest {
+  /** An existing, absolute directory. */
+  target: string
+  /**
+   * Topmost first, at most 500. Relative paths are taken relative to
+   * `cwd` (short layer links such as `l/ABC`).
+   */
+  lowerDirs: Array<string>
+  /**
+   * Absolute; with `workDir` or neither. Without them the mount is a
+   * read-only view of the lower layers and `readonly` must be true.
+   */
+  upperDir: string | null
+  workDir: string | null
+  /** Absolute. */
+  cwd: string | null
+  readonly: boolean
+}
+
+/**
+ * `detached`: the mount was busy and is now out of the tree, released by
+ * the kernel when its last user goes. `not-mounted`: nothing was there.
+ */
+export type OverlayUnmountResult = 'unmounted' | 'detached' | 'not-mounted'
+
+/**
+ * Whether `pid` is a running process: false once it has exited, zombie or
+ * reaped. Throws `ERR_EXIT_WATCH_INVALID_PID` or `ERR_EXIT_WATCH_PIDFD`.
+ */
+export declare function pidAlive(pid: number): boolean
+
 export interface Pidfd {
   /** `pidfd_open` works. */
   open: Support
   /** `waitid(P_PIDFD)` is understood. */
   waitid: Support
 }
+
+/** The pin file of each namespace made; null for a kind not asked for. */
+export interface PodNamespaces {
+  net: string | null
+  ipc: string | null
+  uts: string | null
+}
+
+export interface PodNamespacesRequest {
+  /**
+   * An existing directory, best below one prepared with
+   * `preparePrivateMountDir`; the pins are made as `net`, `ipc` and `uts`
+   * inside it.
+   */
+  dir: string
+  net: boolean
+  ipc: boolean
+  uts: boolean
+  /** Set in the new UTS namespace; needs `uts`. */
+  hostname: string | null
+  /**
+   * Namespaced sysctls only: `net.*` (needs `net`), `kernel.shm*`,
+   * `kernel.msg*`, `kernel.sem`, `fs.mqueue.*` (need `ipc`). Dotted, or
+   * slashed where a component holds a dot (`net/ipv4/conf/eth0.100/forwarding`).
+   */
+  sysctls: Record<string, string>
+}
+
+/**
+ * Makes `dir` (created if missing) a private mount point of its own, as
+ * `ip netns` does for /run/netns, unless it already is one. Rejects with
+ * `ERR_POD_NS_MOUNT_DIR`.
+ */
+export declare function preparePrivateMountDir(dir: string): Promise<void>
 
 /**
  * Probes what the host's kernel offers (overlay, the new mount API, pidfd,
@@ -108,6 +201,12 @@ export interface Pidfd {
 export declare function probeHost(): Promise<HostProbe>
 
 /**
+ * Unmounts and deletes the pins in `dir` (not `dir` itself). Missing pins
+ * are fine, so removal can be retried. Rejects with `ERR_POD_NS_UNPIN`.
+ */
+export declare function removePodNamespaces(dir: string): Promise<void>
+
+/**
  * Whether the host offers a feature; `reason` says why not, and is null
  * exactly when `available` is true.
  */
@@ -115,6 +214,12 @@ export interface Support {
   available: boolean
   reason: string | null
 }
+
+/**
+ * Unmounts whatever is mounted at `target`; a busy mount is detached
+ * instead. Idempotent. Rejects with `ERR_OVERLAY_UNMOUNT`.
+ */
+export declare function unmountOverlay(target: string): Promise<OverlayUnmountResult>
 
 /**
  * Decompresses and unpacks a layer blob into `destination` in one pass, on
@@ -135,3 +240,12 @@ export interface UserNamespaces {
   /** `kernel.unprivileged_userns_clone`; null where the sysctl does not exist. */
   unprivilegedUsernsClone: boolean | null
 }
+
+/**
+ * Resolves once process `pid` has exited (at once for a zombie), whether or
+ * not it is the daemon's child. Rejects with `code` set:
+ * `ERR_EXIT_WATCH_NO_PROCESS` when there is no such process (it was
+ * already reaped), `ERR_EXIT_WATCH_INVALID_PID`, `ERR_EXIT_WATCH_PIDFD`,
+ * `ERR_EXIT_WATCH_WATCHER` (the watcher thread could not start).
+ */
+export declare function watchExit(pid: number): Promise<void>

@@ -8,8 +8,12 @@ use crion_core::host_probe as core;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+pub mod blocking;
 pub mod cancel;
+pub mod exit_watch;
 pub mod layer_unpack;
+pub mod overlay;
+pub mod pod_namespaces;
 
 /// Whether the host offers a feature; `reason` says why not, and is null
 /// exactly when `available` is true.
