@@ -22,7 +22,7 @@ import {
   type CrionConfig,
 } from './config/index.js';
 import { createLogger, type Logger } from './log/logger.js';
-import { nativeLayerUnpacker, probeHost } from './native/index.js';
+import { probeHost } from './native/index.js';
 import { resolveCgroupDriver } from './runtime/cgroup-driver.js';
 
 /** How long in-flight calls may run after SIGTERM before they are cut. */
@@ -74,7 +74,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     authFile: await loadAuthFile(config.image.authFile),
     layers,
     images: imageStore,
-    unpack: selectLayerUnpacker(config.image.unpack, nativeLayerUnpacker()),
+    unpack: selectLayerUnpacker(config.image.unpack),
     progress: pullProgress,
     maxConcurrentDownloads: config.image.maxConcurrentDownloads,
     maxLayerBytes: config.image.maxLayerBytes,

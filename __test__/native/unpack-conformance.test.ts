@@ -13,12 +13,11 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import {
   LayerUnpackError,
-  unpackLayerJs,
+  selectLayerUnpacker,
   type LayerCompression,
   type LayerUnpacker,
   type LayerUnpackRequest,
 } from '../../src/image/unpack/index.js';
-import { unpackLayerNative } from '../../src/native/index.js';
 import {
   BASIC_LAYER,
   compress,
@@ -40,9 +39,10 @@ interface Layer {
   maxUncompressedBytes?: number;
 }
 
+// As the daemon picks them, so the selector's wiring is under test too.
 const UNPACKERS: Record<'native' | 'js', LayerUnpacker> = {
-  native: (request) => unpackLayerNative(request),
-  js: unpackLayerJs,
+  native: selectLayerUnpacker('native'),
+  js: selectLayerUnpacker('js'),
 };
 
 const gzip = (entries: readonly TarEntry[]): Layer => ({ blob: gzipSync(tarArchive(entries)), compression: 'gzip' });

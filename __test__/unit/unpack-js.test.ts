@@ -11,7 +11,6 @@ import {
   unpackLayerJs,
   type LayerCompression,
   type LayerRejection,
-  type LayerUnpacker,
   type LayerUnpackResult,
 } from '../../src/image/unpack/index.js';
 import {
@@ -444,10 +443,8 @@ test('an aborted signal stops the unpack with its reason, and nothing is written
   t.true(written < 5050, 'stopped before the end');
 });
 
-test('selectLayerUnpacker picks the TypeScript unpacker for "js" and the given native one for "native"', (t) => {
-  const native: LayerUnpacker = () => Promise.reject(new Error('native'));
-  t.is(selectLayerUnpacker('js', native), unpackLayerJs);
-  t.is(selectLayerUnpacker('native', native), native);
+test('selectLayerUnpacker picks the TypeScript unpacker for "js"', (t) => {
+  t.is(selectLayerUnpacker('js'), unpackLayerJs);
 });
 
 test('the host tools the TypeScript unpacker runs are installed', (t) => {

@@ -1,3 +1,4 @@
+import { nativeLayerUnpacker } from '../../native/index.js';
 import { unpackLayerJs } from './js-layer-unpacker.js';
 import type { LayerUnpacker } from './layer-unpacker.js';
 
@@ -12,9 +13,10 @@ export { LayerUnpackError, type LayerRejection } from './layer-unpack-error.js';
 export type { LayerCompression, LayerUnpackRequest, LayerUnpackResult, LayerUnpacker } from './layer-unpacker.js';
 
 /**
- * The unpacker `image.unpack` names. The native one is a parameter until
- * `src/native` exports `unpackLayerNative`.
+ * The unpacker `image.unpack` names. Choosing the native one loads the
+ * addon now, so a daemon that cannot load it fails at start, not at its
+ * first pull.
  */
-export function selectLayerUnpacker(kind: 'native' | 'js', native: LayerUnpacker): LayerUnpacker {
-  return kind === 'native' ? native : unpackLayerJs;
+export function selectLayerUnpacker(kind: 'native' | 'js'): LayerUnpacker {
+  return kind === 'native' ? nativeLayerUnpacker() : unpackLayerJs;
 }
