@@ -108,7 +108,7 @@ export class TarReader {
       }
       verifyChecksum(block);
       const typeflag = String.fromCharCode(block[156] ?? 0);
-      const size = parseNumber(block, 124, 12, 'size');
+      const size = inRange(parseNumber(block, 124, 12, 'size'), Number.MAX_SAFE_INTEGER, 'size');
       switch (typeflag) {
         case 'x':
           // A second one replaces the first, as in Go's reader.
@@ -207,6 +207,11 @@ export class TarReader {
   }
 }
 
+/**
+ * Checks in the native unpacker's order, so a header with several faults is
+ * refused for the same one: malformed fields first (`corrupt`), then types
+ * a layer cannot hold (`unsupported-entry`).
+ */
 function buildHeader(
   block: Buffer,
   typeflag: string,
@@ -215,6 +220,19 @@ function buildHeader(
   longName: ByteString | undefined,
   longLink: ByteString | undefined,
 ): TarHeader {
+  const devMajor = inRange(parseNumber(block, 329, 8, 'devmajor'), MAX_DEVICE_NUMBER, 'devmajor');
+  const devMinor = inRange(parseNumber(block, 337, 8, 'devminor'), MAX_DEVICE_NUMBER, 'devminor');
+  const mode = parseNumber(block, 100, 8, 'mode') & 0o7777;
+  const paxMtime = pax.get('mtime');
+  const mtime = paxMtime === undefined ? { seconds: parseNumber(block, 136, 12, 'mtime'), nanoseconds: 0 } : paxTime(paxMtime);
+  const paxUid = paxInteger(pax, 'uid');
+  const paxGid = paxInteger(pax, 'gid');
+  const size = paxInteger(pax, 'size') ?? headerSize;
+  const xattrs = xattrsOf(pax);
+  const path = byteString(pax.get('path')) ?? longName ?? headerName(block);
+  const linkPath = byteString(pax.get('linkpath')) ?? longLink ?? field(block, 157, 100);
+  if (path.includes('\0') || linkPath.includes('\0')) throw corrupt(`a NUL byte in the path of ${display(path)}`);
+  if (path.length > MAX_PATH_LENGTH) throw corrupt(`a path of ${path.length} bytes, longer than PATH_MAX`);
   for (const key of pax.keys()) {
     if (key.startsWith('GNU.sparse.')) throw new LayerUnpackError('unsupported-entry', 'tar: GNU sparse files are not supported');
   }
@@ -222,24 +240,19 @@ function buildHeader(
   if (type === undefined) {
     throw new LayerUnpackError('unsupported-entry', `tar: entry type ${JSON.stringify(typeflag)} is not supported`);
   }
-  const path = byteString(pax.get('path')) ?? longName ?? headerName(block);
-  const linkPath = byteString(pax.get('linkpath')) ?? longLink ?? field(block, 157, 100);
-  if (path.includes('\0') || linkPath.includes('\0')) throw corrupt(`a NUL byte in the path of ${display(path)}`);
-  if (path.length > MAX_PATH_LENGTH) throw corrupt(`a path of ${path.length} bytes, longer than PATH_MAX`);
   if (typeflag === '\0' && path.endsWith('/')) type = 'dir';
-  const mtime = pax.get('mtime');
   return {
     path,
     type,
-    mode: parseNumber(block, 100, 8, 'mode') & 0o7777,
-    uid: inRange(paxInteger(pax, 'uid') ?? parseNumber(block, 108, 8, 'uid'), MAX_ID, 'uid'),
-    gid: inRange(paxInteger(pax, 'gid') ?? parseNumber(block, 116, 8, 'gid'), MAX_ID, 'gid'),
-    mtime: mtime === undefined ? { seconds: parseNumber(block, 136, 12, 'mtime'), nanoseconds: 0 } : paxTime(mtime),
-    size: type === 'file' ? inRange(paxInteger(pax, 'size') ?? headerSize, Number.MAX_SAFE_INTEGER, 'size') : 0,
+    mode,
+    uid: inRange(paxUid ?? parseNumber(block, 108, 8, 'uid'), MAX_ID, 'uid'),
+    gid: inRange(paxGid ?? parseNumber(block, 116, 8, 'gid'), MAX_ID, 'gid'),
+    mtime,
+    size: type === 'file' ? inRange(size, Number.MAX_SAFE_INTEGER, 'size') : 0,
     linkPath,
-    devMajor: inRange(parseNumber(block, 329, 8, 'devmajor'), MAX_DEVICE_NUMBER, 'devmajor'),
-    devMinor: inRange(parseNumber(block, 337, 8, 'devminor'), MAX_DEVICE_NUMBER, 'devminor'),
-    xattrs: xattrsOf(pax),
+    devMajor,
+    devMinor,
+    xattrs,
   };
 }
 
