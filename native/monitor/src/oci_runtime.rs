@@ -1,0 +1,223 @@
+//! `runtime create`. The monitor runs only `create`: the daemon runs
+//! `runtime start` itself when StartContainer comes (CRI separates the two),
+//! which is conmon's split. runc's container init then waits on the exec FIFO
+//! as the monitor's child, and the monitor's pipes are already its stdio.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use rustix::process::Pid;
+
+use crate::child_reaper::{self, ExitStatus, ReaperError};
+use crate::container_io::RuntimeStdio;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("starting the OCI runtime {runtime}")]
+    Spawn {
+        runtime: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("waiting for `{runtime} create`")]
+    Wait {
+        runtime: PathBuf,
+        #[source]
+        source: ReaperError,
+    },
+    #[error("`{runtime} create` {}: {}", describe(*.status), summary(.output))]
+    CreateFailed {
+        runtime: PathBuf,
+        status: ExitStatus,
+        /// What the runtime wrote to stderr and stdout.
+        output: String,
+    },
+}
+
+impl RuntimeError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RuntimeError::Spawn { .. } => "ERR_RUNTIME_SPAWN",
+            RuntimeError::Wait { .. } => "ERR_RUNTIME_WAIT",
+            RuntimeError::CreateFailed { .. } => "ERR_RUNTIME_CREATE",
+        }
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    match status {
+        ExitStatus::Exited(code) => format!("exited with code {code}"),
+        ExitStatus::Signaled(signal) => format!("was killed by signal {signal}"),
+    }
+}
+
+/// The runtime's last non-empty line, which is its error (runc prints the
+/// error alone on stderr when logging goes to `--log`).
+fn summary(output: &str) -> &str {
+    output
+        .lines()
+        .map(str::trim)
+        .rfind(|line| !line.is_empty())
+        .unwrap_or("it printed nothing")
+}
+
+pub struct CreateRequest<'a> {
+    pub runtime: &'a Path,
+    pub root: Option<&'a Path>,
+    pub extra_args: &'a [OsString],
+    /// The runtime's own log (`--log`, JSON): its warnings and errors, kept
+    /// out of the container's stderr.
+    pub log: &'a Path,
+    pub bundle: &'a Path,
+    pub pid_file: &'a Path,
+    pub console_socket: Option<&'a Path>,
+    pub id: &'a str,
+}
+
+impl CreateRequest<'_> {
+    /// `<runtime> [--root R] --log L --log-format json [extra…] create
+    /// --bundle B --pid-file P [--console-socket S] <id>`
+    pub fn args(&self) -> Vec<&OsStr> {
+        let mut args: Vec<&OsStr> = Vec::new();
+        if let Some(root) = self.root {
+            args.extend([OsStr::new("--root"), root.as_os_str()]);
+        }
+        args.extend([
+            OsStr::new("--log"),
+            self.log.as_os_str(),
+            OsStr::new("--log-format"),
+            OsStr::new("json"),
+        ]);
+        args.extend(self.extra_args.iter().map(OsString::as_os_str));
+        args.extend([
+            OsStr::new("create"),
+            OsStr::new("--bundle"),
+            self.bundle.as_os_str(),
+            OsStr::new("--pid-file"),
+            self.pid_file.as_os_str(),
+        ]);
+        if let Some(socket) = self.console_socket {
+            args.extend([OsStr::new("--console-socket"), socket.as_os_str()]);
+        }
+        args.push(OsStr::new(self.id));
+        args
+    }
+
+    /// Runs `create` to completion. The caller reads the runtime's output
+    /// from its ends of the pipes when the status is not success.
+    pub fn run(&self, stdio: RuntimeStdio) -> Result<ExitStatus, RuntimeError> {
+        let mut command = Command::new(self.runtime);
+        command
+            .args(self.args())
+            .stdin(stdio.stdin.map_or_else(Stdio::null, Stdio::from))
+            .stdout(Stdio::from(stdio.stdout))
+            .stderr(Stdio::from(stdio.stderr));
+        let child = command.spawn().map_err(|source| RuntimeError::Spawn {
+            runtime: self.runtime.to_owned(),
+            source,
+        })?;
+        // The runtime's ends must be closed here, or the monitor would keep
+        // the container's output pipes open itself and never see their end.
+        drop(command);
+        let pid = Pid::from_raw(child.id() as i32).ok_or_else(|| RuntimeError::Spawn {
+            runtime: self.runtime.to_owned(),
+            source: io::Error::other("the runtime has no process id"),
+        })?;
+        child_reaper::wait_for(pid).map_err(|source| RuntimeError::Wait {
+            runtime: self.runtime.to_owned(),
+            source,
+        })
+    }
+}
+
+/// Pairs a failed status with the runtime's output.
+pub fn create_failed(runtime: &Path, status: ExitStatus, output: String) -> RuntimeError {
+    RuntimeError::CreateFailed {
+        runtime: runtime.to_owned(),
+        status,
+        output,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_the_create_command_line() {
+        let extra = [OsString::from("--systemd-cgroup")];
+        let request = CreateRequest {
+            runtime: Path::new("/usr/sbin/runc"),
+            root: Some(Path::new("/run/crion/runc")),
+            extra_args: &extra,
+            log: Path::new("/s/runtime.log"),
+            bundle: Path::new("/b"),
+            pid_file: Path::new("/s/container.pid"),
+            console_socket: Some(Path::new("/s/console.sock")),
+            id: "c1",
+        };
+        let args: Vec<_> = request
+            .args()
+            .iter()
+            .map(|arg| arg.to_string_lossy())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "--root",
+                "/run/crion/runc",
+                "--log",
+                "/s/runtime.log",
+                "--log-format",
+                "json",
+                "--systemd-cgroup",
+                "create",
+                "--bundle",
+                "/b",
+                "--pid-file",
+                "/s/container.pid",
+                "--console-socket",
+                "/s/console.sock",
+                "c1"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failure_quotes_the_runtimes_last_line() {
+        let error = create_failed(
+            Path::new("runc"),
+            ExitStatus::Exited(1),
+            "warning: x\nrunc create failed: no sh\n\n".to_owned(),
+        );
+        assert_eq!(
+            error.to_string(),
+            "`runc create` exited with code 1: runc create failed: no sh"
+        );
+        let silent = create_failed(Path::new("runc"), ExitStatus::Signaled(9), String::new());
+        assert_eq!(
+            silent.to_string(),
+            "`runc create` was killed by signal 9: it printed nothing"
+        );
+    }
+
+    #[test]
+    fn a_missing_runtime_names_itself() {
+        let (_pending, stdio) = crate::container_io::prepare(false).expect("pipes");
+        let request = CreateRequest {
+            runtime: Path::new("/nonexistent/runc"),
+            root: None,
+            extra_args: &[],
+            log: Path::new("/tmp/runtime.log"),
+            bundle: Path::new("/b"),
+            pid_file: Path::new("/tmp/pid"),
+            console_socket: None,
+            id: "c1",
+        };
+        let error = request.run(stdio).expect_err("no such runtime");
+        assert_eq!(error.code(), "ERR_RUNTIME_SPAWN");
+        assert!(error.to_string().contains("/nonexistent/runc"));
+    }
+}
