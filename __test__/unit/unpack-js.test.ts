@@ -262,6 +262,13 @@ test('names that are not UTF-8 land byte for byte', async (t) => {
   t.deepEqual(await readdir(root, { encoding: 'buffer' }), [Buffer.from([0x63, 0x61, 0x66, 0xe9])]);
 });
 
+test('GNU base-256 numbers are read', async (t) => {
+  const tar = tarArchive([{ type: 'file', path: 'f', content: 'x' }]);
+  const uid = Buffer.from([0x80, 0, 0, 0, 0, 0x2d, 0xc6, 0xc0]);
+  const { root } = await unpackBlob(t, patchHeader(tar, 0, 108, uid), 'none');
+  t.is((await lstat(path.join(root, 'f'))).uid, 3_000_000);
+});
+
 test('an entry naming the destination itself is skipped', async (t) => {
   const { root, result } = await unpack(t, [
     { type: 'dir', path: './', mode: 0o700, uid: 99 },
