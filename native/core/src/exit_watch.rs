@@ -278,9 +278,10 @@ mod tests {
     #[test]
     fn watches_a_process_that_is_not_a_child() {
         let watcher = ExitWatcher::start().expect("watcher starts");
-        // The shell exits at once, leaving its background sleep to init.
+        // The shell exits at once and leaves its background sleep to init;
+        // the test ends the sleep itself, so a slow machine cannot outrun it.
         let output = Command::new("sh")
-            .args(["-c", "sleep 0.3 & echo $!"])
+            .args(["-c", "sleep 60 >/dev/null 2>&1 & echo $!"])
             .stdout(Stdio::piped())
             .output()
             .expect("sh runs");
@@ -289,7 +290,10 @@ mod tests {
             .parse()
             .expect("a pid");
         assert!(pid_alive(pid).expect("pidfd works"));
-        channel_watch(&watcher, pid)
+        let exited = channel_watch(&watcher, pid);
+        let process = Pid::from_raw(pid).expect("positive");
+        rustix::process::kill_process(process, rustix::process::Signal::TERM).expect("killed");
+        exited
             .recv_timeout(Duration::from_secs(10))
             .expect("exit reported");
         assert!(!pid_alive(pid).expect("pidfd works"));
