@@ -13,8 +13,25 @@ export {
   type Support,
   type UserNamespaces,
 } from './host-probe.js';
+export { pidAlive, watchExit, type ExitWatchAddon } from './exit-watch.js';
 export { ADDON_PATH_ENV, loadAddon, NativeAddonLoadError, type LoadAttempt, type NativeAddon } from './load-addon.js';
 export { NativeError } from './native-error.js';
+export {
+  mountOverlay,
+  unmountOverlay,
+  type OverlayMountAddon,
+  type OverlayMountMethod,
+  type OverlayMountRequest,
+  type OverlayUnmountResult,
+} from './overlay-mount.js';
+export {
+  createPodNamespaces,
+  preparePrivateMountDir,
+  removePodNamespaces,
+  type PodNamespaces,
+  type PodNamespacesAddon,
+  type PodNamespacesRequest,
+} from './pod-namespaces.js';
 export {
   nativeLayerUnpacker,
   unpackLayerNative,

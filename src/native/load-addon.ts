@@ -17,7 +17,17 @@ const PLATFORM_PACKAGE = 'crion-linux-x64-gnu';
  * Checked on load so that an addon built from older Rust source fails here,
  * naming what it lacks, instead of at the first call.
  */
-const REQUIRED_EXPORTS = ['probeHost', 'unpackLayer'] as const satisfies readonly (keyof NativeAddon)[];
+const REQUIRED_EXPORTS = [
+  'probeHost',
+  'unpackLayer',
+  'createPodNamespaces',
+  'removePodNamespaces',
+  'preparePrivateMountDir',
+  'mountOverlay',
+  'unmountOverlay',
+  'watchExit',
+  'pidAlive',
+] as const satisfies readonly (keyof NativeAddon)[];
 
 export interface LoadAttempt {
   /** What was tried: a path, or the platform package's name. */
