@@ -17,10 +17,11 @@ die() {
 # busybox-static let the e2e tests serve images from loopback, since CI has no
 # container registry; pkg-config and build-essential build the native addon.
 # zstd builds zstd test layers; attr gives the TypeScript unpacker setfattr (Node has no
-# xattr API); openssl signs the test registry's tokens; containerd is the benchmark's peer.
+# xattr API); openssl signs the test registry's tokens; containerd is the benchmark's peer;
+# iproute2's ip shows the native tests what a pod's network namespace holds.
 packages=(
   runc containernetworking-plugins docker-registry busybox-static iptables containerd
-  ca-certificates pkg-config build-essential zstd attr openssl
+  ca-certificates pkg-config build-essential zstd attr openssl iproute2
 )
 
 missing=()
