@@ -10,7 +10,7 @@
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::io::Errno;
@@ -175,7 +175,7 @@ pub fn start(options: &Options) -> Result<Monitor, MonitorError> {
     })
 }
 
-fn read_pid_file(path: &std::path::Path) -> Result<Pid, MonitorError> {
+fn read_pid_file(path: &Path) -> Result<Pid, MonitorError> {
     let content = fs::read_to_string(path).map_err(|source| MonitorError::StateFile {
         action: "reading the runtime's pid file",
         path: path.to_owned(),
@@ -193,7 +193,7 @@ fn read_pid_file(path: &std::path::Path) -> Result<Pid, MonitorError> {
 }
 
 /// Written beside and renamed into place, so a reader never sees half a pid.
-fn write_state_file(path: &std::path::Path, content: &[u8]) -> Result<(), MonitorError> {
+fn write_state_file(path: &Path, content: &[u8]) -> Result<(), MonitorError> {
     let error = |action| {
         move |source| MonitorError::StateFile {
             action,
@@ -243,7 +243,13 @@ impl Monitor {
                     Source::Output(index) => {
                         self.pump(index, &mut buffer);
                     }
-                    Source::Listener => self.control.accept()?,
+                    Source::Listener => {
+                        // Out of descriptors, say: the container must not
+                        // lose its monitor over it.
+                        if let Err(error) = self.control.accept() {
+                            crate::report(&error);
+                        }
+                    }
                     Source::Client(index) => {
                         let (log, io) = (&mut self.log, &self.io);
                         self.control
