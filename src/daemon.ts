@@ -4,6 +4,7 @@ import { ProgressServer, progressSocketFor } from './admin/progress-server.js';
 import { imageRpcs } from './cri/image-rpcs.js';
 import { CriServer } from './cri/server.js';
 import { runtimeInfoRpcs } from './cri/runtime-info.js';
+import { sandboxRpcs } from './cri/sandbox-rpcs.js';
 import { ImageManager } from './image/image-manager.js';
 import { ImageStore } from './image/image-store.js';
 import { LayerStore } from './image/layer-store.js';
@@ -22,8 +23,11 @@ import {
   type CrionConfig,
 } from './config/index.js';
 import { createLogger, type Logger } from './log/logger.js';
-import { probeHost } from './native/index.js';
+import { preparePrivateMountDir, probeHost } from './native/index.js';
 import { resolveCgroupDriver } from './runtime/cgroup-driver.js';
+import { nativeSandboxHost } from './sandbox/sandbox-host.js';
+import { SandboxManager, type SandboxRecord } from './sandbox/sandbox-manager.js';
+import { RecordStore } from './state/record-store.js';
 
 /** How long in-flight calls may run after SIGTERM before they are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -81,17 +85,37 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     log,
   });
 
+  const podRuntimeDir = path.join(config.state, 'pods');
+  // Namespace pins are bind mounts; a private parent keeps them from propagating into other mount namespaces.
+  await preparePrivateMountDir(podRuntimeDir);
+  const sandboxes = new SandboxManager({
+    records: await RecordStore.open<SandboxRecord>(path.join(config.root, 'pods'), 'sandbox.json', log),
+    runtimeDir: podRuntimeDir,
+    host: nativeSandboxHost,
+    handlers: () => Object.keys(config.runtime.handlers),
+    defaultHandler: () => config.runtime.defaultHandler,
+    log,
+  });
+
   const server = await CriServer.start({
     listen: config.listen,
     log,
-    runtime: runtimeInfoRpcs({
-      cgroupDriver,
-      statusSource: () => ({
-        defaultHandler: config.runtime.defaultHandler,
-        handlers: config.runtime.handlers,
-        verboseInfo: () => ({ config, hostProbe, cgroupDriver }),
+    runtime: {
+      ...runtimeInfoRpcs({
+        cgroupDriver,
+        statusSource: () => ({
+          defaultHandler: config.runtime.defaultHandler,
+          handlers: config.runtime.handlers,
+          verboseInfo: () => ({ config, hostProbe, cgroupDriver }),
+        }),
       }),
-    }),
+      ...sandboxRpcs({
+        sandboxes,
+        // No container can exist yet: CreateContainer is not implemented.
+        stopContainersOf: async () => {},
+        removeContainersOf: async () => {},
+      }),
+    },
     image: imageRpcs({ images, puller }),
   });
   const progressServer = await ProgressServer.start(progressSocketFor(config.listen), pullProgress);

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -165,6 +165,8 @@ export class Daemon {
       this.child.kill('SIGKILL');
       await this.exited;
     }
+    // Pods outlive their daemon by design, so their namespace pins and shm mounts are still there.
+    await unmountBelow(this.dir);
     await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }
 
@@ -257,4 +259,17 @@ function parseJsonObject(line: string): LogLine | null {
 
 function describe(status: ExitStatus): string {
   return status.signal ? `signal ${status.signal}` : `code ${status.code}`;
+}
+
+/** Unmounts everything mounted at or below `dir`, deepest first. */
+async function unmountBelow(dir: string): Promise<void> {
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  const targets = mountinfo
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((target): target is string => target !== undefined && (target === dir || target.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const target of targets) {
+    await new Promise<void>((resolve) => execFile('umount', ['-l', target], () => resolve()));
+  }
 }

@@ -1,0 +1,114 @@
+import { InvalidArgumentError } from '../errors.js';
+import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeService.js';
+import type { PodSandboxConfig__Output } from '../generated/runtime/v1/PodSandboxConfig.js';
+import type { SandboxManager, SandboxRecord, SandboxRequest } from '../sandbox/sandbox-manager.js';
+import type { ServiceRpcs } from './services.js';
+import { unixNanos } from './timestamps.js';
+
+export interface SandboxRpcDeps {
+  readonly sandboxes: SandboxManager;
+  /** Stops every container of the pod before its namespaces go; provided by the container side. */
+  readonly stopContainersOf: (sandboxId: string) => Promise<void>;
+  readonly removeContainersOf: (sandboxId: string) => Promise<void>;
+}
+
+/** RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox. */
+export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHandlers> {
+  const { sandboxes } = deps;
+  return {
+    async RunPodSandbox(request) {
+      const sandbox = await sandboxes.run(sandboxRequest(request.config, request.runtimeHandler));
+      return { podSandboxId: sandbox.id };
+    },
+
+    /** Idempotent: the kubelet stops a pod as often as it likes, also one that is gone. */
+    async StopPodSandbox(request) {
+      const sandbox = sandboxes.find(request.podSandboxId);
+      if (!sandbox) return {};
+      await deps.stopContainersOf(sandbox.id);
+      await sandboxes.stop(sandbox.id);
+      return {};
+    },
+
+    /** Idempotent: removing a missing sandbox succeeds. */
+    async RemovePodSandbox(request) {
+      const sandbox = sandboxes.find(request.podSandboxId);
+      if (!sandbox) return {};
+      await deps.stopContainersOf(sandbox.id);
+      await deps.removeContainersOf(sandbox.id);
+      await sandboxes.remove(sandbox.id);
+      return {};
+    },
+
+    async PodSandboxStatus(request) {
+      const sandbox = sandboxes.require(request.podSandboxId);
+      const info: Record<string, string> = request.verbose ? { info: JSON.stringify(verboseInfo(sandbox)) } : {};
+      return {
+        status: {
+          id: sandbox.id,
+          metadata: sandbox.metadata,
+          state: sandbox.state,
+          createdAt: sandbox.createdAt,
+          network: { ip: '', additionalIps: [] },
+          linux: {
+            namespaces: {
+              options: { network: sandbox.network, pid: sandbox.pid, ipc: sandbox.ipc, targetId: '' },
+            },
+          },
+          labels: sandbox.labels,
+          annotations: sandbox.annotations,
+          runtimeHandler: sandbox.runtimeHandler,
+        },
+        info,
+        containersStatuses: [],
+        timestamp: unixNanos(),
+      };
+    },
+
+    async ListPodSandbox(request) {
+      const filter = request.filter;
+      const items = sandboxes.list(
+        filter === null ? null : { id: filter.id === '' ? null : filter.id, state: filter.state?.state ?? null, labels: filter.labelSelector },
+      );
+      return {
+        items: items.map((sandbox) => ({
+          id: sandbox.id,
+          metadata: sandbox.metadata,
+          state: sandbox.state,
+          createdAt: sandbox.createdAt,
+          labels: sandbox.labels,
+          annotations: sandbox.annotations,
+          runtimeHandler: sandbox.runtimeHandler,
+        })),
+      };
+    },
+  };
+}
+
+function verboseInfo(sandbox: SandboxRecord) {
+  return { namespaces: sandbox.namespaces, files: sandbox.files, shm: sandbox.shm, cgroupParent: sandbox.cgroupParent, config: sandbox.config };
+}
+
+/** CRI's PodSandboxConfig in the sandbox manager's terms; a missing config is the client's error. */
+function sandboxRequest(config: PodSandboxConfig__Output | null, runtimeHandler: string): SandboxRequest {
+  if (config === null || config.metadata === null) {
+    throw new InvalidArgumentError('RunPodSandbox needs a config with metadata');
+  }
+  const linux = config.linux;
+  const namespaces = linux?.securityContext?.namespaceOptions ?? null;
+  return {
+    metadata: config.metadata,
+    hostname: config.hostname,
+    logDirectory: config.logDirectory,
+    dns: config.dnsConfig,
+    labels: config.labels,
+    annotations: config.annotations,
+    cgroupParent: linux?.cgroupParent ?? '',
+    sysctls: linux?.sysctls ?? {},
+    network: namespaces?.network ?? 'POD',
+    pid: namespaces?.pid ?? 'POD',
+    ipc: namespaces?.ipc ?? 'POD',
+    runtimeHandler,
+    config,
+  };
+}

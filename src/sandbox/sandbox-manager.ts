@@ -1,0 +1,241 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { CleanupStack } from '../lifecycle/cleanup-stack.js';
+import type { Logger } from '../log/logger.js';
+import type { RecordStore } from '../state/record-store.js';
+import { writePodFiles, type DnsSettings, type PodFiles } from './pod-files.js';
+
+/**
+ * Pod sandboxes: the namespaces, files and cgroup parent that a pod's
+ * containers share. A pod's network, IPC and UTS namespaces are pinned to
+ * files by native code, so no process has to hold them; containers join
+ * them by path. Records live under root/pods/<id>, runtime files (namespace
+ * pins, /etc files, /dev/shm) under state/pods/<id>.
+ */
+
+export type NamespaceMode = 'POD' | 'CONTAINER' | 'NODE' | 'TARGET';
+export type SandboxState = 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
+
+export interface SandboxMetadata {
+  readonly name: string;
+  readonly uid: string;
+  readonly namespace: string;
+  readonly attempt: number;
+}
+
+export interface SandboxRequest {
+  readonly metadata: SandboxMetadata;
+  readonly hostname: string;
+  readonly logDirectory: string;
+  readonly dns: DnsSettings | null;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly cgroupParent: string;
+  readonly sysctls: Readonly<Record<string, string>>;
+  readonly network: NamespaceMode;
+  readonly pid: NamespaceMode;
+  readonly ipc: NamespaceMode;
+  readonly runtimeHandler: string;
+  /** Everything else the containers need from PodSandboxConfig, kept verbatim. */
+  readonly config: unknown;
+}
+
+export interface PinnedNamespaces {
+  readonly net: string | null;
+  readonly ipc: string | null;
+  readonly uts: string | null;
+}
+
+export interface SandboxRecord extends SandboxRequest {
+  readonly id: string;
+  readonly state: SandboxState;
+  /** Nanoseconds since the epoch, as CRI reports it. */
+  readonly createdAt: string;
+  readonly namespaces: PinnedNamespaces;
+  readonly files: PodFiles;
+  /** The pod's /dev/shm, or null when it shares the host's IPC namespace. */
+  readonly shm: string | null;
+}
+
+/** The host operations a sandbox needs; native in the daemon, fakes in unit tests. */
+export interface SandboxHost {
+  createNamespaces(request: {
+    dir: string;
+    net: boolean;
+    ipc: boolean;
+    uts: boolean;
+    hostname: string | null;
+    sysctls: Readonly<Record<string, string>>;
+  }): Promise<PinnedNamespaces>;
+  removeNamespaces(dir: string): Promise<void>;
+  mountShm(target: string, sizeBytes: number): Promise<void>;
+  unmount(target: string): Promise<void>;
+}
+
+export interface SandboxManagerDeps {
+  readonly records: RecordStore<SandboxRecord>;
+  /** state/pods: runtime files, gone after a reboot. */
+  readonly runtimeDir: string;
+  readonly host: SandboxHost;
+  readonly handlers: () => readonly string[];
+  readonly defaultHandler: () => string;
+  readonly log: Logger;
+}
+
+/** 64 MiB, Docker's and containerd's default for a pod's /dev/shm. */
+const SHM_BYTES = 64 * 1024 * 1024;
+
+export interface SandboxFilter {
+  readonly id: string | null;
+  readonly state: SandboxState | null;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export class SandboxManager {
+  /** Names being created right now, so two concurrent runs of one pod cannot both succeed. */
+  private readonly creating = new Set<string>();
+
+  constructor(private readonly deps: SandboxManagerDeps) {}
+
+  async run(request: SandboxRequest): Promise<SandboxRecord> {
+    validate(request);
+    const handler = request.runtimeHandler === '' ? this.deps.defaultHandler() : request.runtimeHandler;
+    if (!this.deps.handlers().includes(handler)) {
+      throw new NotFoundError(`runtime handler "${handler}" is not configured`);
+    }
+    const name = reservedName(request.metadata);
+    const existing = this.deps.records.list().find((sandbox) => reservedName(sandbox.metadata) === name);
+    if (existing || this.creating.has(name)) {
+      throw new AlreadyExistsError(`pod sandbox name "${name}" is reserved by ${existing?.id ?? 'a sandbox being created'}`);
+    }
+    this.creating.add(name);
+    try {
+      return await CleanupStack.run(this.deps.log, (cleanup) => this.create({ ...request, runtimeHandler: handler }, cleanup));
+    } finally {
+      this.creating.delete(name);
+    }
+  }
+
+  private async create(request: SandboxRequest, cleanup: CleanupStack): Promise<SandboxRecord> {
+    const id = randomBytes(32).toString('hex');
+    const log = this.deps.log.child({ podSandboxId: id });
+    const runtimeDir = path.join(this.deps.runtimeDir, id);
+    await mkdir(runtimeDir, { recursive: true, mode: 0o711 });
+    cleanup.push('remove the pod runtime directory', () => rm(runtimeDir, { recursive: true, force: true }));
+
+    const hostNetwork = request.network === 'NODE';
+    const hostIpc = request.ipc === 'NODE';
+    const namespaceDir = path.join(runtimeDir, 'ns');
+    await mkdir(namespaceDir, { mode: 0o711 });
+    const namespaces = await this.deps.host.createNamespaces({
+      dir: namespaceDir,
+      net: !hostNetwork,
+      ipc: !hostIpc,
+      uts: !hostNetwork,
+      // Without a hostname the new UTS namespace keeps the one it was copied from, the host's.
+      hostname: hostNetwork || request.hostname === '' ? null : request.hostname,
+      sysctls: request.sysctls,
+    });
+    cleanup.push('release the pod namespaces', () => this.deps.host.removeNamespaces(namespaceDir));
+
+    let shm: string | null = null;
+    if (!hostIpc) {
+      shm = path.join(runtimeDir, 'shm');
+      await mkdir(shm, { mode: 0o755 });
+      await this.deps.host.mountShm(shm, SHM_BYTES);
+      const mounted = shm;
+      cleanup.push('unmount the pod /dev/shm', () => this.deps.host.unmount(mounted));
+    }
+
+    const files = await writePodFiles(runtimeDir, request.hostname, request.dns);
+    const record: SandboxRecord = {
+      ...request,
+      id,
+      state: 'SANDBOX_READY',
+      createdAt: (BigInt(Date.now()) * 1_000_000n).toString(),
+      namespaces,
+      files,
+      shm,
+    };
+    await this.deps.records.save(record);
+    cleanup.push('remove the sandbox record', () => this.deps.records.remove(id));
+    log.info({ name: reservedName(request.metadata), hostNetwork }, 'pod sandbox ready');
+    return record;
+  }
+
+  /**
+   * Releases the pod's namespaces and shm; stopping a stopped or missing
+   * sandbox succeeds, as CRI requires (the kubelet retries stops freely).
+   * Containers are stopped by the caller first.
+   */
+  async stop(id: string): Promise<void> {
+    const sandbox = this.deps.records.get(id);
+    if (!sandbox) return;
+    await this.releaseRuntime(sandbox);
+    if (sandbox.state !== 'SANDBOX_NOTREADY') await this.deps.records.save({ ...sandbox, state: 'SANDBOX_NOTREADY' });
+  }
+
+  /** Removing a missing sandbox succeeds, as CRI requires. */
+  async remove(id: string): Promise<void> {
+    const sandbox = this.deps.records.get(id);
+    if (!sandbox) return;
+    await this.releaseRuntime(sandbox);
+    await rm(path.join(this.deps.runtimeDir, id), { recursive: true, force: true });
+    await this.deps.records.remove(id);
+  }
+
+  private async releaseRuntime(sandbox: SandboxRecord): Promise<void> {
+    const runtimeDir = path.join(this.deps.runtimeDir, sandbox.id);
+    if (sandbox.shm !== null) await this.deps.host.unmount(sandbox.shm);
+    await this.deps.host.removeNamespaces(path.join(runtimeDir, 'ns'));
+  }
+
+  get(id: string): SandboxRecord | undefined {
+    return this.deps.records.get(id);
+  }
+
+  require(id: string): SandboxRecord {
+    const sandbox = this.find(id);
+    if (!sandbox) throw new NotFoundError(`pod sandbox "${id}" not found`);
+    return sandbox;
+  }
+
+  /** By full ID or a unique prefix, as crictl users type them. */
+  find(idOrPrefix: string): SandboxRecord | undefined {
+    if (idOrPrefix === '') return undefined;
+    const exact = this.deps.records.get(idOrPrefix);
+    if (exact) return exact;
+    const matches = this.deps.records.list().filter((sandbox) => sandbox.id.startsWith(idOrPrefix));
+    return matches.length === 1 ? matches[0] : undefined;
+  }
+
+  list(filter: SandboxFilter | null): SandboxRecord[] {
+    return this.deps.records.list().filter(
+      (sandbox) =>
+        filter === null ||
+        ((filter.id === null || sandbox.id.startsWith(filter.id)) &&
+          (filter.state === null || sandbox.state === filter.state) &&
+          Object.entries(filter.labels).every(([key, value]) => sandbox.labels[key] === value)),
+    );
+  }
+}
+
+/** The kubelet's own uniqueness key for a pod, as containerd and CRI-O reserve it. */
+function reservedName(metadata: SandboxMetadata): string {
+  return `${metadata.name}_${metadata.namespace}_${metadata.uid}_${metadata.attempt}`;
+}
+
+function validate(request: SandboxRequest): void {
+  const { metadata } = request;
+  if (metadata.name === '' || metadata.namespace === '' || metadata.uid === '') {
+    throw new InvalidArgumentError('PodSandboxConfig.metadata needs name, namespace and uid');
+  }
+  if (request.network === 'TARGET' || request.ipc === 'TARGET') {
+    throw new InvalidArgumentError('namespace mode TARGET applies to the PID namespace only');
+  }
+  if (request.pid === 'POD') {
+    throw new InvalidArgumentError('a PID namespace shared by the whole pod is not supported yet');
+  }
+}
