@@ -8,6 +8,7 @@ import type { PublishedImage } from '../__test__/helpers/published-image.js';
 import { Registry } from '../__test__/helpers/registry.js';
 import { Containerd, containerdVersion } from './containerd.js';
 import { Crictl } from './crictl.js';
+import { unmountUnder } from './mounts.js';
 import { formatNumber, median, type Benchmark, type BenchContext, type Outcome } from './report.js';
 
 /**
@@ -100,7 +101,12 @@ async function pullWithCrion(setup: PullSetup): Promise<Omit<Sample, 'run' | 'ru
     }
     return { seconds, readyRssBytes, peakRssBytes };
   } finally {
-    await daemon.dispose();
+    try {
+      await daemon.stop();
+    } finally {
+      unmountUnder(daemon.dir);
+      await daemon.dispose();
+    }
   }
 }
 
@@ -118,6 +124,7 @@ async function pullWithContainerd(setup: PullSetup): Promise<Omit<Sample, 'run' 
     return { seconds, readyRssBytes, peakRssBytes };
   } finally {
     await containerd.stop();
+    unmountUnder(containerd.dir);
     await rm(containerd.dir, { recursive: true, force: true, maxRetries: 3 });
   }
 }

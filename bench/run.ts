@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../__test__/helpers/repo.js';
 import { pullVsContainerd } from './pull-vs-containerd.js';
+import { unmountUnder } from './mounts.js';
 import { hostInfo, renderMarkdown, writeReport, type Benchmark, type BenchmarkResult } from './report.js';
 import { unpackThroughput } from './unpack-throughput.js';
 
@@ -41,6 +42,7 @@ const workDir = mkdtempSync(path.join(os.tmpdir(), 'crion-bench-'));
 process.env.TMPDIR = workDir;
 process.on('exit', () => {
   try {
+    unmountUnder(workDir);
     rmSync(workDir, { recursive: true, force: true, maxRetries: 3 });
   } catch (error) {
     console.error(`bench: could not remove ${workDir}: ${(error as Error).message}`);
