@@ -40,3 +40,4 @@ export {
   type LayerUnpackResult,
   type UnpackLayerAddon,
 } from './unpack-layer.js';
+export { MONITOR_PATH_ENV, monitorBinary } from './monitor-binary.js';
