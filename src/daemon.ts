@@ -23,7 +23,13 @@ import {
   type CrionConfig,
 } from './config/index.js';
 import { createLogger, type Logger } from './log/logger.js';
-import { preparePrivateMountDir, probeHost } from './native/index.js';
+import { monitorBinary, preparePrivateMountDir, probeHost } from './native/index.js';
+import { ContainerManager, type ContainerRecord } from './container/container-manager.js';
+import { nodeFacts, nodeLookups } from './container/node-facts.js';
+import { OciRuntime } from './container/oci-runtime.js';
+import { containerRpcs } from './cri/container-rpcs.js';
+import { NotFoundError } from './errors.js';
+import { resolveOciHandlers } from './runtime/oci-handlers.js';
 import { resolveCgroupDriver } from './runtime/cgroup-driver.js';
 import { nativeSandboxHost } from './sandbox/sandbox-host.js';
 import { SandboxManager, type SandboxRecord } from './sandbox/sandbox-manager.js';
@@ -31,6 +37,9 @@ import { RecordStore } from './state/record-store.js';
 
 /** How long in-flight calls may run after SIGTERM before they are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
+
+/** StopPodSandbox gives each container this long after its stop signal, as the kubelet's default grace. */
+const POD_STOP_GRACE_SECONDS = 10;
 
 export interface DaemonOptions {
   readonly sources: ConfigSources;
@@ -97,6 +106,27 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     log,
   });
 
+  const handlers = await resolveOciHandlers(config.runtime.handlers);
+  const runtimes = (name: string): OciRuntime => {
+    const handler = handlers.find((candidate) => candidate.name === name);
+    if (!handler?.binary) throw new NotFoundError(`runtime handler "${name}" is not installed on this node`);
+    return new OciRuntime({ name, binary: handler.binary, root: handler.root, extraArgs: cgroupDriver === 'systemd' ? ['--systemd-cgroup'] : [] });
+  };
+  const containerRuntimeDir = path.join(config.state, 'c');
+  const containers = new ContainerManager({
+    records: await RecordStore.open<ContainerRecord>(path.join(config.root, 'containers'), 'container.json', log),
+    runtimeDir: containerRuntimeDir,
+    sandboxes,
+    images,
+    layers,
+    runtimes,
+    monitorBinary: monitorBinary(),
+    host: nodeFacts(hostProbe, config, cgroupDriver),
+    lookups: nodeLookups,
+    log,
+  });
+  await containers.restore();
+
   const server = await CriServer.start({
     listen: config.listen,
     log,
@@ -111,10 +141,10 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       }),
       ...sandboxRpcs({
         sandboxes,
-        // No container can exist yet: CreateContainer is not implemented.
-        stopContainersOf: async () => {},
-        removeContainersOf: async () => {},
+        stopContainersOf: (sandboxId) => containers.stopAllOf(sandboxId, POD_STOP_GRACE_SECONDS),
+        removeContainersOf: (sandboxId) => containers.removeAllOf(sandboxId),
       }),
+      ...containerRpcs({ containers, bundleOf: (id) => path.join(containerRuntimeDir, id) }),
     },
     image: imageRpcs({ images, puller }),
   });

@@ -33,6 +33,8 @@ export function buildProgram(): Command {
       .description('serve the CRI RuntimeService and ImageService until SIGTERM; SIGHUP reloads the config files'),
   ).action(async (options: Record<string, unknown>) => {
     await runDaemon({ sources: configSourcesFrom(options), overrides: overridesFrom(options) });
+    // Exit watches on running containers' monitors hold the event loop open by design; the daemon is done.
+    process.exit(0);
   });
 
   addConfigOptions(

@@ -102,6 +102,19 @@ export class ImageManager {
     return this.deps.images.readConfig(image.id);
   }
 
+  /**
+   * Keeps an image's layers while a container stands on them, even if the
+   * image itself is removed meanwhile; the release collects what no image
+   * or container needs any more.
+   */
+  holdLayers(image: ImageRecord): () => Promise<void> {
+    const release = this.deps.images.holdLayers(image.layers);
+    return async () => {
+      release();
+      await this.deps.images.collectUnusedLayers();
+    };
+  }
+
   fsUsage(): ImageFsUsage {
     return { mountpoint: this.deps.layers.overlayDir, ...this.deps.layers.usage() };
   }

@@ -1,0 +1,473 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import {
+  AlreadyExistsError,
+  DeadlineExceededError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+} from '../errors.js';
+import type { ContainerConfig__Output } from '../generated/runtime/v1/ContainerConfig.js';
+import type { ImageManager } from '../image/image-manager.js';
+import type { LayerStore } from '../image/layer-store.js';
+import { CleanupStack } from '../lifecycle/cleanup-stack.js';
+import type { Logger } from '../log/logger.js';
+import { mountOverlay, pidAlive, unmountOverlay, watchExit } from '../native/index.js';
+import { containerSpec, resolveUser, type HostFacts, type HostLookups } from '../oci/index.js';
+import type { SandboxManager, SandboxRecord } from '../sandbox/sandbox-manager.js';
+import type { RecordStore } from '../state/record-store.js';
+import { launchMonitor, monitorCommand, readExitFile, type ExitStatus } from './monitor.js';
+import { OciRuntime, RuntimeCommandError } from './oci-runtime.js';
+
+/**
+ * Containers: an overlay of the image's layers with a writable layer, an
+ * OCI bundle generated from the image and the request, and a crion-monitor
+ * that runs the OCI runtime's create, keeps stdio and the CRI log, and
+ * records the exit. The daemon learns of exits through pidfd watches on the
+ * monitors, so it needs no polling, and after a restart it finds running
+ * containers through their monitors and exited ones through exit files.
+ *
+ *   root/containers/<id>/container.json   the record
+ *   root/containers/<id>/{upper,work}     the writable layer
+ *   state/c/<id>/                         bundle, rootfs mount point, monitor state
+ *   (short: the monitor's sockets live there and must fit a unix socket path)
+ */
+
+export type ContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
+
+export interface ContainerRecord {
+  readonly id: string;
+  readonly sandboxId: string;
+  readonly metadata: { readonly name: string; readonly attempt: number };
+  /** The image as the request named it, and the image's ID. */
+  readonly image: string;
+  readonly imageId: string;
+  readonly imageRef: string;
+  readonly config: ContainerConfig__Output;
+  readonly state: ContainerState;
+  readonly createdAt: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly exitCode: number;
+  readonly reason: string;
+  readonly message: string;
+  readonly pid: number;
+  readonly monitorPid: number;
+  /** Absolute; empty when the pod has no log directory. */
+  readonly logPath: string;
+  readonly runtimeHandler: string;
+  /** Without the SIG prefix, as `runc kill` takes it: the request's, else the image's, else TERM. */
+  readonly stopSignal: string;
+  readonly user: { readonly uid: number; readonly gid: number; readonly supplementalGroups: readonly number[] };
+}
+
+export interface ContainerFilter {
+  readonly id: string | null;
+  readonly sandboxId: string | null;
+  readonly state: ContainerState | null;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface ExecResult {
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+  readonly exitCode: number;
+}
+
+export interface ContainerManagerDeps {
+  readonly records: RecordStore<ContainerRecord>;
+  /** state/c: runtime files of each container. */
+  readonly runtimeDir: string;
+  readonly sandboxes: SandboxManager;
+  readonly images: ImageManager;
+  readonly layers: LayerStore;
+  readonly runtimes: (handler: string) => OciRuntime;
+  readonly monitorBinary: string;
+  readonly host: HostFacts;
+  readonly lookups: HostLookups;
+  readonly log: Logger;
+}
+
+/** CRI caps what ExecSync returns of each stream. */
+const EXEC_OUTPUT_LIMIT = 16 * 1024 * 1024;
+
+function nowNanos(): string {
+  return (BigInt(Date.now()) * 1_000_000n).toString();
+}
+
+function nanosOf(rfc3339: string): string {
+  const match = /^(.*?)(?:\.(\d+))?Z$/.exec(rfc3339);
+  const seconds = BigInt(Math.floor(Date.parse(`${match?.[1] ?? rfc3339}Z`) / 1000));
+  const fraction = BigInt((match?.[2] ?? '0').padEnd(9, '0').slice(0, 9));
+  return (seconds * 1_000_000_000n + fraction).toString();
+}
+
+export class ContainerManager {
+  private readonly creating = new Set<string>();
+  /** Resolves when the container's monitor has exited and its record says so. */
+  private readonly exits = new Map<string, Promise<void>>();
+  /** Each container keeps its image's layers until it is removed. */
+  private readonly layerHolds = new Map<string, () => Promise<void>>();
+
+  constructor(private readonly deps: ContainerManagerDeps) {}
+
+  /** After a daemon restart: follow the monitors still running, record the exits that happened meanwhile. */
+  async restore(): Promise<void> {
+    for (const container of this.deps.records.list()) {
+      const image = this.deps.images.find(container.imageId);
+      if (image) this.layerHolds.set(container.id, this.deps.images.holdLayers(image));
+      if (container.state === 'CONTAINER_EXITED') continue;
+      if (container.monitorPid > 0 && pidAlive(container.monitorPid)) {
+        if (container.state === 'CONTAINER_RUNNING') this.follow(container.id);
+      } else {
+        await this.recordExit(container.id);
+      }
+    }
+  }
+
+  async create(sandboxId: string, config: ContainerConfig__Output | null): Promise<ContainerRecord> {
+    if (config === null || config.metadata === null || config.metadata.name === '') {
+      throw new InvalidArgumentError('CreateContainer needs a config with metadata.name');
+    }
+    const sandbox = this.deps.sandboxes.require(sandboxId);
+    if (sandbox.state !== 'SANDBOX_READY') {
+      throw new FailedPreconditionError(`pod sandbox ${sandbox.id} is not ready`);
+    }
+    const imageName = config.image?.image ?? '';
+    if (imageName === '') throw new InvalidArgumentError('CreateContainer needs config.image.image');
+    const image = this.deps.images.find(imageName);
+    if (!image) throw new NotFoundError(`image "${imageName}" not found; pull it first`);
+
+    const name = `${config.metadata.name}_${sandbox.metadata.name}_${sandbox.metadata.namespace}_${sandbox.metadata.uid}_${config.metadata.attempt}`;
+    const existing = this.deps.records.list().find((container) => this.reservedName(container) === name);
+    if (existing || this.creating.has(name)) {
+      throw new AlreadyExistsError(`container name "${name}" is reserved by ${existing?.id ?? 'a container being created'}`);
+    }
+    this.creating.add(name);
+    try {
+      return await CleanupStack.run(this.deps.log, (cleanup) => this.make(sandbox, config, imageName, image.id, cleanup));
+    } finally {
+      this.creating.delete(name);
+    }
+  }
+
+  private reservedName(container: ContainerRecord): string {
+    const sandbox = this.deps.sandboxes.get(container.sandboxId);
+    return `${container.metadata.name}_${sandbox?.metadata.name}_${sandbox?.metadata.namespace}_${sandbox?.metadata.uid}_${container.metadata.attempt}`;
+  }
+
+  private async make(
+    sandbox: SandboxRecord,
+    config: ContainerConfig__Output,
+    imageName: string,
+    imageId: string,
+    cleanup: CleanupStack,
+  ): Promise<ContainerRecord> {
+    const id = randomBytes(32).toString('hex');
+    const log = this.deps.log.child({ containerId: id, podSandboxId: sandbox.id });
+    const image = this.deps.images.require(imageId);
+    const imageConfig = await this.deps.images.config(image);
+
+    const persistentDir = this.deps.records.dirOf(id);
+    const runtimeDir = path.join(this.deps.runtimeDir, id);
+    await mkdir(path.join(persistentDir, 'upper'), { recursive: true, mode: 0o755 });
+    await mkdir(path.join(persistentDir, 'work'), { mode: 0o700 });
+    cleanup.push('remove the writable layer', () => rm(persistentDir, { recursive: true, force: true }));
+    const rootfs = path.join(runtimeDir, 'rootfs');
+    await mkdir(rootfs, { recursive: true, mode: 0o755 });
+    cleanup.push('remove the container runtime directory', () => rm(runtimeDir, { recursive: true, force: true }));
+
+    const release = this.deps.images.holdLayers(image);
+    cleanup.push('release the image layers', release);
+    await mountOverlay({
+      target: rootfs,
+      lowerDirs: this.deps.layers.lowerDirs(image.layers),
+      upperDir: path.join(persistentDir, 'upper'),
+      workDir: path.join(persistentDir, 'work'),
+      cwd: this.deps.layers.overlayDir,
+      readonly: false,
+    });
+    cleanup.push('unmount the rootfs', () => unmountOverlay(rootfs).then(() => undefined));
+
+    const securityContext = config.linux?.securityContext ?? null;
+    const identity = resolveUser(
+      securityContext,
+      imageConfig.config.user,
+      await readFile(path.join(rootfs, 'etc', 'passwd'), 'utf8').catch(() => null),
+      await readFile(path.join(rootfs, 'etc', 'group'), 'utf8').catch(() => null),
+    );
+    const spec = containerSpec({
+      containerId: id,
+      config,
+      sandbox: {
+        id: sandbox.id,
+        config: sandbox.config as never,
+        namespaces: { network: sandbox.namespaces.net, ipc: sandbox.namespaces.ipc, uts: sandbox.namespaces.uts, infraPid: null },
+        files: { hosts: sandbox.files.hosts, resolvConf: sandbox.files.resolvConf, hostname: sandbox.files.hostname, shm: sandbox.shm },
+        runtimeHandler: sandbox.runtimeHandler,
+      },
+      image: imageConfig.config,
+      imageName,
+      rootfs,
+      identity,
+      targetPidNamespace: this.targetPidNamespace(config),
+      host: this.deps.host,
+      lookups: this.deps.lookups,
+    });
+    const bundle = runtimeDir;
+    await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+
+    const logPath = sandbox.logDirectory !== '' && config.logPath !== '' ? path.join(sandbox.logDirectory, config.logPath) : '';
+    const monitorLog = logPath === '' ? path.join(runtimeDir, 'discarded.log') : logPath;
+    await mkdir(path.dirname(monitorLog), { recursive: true });
+
+    const runtime = this.deps.runtimes(sandbox.runtimeHandler);
+    cleanup.push('delete the container from the OCI runtime', () => runtime.delete(id));
+    const started = await launchMonitor({
+      binary: this.deps.monitorBinary,
+      containerId: id,
+      bundle,
+      stateDir: runtimeDir,
+      logPath: monitorLog,
+      runtime: runtime.handler.binary,
+      runtimeRoot: runtime.handler.root,
+      terminal: config.tty,
+      stdin: config.stdin,
+      memoryCgroup: this.memoryCgroupOf(spec.linux?.cgroupsPath ?? null),
+    });
+
+    const record: ContainerRecord = {
+      id,
+      sandboxId: sandbox.id,
+      metadata: { name: config.metadata!.name, attempt: config.metadata!.attempt },
+      image: imageName,
+      imageId: image.id,
+      imageRef: image.repoDigests[0] ?? image.id,
+      config,
+      state: 'CONTAINER_CREATED',
+      createdAt: nowNanos(),
+      startedAt: '0',
+      finishedAt: '0',
+      exitCode: 0,
+      reason: '',
+      message: '',
+      pid: started.pid,
+      monitorPid: started.monitorPid,
+      logPath,
+      runtimeHandler: sandbox.runtimeHandler,
+      stopSignal: stopSignalOf(config, imageConfig.config.stopSignal),
+      user: { uid: identity.uid, gid: identity.gid, supplementalGroups: identity.additionalGids },
+    };
+    await this.deps.records.save(record);
+    this.layerHolds.set(id, release);
+    log.info({ name: config.metadata!.name, image: imageName }, 'container created');
+    return record;
+  }
+
+  private targetPidNamespace(config: ContainerConfig__Output): string | null {
+    const options = config.linux?.securityContext?.namespaceOptions;
+    if (options?.pid !== 'TARGET') return null;
+    const target = this.require(options.targetId);
+    if (target.state !== 'CONTAINER_RUNNING') throw new FailedPreconditionError(`target container ${target.id} is not running`);
+    return `/proc/${target.pid}/ns/pid`;
+  }
+
+  /** cgroup v1 memory hierarchy path for cgroupfs paths; null where crion cannot tell (then no OOM detection). */
+  private memoryCgroupOf(cgroupsPath: string | null): string | null {
+    if (cgroupsPath === null || cgroupsPath.includes(':')) return null;
+    if (this.deps.host.cgroupLayout === 'v2') return path.join('/sys/fs/cgroup', cgroupsPath);
+    return path.join('/sys/fs/cgroup/memory', cgroupsPath);
+  }
+
+  async start(id: string): Promise<void> {
+    const container = this.require(id);
+    if (container.state !== 'CONTAINER_CREATED') {
+      throw new FailedPreconditionError(`container ${container.id} is ${stateWord(container.state)}; only a created container can start`);
+    }
+    try {
+      await this.deps.runtimes(container.runtimeHandler).start(container.id);
+    } catch (error) {
+      await this.recordExit(container.id, error instanceof RuntimeCommandError ? error.stderr : String(error));
+      throw error;
+    }
+    await this.deps.records.save({ ...this.require(id), state: 'CONTAINER_RUNNING', startedAt: nowNanos() });
+    this.follow(container.id);
+  }
+
+  /** Watches the monitor; its exit means the exit file is written. */
+  private follow(id: string): void {
+    const container = this.require(id);
+    if (this.exits.has(id)) return;
+    const exited = watchExit(container.monitorPid)
+      .catch(() => undefined)
+      .then(() => this.recordExit(id));
+    this.exits.set(id, exited);
+  }
+
+  private async recordExit(id: string, failure?: string): Promise<void> {
+    const container = this.deps.records.get(id);
+    if (!container || container.state === 'CONTAINER_EXITED') return;
+    const status: ExitStatus | null = await readExitFile(path.join(this.deps.runtimeDir, id));
+    const reason = failure !== undefined ? 'StartError' : status?.oomKilled ? 'OOMKilled' : status && status.exitCode === 0 ? 'Completed' : 'Error';
+    await this.deps.records.save({
+      ...container,
+      state: 'CONTAINER_EXITED',
+      finishedAt: status ? nanosOf(status.exitedAt) : nowNanos(),
+      exitCode: status?.exitCode ?? (failure !== undefined ? 128 : 255),
+      reason,
+      message: failure ?? (status ? '' : 'the container monitor died without recording an exit status'),
+    });
+    this.deps.log.info({ containerId: id, exitCode: status?.exitCode ?? null, reason }, 'container exited');
+  }
+
+  /**
+   * The stop signal, then SIGKILL after `timeoutSeconds`. Stopping a
+   * stopped or missing container succeeds, as CRI requires.
+   */
+  async stop(id: string, timeoutSeconds: number): Promise<void> {
+    const container = this.find(id);
+    if (!container || container.state === 'CONTAINER_EXITED') return;
+    const runtime = this.deps.runtimes(container.runtimeHandler);
+    if (container.state === 'CONTAINER_CREATED') {
+      // Never started: nothing to wait for; the monitor records the exit when the runtime removes the init.
+      await runtime.delete(container.id);
+      await this.waitExit(container.id, 10_000);
+      return;
+    }
+    const signal = container.stopSignal;
+    if (timeoutSeconds > 0) {
+      await runtime.kill(container.id, signal);
+      if (await this.waitExit(container.id, timeoutSeconds * 1000)) return;
+    }
+    await runtime.kill(container.id, 'KILL');
+    await this.waitExit(container.id, 30_000);
+  }
+
+  /** True when the container exited within `timeoutMs`. */
+  private async waitExit(id: string, timeoutMs: number): Promise<boolean> {
+    this.follow(id);
+    const exited = this.exits.get(id)!;
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      exited.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    return outcome;
+  }
+
+  /** Removing a missing container succeeds; a running one is killed first. */
+  async remove(id: string): Promise<void> {
+    const container = this.find(id);
+    if (!container) return;
+    await this.stop(container.id, 0);
+    await this.deps.runtimes(container.runtimeHandler).delete(container.id);
+    const runtimeDir = path.join(this.deps.runtimeDir, container.id);
+    await unmountOverlay(path.join(runtimeDir, 'rootfs'));
+    await rm(runtimeDir, { recursive: true, force: true });
+    await this.deps.records.remove(container.id);
+    this.exits.delete(container.id);
+    await this.layerHolds.get(container.id)?.();
+    this.layerHolds.delete(container.id);
+  }
+
+  async reopenLog(id: string): Promise<void> {
+    const container = this.require(id);
+    if (container.state !== 'CONTAINER_RUNNING') {
+      throw new FailedPreconditionError(`container ${container.id} is ${stateWord(container.state)}, not running`);
+    }
+    await monitorCommand(path.join(this.deps.runtimeDir, container.id), 'reopen');
+  }
+
+  /** Runs `command` in the container through the OCI runtime; DEADLINE_EXCEEDED when `timeoutSeconds` passes. */
+  async execSync(id: string, command: readonly string[], timeoutSeconds: number): Promise<ExecResult> {
+    const container = this.require(id);
+    if (container.state !== 'CONTAINER_RUNNING') {
+      throw new FailedPreconditionError(`container ${container.id} is ${stateWord(container.state)}, not running`);
+    }
+    if (command.length === 0) throw new InvalidArgumentError('ExecSync needs a command');
+    const { handler } = this.deps.runtimes(container.runtimeHandler);
+    const pidFile = path.join(this.deps.runtimeDir, container.id, `exec-${randomBytes(6).toString('hex')}.pid`);
+    return new Promise<ExecResult>((resolve, reject) => {
+      const child = execFile(
+        handler.binary,
+        ['--root', handler.root, 'exec', '--pid-file', pidFile, container.id, ...command],
+        { maxBuffer: EXEC_OUTPUT_LIMIT * 2, encoding: 'buffer' },
+        (error, stdout, stderr) => {
+          void rm(pidFile, { force: true });
+          if (timedOut) return;
+          const code = error === null ? 0 : typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : null;
+          if (code === null) {
+            reject(new FailedPreconditionError(`exec in ${container.id} failed: ${String(stderr).trim() || error?.message}`));
+            return;
+          }
+          resolve({ stdout: cap(stdout), stderr: cap(stderr), exitCode: code });
+        },
+      );
+      let timedOut = false;
+      const timer =
+        timeoutSeconds > 0
+          ? setTimeout(() => {
+              timedOut = true;
+              // runc forwards signals to the exec'd process only while it runs; kill the process itself.
+              void readFile(pidFile, 'utf8')
+                .then((pid) => process.kill(Number(pid), 'SIGKILL'))
+                .catch(() => undefined)
+                .finally(() => child.kill('SIGKILL'));
+              reject(new DeadlineExceededError(`command ${JSON.stringify(command)} timed out after ${timeoutSeconds}s`));
+            }, timeoutSeconds * 1000)
+          : undefined;
+      child.once('close', () => clearTimeout(timer));
+    });
+  }
+
+  require(id: string): ContainerRecord {
+    const container = this.find(id);
+    if (!container) throw new NotFoundError(`container "${id}" not found`);
+    return container;
+  }
+
+  /** By full ID or a unique prefix, as crictl users type them. */
+  find(idOrPrefix: string): ContainerRecord | undefined {
+    if (idOrPrefix === '') return undefined;
+    const exact = this.deps.records.get(idOrPrefix);
+    if (exact) return exact;
+    const matches = this.deps.records.list().filter((container) => container.id.startsWith(idOrPrefix));
+    return matches.length === 1 ? matches[0] : undefined;
+  }
+
+  list(filter: ContainerFilter | null): ContainerRecord[] {
+    return this.deps.records.list().filter(
+      (container) =>
+        filter === null ||
+        ((filter.id === null || container.id.startsWith(filter.id)) &&
+          (filter.sandboxId === null || container.sandboxId.startsWith(filter.sandboxId)) &&
+          (filter.state === null || container.state === filter.state) &&
+          Object.entries(filter.labels).every(([key, value]) => container.config.labels[key] === value)),
+    );
+  }
+
+  async stopAllOf(sandboxId: string, timeoutSeconds: number): Promise<void> {
+    await Promise.all(this.list({ id: null, sandboxId, state: null, labels: {} }).map((container) => this.stop(container.id, timeoutSeconds)));
+  }
+
+  async removeAllOf(sandboxId: string): Promise<void> {
+    await Promise.all(this.list({ id: null, sandboxId, state: null, labels: {} }).map((container) => this.remove(container.id)));
+  }
+}
+
+function stopSignalOf(config: ContainerConfig__Output, imageStopSignal: string | null): string {
+  if (config.stopSignal !== 'SIGNAL_RUNTIME_DEFAULT') return config.stopSignal.replace(/^SIGNAL_SIG/, '');
+  if (imageStopSignal) return imageStopSignal.replace(/^SIG/, '');
+  return 'TERM';
+}
+
+function cap(output: Buffer): Buffer {
+  return output.length > EXEC_OUTPUT_LIMIT ? output.subarray(0, EXEC_OUTPUT_LIMIT) : output;
+}
+
+function stateWord(state: ContainerState): string {
+  return state.replace('CONTAINER_', '').toLowerCase();
+}

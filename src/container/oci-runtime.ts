@@ -1,0 +1,80 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { FailedPreconditionError, UnavailableError } from '../errors.js';
+
+const run = promisify(execFile);
+
+/**
+ * One OCI runtime handler (runc, crun, runsc) driven through its CLI, the
+ * interface all three share. The monitor runs `create`; the daemon runs
+ * everything after it.
+ */
+export interface OciRuntimeHandler {
+  readonly name: string;
+  readonly binary: string;
+  readonly root: string;
+  readonly extraArgs: readonly string[];
+}
+
+export class OciRuntime {
+  constructor(readonly handler: OciRuntimeHandler) {}
+
+  private async invoke(args: readonly string[], what: string): Promise<string> {
+    try {
+      const { stdout } = await run(this.handler.binary, ['--root', this.handler.root, ...this.handler.extraArgs, ...args], {
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      return stdout;
+    } catch (error) {
+      const stderr = String((error as { stderr?: string }).stderr ?? '').trim();
+      throw new RuntimeCommandError(`${this.handler.name} ${what} failed: ${stderr || (error as Error).message}`, stderr, {
+        cause: error,
+      });
+    }
+  }
+
+  start(id: string): Promise<string> {
+    return this.invoke(['start', id], `start ${id}`);
+  }
+
+  /** `all` signals every process of the container, which a stop after a failed init needs. */
+  async kill(id: string, signal: string): Promise<void> {
+    try {
+      await this.invoke(['kill', '--all', id, signal], `kill ${id} ${signal}`);
+    } catch (error) {
+      // Already stopped or gone: the signal has nothing left to do.
+      if (error instanceof RuntimeCommandError && /not running|does not exist|container not found/.test(error.stderr)) return;
+      throw error;
+    }
+  }
+
+  /** Forced and idempotent: removing what is not there succeeds. */
+  async delete(id: string): Promise<void> {
+    try {
+      await this.invoke(['delete', '--force', id], `delete ${id}`);
+    } catch (error) {
+      if (error instanceof RuntimeCommandError && /does not exist|container not found/.test(error.stderr)) return;
+      throw error;
+    }
+  }
+
+  async update(id: string, resourcesJson: string, resourcesFile: string): Promise<void> {
+    void resourcesJson;
+    await this.invoke(['update', '--resources', resourcesFile, id], `update ${id}`);
+  }
+}
+
+/** What the runtime printed is the useful part of the message; the operator sees it as is. */
+export class RuntimeCommandError extends UnavailableError {
+  constructor(
+    message: string,
+    readonly stderr: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function notRunning(id: string, state: string): FailedPreconditionError {
+  return new FailedPreconditionError(`container ${id} is ${state}, not running`);
+}

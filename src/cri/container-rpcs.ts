@@ -1,0 +1,117 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ContainerManager, ContainerRecord } from '../container/container-manager.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeService.js';
+import type { ContainerStatus } from '../generated/runtime/v1/ContainerStatus.js';
+import type { ServiceRpcs } from './services.js';
+
+export interface ContainerRpcDeps {
+  readonly containers: ContainerManager;
+  /** Where each container's bundle lives, for the verbose status. */
+  readonly bundleOf: (id: string) => string;
+}
+
+/** CreateContainer, StartContainer, StopContainer, RemoveContainer, ContainerStatus, ListContainers, ExecSync, ReopenContainerLog. */
+export function containerRpcs(deps: ContainerRpcDeps): ServiceRpcs<RuntimeServiceHandlers> {
+  const { containers } = deps;
+  return {
+    async CreateContainer(request) {
+      const container = await containers.create(request.podSandboxId, request.config);
+      return { containerId: container.id };
+    },
+
+    async StartContainer(request) {
+      await containers.start(request.containerId);
+      return {};
+    },
+
+    /** Idempotent: stopping a stopped or missing container succeeds. */
+    async StopContainer(request) {
+      await containers.stop(request.containerId, Number(request.timeout));
+      return {};
+    },
+
+    /** Idempotent: removing a missing container succeeds. */
+    async RemoveContainer(request) {
+      await containers.remove(request.containerId);
+      return {};
+    },
+
+    async ContainerStatus(request) {
+      const container = containers.require(request.containerId);
+      const info: Record<string, string> = {};
+      if (request.verbose) {
+        const spec = await readFile(path.join(deps.bundleOf(container.id), 'config.json'), 'utf8').catch(() => 'null');
+        info.info = JSON.stringify({ pid: container.pid, monitorPid: container.monitorPid, runtimeSpec: JSON.parse(spec) as unknown });
+      }
+      return { status: statusOf(container), info };
+    },
+
+    async ListContainers(request) {
+      const filter = request.filter;
+      const items = containers.list(
+        filter === null
+          ? null
+          : {
+              id: filter.id === '' ? null : filter.id,
+              sandboxId: filter.podSandboxId === '' ? null : filter.podSandboxId,
+              state: filter.state?.state ?? null,
+              labels: filter.labelSelector,
+            },
+      );
+      return {
+        containers: items.map((container) => ({
+          id: container.id,
+          podSandboxId: container.sandboxId,
+          metadata: container.metadata,
+          image: { image: container.image, annotations: {} },
+          imageRef: container.imageRef,
+          imageId: container.imageId,
+          state: container.state,
+          createdAt: container.createdAt,
+          labels: container.config.labels,
+          annotations: container.config.annotations,
+        })),
+      };
+    },
+
+    async ExecSync(request) {
+      if (request.cmd.length === 0) throw new InvalidArgumentError('ExecSync needs a command');
+      return containers.execSync(request.containerId, request.cmd, Number(request.timeout));
+    },
+
+    async ReopenContainerLog(request) {
+      await containers.reopenLog(request.containerId);
+      return {};
+    },
+  };
+}
+
+function statusOf(container: ContainerRecord): ContainerStatus {
+  return {
+    id: container.id,
+    metadata: container.metadata,
+    state: container.state,
+    createdAt: container.createdAt,
+    startedAt: container.startedAt,
+    finishedAt: container.finishedAt,
+    exitCode: container.exitCode,
+    image: { image: container.image, annotations: {} },
+    imageRef: container.imageRef,
+    imageId: container.imageId,
+    reason: container.reason,
+    message: container.message,
+    labels: container.config.labels,
+    annotations: container.config.annotations,
+    mounts: container.config.mounts,
+    logPath: container.logPath,
+    user: {
+      linux: {
+        uid: String(container.user.uid),
+        gid: String(container.user.gid),
+        supplementalGroups: container.user.supplementalGroups.map(String),
+      },
+    },
+  };
+}
