@@ -1,0 +1,27 @@
+// OCI runtime spec generation: pure functions from a CRI request, the pod and the node to a config.json.
+export { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilitiesFromMask, containerCapabilities } from './capabilities.js';
+export { cgroupParentPath, containerCgroupsPath } from './cgroups-path.js';
+export { containerSpec, type ContainerSpecInput } from './container-spec.js';
+export { DEFAULT_DEVICE_RULES } from './devices.js';
+export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './masked-paths.js';
+export { sandboxSpec, type SandboxSpecInput } from './sandbox-spec.js';
+export {
+  compileSeccompPolicy,
+  parseSeccompProfile,
+  type HostArch,
+  type SeccompPolicy,
+  type SeccompRule,
+  type SeccompSupport,
+} from './seccomp.js';
+export { DEFAULT_SECCOMP_POLICY } from './seccomp-default.js';
+export { podSysctls } from './sysctls.js';
+export type {
+  HostDevice,
+  HostFacts,
+  HostLookups,
+  PodNamespacePaths,
+  SandboxContext,
+  SandboxFiles,
+} from './spec-inputs.js';
+export * from './spec-types.js';
+export { resolveUser, type ResolvedUser, type UserSecurityContext } from './user.js';

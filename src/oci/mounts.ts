@@ -1,0 +1,214 @@
+import path from 'node:path';
+import { FailedPreconditionError, InvalidArgumentError } from '../errors.js';
+import type { Mount__Output } from '../generated/runtime/v1/Mount.js';
+import type { HostLookups, SandboxFiles } from './spec-inputs.js';
+import type { OciMount, OciRootfsPropagation } from './spec-types.js';
+
+/**
+ * The mounts of a container, in the order runc performs them: the kernel
+ * filesystems every container gets, the pod's files (hosts, resolv.conf,
+ * hostname, /dev/shm), then the CRI mounts. A CRI mount replaces a default
+ * or pod file with the same destination, and a CRI mount of /dev replaces
+ * everything under /dev. The list is sorted by depth so that a parent is
+ * mounted before what goes inside it.
+ */
+
+const PROC: OciMount = { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] };
+const DEV: OciMount = {
+  destination: '/dev',
+  type: 'tmpfs',
+  source: 'tmpfs',
+  options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+};
+const DEV_PTS: OciMount = {
+  destination: '/dev/pts',
+  type: 'devpts',
+  source: 'devpts',
+  options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+};
+const DEV_SHM: OciMount = {
+  destination: '/dev/shm',
+  type: 'tmpfs',
+  source: 'shm',
+  options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'],
+};
+const DEV_MQUEUE: OciMount = {
+  destination: '/dev/mqueue',
+  type: 'mqueue',
+  source: 'mqueue',
+  options: ['nosuid', 'noexec', 'nodev'],
+};
+
+/** The kernel filesystems; sysfs and cgroupfs are read-only unless the container is privileged. */
+export function defaultMounts(privileged: boolean): OciMount[] {
+  const access = privileged ? 'rw' : 'ro';
+  return [
+    PROC,
+    DEV,
+    DEV_PTS,
+    DEV_SHM,
+    DEV_MQUEUE,
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', access] },
+    {
+      destination: '/sys/fs/cgroup',
+      type: 'cgroup',
+      source: 'cgroup',
+      options: ['nosuid', 'noexec', 'nodev', 'relatime', access],
+    },
+  ].map((mount) => ({ ...mount, options: [...mount.options] }));
+}
+
+export interface PodFileMountInput {
+  readonly files: SandboxFiles;
+  /** The pod uses the node's IPC namespace, so /dev/shm is the node's. */
+  readonly hostIpc: boolean;
+  /** The pod's files follow a read-only rootfs, as in containerd: such a container should not rewrite them. */
+  readonly readonly: boolean;
+}
+
+/** The per-pod files bound into every container of the pod. */
+export function podFileMounts(input: PodFileMountInput): OciMount[] {
+  const mounts: OciMount[] = [];
+  const access = input.readonly ? 'ro' : 'rw';
+  const bind = (destination: string, source: string, mode: string): OciMount => ({
+    destination,
+    type: 'bind',
+    source,
+    options: ['rbind', 'rprivate', mode],
+  });
+  if (input.files.hosts !== null) mounts.push(bind('/etc/hosts', input.files.hosts, access));
+  if (input.files.resolvConf !== null) mounts.push(bind('/etc/resolv.conf', input.files.resolvConf, access));
+  if (input.files.hostname !== null) mounts.push(bind('/etc/hostname', input.files.hostname, access));
+  const shm = input.hostIpc ? '/dev/shm' : input.files.shm;
+  if (shm !== null) mounts.push(bind('/dev/shm', shm, 'rw'));
+  return mounts;
+}
+
+export interface CriMountInput {
+  readonly requested: readonly Mount__Output[];
+  /** The node and the OCI runtime can make bind mounts read-only recursively. */
+  readonly recursiveReadOnly: boolean;
+  readonly realpath: HostLookups['realpath'];
+}
+
+export interface ContainerMounts {
+  readonly mounts: OciMount[];
+  /** Set when a mount propagates from the host: the rootfs must then not be private. */
+  readonly rootfsPropagation: OciRootfsPropagation | null;
+}
+
+/** Options a pod may add to its bind mounts (CRI mount_options): flags that only take rights away or change atime. */
+const EXTRA_OPTIONS: ReadonlySet<string> = new Set([
+  'nosuid', 'suid', 'nodev', 'dev', 'noexec', 'exec',
+  'noatime', 'atime', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'nodiratime', 'diratime',
+]);
+
+/**
+ * The full mount list: the defaults, the pod's files over them, the CRI
+ * mounts over both (null for an infra process, which has none).
+ */
+export function assembleMounts(
+  defaults: readonly OciMount[],
+  podFiles: readonly OciMount[],
+  cri: CriMountInput | null,
+): ContainerMounts {
+  let rootfsPropagation: OciRootfsPropagation | null = null;
+  const converted = cri === null ? [] : cri.requested.map((mount, i) => criMount(mount, `mounts[${i}]`, cri));
+  for (const { propagation } of converted) {
+    if (propagation === 'rshared') rootfsPropagation = 'rshared';
+    else if (propagation === 'rslave' && rootfsPropagation === null) rootfsPropagation = 'rslave';
+  }
+  const requested = converted.map(({ mount }) => mount);
+  const seen = new Set<string>();
+  requested.forEach((mount, i) => {
+    if (seen.has(mount.destination)) {
+      throw new InvalidArgumentError(`mounts[${i}].container_path "${mount.destination}" is mounted twice`);
+    }
+    seen.add(mount.destination);
+  });
+  return { mounts: sortByDepth(overlay(overlay(defaults, podFiles), requested)), rootfsPropagation };
+}
+
+/** `base` without what `overrides` replaces, then `overrides`; a mount of /dev replaces everything under it. */
+function overlay(base: readonly OciMount[], overrides: readonly OciMount[]): OciMount[] {
+  const destinations = new Set(overrides.map((mount) => mount.destination));
+  const replacesDev = destinations.has('/dev');
+  const kept = base.filter(
+    (mount) => !destinations.has(mount.destination) && !(replacesDev && mount.destination.startsWith('/dev/')),
+  );
+  return [...kept, ...overrides];
+}
+
+function criMount(
+  mount: Mount__Output,
+  field: string,
+  input: CriMountInput,
+): { mount: OciMount; propagation: 'rprivate' | 'rslave' | 'rshared' } {
+  if (mount.image !== null) throw new InvalidArgumentError(`${field}.image: image volume mounts are not supported yet`);
+  if (mount.uidMappings.length > 0 || mount.gidMappings.length > 0) {
+    throw new InvalidArgumentError(`${field}: ID-mapped mounts need user namespaces, which crion does not support yet`);
+  }
+  if (!path.posix.isAbsolute(mount.containerPath)) {
+    throw new InvalidArgumentError(`${field}.container_path "${mount.containerPath}" is not an absolute path`);
+  }
+  if (!path.posix.isAbsolute(mount.hostPath)) {
+    throw new InvalidArgumentError(`${field}.host_path "${mount.hostPath}" is not an absolute path`);
+  }
+  const source = input.realpath(mount.hostPath);
+  if (source === null) throw new InvalidArgumentError(`${field}.host_path "${mount.hostPath}" does not exist`);
+
+  const propagation =
+    mount.propagation === 'PROPAGATION_BIDIRECTIONAL'
+      ? 'rshared'
+      : mount.propagation === 'PROPAGATION_HOST_TO_CONTAINER'
+        ? 'rslave'
+        : 'rprivate';
+  let access: string;
+  if (mount.recursiveReadOnly) {
+    if (!mount.readonly) throw new InvalidArgumentError(`${field}.recursive_read_only needs readonly to be set too`);
+    if (propagation !== 'rprivate') {
+      throw new InvalidArgumentError(
+        `${field}.recursive_read_only needs PROPAGATION_PRIVATE, not ${mount.propagation}`,
+      );
+    }
+    if (!input.recursiveReadOnly) {
+      throw new FailedPreconditionError(
+        `${field}.recursive_read_only: this node cannot make mounts read-only recursively ` +
+          '(needs Linux 5.12 and runc 1.1)',
+      );
+    }
+    access = 'rro';
+  } else {
+    access = mount.readonly ? 'ro' : 'rw';
+  }
+  for (const option of mount.mountOptions) {
+    if (!EXTRA_OPTIONS.has(option)) {
+      throw new InvalidArgumentError(
+        `${field}.mount_options: "${option}" is not one of ${[...EXTRA_OPTIONS].join(', ')}`,
+      );
+    }
+  }
+  return {
+    mount: {
+      destination: normalizeDestination(mount.containerPath),
+      type: 'bind',
+      source,
+      options: ['rbind', propagation, access, ...mount.mountOptions],
+    },
+    propagation,
+  };
+}
+
+function normalizeDestination(destination: string): string {
+  const normalized = path.posix.normalize(destination);
+  return normalized.length > 1 && normalized.endsWith('/') ? normalized.slice(0, -1) : normalized;
+}
+
+/** Fewer path components first; a stable sort keeps the given order among equals. */
+function sortByDepth(mounts: OciMount[]): OciMount[] {
+  const depth = (mount: OciMount): number => mount.destination.split('/').filter(Boolean).length;
+  return mounts
+    .map((mount, index) => ({ mount, index }))
+    .sort((a, b) => depth(a.mount) - depth(b.mount) || a.index - b.index)
+    .map(({ mount }) => mount);
+}
