@@ -35,7 +35,7 @@ interface Sample {
   readonly unpacker: UnpackerName;
   readonly seconds: number;
   /** Null for tar: its work happens in child processes, which `process.cpuUsage` does not see. */
-  readonly cpuSeconds: number | null;
+  readonly cpu: { readonly userSeconds: number; readonly systemSeconds: number } | null;
   readonly entries: number | null;
 }
 
@@ -121,7 +121,7 @@ async function timeUnpack(
   layers: readonly CorpusLayer[],
   runDir: string,
   inProcess: boolean,
-): Promise<Pick<Sample, 'seconds' | 'cpuSeconds' | 'entries'>> {
+): Promise<Pick<Sample, 'seconds' | 'cpu' | 'entries'>> {
   await rm(runDir, { recursive: true, force: true });
   const destinations = layers.map((_, index) => path.join(runDir, `layer-${index}`));
   for (const destination of destinations) await mkdir(destination, { recursive: true });
@@ -139,7 +139,7 @@ async function timeUnpack(
   }
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
-  return { seconds, cpuSeconds: inProcess ? (cpu.user + cpu.system) / 1e6 : null, entries };
+  return { seconds, cpu: inProcess ? { userSeconds: cpu.user / 1e6, systemSeconds: cpu.system / 1e6 } : null, entries };
 }
 
 function outcome(samples: readonly Sample[], corpus: LayerCorpus, nativeUnpacker: LayerUnpacker | string): Outcome {
@@ -156,13 +156,13 @@ function outcome(samples: readonly Sample[], corpus: LayerCorpus, nativeUnpacker
     for (const unpacker of ['native', 'ts', 'tar'] as const) {
       const own = of(compression, unpacker);
       if (own.length === 0) {
-        rows.push([compression, LABELS[unpacker], blobMB, 'not run', '', '', '', '']);
+        rows.push([compression, LABELS[unpacker], blobMB, 'not run', '', '', '', '', '']);
         continue;
       }
       const mbps = throughput(own);
       const ratio = median(mbps) / tsMedian;
       if (unpacker === 'native') ratios.set(compression, ratio);
-      const cpu = own.map((s) => s.cpuSeconds).filter((value) => value !== null);
+      const cpu = own.map((s) => s.cpu).filter((value) => value !== null);
       rows.push([
         compression,
         LABELS[unpacker],
@@ -170,7 +170,8 @@ function outcome(samples: readonly Sample[], corpus: LayerCorpus, nativeUnpacker
         formatNumber(median(mbps)),
         formatNumber(Math.max(...mbps)),
         formatNumber(median(own.map((s) => s.seconds)), 2),
-        cpu.length > 0 ? formatNumber(median(cpu), 2) : '—',
+        cpu.length > 0 ? formatNumber(median(cpu.map((c) => c.userSeconds)), 2) : '—',
+        cpu.length > 0 ? formatNumber(median(cpu.map((c) => c.systemSeconds)), 2) : '—',
         `${formatNumber(ratio, 2)}×`,
       ]);
     }
@@ -186,7 +187,7 @@ function outcome(samples: readonly Sample[], corpus: LayerCorpus, nativeUnpacker
         ? `the native unpacker did not run (${unavailable.split('\n')[0]}); the TypeScript one alone is measured`
         : `native/TS throughput ${figures} (target ${TARGET_RATIO}×)`,
     table: {
-      columns: ['Blob', 'Unpacker', 'Blob MB', 'Median MB/s', 'Best MB/s', 'Median wall s', 'Median CPU s', 'vs TS'],
+      columns: ['Blob', 'Unpacker', 'Blob MB', 'Median MB/s', 'Best MB/s', 'Median wall s', 'Median user s', 'Median sys s', 'vs TS'],
       rows,
     },
     notes: [
@@ -196,7 +197,8 @@ function outcome(samples: readonly Sample[], corpus: LayerCorpus, nativeUnpacker
       "Layers are unpacked one after another, each into a fresh directory on the work directory's filesystem. " +
         'Blobs are read once beforehand (page cache warm: unpacking, not the disk, is measured); `sync` runs before each timed ' +
         'run and the page cache is not dropped, so written files stay in memory as during a pull.',
-      'CPU s is user+system time of the whole process (all threads), so it shows how much parallelism each unpacker uses.',
+      'User and sys s are the CPU time of the whole process (all threads): their sum against wall time shows the parallelism ' +
+        "each unpacker gets, and sys shows the kernel's share (creating files, writing), which no unpacker can avoid.",
       'GNU tar (`tar -x --gzip|--zstd`, decompressing in a second process, hashing nothing) is not part of the target: ' +
         "it shows what the host's filesystem costs any unpacker.",
       ...(unavailable !== null ? [`Native unpacker unavailable: ${unavailable}`] : []),
