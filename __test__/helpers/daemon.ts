@@ -165,7 +165,8 @@ export class Daemon {
       this.child.kill('SIGKILL');
       await this.exited;
     }
-    // Pods outlive their daemon by design, so their namespace pins and shm mounts are still there.
+    // Containers and pods outlive their daemon by design: delete what it left in runc, then its mounts.
+    await deleteContainersBelow(this.dir);
     await unmountBelow(this.dir);
     await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }
@@ -262,7 +263,7 @@ function describe(status: ExitStatus): string {
 }
 
 /** Unmounts everything mounted at or below `dir`, deepest first. */
-async function unmountBelow(dir: string): Promise<void> {
+export async function unmountBelow(dir: string): Promise<void> {
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
   const targets = mountinfo
     .split('\n')
@@ -271,5 +272,16 @@ async function unmountBelow(dir: string): Promise<void> {
     .sort((a, b) => b.length - a.length);
   for (const target of targets) {
     await new Promise<void>((resolve) => execFile('umount', ['-l', target], () => resolve()));
+  }
+}
+
+/** `runc delete -f` of every container whose bundle lies below `dir`; their monitors then exit on their own. */
+export async function deleteContainersBelow(dir: string): Promise<void> {
+  const listed = await new Promise<string>((resolve) =>
+    execFile('runc', ['--root', '/run/runc', 'list', '-f', 'json'], (error, stdout) => resolve(error ? 'null' : stdout)),
+  );
+  const containers = (JSON.parse(listed || 'null') as Array<{ id: string; bundle: string }> | null) ?? [];
+  for (const container of containers.filter((candidate) => candidate.bundle.startsWith(`${dir}/`))) {
+    await new Promise<void>((resolve) => execFile('runc', ['--root', '/run/runc', 'delete', '-f', container.id], () => resolve()));
   }
 }

@@ -1,0 +1,206 @@
+import test from 'ava';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { crictl, crictlJson } from '../helpers/crictl.js';
+import { deleteContainersBelow, startDaemon, unmountBelow, type Daemon } from '../helpers/daemon.js';
+import { run } from '../helpers/process.js';
+import { startSharedRegistry, type Registry } from '../helpers/registry.js';
+import { publishTestImages, type TestImages } from '../helpers/test-images.js';
+
+/**
+ * Containers on real runc through crictl: lifecycle, CRI logs, exec, exit
+ * codes, bad input leaving nothing behind, and containers that survive a
+ * kill -9 of the daemon.
+ */
+
+let registry: Registry;
+let images: TestImages;
+let confDir: string;
+
+test.before(async () => {
+  registry = await startSharedRegistry();
+  images = await publishTestImages(registry);
+  confDir = await mkdtemp(path.join(tmpdir(), 'crion-containers-'));
+  await writeFile(path.join(confDir, 'registries.conf'), `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`);
+});
+
+test.after.always(async () => {
+  await registry?.dispose();
+  if (confDir) await rm(confDir, { recursive: true, force: true });
+});
+
+function daemonConfig(): string {
+  return `[image]\nregistries_conf = "${path.join(confDir, 'registries.conf')}"\nregistries_conf_dir = "/nonexistent"\n`;
+}
+
+/** PID mode CONTAINER: a pod-wide PID namespace needs the infra container, which is not there yet. */
+const OWN_PID = { namespace_options: { pid: 1 } };
+
+async function writeJson(daemon: Daemon, name: string, value: unknown): Promise<string> {
+  const file = path.join(daemon.dir, name);
+  await writeFile(file, JSON.stringify(value));
+  return file;
+}
+
+async function podWithImage(daemon: Daemon, name: string) {
+  const pull = await crictl(daemon, ['pull', images.busybox.reference]);
+  if (pull.code !== 0) throw new Error(pull.stderr);
+  const podFile = await writeJson(daemon, `${name}-pod.json`, {
+    metadata: { name, namespace: 'crion-e2e', uid: `${name}-uid`, attempt: 0 },
+    hostname: name,
+    log_directory: path.join(daemon.dir, 'logs', name),
+    linux: { security_context: OWN_PID },
+  });
+  const pod = await crictl(daemon, ['runp', podFile]);
+  if (pod.code !== 0) throw new Error(pod.stderr);
+  return { podId: pod.stdout.trim(), podFile };
+}
+
+async function createContainer(daemon: Daemon, podId: string, podFile: string, name: string, command: string[]) {
+  const file = await writeJson(daemon, `${name}-container.json`, {
+    metadata: { name },
+    image: { image: images.busybox.reference },
+    command,
+    log_path: `${name}.log`,
+    linux: { security_context: OWN_PID },
+  });
+  return crictl(daemon, ['create', podId, file, podFile]);
+}
+
+async function leftovers(daemon: Daemon) {
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  const runcList = await run('runc', ['--root', '/run/runc', 'list', '-q']);
+  const ids = await readdir(path.join(daemon.dir, 'root', 'containers'));
+  return {
+    rootfsMounts: mountinfo.split('\n').filter((line) => line.includes(path.join(daemon.dir, 'state', 'c'))).length,
+    records: ids.length,
+    runtimeDirs: (await readdir(path.join(daemon.dir, 'state', 'c')).catch(() => [])).length,
+    runcContainers: runcList.stdout.split('\n').filter((id) => ids.includes(id)).length,
+  };
+}
+
+test('create, start, logs, exec, stop and remove a container, leaving nothing behind', async (t) => {
+  const daemon = await startDaemon(t, { config: daemonConfig() });
+  const { podId, podFile } = await podWithImage(daemon, 'lifecycle');
+  const created = await createContainer(daemon, podId, podFile, 'ticker', ['sh', '-c', 'echo hello; echo oops >&2; while true; do sleep 1; done']);
+  t.is(created.code, 0, created.stderr);
+  const id = created.stdout.trim();
+  t.is((await crictl(daemon, ['start', id])).code, 0);
+
+  const { status } = await crictlJson<{ status: { state: string; logPath: string; imageRef: string; imageId: string } }>(daemon, ['inspect', id]);
+  t.is(status.state, 'CONTAINER_RUNNING');
+  t.is(status.imageId, images.busybox.configDigest);
+  t.is(status.logPath, path.join(daemon.dir, 'logs', 'lifecycle', 'ticker.log'));
+
+  await sleep(500);
+  const log = await readFile(status.logPath, 'utf8');
+  t.regex(log, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z stdout F hello$/m);
+  t.regex(log, /^\S+ stderr F oops$/m);
+  t.regex((await crictl(daemon, ['logs', id])).stdout, /hello/);
+
+  const hostname = await crictl(daemon, ['exec', '-s', id, 'hostname']);
+  t.is(hostname.code, 0, hostname.stderr);
+  t.is(hostname.stdout.trim(), 'lifecycle');
+  const failing = await crictl(daemon, ['exec', '-s', id, 'sh', '-c', 'exit 7']);
+  t.not(failing.code, 0);
+  t.regex(failing.stderr, /exited with 7/);
+  const slow = await crictl(daemon, ['exec', '-s', '--timeout', '1', id, 'sleep', '30']);
+  t.not(slow.code, 0);
+  t.regex(slow.stderr, /DeadlineExceeded|timed out|deadline/i);
+
+  // sh as PID 1 ignores SIGTERM, so this also exercises the SIGKILL after the timeout.
+  t.is((await crictl(daemon, ['stop', '--timeout', '1', id])).code, 0);
+  const stopped = await crictlJson<{ status: { state: string; exitCode: number } }>(daemon, ['inspect', id]);
+  t.is(stopped.status.state, 'CONTAINER_EXITED');
+  t.is(stopped.status.exitCode, 137);
+  t.is((await crictl(daemon, ['stop', id])).code, 0, 'stopping a stopped container succeeds');
+  t.is((await crictl(daemon, ['rm', id])).code, 0);
+  t.is((await crictl(daemon, ['rmp', '-f', podId])).code, 0);
+  t.deepEqual(await leftovers(daemon), { rootfsMounts: 0, records: 0, runtimeDirs: 0, runcContainers: 0 });
+});
+
+test('an exit code is recorded with its reason', async (t) => {
+  const daemon = await startDaemon(t, { config: daemonConfig() });
+  const { podId, podFile } = await podWithImage(daemon, 'exits');
+  const created = await createContainer(daemon, podId, podFile, 'three', ['sh', '-c', 'exit 3']);
+  const id = created.stdout.trim();
+  t.is((await crictl(daemon, ['start', id])).code, 0);
+  for (let waited = 0; waited < 10_000; waited += 100) {
+    const { status } = await crictlJson<{ status: { state: string } }>(daemon, ['inspect', id]);
+    if (status.state === 'CONTAINER_EXITED') break;
+    await sleep(100);
+  }
+  const { status } = await crictlJson<{ status: { state: string; exitCode: number; reason: string } }>(daemon, ['inspect', id]);
+  t.like(status, { state: 'CONTAINER_EXITED', exitCode: 3, reason: 'Error' });
+});
+
+test('bad input gets the right code and leaves nothing behind', async (t) => {
+  const daemon = await startDaemon(t, { config: daemonConfig() });
+  const { podId, podFile } = await podWithImage(daemon, 'bad-input');
+
+  const missingPod = await createContainer(daemon, 'f'.repeat(64), podFile, 'orphan', ['true']);
+  t.regex(missingPod.stderr, /NotFound/);
+
+  const missingImageFile = await writeJson(daemon, 'missing-image.json', {
+    metadata: { name: 'no-image' },
+    image: { image: `${registry.host}/crion-test/never-pulled:latest` },
+    linux: { security_context: OWN_PID },
+  });
+  t.regex((await crictl(daemon, ['create', podId, missingImageFile, podFile])).stderr, /NotFound.*never-pulled/);
+
+  const noBinary = await createContainer(daemon, podId, podFile, 'no-binary', ['/no/such/binary']);
+  t.not(noBinary.code, 0);
+  t.regex(noBinary.stderr, /no such file or directory/);
+
+  t.is((await createContainer(daemon, podId, podFile, 'twice', ['sleep', '60'])).code, 0);
+  t.regex((await createContainer(daemon, podId, podFile, 'twice', ['sleep', '60'])).stderr, /AlreadyExists/);
+
+  const runAsGroupOnly = await writeJson(daemon, 'group-only.json', {
+    metadata: { name: 'group-only' },
+    image: { image: images.busybox.reference },
+    command: ['true'],
+    linux: { security_context: { ...OWN_PID, run_as_group: { value: 100 } } },
+  });
+  t.regex((await crictl(daemon, ['create', podId, runAsGroupOnly, podFile])).stderr, /InvalidArgument/);
+
+  t.deepEqual(await leftovers(daemon), { rootfsMounts: 1, records: 1, runtimeDirs: 1, runcContainers: 1 }, 'only the one good container exists');
+});
+
+test('containers survive kill -9 of the daemon; exits that happen meanwhile are recorded', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'crion-restart-'));
+  // The daemons' state lives outside their own directories here, and so do its mounts.
+  t.teardown(async () => {
+    await deleteContainersBelow(dir);
+    await unmountBelow(dir);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const shared = ['--root', path.join(dir, 'root'), '--state', path.join(dir, 'state')];
+  const first = await startDaemon(t, { config: daemonConfig(), args: shared });
+  const { podId, podFile } = await podWithImage(first, 'survivor');
+  const long = (await createContainer(first, podId, podFile, 'long', ['sleep', '3600'])).stdout.trim();
+  const short = (await createContainer(first, podId, podFile, 'short', ['sh', '-c', 'sleep 2; exit 5'])).stdout.trim();
+  t.is((await crictl(first, ['start', long])).code, 0);
+  t.is((await crictl(first, ['start', short])).code, 0);
+
+  first.signal('SIGKILL');
+  await first.waitExit();
+  await sleep(3000);
+
+  const second = await startDaemon(t, { config: daemonConfig(), args: shared });
+  t.teardown(async () => {
+    await crictl(second, ['rmp', '-f', podId]);
+  });
+  const running = await crictlJson<{ status: { state: string } }>(second, ['inspect', long]);
+  t.is(running.status.state, 'CONTAINER_RUNNING');
+  const exec = await crictl(second, ['exec', '-s', long, 'echo', 'still here']);
+  t.is(exec.stdout.trim(), 'still here');
+  const exited = await crictlJson<{ status: { state: string; exitCode: number } }>(second, ['inspect', short]);
+  t.like(exited.status, { state: 'CONTAINER_EXITED', exitCode: 5 });
+  t.deepEqual((await crictlJson<{ items: Array<{ id: string }> }>(second, ['pods'])).items.map((pod) => pod.id), [podId]);
+
+  t.is((await crictl(second, ['stop', '--timeout', '0', long])).code, 0);
+  const stopped = await crictlJson<{ status: { state: string; exitCode: number } }>(second, ['inspect', long]);
+  t.like(stopped.status, { state: 'CONTAINER_EXITED', exitCode: 137 });
+});
