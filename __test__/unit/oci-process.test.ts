@@ -57,6 +57,10 @@ test('env: defaults, then the image, then the request, each replacing by name in
   ]);
 });
 
+test('env: image entries that are not NAME=value are left out', (t) => {
+  t.deepEqual(processOf({}, { env: ['PATH=/bin', 'BARE', '=nameless'] }).env, ['PATH=/bin', 'HOSTNAME=web-0']);
+});
+
 test('env: PATH defaults when the image sets none; a terminal gets TERM', (t) => {
   t.deepEqual(processOf({ tty: true }, { env: [] }).env, [
     'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',

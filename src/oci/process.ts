@@ -45,13 +45,13 @@ export interface EnvironmentInput {
 export function processEnv(input: EnvironmentInput): string[] {
   const env = new Map<string, string>();
   const set = (entry: string): void => {
-    const equals = entry.indexOf('=');
-    env.set(equals === -1 ? entry : entry.slice(0, equals), entry);
+    env.set(entry.slice(0, entry.indexOf('=')), entry);
   };
   set(DEFAULT_PATH);
   if (input.tty) set('TERM=xterm');
   set(`HOSTNAME=${input.hostname}`);
-  for (const entry of input.image) set(entry);
+  // An entry without `=` is not a variable; runc would refuse the whole spec for it.
+  for (const entry of input.image) if (entry.indexOf('=') > 0) set(entry);
   input.requested.forEach((pair, i) => {
     if (pair.key === '' || pair.key.includes('=')) {
       throw new InvalidArgumentError(`envs[${i}].key "${pair.key}" is not a variable name`);
