@@ -97,10 +97,16 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const podRuntimeDir = path.join(config.state, 'pods');
   // Namespace pins are bind mounts; a private parent keeps them from propagating into other mount namespaces.
   await preparePrivateMountDir(podRuntimeDir);
-  const sandboxes = new SandboxManager({
+  const sandboxes: SandboxManager = new SandboxManager({
     records: await RecordStore.open<SandboxRecord>(path.join(config.root, 'pods'), 'sandbox.json', log),
     runtimeDir: podRuntimeDir,
     host: nativeSandboxHost,
+    // containers is built below; the infra calls only happen once the server runs.
+    infra: {
+      start: (sandbox) => containers.startInfra(sandbox, config.image.pauseImage),
+      stop: (containerId) => containers.stop(containerId, 0),
+      remove: (containerId) => containers.remove(containerId),
+    },
     handlers: () => Object.keys(config.runtime.handlers),
     defaultHandler: () => config.runtime.defaultHandler,
     log,
@@ -113,7 +119,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     return new OciRuntime({ name, binary: handler.binary, root: handler.root, extraArgs: cgroupDriver === 'systemd' ? ['--systemd-cgroup'] : [] });
   };
   const containerRuntimeDir = path.join(config.state, 'c');
-  const containers = new ContainerManager({
+  const containers: ContainerManager = new ContainerManager({
     records: await RecordStore.open<ContainerRecord>(path.join(config.root, 'containers'), 'container.json', log),
     runtimeDir: containerRuntimeDir,
     sandboxes,
@@ -121,6 +127,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     layers,
     runtimes,
     monitorBinary: monitorBinary(),
+    ensureImage: async (name) => images.find(name) ?? (await puller.pull(name, null)),
     host: nodeFacts(hostProbe, config, cgroupDriver),
     lookups: nodeLookups,
     log,

@@ -8,6 +8,7 @@ import { deleteContainersBelow, startDaemon, unmountBelow, type Daemon } from '.
 import { run } from '../helpers/process.js';
 import { startSharedRegistry, type Registry } from '../helpers/registry.js';
 import { publishTestImages, type TestImages } from '../helpers/test-images.js';
+import { publishCritestImages } from '../helpers/critest-images.js';
 
 /**
  * Containers on real runc through crictl: lifecycle, CRI logs, exec, exit
@@ -22,6 +23,8 @@ let confDir: string;
 test.before(async () => {
   registry = await startSharedRegistry();
   images = await publishTestImages(registry);
+  // The pause stand-in: a pod with a shared PID namespace runs it as its infra container.
+  await publishCritestImages(registry);
   confDir = await mkdtemp(path.join(tmpdir(), 'crion-containers-'));
   await writeFile(path.join(confDir, 'registries.conf'), `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`);
 });
@@ -32,7 +35,13 @@ test.after.always(async () => {
 });
 
 function daemonConfig(): string {
-  return `[image]\nregistries_conf = "${path.join(confDir, 'registries.conf')}"\nregistries_conf_dir = "/nonexistent"\n`;
+  return [
+    '[image]',
+    `registries_conf = "${path.join(confDir, 'registries.conf')}"`,
+    'registries_conf_dir = "/nonexistent"',
+    `pause_image = "${registry.host}/pause:3.10"`,
+    '',
+  ].join('\n');
 }
 
 /** PID mode CONTAINER: a pod-wide PID namespace needs the infra container, which is not there yet. */
@@ -203,4 +212,34 @@ test('containers survive kill -9 of the daemon; exits that happen meanwhile are 
   t.is((await crictl(second, ['stop', '--timeout', '0', long])).code, 0);
   const stopped = await crictlJson<{ status: { state: string; exitCode: number } }>(second, ['inspect', long]);
   t.like(stopped.status, { state: 'CONTAINER_EXITED', exitCode: 137 });
+});
+
+test('a pod with a shared PID namespace runs an infra container whose PID namespace its containers join', async (t) => {
+  const daemon = await startDaemon(t, { config: daemonConfig() });
+  t.is((await crictl(daemon, ['pull', images.busybox.reference])).code, 0);
+  const podFile = await writeJson(daemon, 'shared-pod.json', {
+    metadata: { name: 'shared-pid', namespace: 'crion-e2e', uid: 'shared-pid-uid', attempt: 0 },
+    hostname: 'shared-pid',
+    log_directory: path.join(daemon.dir, 'logs', 'shared'),
+  });
+  const pod = await crictl(daemon, ['runp', podFile]);
+  t.is(pod.code, 0, pod.stderr);
+  const podId = pod.stdout.trim();
+  const file = await writeJson(daemon, 'shared-container.json', {
+    metadata: { name: 'sleeper' },
+    image: { image: images.busybox.reference },
+    command: ['sleep', '3600'],
+  });
+  const created = await crictl(daemon, ['create', podId, file, podFile]);
+  t.is(created.code, 0, created.stderr);
+  const id = created.stdout.trim();
+  t.is((await crictl(daemon, ['start', id])).code, 0);
+  const ps = await crictl(daemon, ['exec', '-s', id, 'ps', '-o', 'pid,args']);
+  t.regex(ps.stdout, /^\s*1\s+.*\/pause$/m, 'PID 1 of the shared namespace is the pause process');
+  t.regex(ps.stdout, /sleep 3600/);
+  const listed = await crictlJson<{ containers: Array<{ id: string }> }>(daemon, ['ps', '-a']);
+  t.deepEqual(listed.containers.map((container) => container.id), [id], 'the infra container is not listed');
+  t.is((await crictl(daemon, ['stopp', podId])).code, 0);
+  t.is((await crictl(daemon, ['rmp', podId])).code, 0);
+  t.deepEqual(await leftovers(daemon), { rootfsMounts: 0, records: 0, runtimeDirs: 0, runcContainers: 0 });
 });

@@ -15,7 +15,20 @@ import type { LayerStore } from '../image/layer-store.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import type { Logger } from '../log/logger.js';
 import { mountOverlay, pidAlive, unmountOverlay, watchExit } from '../native/index.js';
-import { containerSpec, resolveUser, type HostFacts, type HostLookups } from '../oci/index.js';
+import {
+  containerSpec,
+  resolveUser,
+  sandboxSpec,
+  type HostFacts,
+  type HostLookups,
+  type OciSpec,
+  type ResolvedUser,
+  type SandboxContext,
+  type UserSecurityContext,
+} from '../oci/index.js';
+import type { PodSandboxConfig__Output } from '../generated/runtime/v1/PodSandboxConfig.js';
+import type { ImageRecord } from '../image/image-store.js';
+import type { ContainerDefaults } from '../image/manifest.js';
 import type { SandboxManager, SandboxRecord } from '../sandbox/sandbox-manager.js';
 import type { RecordStore } from '../state/record-store.js';
 import { launchMonitor, monitorCommand, readExitFile, type ExitStatus } from './monitor.js';
@@ -60,6 +73,8 @@ export interface ContainerRecord {
   readonly runtimeHandler: string;
   /** Without the SIG prefix, as `runc kill` takes it: the request's, else the image's, else TERM. */
   readonly stopSignal: string;
+  /** The pod's pause process: managed with the pod, never listed. */
+  readonly infra: boolean;
   readonly user: { readonly uid: number; readonly gid: number; readonly supplementalGroups: readonly number[] };
 }
 
@@ -85,6 +100,8 @@ export interface ContainerManagerDeps {
   readonly layers: LayerStore;
   readonly runtimes: (handler: string) => OciRuntime;
   readonly monitorBinary: string;
+  /** The image, pulled first if the store lacks it: the pause image may not be there yet. */
+  readonly ensureImage: (name: string) => Promise<ImageRecord>;
   readonly host: HostFacts;
   readonly lookups: HostLookups;
   readonly log: Logger;
@@ -165,9 +182,100 @@ export class ContainerManager {
     imageId: string,
     cleanup: CleanupStack,
   ): Promise<ContainerRecord> {
+    const logPath = sandbox.logDirectory !== '' && config.logPath !== '' ? path.join(sandbox.logDirectory, config.logPath) : '';
+    const launched = await this.launch(sandbox, imageName, this.deps.images.require(imageId), {
+      securityContext: config.linux?.securityContext ?? null,
+      logPath,
+      terminal: config.tty,
+      stdin: config.stdin,
+      cleanup,
+      spec: ({ id, rootfs, identity, imageConfig, sandboxContext }) =>
+        containerSpec({
+          containerId: id,
+          config,
+          sandbox: sandboxContext,
+          image: imageConfig,
+          imageName,
+          rootfs,
+          identity,
+          targetPidNamespace: this.targetPidNamespace(config),
+          host: this.deps.host,
+          lookups: this.deps.lookups,
+        }),
+    });
+    const record: ContainerRecord = {
+      ...launched,
+      metadata: { name: config.metadata!.name, attempt: config.metadata!.attempt },
+      config,
+      logPath,
+      stopSignal: stopSignalOf(config, launched.imageStopSignal),
+      infra: false,
+    };
+    await this.deps.records.save(record);
+    this.layerHolds.set(record.id, launched.release);
+    this.deps.log.info({ containerId: record.id, podSandboxId: sandbox.id, name: record.metadata.name, image: imageName }, 'container created');
+    return record;
+  }
+
+  /**
+   * The infra container of a pod whose PID namespace is shared: a pause
+   * process whose PID namespace the pod's containers join. It is started at
+   * once and hidden from ListContainers, as containerd and CRI-O hide theirs.
+   */
+  async startInfra(sandbox: SandboxRecord, imageName: string): Promise<{ containerId: string; pid: number }> {
+    const image = await this.deps.ensureImage(imageName);
+    const record = await CleanupStack.run(this.deps.log, async (cleanup) => {
+      const launched = await this.launch(sandbox, imageName, image, {
+        securityContext: (sandbox.config as PodSandboxConfig__Output).linux?.securityContext ?? null,
+        logPath: '',
+        terminal: false,
+        stdin: false,
+        cleanup,
+        spec: ({ rootfs, identity, imageConfig, sandboxContext }) =>
+          sandboxSpec({ sandbox: sandboxContext, image: imageConfig, imageName, rootfs, identity, host: this.deps.host, lookups: this.deps.lookups }),
+      });
+      const infra: ContainerRecord = {
+        ...launched,
+        metadata: { name: 'infra', attempt: 0 },
+        config: { metadata: { name: 'infra', attempt: 0 }, labels: {}, annotations: {}, mounts: [] } as unknown as ContainerConfig__Output,
+        logPath: '',
+        stopSignal: 'KILL',
+        infra: true,
+      };
+      await this.deps.records.save(infra);
+      cleanup.push('remove the infra record', () => this.deps.records.remove(infra.id));
+      await this.deps.runtimes(sandbox.runtimeHandler).start(infra.id);
+      const running = { ...infra, state: 'CONTAINER_RUNNING' as const, startedAt: nowNanos() };
+      await this.deps.records.save(running);
+      this.layerHolds.set(infra.id, launched.release);
+      return running;
+    });
+    this.follow(record.id);
+    return { containerId: record.id, pid: record.pid };
+  }
+
+  /** Rootfs, bundle and monitor: what every container needs, each step undone on failure. */
+  private async launch(
+    sandbox: SandboxRecord,
+    imageName: string,
+    image: ImageRecord,
+    options: {
+      securityContext: UserSecurityContext | null;
+      logPath: string;
+      terminal: boolean;
+      stdin: boolean;
+      cleanup: CleanupStack;
+      spec: (input: {
+        id: string;
+        rootfs: string;
+        identity: ResolvedUser;
+        imageConfig: ContainerDefaults;
+        sandboxContext: SandboxContext;
+      }) => OciSpec;
+    },
+  ) {
+    const { cleanup } = options;
     const id = randomBytes(32).toString('hex');
-    const log = this.deps.log.child({ containerId: id, podSandboxId: sandbox.id });
-    const image = this.deps.images.require(imageId);
     const imageConfig = await this.deps.images.config(image);
 
     const persistentDir = this.deps.records.dirOf(id);
@@ -191,62 +299,55 @@ export class ContainerManager {
     });
     cleanup.push('unmount the rootfs', () => unmountOverlay(rootfs).then(() => undefined));
 
-    const securityContext = config.linux?.securityContext ?? null;
     const identity = resolveUser(
-      securityContext,
+      options.securityContext,
       imageConfig.config.user,
       await readFile(path.join(rootfs, 'etc', 'passwd'), 'utf8').catch(() => null),
       await readFile(path.join(rootfs, 'etc', 'group'), 'utf8').catch(() => null),
     );
-    const spec = containerSpec({
-      containerId: id,
-      config,
-      sandbox: {
+    const spec = options.spec({
+      id,
+      rootfs,
+      identity,
+      imageConfig: imageConfig.config,
+      sandboxContext: {
         id: sandbox.id,
-        config: sandbox.config as never,
-        namespaces: { network: sandbox.namespaces.net, ipc: sandbox.namespaces.ipc, uts: sandbox.namespaces.uts, infraPid: null },
+        config: sandbox.config as PodSandboxConfig__Output,
+        namespaces: {
+          network: sandbox.namespaces.net,
+          ipc: sandbox.namespaces.ipc,
+          uts: sandbox.namespaces.uts,
+          infraPid: this.infraPidOf(sandbox),
+        },
         files: { hosts: sandbox.files.hosts, resolvConf: sandbox.files.resolvConf, hostname: sandbox.files.hostname, shm: sandbox.shm },
         runtimeHandler: sandbox.runtimeHandler,
       },
-      image: imageConfig.config,
-      imageName,
-      rootfs,
-      identity,
-      targetPidNamespace: this.targetPidNamespace(config),
-      host: this.deps.host,
-      lookups: this.deps.lookups,
     });
-    const bundle = runtimeDir;
-    await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+    await writeFile(path.join(runtimeDir, 'config.json'), JSON.stringify(spec));
 
-    const logPath = sandbox.logDirectory !== '' && config.logPath !== '' ? path.join(sandbox.logDirectory, config.logPath) : '';
-    const monitorLog = logPath === '' ? path.join(runtimeDir, 'discarded.log') : logPath;
+    const monitorLog = options.logPath === '' ? path.join(runtimeDir, 'discarded.log') : options.logPath;
     await mkdir(path.dirname(monitorLog), { recursive: true });
-
     const runtime = this.deps.runtimes(sandbox.runtimeHandler);
     cleanup.push('delete the container from the OCI runtime', () => runtime.delete(id));
     const started = await launchMonitor({
       binary: this.deps.monitorBinary,
       containerId: id,
-      bundle,
+      bundle: runtimeDir,
       stateDir: runtimeDir,
       logPath: monitorLog,
       runtime: runtime.handler.binary,
       runtimeRoot: runtime.handler.root,
-      terminal: config.tty,
-      stdin: config.stdin,
+      terminal: options.terminal,
+      stdin: options.stdin,
       memoryCgroup: this.memoryCgroupOf(spec.linux?.cgroupsPath ?? null),
     });
-
-    const record: ContainerRecord = {
+    return {
       id,
       sandboxId: sandbox.id,
-      metadata: { name: config.metadata!.name, attempt: config.metadata!.attempt },
       image: imageName,
       imageId: image.id,
       imageRef: image.repoDigests[0] ?? image.id,
-      config,
-      state: 'CONTAINER_CREATED',
+      state: 'CONTAINER_CREATED' as const,
       createdAt: nowNanos(),
       startedAt: '0',
       finishedAt: '0',
@@ -255,15 +356,18 @@ export class ContainerManager {
       message: '',
       pid: started.pid,
       monitorPid: started.monitorPid,
-      logPath,
       runtimeHandler: sandbox.runtimeHandler,
-      stopSignal: stopSignalOf(config, imageConfig.config.stopSignal),
       user: { uid: identity.uid, gid: identity.gid, supplementalGroups: identity.additionalGids },
+      imageStopSignal: imageConfig.config.stopSignal,
+      release,
     };
-    await this.deps.records.save(record);
-    this.layerHolds.set(id, release);
-    log.info({ name: config.metadata!.name, image: imageName }, 'container created');
-    return record;
+  }
+
+  /** The pause process of a pod with a shared PID namespace, while it runs. */
+  private infraPidOf(sandbox: SandboxRecord): number | null {
+    if (sandbox.infraContainerId === null) return null;
+    const infra = this.deps.records.get(sandbox.infraContainerId);
+    return infra?.state === 'CONTAINER_RUNNING' ? infra.pid : null;
   }
 
   private targetPidNamespace(config: ContainerConfig__Output): string | null {
@@ -441,11 +545,12 @@ export class ContainerManager {
   list(filter: ContainerFilter | null): ContainerRecord[] {
     return this.deps.records.list().filter(
       (container) =>
-        filter === null ||
+        !container.infra &&
+        (filter === null ||
         ((filter.id === null || container.id.startsWith(filter.id)) &&
           (filter.sandboxId === null || container.sandboxId.startsWith(filter.sandboxId)) &&
           (filter.state === null || container.state === filter.state) &&
-          Object.entries(filter.labels).every(([key, value]) => container.config.labels[key] === value)),
+          Object.entries(filter.labels).every(([key, value]) => container.config.labels[key] === value))),
     );
   }
 

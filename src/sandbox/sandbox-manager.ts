@@ -57,6 +57,15 @@ export interface SandboxRecord extends SandboxRequest {
   readonly files: PodFiles;
   /** The pod's /dev/shm, or null when it shares the host's IPC namespace. */
   readonly shm: string | null;
+  /** The pause container that holds a PID namespace shared by the pod; null otherwise. */
+  readonly infraContainerId: string | null;
+}
+
+/** The container side of a pod whose PID namespace is shared: its infra (pause) container. */
+export interface InfraContainers {
+  start(sandbox: SandboxRecord): Promise<{ containerId: string }>;
+  stop(containerId: string): Promise<void>;
+  remove(containerId: string): Promise<void>;
 }
 
 /** The host operations a sandbox needs; native in the daemon, fakes in unit tests. */
@@ -79,6 +88,7 @@ export interface SandboxManagerDeps {
   /** state/pods: runtime files, gone after a reboot. */
   readonly runtimeDir: string;
   readonly host: SandboxHost;
+  readonly infra: InfraContainers;
   readonly handlers: () => readonly string[];
   readonly defaultHandler: () => string;
   readonly log: Logger;
@@ -158,9 +168,18 @@ export class SandboxManager {
       namespaces,
       files,
       shm,
+      infraContainerId: null,
     };
     await this.deps.records.save(record);
     cleanup.push('remove the sandbox record', () => this.deps.records.remove(id));
+    if (request.pid === 'POD') {
+      const { containerId } = await this.deps.infra.start(record);
+      cleanup.push('remove the infra container', () => this.deps.infra.remove(containerId));
+      const withInfra = { ...record, infraContainerId: containerId };
+      await this.deps.records.save(withInfra);
+      log.info({ name: reservedName(request.metadata), hostNetwork, infraContainerId: containerId }, 'pod sandbox ready');
+      return withInfra;
+    }
     log.info({ name: reservedName(request.metadata), hostNetwork }, 'pod sandbox ready');
     return record;
   }
@@ -182,11 +201,13 @@ export class SandboxManager {
     const sandbox = this.deps.records.get(id);
     if (!sandbox) return;
     await this.releaseRuntime(sandbox);
+    if (sandbox.infraContainerId !== null) await this.deps.infra.remove(sandbox.infraContainerId);
     await rm(path.join(this.deps.runtimeDir, id), { recursive: true, force: true });
     await this.deps.records.remove(id);
   }
 
   private async releaseRuntime(sandbox: SandboxRecord): Promise<void> {
+    if (sandbox.infraContainerId !== null) await this.deps.infra.stop(sandbox.infraContainerId);
     const runtimeDir = path.join(this.deps.runtimeDir, sandbox.id);
     if (sandbox.shm !== null) await this.deps.host.unmount(sandbox.shm);
     await this.deps.host.removeNamespaces(path.join(runtimeDir, 'ns'));
@@ -234,8 +255,5 @@ function validate(request: SandboxRequest): void {
   }
   if (request.network === 'TARGET' || request.ipc === 'TARGET') {
     throw new InvalidArgumentError('namespace mode TARGET applies to the PID namespace only');
-  }
-  if (request.pid === 'POD') {
-    throw new InvalidArgumentError('a PID namespace shared by the whole pod is not supported yet');
   }
 }
