@@ -59,25 +59,35 @@ export class ProgressServer {
   }
 }
 
-/** Sends the latest state of each changed pull at most every WATCH_INTERVAL_MS. */
+/**
+ * Sends every stage change at once and byte counts at most every
+ * WATCH_INTERVAL_MS: a watcher must see each layer go through its stages,
+ * but needs no line per 64 KiB chunk.
+ */
 function streamChanges(board: PullProgressBoard, response: ServerResponse): void {
   response.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
   // An empty board writes nothing yet; the watcher must still learn at once that it is connected.
   response.flushHeaders();
-  for (const pull of board.snapshot()) response.write(`${JSON.stringify(pull)}\n`);
+  const sent = new Map<number, PullProgress>();
   const pending = new Map<number, PullProgress>();
-  const flush = () => {
-    for (const pull of pending.values()) response.write(`${JSON.stringify(pull)}\n`);
-    pending.clear();
+  const send = (pull: PullProgress) => {
+    response.write(`${JSON.stringify(pull)}\n`);
+    sent.set(pull.id, pull);
+    pending.delete(pull.id);
   };
-  const timer = setInterval(flush, WATCH_INTERVAL_MS);
+  for (const pull of board.snapshot()) send(pull);
+  const timer = setInterval(() => [...pending.values()].forEach(send), WATCH_INTERVAL_MS);
   const unwatch = board.watch((pull) => {
-    pending.set(pull.id, pull);
-    // The end of a pull is sent at once: a watcher waits for exactly this line.
-    if (pull.stage === 'done' || pull.stage === 'failed') flush();
+    if (stagesDiffer(sent.get(pull.id), pull)) send(pull);
+    else pending.set(pull.id, pull);
   });
   response.once('close', () => {
     clearInterval(timer);
     unwatch();
   });
+}
+
+function stagesDiffer(before: PullProgress | undefined, after: PullProgress): boolean {
+  if (before === undefined || before.stage !== after.stage || before.layers.length !== after.layers.length) return true;
+  return after.layers.some((layer, index) => layer.stage !== before.layers[index]?.stage);
 }

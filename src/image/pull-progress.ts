@@ -73,7 +73,7 @@ export class PullProgressBoard {
       update(change);
       setTimeout(() => this.pulls.delete(id), FINISHED_RETENTION_MS).unref();
     };
-    this.pulls.set(id, {
+    const started: PullProgress = {
       id,
       image,
       startedAt: new Date().toISOString(),
@@ -81,7 +81,10 @@ export class PullProgressBoard {
       layers: [],
       imageId: null,
       error: null,
-    });
+    };
+    this.pulls.set(id, started);
+    // Watchers learn of the pull before anything happens to it, so they can follow it from its first line.
+    this.events.emit('change', started);
     return {
       layers: (layers) => update({ stage: 'pulling', layers: layers.map((layer) => ({ ...layer, downloaded: 0 })) }),
       layer: (digest, change) =>
