@@ -126,13 +126,17 @@ const STAND_INS: readonly StandIn[] = [
     hosts: ['gcr.io'],
     build: async (base) => ({ layers: [base, await predefinedGroupLayer()], config: { ...BUSYBOX_CONFIG, User: '1000' } }),
   },
-  {
+  // 3.9 is what the specs pull; 3.10 is crion's default pod sandbox image. They are two images
+  // upstream too, and must stay two here: a spec counts the tags of pause:3.9 after pods pulled 3.10.
+  ...['3.9', '3.10'].map((version): StandIn => ({
     repository: 'pause',
-    // 3.9 is what the specs pull; 3.10 is crion's default pod sandbox image.
-    tags: ['3.9', '3.10'],
+    tags: [version] as [string],
     hosts: ['registry.k8s.io', 'k8s.gcr.io'],
-    build: async (base) => ({ layers: [base, await pauseLayer()], config: { Entrypoint: ['/pause'], User: '65535:65535' } }),
-  },
+    build: async (base: Layer) => ({
+      layers: [base, await pauseLayer()],
+      config: { Entrypoint: ['/pause'], User: '65535:65535', Labels: { 'io.crion.test.pause': version } },
+    }),
+  })),
   {
     // critest's default container image for every non-image spec. Debian's busybox
     // lacks pgrep and ipcs, so the few specs that run those fail with this one.
