@@ -3,7 +3,6 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import {
-  AlreadyExistsError,
   DeadlineExceededError,
   FailedPreconditionError,
   InvalidArgumentError,
@@ -13,6 +12,7 @@ import type { ContainerConfig__Output } from '../generated/runtime/v1/ContainerC
 import type { ImageManager } from '../image/image-manager.js';
 import type { LayerStore } from '../image/layer-store.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
+import { NameReservations } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
 import { mountOverlay, pidAlive, unmountOverlay, watchExit } from '../native/index.js';
 import {
@@ -122,7 +122,7 @@ function nanosOf(rfc3339: string): string {
 }
 
 export class ContainerManager {
-  private readonly creating = new Set<string>();
+  private readonly names = new NameReservations<ContainerRecord>();
   /** Resolves when the container's monitor has exited and its record says so. */
   private readonly exits = new Map<string, Promise<void>>();
   /** Each container keeps its image's layers until it is removed. */
@@ -144,7 +144,8 @@ export class ContainerManager {
     }
   }
 
-  async create(sandboxId: string, config: ContainerConfig__Output | null): Promise<ContainerRecord> {
+  /** `signal` is the caller's: a create it gives up on still finishes, for the kubelet's retry to collect. */
+  async create(sandboxId: string, config: ContainerConfig__Output | null, signal?: AbortSignal): Promise<ContainerRecord> {
     if (config === null || config.metadata === null || config.metadata.name === '') {
       throw new InvalidArgumentError('CreateContainer needs a config with metadata.name');
     }
@@ -158,16 +159,13 @@ export class ContainerManager {
     if (!image) throw new NotFoundError(`image "${imageName}" not found; pull it first`);
 
     const name = `${config.metadata.name}_${sandbox.metadata.name}_${sandbox.metadata.namespace}_${sandbox.metadata.uid}_${config.metadata.attempt}`;
-    const existing = this.deps.records.list().find((container) => this.reservedName(container) === name);
-    if (existing || this.creating.has(name)) {
-      throw new AlreadyExistsError(`container name "${name}" is reserved by ${existing?.id ?? 'a container being created'}`);
-    }
-    this.creating.add(name);
-    try {
-      return await CleanupStack.run(this.deps.log, (cleanup) => this.make(sandbox, config, imageName, image.id, cleanup));
-    } finally {
-      this.creating.delete(name);
-    }
+    return this.names.create({
+      name,
+      signal,
+      existing: () => this.deps.records.list().find((container) => !container.infra && this.reservedName(container) === name),
+      describe: (container) => `container ${container.id}`,
+      make: () => CleanupStack.run(this.deps.log, (cleanup) => this.make(sandbox, config, imageName, image.id, cleanup)),
+    });
   }
 
   private reservedName(container: ContainerRecord): string {

@@ -16,8 +16,8 @@ export interface ContainerRpcDeps {
 export function containerRpcs(deps: ContainerRpcDeps): ServiceRpcs<RuntimeServiceHandlers> {
   const { containers } = deps;
   return {
-    async CreateContainer(request) {
-      const container = await containers.create(request.podSandboxId, request.config);
+    async CreateContainer(request, context) {
+      const container = await containers.create(request.podSandboxId, request.config, context.signal);
       return { containerId: container.id };
     },
 

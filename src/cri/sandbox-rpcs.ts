@@ -16,8 +16,8 @@ export interface SandboxRpcDeps {
 export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHandlers> {
   const { sandboxes } = deps;
   return {
-    async RunPodSandbox(request) {
-      const sandbox = await sandboxes.run(sandboxRequest(request.config, request.runtimeHandler));
+    async RunPodSandbox(request, context) {
+      const sandbox = await sandboxes.run(sandboxRequest(request.config, request.runtimeHandler), context.signal);
       return { podSandboxId: sandbox.id };
     },
 

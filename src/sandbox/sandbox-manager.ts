@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
+import { NameReservations } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
 import type { RecordStore } from '../state/record-store.js';
 import { writePodFiles, type DnsSettings, type PodFiles } from './pod-files.js';
@@ -104,28 +105,25 @@ export interface SandboxFilter {
 }
 
 export class SandboxManager {
-  /** Names being created right now, so two concurrent runs of one pod cannot both succeed. */
-  private readonly creating = new Set<string>();
+  private readonly names = new NameReservations<SandboxRecord>();
 
   constructor(private readonly deps: SandboxManagerDeps) {}
 
-  async run(request: SandboxRequest): Promise<SandboxRecord> {
+  /** `signal` is the caller's: a run it gives up on still finishes, for the kubelet's retry to collect. */
+  async run(request: SandboxRequest, signal?: AbortSignal): Promise<SandboxRecord> {
     validate(request);
     const handler = request.runtimeHandler === '' ? this.deps.defaultHandler() : request.runtimeHandler;
     if (!this.deps.handlers().includes(handler)) {
       throw new NotFoundError(`runtime handler "${handler}" is not configured`);
     }
     const name = reservedName(request.metadata);
-    const existing = this.deps.records.list().find((sandbox) => reservedName(sandbox.metadata) === name);
-    if (existing || this.creating.has(name)) {
-      throw new AlreadyExistsError(`pod sandbox name "${name}" is reserved by ${existing?.id ?? 'a sandbox being created'}`);
-    }
-    this.creating.add(name);
-    try {
-      return await CleanupStack.run(this.deps.log, (cleanup) => this.create({ ...request, runtimeHandler: handler }, cleanup));
-    } finally {
-      this.creating.delete(name);
-    }
+    return this.names.create({
+      name,
+      signal,
+      existing: () => this.deps.records.list().find((sandbox) => reservedName(sandbox.metadata) === name),
+      describe: (sandbox) => `pod sandbox ${sandbox.id}`,
+      make: () => CleanupStack.run(this.deps.log, (cleanup) => this.create({ ...request, runtimeHandler: handler }, cleanup)),
+    });
   }
 
   private async create(request: SandboxRequest, cleanup: CleanupStack): Promise<SandboxRecord> {
