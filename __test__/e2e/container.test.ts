@@ -1,11 +1,13 @@
 import test from 'ava';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
+import { mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { crictl, crictlJson } from '../helpers/crictl.js';
 import { deleteContainersBelow, startDaemon, unmountBelow, type Daemon } from '../helpers/daemon.js';
 import { run } from '../helpers/process.js';
+import { loadCriPackage } from '../../src/cri/proto.js';
 import { startSharedRegistry, type Registry } from '../helpers/registry.js';
 import { publishTestImages, type TestImages } from '../helpers/test-images.js';
 import { publishCritestImages } from '../helpers/critest-images.js';
@@ -242,4 +244,34 @@ test('a pod with a shared PID namespace runs an infra container whose PID namesp
   t.is((await crictl(daemon, ['stopp', podId])).code, 0);
   t.is((await crictl(daemon, ['rmp', podId])).code, 0);
   t.deepEqual(await leftovers(daemon), { rootfsMounts: 0, records: 0, runtimeDirs: 0, runcContainers: 0 });
+});
+
+test('UpdateContainerResources reaches the cgroup; ReopenContainerLog makes the new file before it returns', async (t) => {
+  const daemon = await startDaemon(t, { config: daemonConfig() });
+  const { podId, podFile } = await podWithImage(daemon, 'resources');
+  const id = (await createContainer(daemon, podId, podFile, 'limited', ['sh', '-c', 'while true; do echo line; sleep 0.2; done'])).stdout.trim();
+  t.is((await crictl(daemon, ['start', id])).code, 0);
+
+  const updated = await crictl(daemon, ['update', '--memory', '67108864', '--cpu-quota', '50000', id]);
+  t.is(updated.code, 0, updated.stderr);
+  const { info } = await crictlJson<{ info: { pid: number } }>(daemon, ['inspect', id]);
+  const cgroups = await readFile(`/proc/${info.pid}/cgroup`, 'utf8');
+  const memoryPath = /^\d+:memory:(.*)$/m.exec(cgroups)?.[1];
+  t.truthy(memoryPath, cgroups);
+  t.is((await readFile(path.join('/sys/fs/cgroup/memory', memoryPath!, 'memory.limit_in_bytes'), 'utf8')).trim(), '67108864');
+
+  const { status } = await crictlJson<{ status: { logPath: string } }>(daemon, ['inspect', id]);
+  const { rename, stat } = await import('node:fs/promises');
+  await rename(status.logPath, `${status.logPath}.1`);
+  const { default: grpc } = await import('@grpc/grpc-js');
+  const { loadCriPackage } = await import('../../src/cri/proto.js');
+  const cri = loadCriPackage();
+  const client = new cri.RuntimeService(daemon.endpoint, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  await new Promise<void>((resolve, reject) =>
+    client.ReopenContainerLog({ containerId: id }, (error) => (error ? reject(error) : resolve())),
+  );
+  await t.notThrowsAsync(stat(status.logPath), 'the new log file exists as soon as the RPC returns');
+  await sleep(600);
+  t.regex(await readFile(status.logPath, 'utf8'), /stdout F line/, 'output goes to the new file');
 });

@@ -9,6 +9,7 @@ import {
   NotFoundError,
 } from '../errors.js';
 import type { ContainerConfig__Output } from '../generated/runtime/v1/ContainerConfig.js';
+import type { LinuxContainerResources__Output } from '../generated/runtime/v1/LinuxContainerResources.js';
 import type { ImageManager } from '../image/image-manager.js';
 import type { LayerStore } from '../image/layer-store.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
@@ -16,6 +17,7 @@ import { NameReservations } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
 import { mountOverlay, pidAlive, unmountOverlay, watchExit } from '../native/index.js';
 import {
+  containerLimits,
   containerSpec,
   resolveUser,
   sandboxSpec,
@@ -473,6 +475,25 @@ export class ContainerManager {
     this.exits.delete(container.id);
     await this.layerHolds.get(container.id)?.();
     this.layerHolds.delete(container.id);
+  }
+
+  /** UpdateContainerResources: the new limits go to the cgroup through the OCI runtime and into the record. */
+  async updateResources(id: string, resources: LinuxContainerResources__Output | null): Promise<void> {
+    const container = this.require(id);
+    if (container.state !== 'CONTAINER_RUNNING' && container.state !== 'CONTAINER_CREATED') {
+      throw new FailedPreconditionError(`container ${container.id} is ${stateWord(container.state)}; only a live container takes new limits`);
+    }
+    const limits = containerLimits(resources, this.deps.host);
+    const ociResources = Object.fromEntries(
+      Object.entries({ memory: limits.memory, cpu: limits.cpu, hugepageLimits: limits.hugepageLimits, unified: limits.unified }).filter(
+        ([, value]) => value !== null,
+      ),
+    );
+    const file = path.join(this.deps.runtimeDir, container.id, 'resources.json');
+    await writeFile(file, JSON.stringify(ociResources));
+    await this.deps.runtimes(container.runtimeHandler).update(container.id, file);
+    const linux = { ...(container.config.linux ?? { securityContext: null }), resources };
+    await this.deps.records.save({ ...container, config: { ...container.config, linux } as ContainerConfig__Output });
   }
 
   async reopenLog(id: string): Promise<void> {

@@ -58,8 +58,8 @@ export class OciRuntime {
     }
   }
 
-  async update(id: string, resourcesJson: string, resourcesFile: string): Promise<void> {
-    void resourcesJson;
+  /** `resourcesFile` holds the OCI linux.resources object to apply to the running container's cgroup. */
+  async update(id: string, resourcesFile: string): Promise<void> {
     await this.invoke(['update', '--resources', resourcesFile, id], `update ${id}`);
   }
 }

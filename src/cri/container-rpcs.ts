@@ -12,7 +12,7 @@ export interface ContainerRpcDeps {
   readonly bundleOf: (id: string) => string;
 }
 
-/** CreateContainer, StartContainer, StopContainer, RemoveContainer, ContainerStatus, ListContainers, ExecSync, ReopenContainerLog. */
+/** CreateContainer, StartContainer, StopContainer, RemoveContainer, ContainerStatus, ListContainers, UpdateContainerResources, ExecSync, ReopenContainerLog. */
 export function containerRpcs(deps: ContainerRpcDeps): ServiceRpcs<RuntimeServiceHandlers> {
   const { containers } = deps;
   return {
@@ -79,6 +79,11 @@ export function containerRpcs(deps: ContainerRpcDeps): ServiceRpcs<RuntimeServic
     async ExecSync(request) {
       if (request.cmd.length === 0) throw new InvalidArgumentError('ExecSync needs a command');
       return containers.execSync(request.containerId, request.cmd, Number(request.timeout));
+    },
+
+    async UpdateContainerResources(request) {
+      await containers.updateResources(request.containerId, request.linux);
+      return {};
     },
 
     async ReopenContainerLog(request) {
