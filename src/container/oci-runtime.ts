@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { FailedPreconditionError, UnavailableError } from '../errors.js';
+import { UnavailableError } from '../errors.js';
 
 const run = promisify(execFile);
 
@@ -73,8 +73,4 @@ export class RuntimeCommandError extends UnavailableError {
   ) {
     super(message, options);
   }
-}
-
-export function notRunning(id: string, state: string): FailedPreconditionError {
-  return new FailedPreconditionError(`container ${id} is ${state}, not running`);
 }
