@@ -71,11 +71,11 @@ export class Containerd {
   }
 
   /** Starts one in a fresh directory under `parent` and waits until its CRI plugin answers. */
-  static async start(parent: string, insecureRegistry: string, crictl: Crictl): Promise<Containerd> {
+  static async start(parent: string, insecureRegistry: string, crictl: Crictl, pods?: PodSettings): Promise<Containerd> {
     const dir = await mkdtemp(path.join(parent, 'containerd-'));
     const socketPath = path.join(dir, 'containerd.sock');
     const configPath = path.join(dir, 'config.toml');
-    await writeFile(configPath, await config(dir, socketPath, insecureRegistry));
+    await writeFile(configPath, await config(dir, socketPath, insecureRegistry, pods));
     const child = spawn(CONTAINERD_BIN, ['--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
     const containerd = new Containerd(dir, socketPath, child);
     try {
@@ -93,6 +93,11 @@ export class Containerd {
 
   get pid(): number {
     return this.child.pid!;
+  }
+
+  /** runc's state directory for the CRI plugin's namespace: kept under `dir`, so cleanup never meets the host's containers. */
+  get runcRoot(): string {
+    return path.join(this.dir, 'runc', 'k8s.io');
   }
 
   /** Where the overlayfs snapshotter keeps one directory per unpacked layer. */
@@ -129,18 +134,29 @@ export class Containerd {
   }
 }
 
-async function config(dir: string, socketPath: string, insecureRegistry: string): Promise<string> {
+/** What running pods needs beyond a pull: upstream registries mirrored to the loopback one, and the pause image. */
+export interface PodSettings {
+  /** Registry hosts (`registry.k8s.io`) whose images the loopback registry serves under the same paths. */
+  readonly mirroredHosts: readonly string[];
+  readonly sandboxImage: string;
+}
+
+async function config(dir: string, socketPath: string, insecureRegistry: string, pods?: PodSettings): Promise<string> {
   const certsDir = path.join(dir, 'certs.d');
   const cniBin = path.join(dir, 'cni', 'bin');
   const cniConf = path.join(dir, 'cni', 'net.d');
-  for (const directory of [path.join(certsDir, insecureRegistry), cniBin, cniConf]) await mkdir(directory, { recursive: true });
+  for (const directory of [cniBin, cniConf]) await mkdir(directory, { recursive: true });
   // TOML basic strings share JSON's escapes for anything a temp path or a host holds.
   const q = JSON.stringify;
   const registryUrl = `http://${insecureRegistry}`;
-  await writeFile(
-    path.join(certsDir, insecureRegistry, 'hosts.toml'),
-    [`server = ${q(registryUrl)}`, '', `[host.${q(registryUrl)}]`, '  capabilities = ["pull", "resolve"]', ''].join('\n'),
-  );
+  const hostsFiles: [string, string][] = [[insecureRegistry, registryUrl], ...(pods?.mirroredHosts ?? []).map((host): [string, string] => [host, `https://${host}`])];
+  for (const [host, server] of hostsFiles) {
+    await mkdir(path.join(certsDir, host), { recursive: true });
+    await writeFile(
+      path.join(certsDir, host, 'hosts.toml'),
+      [`server = ${q(server)}`, '', `[host.${q(registryUrl)}]`, '  capabilities = ["pull", "resolve"]', ''].join('\n'),
+    );
+  }
   return [
     'version = 2',
     `root = ${q(path.join(dir, 'root'))}`,
@@ -154,11 +170,21 @@ async function config(dir: string, socketPath: string, insecureRegistry: string)
     '',
     '[plugins."io.containerd.grpc.v1.cri"]',
     '  disable_tcp_service = true',
+    ...(pods ? [`  sandbox_image = ${q(pods.sandboxImage)}`] : []),
+    // Pause containers get oom_score_adj -998, which runc cannot set without CAP_SYS_RESOURCE (absent in some
+    // sandboxes, where runc create then fails with "can't get final child's PID"): keep scores at or above containerd's own.
+    '  restrict_oom_score_adj = true',
     '  stream_server_address = "127.0.0.1"',
     '  stream_server_port = "0"',
     '  [plugins."io.containerd.grpc.v1.cri".containerd]',
     '    snapshotter = "overlayfs"',
-    // Empty CNI directories: the plugin starts with NetworkReady=false, which a pull does not need.
+    '    default_runtime_name = "runc"',
+    '    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]',
+    '      runtime_type = "io.containerd.runc.v2"',
+    // The shim's default, /run/containerd/runc, is the host's.
+    '      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]',
+    `        Root = ${q(path.join(dir, 'runc'))}`,
+    // Empty CNI directories: the plugin starts with NetworkReady=false, which neither a pull nor a host-network pod needs.
     '  [plugins."io.containerd.grpc.v1.cri".cni]',
     `    bin_dir = ${q(cniBin)}`,
     `    conf_dir = ${q(cniConf)}`,

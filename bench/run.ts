@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../__test__/helpers/repo.js';
+import { podStart } from './pod-start.js';
 import { pullVsContainerd } from './pull-vs-containerd.js';
 import { unmountUnder } from './mounts.js';
 import { hostInfo, renderMarkdown, writeReport, type Benchmark, type BenchmarkResult } from './report.js';
@@ -16,7 +17,7 @@ import { unpackThroughput } from './unpack-throughput.js';
  *   npm run bench -- --runs 5 --only unpack-throughput
  */
 
-const BENCHMARKS: readonly Benchmark[] = [unpackThroughput, pullVsContainerd];
+const BENCHMARKS: readonly Benchmark[] = [unpackThroughput, pullVsContainerd, podStart];
 
 const { values } = parseArgs({
   options: {

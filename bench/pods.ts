@@ -1,0 +1,297 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { critestRegistriesConf, publishCritestImages } from '../__test__/helpers/critest-images.js';
+import { startSharedDaemon, type Daemon } from '../__test__/helpers/daemon.js';
+import { Registry } from '../__test__/helpers/registry.js';
+import { Containerd, containerdVersion } from './containerd.js';
+import { Crictl } from './crictl.js';
+import { unmountUnder } from './mounts.js';
+import type { BenchContext } from './report.js';
+
+/**
+ * What the pod benchmarks share: the images critest uses, served by a
+ * loopback registry under their registry.k8s.io names (crion through a
+ * registries.conf mirror, containerd through hosts.toml), either runtime
+ * started on an empty root with both images pulled, and pods driven by the
+ * same crictl binary. Pods use the host's network namespace, so neither
+ * runtime needs CNI.
+ */
+
+export const CONTAINER_IMAGE = 'registry.k8s.io/e2e-test-images/busybox:1.29-2';
+/** crion's default `image.pause_image`, made containerd's `sandbox_image` too, so both run the same pause. */
+export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10';
+const MIRRORED_HOSTS = ['registry.k8s.io'];
+const CRICTL_TIMEOUT_MS = 60_000;
+
+export type RuntimeName = 'crion' | 'containerd';
+
+/** One daemon with pods, whichever runtime it is. */
+export interface PodRuntime {
+  readonly name: RuntimeName;
+  /** `crion`, `containerd 1.6.20`: what the report calls it. */
+  readonly label: string;
+  readonly endpoint: string;
+  readonly daemonPid: number;
+  /** The per-container (crion) or per-pod (containerd) processes that keep containers running. */
+  helperPids(): number[];
+  failure(message: string): Error;
+  /** Removes every pod through the daemon, stops it and deletes whatever it left in runc and the mount table. */
+  dispose(): Promise<void>;
+}
+
+export interface Timed {
+  readonly ms: number;
+  readonly stdout: string;
+}
+
+export interface RunningPod {
+  readonly podId: string;
+  readonly containerId: string;
+  readonly runpMs: number;
+  readonly createMs: number;
+  readonly startMs: number;
+}
+
+/** Directories whose runc containers and helpers must go even when the run is interrupted. */
+const leftovers = new Map<string, { runcRoot: string; helperMarker: string }>();
+process.on('exit', () => {
+  for (const dir of leftovers.keys()) removeDirSync(dir);
+});
+
+/** Deletes what runs from `dir`, its mounts, then the directory; synchronous, so the exit handler can use it too. */
+function removeDirSync(dir: string): void {
+  const leftover = leftovers.get(dir);
+  if (leftover) deleteLeftoversSync(dir, leftover.runcRoot, leftover.helperMarker);
+  leftovers.delete(dir);
+  unmountUnder(dir);
+  rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+}
+
+export class PodRig {
+  private constructor(
+    private readonly context: BenchContext,
+    readonly crictl: Crictl,
+    private readonly registry: Registry,
+    private readonly registriesConf: string,
+    private readonly podsDir: string,
+  ) {}
+
+  static async start(context: BenchContext): Promise<PodRig> {
+    const crictl = await Crictl.find(context.workDir);
+    const registry = await Registry.start({ auth: 'none' });
+    try {
+      context.progress('pods: pushing critest\'s busybox and pause stand-ins to a loopback registry');
+      await publishCritestImages(registry);
+      const registriesConf = path.join(context.workDir, 'pods-registries.conf');
+      await writeFile(registriesConf, critestRegistriesConf(registry));
+      const podsDir = path.join(context.workDir, 'pod-configs');
+      await mkdir(podsDir, { recursive: true });
+      return new PodRig(context, crictl, registry, registriesConf, podsDir);
+    } catch (error) {
+      await registry.dispose();
+      throw error;
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.registry.dispose();
+  }
+
+  async start(name: RuntimeName): Promise<PodRuntime> {
+    const runtime = name === 'crion' ? await this.startCrion() : await this.startContainerd();
+    try {
+      for (const image of [PAUSE_IMAGE, CONTAINER_IMAGE]) await this.timedCrictl(runtime, ['pull', image]);
+    } catch (error) {
+      await runtime.dispose();
+      throw error;
+    }
+    return runtime;
+  }
+
+  /** RunPodSandbox, CreateContainer and StartContainer of pod `name`, each timed as its own crictl process. */
+  async runPod(runtime: PodRuntime, name: string): Promise<RunningPod> {
+    const { podConfig, containerConfig } = await this.writeConfigs(name);
+    const runp = await this.timedCrictl(runtime, ['runp', podConfig]);
+    const podId = runp.stdout.trim();
+    const create = await this.timedCrictl(runtime, ['create', '--no-pull', podId, containerConfig, podConfig]);
+    const containerId = create.stdout.trim();
+    const start = await this.timedCrictl(runtime, ['start', containerId]);
+    return { podId, containerId, runpMs: runp.ms, createMs: create.ms, startMs: start.ms };
+  }
+
+  /** StopPodSandbox then RemovePodSandbox, timed together. */
+  async removePod(runtime: PodRuntime, podId: string): Promise<number> {
+    return (await this.timedCrictl(runtime, ['stopp', podId])).ms + (await this.timedCrictl(runtime, ['rmp', podId])).ms;
+  }
+
+  async timedCrictl(runtime: PodRuntime, args: readonly string[]): Promise<Timed> {
+    const started = performance.now();
+    const result = await this.crictl.run(runtime.endpoint, args, CRICTL_TIMEOUT_MS);
+    const ms = performance.now() - started;
+    if (result.code !== 0) throw runtime.failure(`crictl ${args.join(' ')} against ${runtime.label} exited ${result.code}\n${result.stderr}${result.stdout}`);
+    return { ms, stdout: result.stdout };
+  }
+
+  /**
+   * Host network (NODE) so that containerd needs no CNI plugin; the container
+   * leaves at SIGTERM (a shell as PID 1 ignores it otherwise), so stopping
+   * measures the runtime rather than a grace period.
+   */
+  private async writeConfigs(name: string): Promise<{ podConfig: string; containerConfig: string }> {
+    const podConfig = path.join(this.podsDir, `${name}.pod.json`);
+    const containerConfig = path.join(this.podsDir, `${name}.container.json`);
+    const logDirectory = path.join(this.podsDir, 'logs', name);
+    await mkdir(logDirectory, { recursive: true });
+    await writeFile(
+      podConfig,
+      JSON.stringify({
+        metadata: { name, namespace: 'crion-bench', uid: `uid-${name}`, attempt: 0 },
+        log_directory: logDirectory,
+        linux: { security_context: { namespace_options: { network: 2 } } },
+      }),
+    );
+    await writeFile(
+      containerConfig,
+      JSON.stringify({
+        metadata: { name: 'sleeper' },
+        image: { image: CONTAINER_IMAGE },
+        command: ['sh', '-c', "trap 'exit 0' TERM; sleep 3600 & wait"],
+        log_path: 'sleeper.log',
+        linux: {},
+      }),
+    );
+    return { podConfig, containerConfig };
+  }
+
+  private async startCrion(): Promise<PodRuntime> {
+    // A container's control socket, `<state>/c/<64-hex id>/console.sock`, must fit the 107 bytes of a
+    // unix socket address, which a state directory below the run's directory overruns: root and state
+    // get a short directory of their own (the last --root and --state win over the helper's).
+    const dir = await mkdtemp('/tmp/cb-');
+    // crion's containers live in the host's runc root; their bundles lie below its directories.
+    leftovers.set(dir, { runcRoot: '/run/runc', helperMarker: `${dir}/` });
+    let daemon: Daemon;
+    try {
+      daemon = await startSharedDaemon({
+        // Debug lines cost time on the hot path; production runs at info.
+        logLevel: 'info',
+        config: `[image]\nregistries_conf = ${JSON.stringify(this.registriesConf)}\nregistries_conf_dir = "/nonexistent"\n`,
+        args: ['--root', path.join(dir, 'r'), '--state', path.join(dir, 's')],
+      });
+    } catch (error) {
+      removeDirSync(dir);
+      throw error;
+    }
+    const rig = this;
+    return {
+      name: 'crion',
+      label: 'crion',
+      endpoint: daemon.endpoint,
+      daemonPid: daemon.child.pid!,
+      helperPids: () => pidsOf('crion-monitor', `${dir}/`),
+      failure: (message) => daemon.failure(message),
+      async dispose() {
+        try {
+          if (daemon.running) await rig.crictl.run(daemon.endpoint, ['rmp', '--all', '--force'], CRICTL_TIMEOUT_MS);
+          await daemon.stop();
+        } finally {
+          await daemon.dispose();
+          removeDirSync(dir);
+        }
+      },
+    };
+  }
+
+  private async startContainerd(): Promise<PodRuntime> {
+    const version = await containerdVersion();
+    const containerd = await Containerd.start(this.context.workDir, this.registry.host, this.crictl, {
+      mirroredHosts: MIRRORED_HOSTS,
+      sandboxImage: PAUSE_IMAGE,
+    });
+    // Each shim is told the daemon's socket with -address.
+    leftovers.set(containerd.dir, { runcRoot: containerd.runcRoot, helperMarker: containerd.socketPath });
+    const rig = this;
+    return {
+      name: 'containerd',
+      label: `containerd ${version}`,
+      endpoint: containerd.endpoint,
+      daemonPid: containerd.pid,
+      helperPids: () => pidsOf('containerd-shim-runc-v2', containerd.socketPath),
+      failure: (message) => containerd.failure(message),
+      async dispose() {
+        try {
+          await rig.crictl.run(containerd.endpoint, ['rmp', '--all', '--force'], CRICTL_TIMEOUT_MS);
+          await containerd.stop();
+        } finally {
+          removeDirSync(containerd.dir);
+        }
+      },
+    };
+  }
+}
+
+/**
+ * Synchronous, for the exit handler: `runc delete -f` of every container of
+ * `runcRoot` whose bundle lies below `dir`, then SIGKILL to the helpers
+ * (monitors, shims) still naming `helperMarker`, since a shim outlives its
+ * containerd and would otherwise wait for it forever.
+ */
+function deleteLeftoversSync(dir: string, runcRoot: string, helperMarker: string): void {
+  let listed: { id: string; bundle: string }[] = [];
+  try {
+    listed = JSON.parse(execFileSync('runc', ['--root', runcRoot, 'list', '-f', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }) || 'null') ?? [];
+  } catch {
+    // No runc root: nothing was created.
+  }
+  for (const container of listed.filter((candidate) => candidate.bundle.startsWith(`${dir}/`))) {
+    try {
+      execFileSync('runc', ['--root', runcRoot, 'delete', '-f', container.id], { stdio: 'ignore' });
+    } catch {
+      // Gone already.
+    }
+  }
+  for (const pid of [...pidsOf('crion-monitor', helperMarker), ...pidsOf('containerd-shim-runc-v2', helperMarker)]) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+}
+
+/** Processes running `binary` whose command line mentions `marker` (the runtime's directory or socket). */
+export function pidsOf(binary: string, marker: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((entry) => {
+      let argv: string[];
+      try {
+        argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      } catch {
+        return [];
+      }
+      return path.basename(argv[0] ?? '') === binary && argv.some((arg) => arg.includes(marker)) ? [Number(entry)] : [];
+    });
+}
+
+export interface ProcessMemory {
+  readonly pid: number;
+  readonly rssKiB: number;
+  readonly rssAnonKiB: number;
+  /** Proportional set size: shared pages divided among the processes mapping them. */
+  readonly pssKiB: number;
+}
+
+export function processMemory(pid: number): ProcessMemory {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const field = (text: string, name: string): number => {
+    const match = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(text);
+    if (!match) throw new Error(`no ${name} for process ${pid}`);
+    return Number(match[1]);
+  };
+  return { pid, rssKiB: field(status, 'VmRSS'), rssAnonKiB: field(status, 'RssAnon'), pssKiB: field(rollup, 'Pss') };
+}
