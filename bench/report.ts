@@ -9,8 +9,11 @@ import path from 'node:path';
  * each benchmark what it aimed at and whether this run got there.
  */
 
-/** `not measured`: the benchmark ran, but something it compares is not there yet (it says what). */
-export type Verdict = 'met' | 'not met' | 'not measured';
+/**
+ * `not measured`: the benchmark ran, but something it compares is not there yet (it says what).
+ * `reported`: the figure has no target yet; it is recorded so that runs can be compared.
+ */
+export type Verdict = 'met' | 'not met' | 'not measured' | 'reported';
 
 export interface Table {
   readonly columns: readonly string[];

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../__test__/helpers/repo.js';
+import { daemonRss, monitorMemory } from './pod-memory.js';
 import { podStart } from './pod-start.js';
 import { pullVsContainerd } from './pull-vs-containerd.js';
 import { unmountUnder } from './mounts.js';
@@ -17,7 +18,7 @@ import { unpackThroughput } from './unpack-throughput.js';
  *   npm run bench -- --runs 5 --only unpack-throughput
  */
 
-const BENCHMARKS: readonly Benchmark[] = [unpackThroughput, pullVsContainerd, podStart];
+const BENCHMARKS: readonly Benchmark[] = [unpackThroughput, pullVsContainerd, podStart, monitorMemory, daemonRss];
 
 const { values } = parseArgs({
   options: {
