@@ -29,6 +29,8 @@ import { nodeFacts, nodeLookups } from './container/node-facts.js';
 import { OciRuntime } from './container/oci-runtime.js';
 import { containerRpcs } from './cri/container-rpcs.js';
 import { NotFoundError } from './errors.js';
+import { defaultNetworkFor, initDefaultNetwork } from './network/default-network.js';
+import { PodNetworks } from './network/pod-networks.js';
 import { resolveOciHandlers } from './runtime/oci-handlers.js';
 import { resolveCgroupDriver } from './runtime/cgroup-driver.js';
 import { nativeSandboxHost } from './sandbox/sandbox-host.js';
@@ -94,6 +96,18 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     log,
   });
 
+  if (config.network.initDefaultNetwork) {
+    const written = await initDefaultNetwork(defaultNetworkFor(config));
+    if (written !== null) log.info({ file: written }, 'wrote the default CNI network');
+  }
+  // Getters, not values: a SIGHUP may move the config dir or pick another default network.
+  const networks = new PodNetworks({
+    configDir: () => config.network.cniConfigDir,
+    pluginDirs: () => config.network.cniPluginDirs,
+    defaultNetwork: () => config.network.defaultNetwork,
+    log,
+  });
+
   const podRuntimeDir = path.join(config.state, 'pods');
   // Namespace pins are bind mounts; a private parent keeps them from propagating into other mount namespaces.
   await preparePrivateMountDir(podRuntimeDir);
@@ -107,6 +121,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       stop: (containerId) => containers.stop(containerId, 0),
       remove: (containerId) => containers.remove(containerId),
     },
+    network: networks,
     handlers: () => Object.keys(config.runtime.handlers),
     defaultHandler: () => config.runtime.defaultHandler,
     log,
@@ -143,6 +158,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
         statusSource: () => ({
           defaultHandler: config.runtime.defaultHandler,
           handlers: config.runtime.handlers,
+          networkReadiness: () => networks.readiness(),
           verboseInfo: () => ({ config, hostProbe, cgroupDriver }),
         }),
       }),

@@ -198,6 +198,8 @@ export async function spawnDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     '--config', configPath,
     '--config-dir', configDir,
     ...(logLevel === null ? [] : ['--log-level', logLevel]),
+    // The daemon's own CNI dir, so networks on the host (or another test's) never reach its pods.
+    ...(options.args?.includes('--network-cni-config-dir') ? [] : ['--network-cni-config-dir', path.join(dir, 'cni')]),
     ...(options.args ?? []),
   ];
   return new Daemon(dir, socketPath, configPath, configDir, args);

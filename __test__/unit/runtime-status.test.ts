@@ -6,6 +6,8 @@ import { reportRuntimeStatus } from '../../src/runtime/runtime-status.js';
 import { resolveCgroupDriver } from '../../src/runtime/cgroup-driver.js';
 import { findExecutable } from '../../src/runtime/executable.js';
 
+const noNetwork = async () => ({ ready: false, message: 'no valid CNI network config in /etc/cni/net.d' });
+
 async function fakeRuntimeBinary(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'crion-status-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -21,6 +23,7 @@ test('RuntimeReady holds when the default handler is installed; the default is l
     {
       defaultHandler: 'runc',
       handlers: { runc: { path: binary, root: '/run/runc' }, absent: { path: '/nonexistent/absent', root: '/run/absent' } },
+      networkReadiness: noNetwork,
       verboseInfo: () => ({}),
     },
     false,
@@ -36,7 +39,7 @@ test('RuntimeReady holds when the default handler is installed; the default is l
 
 test('RuntimeReady is false with a reason when the default handler is missing', async (t) => {
   const report = await reportRuntimeStatus(
-    { defaultHandler: 'runc', handlers: { runc: { path: '/nonexistent/runc', root: '/run/runc' } }, verboseInfo: () => ({}) },
+    { defaultHandler: 'runc', handlers: { runc: { path: '/nonexistent/runc', root: '/run/runc' } }, networkReadiness: noNetwork, verboseInfo: () => ({}) },
     false,
   );
   const ready = report.conditions.find((condition) => condition.type === 'RuntimeReady');
@@ -46,17 +49,26 @@ test('RuntimeReady is false with a reason when the default handler is missing', 
   t.deepEqual(report.handlers, []);
 });
 
-test('NetworkReady stays false with a reason until pod networking exists', async (t) => {
-  const report = await reportRuntimeStatus({ defaultHandler: 'runc', handlers: {}, verboseInfo: () => ({}) }, false);
+test('NetworkReady is false with NetworkPluginNotReady and the reason until a network is usable', async (t) => {
+  const report = await reportRuntimeStatus({ defaultHandler: 'runc', handlers: {}, networkReadiness: noNetwork, verboseInfo: () => ({}) }, false);
   const network = report.conditions.find((condition) => condition.type === 'NetworkReady');
   t.false(network?.status);
   t.is(network?.reason, 'NetworkPluginNotReady');
+  t.regex(network?.message ?? '', /\/etc\/cni\/net\.d/);
+});
+
+test('NetworkReady holds when the network reports itself ready', async (t) => {
+  const report = await reportRuntimeStatus(
+    { defaultHandler: 'runc', handlers: {}, networkReadiness: async () => ({ ready: true, message: '' }), verboseInfo: () => ({}) },
+    false,
+  );
+  t.like(report.conditions.find((condition) => condition.type === 'NetworkReady'), { status: true, reason: '', message: '' });
 });
 
 test('verbose info carries JSON values, including how each handler resolved', async (t) => {
   const binary = await fakeRuntimeBinary(t);
   const report = await reportRuntimeStatus(
-    { defaultHandler: 'runc', handlers: { runc: { path: binary, root: '/run/runc' } }, verboseInfo: () => ({ hostProbe: { pidfd: true } }) },
+    { defaultHandler: 'runc', handlers: { runc: { path: binary, root: '/run/runc' } }, networkReadiness: noNetwork, verboseInfo: () => ({ hostProbe: { pidfd: true } }) },
     true,
   );
   t.deepEqual(JSON.parse(report.info!.hostProbe!), { pidfd: true });

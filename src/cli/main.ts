@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { addConfigOptions, configSourcesFrom, loadConfig, overridesFrom, renderConfig } from '../config/index.js';
 import { runDaemon } from '../daemon.js';
+import { defaultNetworkFor, initDefaultNetwork } from '../network/default-network.js';
 import { addImageCommands } from './image-commands.js';
 import { packageRoot, packageVersion } from '../package-info.js';
 
@@ -47,6 +48,21 @@ export function buildProgram(): Command {
   });
 
   addImageCommands(program);
+
+  const network = program.command('network').description('CNI pod networking');
+  addConfigOptions(
+    network
+      .command('init')
+      .description('write a bridge network (crion0, default_subnet) to cni_config_dir unless it holds a network config already'),
+  ).action(async (options: Record<string, unknown>) => {
+    const { config } = await loadConfig(configSourcesFrom(options), overridesFrom(options));
+    const written = await initDefaultNetwork(defaultNetworkFor(config));
+    process.stdout.write(
+      written === null ? `${config.network.cniConfigDir} already holds a network config; nothing written
+` : `wrote ${written}
+`,
+    );
+  });
 
   program
     .command('version')

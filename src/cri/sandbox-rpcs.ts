@@ -49,7 +49,7 @@ export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHan
           metadata: sandbox.metadata,
           state: sandbox.state,
           createdAt: sandbox.createdAt,
-          network: { ip: '', additionalIps: [] },
+          network: { ip: sandbox.ips[0] ?? '', additionalIps: sandbox.ips.slice(1).map((ip) => ({ ip })) },
           linux: {
             namespaces: {
               options: { network: sandbox.network, pid: sandbox.pid, ipc: sandbox.ipc, targetId: '' },
@@ -86,7 +86,7 @@ export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHan
 }
 
 function verboseInfo(sandbox: SandboxRecord) {
-  return { namespaces: sandbox.namespaces, files: sandbox.files, shm: sandbox.shm, cgroupParent: sandbox.cgroupParent, config: sandbox.config };
+  return { ips: sandbox.ips, namespaces: sandbox.namespaces, files: sandbox.files, shm: sandbox.shm, cgroupParent: sandbox.cgroupParent, config: sandbox.config };
 }
 
 /** CRI's PodSandboxConfig in the sandbox manager's terms; a missing config is the client's error. */
@@ -109,6 +109,14 @@ function sandboxRequest(config: PodSandboxConfig__Output | null, runtimeHandler:
     pid: namespaces?.pid ?? 'POD',
     ipc: namespaces?.ipc ?? 'POD',
     runtimeHandler,
+    portMappings: config.portMappings
+      .filter((mapping) => mapping.hostPort > 0)
+      .map((mapping) => ({
+        hostPort: mapping.hostPort,
+        containerPort: mapping.containerPort,
+        protocol: mapping.protocol.toLowerCase(),
+        hostIP: mapping.hostIp,
+      })),
     config,
   };
 }

@@ -1,3 +1,4 @@
+import type { NetworkReadiness } from '../network/pod-networks.js';
 import { resolveOciHandlers, type HandlerSetting, type OciHandler } from './oci-handlers.js';
 
 export interface RuntimeCondition {
@@ -25,6 +26,7 @@ export interface RuntimeStatusReport {
 export interface RuntimeStatusSource {
   readonly defaultHandler: string;
   readonly handlers: Readonly<Record<string, HandlerSetting>>;
+  readonly networkReadiness: () => Promise<NetworkReadiness>;
   /** Everything an operator needs to see in `crictl info`, already in plain JSON-able form. */
   readonly verboseInfo: () => Readonly<Record<string, unknown>>;
 }
@@ -40,7 +42,7 @@ export async function reportRuntimeStatus(source: RuntimeStatusSource, verbose: 
   const installed = handlers.filter((handler) => handler.binary !== null);
 
   return {
-    conditions: [runtimeReady(source.defaultHandler, defaultHandler), networkReady()],
+    conditions: [runtimeReady(source.defaultHandler, defaultHandler), networkReady(await source.networkReadiness())],
     handlers: [
       ...(defaultHandler?.binary ? [handlerFeatures('')] : []),
       ...installed.map((handler) => handlerFeatures(handler.name)),
@@ -73,13 +75,9 @@ function runtimeReady(name: string, handler: OciHandler | undefined): RuntimeCon
   };
 }
 
-function networkReady(): RuntimeCondition {
-  return {
-    type: 'NetworkReady',
-    status: false,
-    reason: 'NetworkPluginNotReady',
-    message: 'crion does not set up pod networks yet: CNI support is not implemented in this version',
-  };
+function networkReady(readiness: NetworkReadiness): RuntimeCondition {
+  if (readiness.ready) return { type: 'NetworkReady', status: true, reason: '', message: '' };
+  return { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: readiness.message };
 }
 
 /** No handler feature is implemented yet; reporting one would make the kubelet rely on it. */

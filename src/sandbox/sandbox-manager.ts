@@ -5,6 +5,7 @@ import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { NameReservations } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
+import type { PodNetworkRequest, PortMapping } from '../network/pod-networks.js';
 import type { RecordStore } from '../state/record-store.js';
 import { writePodFiles, type DnsSettings, type PodFiles } from './pod-files.js';
 
@@ -39,6 +40,8 @@ export interface SandboxRequest {
   readonly pid: NamespaceMode;
   readonly ipc: NamespaceMode;
   readonly runtimeHandler: string;
+  /** Host ports to forward into the pod; only those with a host port. */
+  readonly portMappings: readonly PortMapping[];
   /** Everything else the containers need from PodSandboxConfig, kept verbatim. */
   readonly config: unknown;
 }
@@ -60,6 +63,8 @@ export interface SandboxRecord extends SandboxRequest {
   readonly shm: string | null;
   /** The pause container that holds a PID namespace shared by the pod; null otherwise. */
   readonly infraContainerId: string | null;
+  /** From the CNI ADD result, the pod's primary IP first; empty for host-network pods. */
+  readonly ips: readonly string[];
 }
 
 /** The container side of a pod whose PID namespace is shared: its infra (pause) container. */
@@ -84,12 +89,20 @@ export interface SandboxHost {
   unmount(target: string): Promise<void>;
 }
 
+/** The pod's CNI network; the daemon passes src/network's PodNetworks, unit tests a fake. */
+export interface SandboxNetwork {
+  attach(request: PodNetworkRequest): Promise<string[]>;
+  /** Idempotent: undoes the attachment cached in `cacheFile`, if any. */
+  detach(cacheFile: string): Promise<void>;
+}
+
 export interface SandboxManagerDeps {
   readonly records: RecordStore<SandboxRecord>;
   /** state/pods: runtime files, gone after a reboot. */
   readonly runtimeDir: string;
   readonly host: SandboxHost;
   readonly infra: InfraContainers;
+  readonly network: SandboxNetwork;
   readonly handlers: () => readonly string[];
   readonly defaultHandler: () => string;
   readonly log: Logger;
@@ -148,6 +161,22 @@ export class SandboxManager {
     });
     cleanup.push('release the pod namespaces', () => this.deps.host.removeNamespaces(namespaceDir));
 
+    let ips: string[] = [];
+    if (namespaces.net !== null) {
+      const cacheFile = networkCache(runtimeDir);
+      // Pushed first: a chain that fails halfway is torn down by attach itself, but a cache write that fails is not.
+      cleanup.push('detach the pod network', () => this.deps.network.detach(cacheFile));
+      ips = await this.deps.network.attach({
+        sandboxId: id,
+        name: request.metadata.name,
+        namespace: request.metadata.namespace,
+        uid: request.metadata.uid,
+        netns: namespaces.net,
+        portMappings: request.portMappings,
+        cacheFile,
+      });
+    }
+
     let shm: string | null = null;
     if (!hostIpc) {
       shm = path.join(runtimeDir, 'shm');
@@ -167,6 +196,7 @@ export class SandboxManager {
       files,
       shm,
       infraContainerId: null,
+      ips,
     };
     await this.deps.records.save(record);
     cleanup.push('remove the sandbox record', () => this.deps.records.remove(id));
@@ -190,6 +220,12 @@ export class SandboxManager {
   async stop(id: string): Promise<void> {
     const sandbox = this.deps.records.get(id);
     if (!sandbox) return;
+    try {
+      await this.detachNetwork(sandbox);
+    } catch (error) {
+      // The cache stays, so the next stop or the remove retries DEL; the pod still stops.
+      this.deps.log.error({ err: error, podSandboxId: id }, 'CNI DEL failed; it is retried on the next stop or remove');
+    }
     await this.releaseRuntime(sandbox);
     if (sandbox.state !== 'SANDBOX_NOTREADY') await this.deps.records.save({ ...sandbox, state: 'SANDBOX_NOTREADY' });
   }
@@ -198,10 +234,17 @@ export class SandboxManager {
   async remove(id: string): Promise<void> {
     const sandbox = this.deps.records.get(id);
     if (!sandbox) return;
+    // A DEL that still fails keeps the record, so the kubelet's retry of the remove retries it: no IP leaks silently.
+    await this.detachNetwork(sandbox);
     await this.releaseRuntime(sandbox);
     if (sandbox.infraContainerId !== null) await this.deps.infra.remove(sandbox.infraContainerId);
     await rm(path.join(this.deps.runtimeDir, id), { recursive: true, force: true });
     await this.deps.records.remove(id);
+  }
+
+  /** Before the namespace pin goes: plugins need the namespace to remove the pod's interface. */
+  private detachNetwork(sandbox: SandboxRecord): Promise<void> {
+    return this.deps.network.detach(networkCache(path.join(this.deps.runtimeDir, sandbox.id)));
   }
 
   private async releaseRuntime(sandbox: SandboxRecord): Promise<void> {
@@ -239,6 +282,10 @@ export class SandboxManager {
           Object.entries(filter.labels).every(([key, value]) => sandbox.labels[key] === value)),
     );
   }
+}
+
+function networkCache(runtimeDir: string): string {
+  return path.join(runtimeDir, 'network.json');
 }
 
 /** The kubelet's own uniqueness key for a pod, as containerd and CRI-O reserve it. */

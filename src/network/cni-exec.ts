@@ -1,0 +1,140 @@
+import { spawn } from 'node:child_process';
+import { UnavailableError } from '../errors.js';
+import { findExecutable } from '../runtime/executable.js';
+import type { NetworkConfigList, PluginConfig } from './cni-config.js';
+
+/**
+ * Runs a network's plugin chain the way the CNI spec describes: each plugin
+ * is an executable found in the plugin dirs, told what to do through
+ * CNI_* variables and handed its configuration on stdin. ADD walks the chain
+ * in order, each plugin getting the previous one's result as prevResult;
+ * DEL walks it in reverse with the ADD result, so every plugin can find
+ * what it made.
+ */
+
+export interface CniRuntime {
+  readonly containerId: string;
+  /** The pod's network namespace file. */
+  readonly netns: string;
+  readonly ifName: string;
+  /** CNI_ARGS pairs, e.g. K8S_POD_NAME. */
+  readonly args: Readonly<Record<string, string>>;
+  /** Values for the capabilities a plugin declares, e.g. portMappings. */
+  readonly capabilities: Readonly<Record<string, unknown>>;
+}
+
+export type CniResult = Readonly<Record<string, unknown>>;
+
+export async function addNetwork(network: NetworkConfigList, runtime: CniRuntime, pluginDirs: readonly string[]): Promise<CniResult> {
+  let prevResult: CniResult | null = null;
+  for (const plugin of network.plugins) {
+    prevResult = await execPlugin('ADD', network, plugin, prevResult, runtime, pluginDirs);
+  }
+  // A chain always has one plugin (the config loader guarantees it), so a result exists.
+  return prevResult ?? {};
+}
+
+export async function deleteNetwork(
+  network: NetworkConfigList,
+  runtime: CniRuntime,
+  pluginDirs: readonly string[],
+  addResult: CniResult | null,
+): Promise<void> {
+  for (const plugin of [...network.plugins].reverse()) {
+    await execPlugin('DEL', network, plugin, addResult, runtime, pluginDirs);
+  }
+}
+
+/** The plugin types of a network that no plugin dir holds; empty when the network is usable. */
+export async function missingPlugins(network: NetworkConfigList, pluginDirs: readonly string[]): Promise<string[]> {
+  const missing: string[] = [];
+  for (const plugin of network.plugins) {
+    if ((await findExecutable(plugin.type, pluginDirs.join(':'))) === null) missing.push(plugin.type);
+  }
+  return missing;
+}
+
+async function execPlugin(
+  command: 'ADD' | 'DEL',
+  network: NetworkConfigList,
+  plugin: PluginConfig,
+  prevResult: CniResult | null,
+  runtime: CniRuntime,
+  pluginDirs: readonly string[],
+): Promise<CniResult> {
+  const binary = await findExecutable(plugin.type, pluginDirs.join(':'));
+  if (binary === null) {
+    throw new UnavailableError(`CNI plugin "${plugin.type}" of network "${network.name}" is not in ${pluginDirs.join(', ')}`);
+  }
+  const stdin = JSON.stringify({
+    ...plugin,
+    name: network.name,
+    cniVersion: network.cniVersion,
+    ...(prevResult === null ? {} : { prevResult }),
+    ...runtimeConfig(plugin, runtime.capabilities),
+  });
+  const env = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: runtime.containerId,
+    CNI_NETNS: runtime.netns,
+    CNI_IFNAME: runtime.ifName,
+    CNI_PATH: pluginDirs.join(':'),
+    CNI_ARGS: Object.entries(runtime.args)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(';'),
+  };
+  const { code, stdout, stderr } = await runWithStdin(binary, env, stdin);
+  const what = `CNI plugin "${plugin.type}" of network "${network.name}" failed ${command}`;
+  if (code !== 0) throw new UnavailableError(`${what}: ${pluginErrorMessage(stdout, stderr, code)}`);
+  if (command === 'DEL' || stdout.trim() === '') return {};
+  try {
+    const result: unknown = JSON.parse(stdout);
+    if (typeof result === 'object' && result !== null && !Array.isArray(result)) return result as CniResult;
+  } catch {
+    // Reported below with what the plugin printed.
+  }
+  throw new UnavailableError(`${what}: its result is not a JSON object: ${stdout.slice(0, 200)}`);
+}
+
+/** Only the capabilities the plugin declares, as the spec requires; none means no runtimeConfig at all. */
+function runtimeConfig(plugin: PluginConfig, capabilities: Readonly<Record<string, unknown>>): { runtimeConfig?: Record<string, unknown> } {
+  const declared = plugin.capabilities;
+  if (typeof declared !== 'object' || declared === null) return {};
+  const entries = Object.entries(capabilities).filter(([key]) => (declared as Record<string, unknown>)[key] === true);
+  return entries.length === 0 ? {} : { runtimeConfig: Object.fromEntries(entries) };
+}
+
+/** The spec's error object ({code, msg, details}) when the plugin printed one, else its stderr. */
+function pluginErrorMessage(stdout: string, stderr: string, exitCode: number | null): string {
+  try {
+    const error = JSON.parse(stdout) as { code?: unknown; msg?: unknown; details?: unknown };
+    if (typeof error.msg === 'string') {
+      const details = typeof error.details === 'string' && error.details !== '' ? `: ${error.details}` : '';
+      return `${error.msg}${details} (code ${String(error.code)})`;
+    }
+  } catch {
+    // Not the spec's error object: fall back to what the plugin wrote to stderr.
+  }
+  const text = (stderr.trim() || stdout.trim()).slice(0, 500);
+  return text === '' ? `exit code ${String(exitCode)}` : text;
+}
+
+function runWithStdin(
+  binary: string,
+  env: Record<string, string>,
+  stdin: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    // A plugin that exits without reading stdin closes the pipe; its exit status tells the story.
+    child.stdin.on('error', () => {});
+    child.stdin.end(stdin);
+  });
+}
