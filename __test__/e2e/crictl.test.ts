@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { crictl, crictlJson } from '../helpers/crictl.js';
 import { startSharedDaemon, type Daemon } from '../helpers/daemon.js';
@@ -38,16 +39,14 @@ test('crictl version reports crion, API v1 and the package version', async (t) =
   t.true(result.stdout.split('\n').includes(`RuntimeVersion:  ${packageVersion}`), result.stdout);
 });
 
-test('crictl info shows RuntimeReady and a NetworkReady condition that explains itself when false', async (t) => {
+test('crictl info shows RuntimeReady, and NetworkReady false with a reason naming the empty CNI config dir', async (t) => {
   const info = await crictlJson<CrictlInfo>(t.context.daemon, ['info']);
   const conditions = info.status.conditions;
   const runtimeReady = conditions.find((c) => c.type === 'RuntimeReady');
   const networkReady = conditions.find((c) => c.type === 'NetworkReady');
   t.is(runtimeReady?.status, true, JSON.stringify(conditions));
-  t.truthy(networkReady, JSON.stringify(conditions));
-  if (networkReady && !networkReady.status) {
-    t.not(networkReady.reason, '', `NetworkReady is false without a reason: ${JSON.stringify(networkReady)}`);
-  }
+  t.like(networkReady, { status: false, reason: 'NetworkPluginNotReady' }, JSON.stringify(conditions));
+  t.true(networkReady?.message.includes(path.join(t.context.daemon.dir, 'cni')), networkReady?.message);
 });
 
 test('crictl info includes the effective config and the host probe', async (t) => {
