@@ -22,6 +22,8 @@ interface Sample {
   /** runp + create + start. */
   readonly totalMs: number;
   readonly stopRemoveMs: number;
+  /** `crictl version`: one trivial RPC, the client's own share of each call. */
+  readonly versionMs: number;
 }
 
 export const podStart: Benchmark = {
@@ -55,8 +57,9 @@ export const podStart: Benchmark = {
 async function cycle(rig: PodRig, runtime: PodRuntime, name: string): Promise<Omit<Sample, 'cycle' | 'runtime'>> {
   const pod = await rig.runPod(runtime, `${runtime.name}-${name}`);
   const stopRemoveMs = await rig.removePod(runtime, pod.podId);
+  const versionMs = (await rig.timedCrictl(runtime, ['version'])).ms;
   const { runpMs, createMs, startMs } = pod;
-  return { runpMs, createMs, startMs, totalMs: runpMs + createMs + startMs, stopRemoveMs };
+  return { runpMs, createMs, startMs, totalMs: runpMs + createMs + startMs, stopRemoveMs, versionMs };
 }
 
 function outcome(samples: readonly Sample[], runtimes: readonly PodRuntime[]): Outcome {
@@ -74,6 +77,7 @@ function outcome(samples: readonly Sample[], runtimes: readonly PodRuntime[]): O
       formatNumber(Math.min(...totals)),
       formatNumber(Math.max(...totals)),
       formatNumber(medianOf(name, 'stopRemoveMs')),
+      formatNumber(medianOf(name, 'versionMs')),
       `${formatNumber(medianOf(name, 'totalMs') / containerdTotal, 2)}×`,
     ];
   });
@@ -82,14 +86,15 @@ function outcome(samples: readonly Sample[], runtimes: readonly PodRuntime[]): O
     verdict: ratio <= TARGET_RATIO ? 'met' : 'not met',
     summary: `crion's pod + container start takes ${formatNumber(ratio, 2)}× containerd's (target ≤ ${TARGET_RATIO}×)`,
     table: {
-      columns: ['Runtime', 'runp ms', 'create ms', 'start ms', 'Median start ms', 'Min', 'Max', 'stopp + rmp ms', 'vs containerd'],
+      columns: ['Runtime', 'runp ms', 'create ms', 'start ms', 'Median start ms', 'Min', 'Max', 'stopp + rmp ms', 'crictl version ms', 'vs containerd'],
       rows,
     },
     notes: [
       `${of('crion').length} cycles per runtime after one untimed warm-up, alternating crion and containerd; medians per column ` +
         '(so the three call columns need not add up to the total).',
       'Each call is one `crictl` process (the same binary for both, `runp`, `create --no-pull`, `start`), timed from spawn to exit: ' +
-        'about the same process start-up cost on both sides is included in every figure, which pulls the ratio towards 1.',
+        'about the same process start-up cost on both sides is included in every figure, which pulls the ratio towards 1. ' +
+        '`crictl version` (one trivial RPC, timed the same way) shows that client-side floor per call.',
       'Measured with crictl rather than `critest --benchmark`: critest v1.37.0\'s pod + container benchmark measures a single ' +
         'iteration with a pod on its own network namespace, which containerd cannot run without a CNI plugin.',
       'Pods use the host network (namespace_options.network = NODE), so neither runtime sets up a network: no CNI for containerd, ' +
