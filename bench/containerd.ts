@@ -115,6 +115,11 @@ export class Containerd {
     }
   }
 
+  /** Everything it has logged so far, at its default level (info). */
+  get output(): string {
+    return this.log;
+  }
+
   failure(message: string): Error {
     return new Error(`${message}\n--- containerd output ---\n${this.log}`);
   }

@@ -37,6 +37,8 @@ export interface PodRuntime {
   readonly daemonPid: number;
   /** The per-container (crion) or per-pod (containerd) processes that keep containers running. */
   helperPids(): number[];
+  /** How long the daemon itself took for `rpc` of `pod`, from its own log; null if the log does not say. */
+  serverMs(rpc: PodRpc, pod: RunningPod): number | null;
   failure(message: string): Error;
   /** Removes every pod through the daemon, stops it and deletes whatever it left in runc and the mount table. */
   dispose(): Promise<void>;
@@ -47,7 +49,10 @@ export interface Timed {
   readonly stdout: string;
 }
 
+export type PodRpc = 'RunPodSandbox' | 'CreateContainer' | 'StartContainer';
+
 export interface RunningPod {
+  readonly name: string;
   readonly podId: string;
   readonly containerId: string;
   readonly runpMs: number;
@@ -119,7 +124,7 @@ export class PodRig {
     const create = await this.timedCrictl(runtime, ['create', '--no-pull', podId, containerConfig, podConfig]);
     const containerId = create.stdout.trim();
     const start = await this.timedCrictl(runtime, ['start', containerId]);
-    return { podId, containerId, runpMs: runp.ms, createMs: create.ms, startMs: start.ms };
+    return { name, podId, containerId, runpMs: runp.ms, createMs: create.ms, startMs: start.ms };
   }
 
   /** StopPodSandbox then RemovePodSandbox, timed together. */
@@ -192,6 +197,11 @@ export class PodRig {
       endpoint: daemon.endpoint,
       daemonPid: daemon.child.pid!,
       helperPids: () => pidsOf('crion-monitor', `${dir}/`),
+      // Pods run one after another, so the last "rpc finished" line of an RPC is this pod's.
+      serverMs: (rpc) => {
+        const line = daemon.logs().findLast((candidate) => candidate.rpc === rpc && candidate.msg === 'rpc finished');
+        return typeof line?.latencyMs === 'number' ? line.latencyMs : null;
+      },
       failure: (message) => daemon.failure(message),
       async dispose() {
         try {
@@ -220,6 +230,7 @@ export class PodRig {
       endpoint: containerd.endpoint,
       daemonPid: containerd.pid,
       helperPids: () => pidsOf('containerd-shim-runc-v2', containerd.socketPath),
+      serverMs: (rpc, pod) => containerdServerMs(containerd.output, rpc, pod),
       failure: (message) => containerd.failure(message),
       async dispose() {
         try {
@@ -231,6 +242,32 @@ export class PodRig {
       },
     };
   }
+}
+
+/**
+ * containerd logs no latency, but its CRI plugin logs each of these calls
+ * when it starts and when it returns, at info, naming the pod or container:
+ * the difference of the two timestamps.
+ */
+function containerdServerMs(output: string, rpc: PodRpc, pod: RunningPod): number | null {
+  const subject = {
+    RunPodSandbox: `RunPodSandbox for &PodSandboxMetadata{Name:${pod.name},`,
+    CreateContainer: `CreateContainer within sandbox \\"${pod.podId}\\"`,
+    StartContainer: `StartContainer for \\"${pod.containerId}\\"`,
+  }[rpc];
+  const done = { RunPodSandbox: 'returns sandbox id', CreateContainer: 'returns container id', StartContainer: 'returns successfully' }[rpc];
+  const lines = output.split('\n').filter((line) => line.includes(subject));
+  const start = lines.find((line) => !line.includes(done));
+  const end = lines.find((line) => line.includes(done));
+  if (!start || !end) return null;
+  return logTimeMs(end) - logTimeMs(start);
+}
+
+/** logrus's `time="2026-11-29T12:19:18.188071605Z"`, in ms with the sub-millisecond digits Date drops. */
+function logTimeMs(line: string): number {
+  const match = /time="([^".]+)(?:\.(\d+))?Z"/.exec(line);
+  if (!match) return Number.NaN;
+  return Date.parse(`${match[1]}Z`) + Number(`0.${match[2] ?? '0'}`) * 1000;
 }
 
 /**
