@@ -1,4 +1,4 @@
-import { PodRig, type PodRuntime, type RuntimeName } from './pods.js';
+import { PodRig, type PodRpc, type PodRuntime, type RuntimeName } from './pods.js';
 import { formatNumber, median, type Benchmark, type Outcome } from './report.js';
 
 /**
@@ -12,6 +12,7 @@ import { formatNumber, median, type Benchmark, type Outcome } from './report.js'
 const TARGET_RATIO = 0.7;
 /** Cycles per runtime, at least: medians of fewer move with every hiccup of a 2-core machine. */
 const MIN_CYCLES = 10;
+const POD_RPCS: readonly PodRpc[] = ['RunPodSandbox', 'CreateContainer', 'StartContainer'];
 
 interface Sample {
   readonly cycle: number;
@@ -25,6 +26,7 @@ interface Sample {
   /** `crictl version`: one trivial RPC, the client's own share of each call. */
   readonly versionMs: number;
   /** The same three calls as the daemon's log times them, without client, connection and gRPC; null if its log does not say. */
+  readonly serverMs: Readonly<Record<PodRpc, number>> | null;
   readonly serverTotalMs: number | null;
 }
 
@@ -60,15 +62,16 @@ async function cycle(rig: PodRig, runtime: PodRuntime, name: string): Promise<Om
   const pod = await rig.runPod(runtime, `${runtime.name}-${name}`);
   const stopRemoveMs = await rig.removePod(runtime, pod.podId);
   const versionMs = (await rig.timedCrictl(runtime, ['version'])).ms;
-  const server = (['RunPodSandbox', 'CreateContainer', 'StartContainer'] as const).map((rpc) => runtime.serverMs(rpc, pod));
-  const serverTotalMs = server.every((ms) => ms !== null) ? server.reduce((sum: number, ms) => sum + ms!, 0) : null;
+  const server = POD_RPCS.map((rpc) => [rpc, runtime.serverMs(rpc, pod)] as const);
+  const serverMs = server.every(([, ms]) => ms !== null) ? (Object.fromEntries(server) as Record<PodRpc, number>) : null;
+  const serverTotalMs = serverMs === null ? null : POD_RPCS.reduce((sum, rpc) => sum + serverMs[rpc], 0);
   const { runpMs, createMs, startMs } = pod;
-  return { runpMs, createMs, startMs, totalMs: runpMs + createMs + startMs, stopRemoveMs, versionMs, serverTotalMs };
+  return { runpMs, createMs, startMs, totalMs: runpMs + createMs + startMs, stopRemoveMs, versionMs, serverMs, serverTotalMs };
 }
 
 function outcome(samples: readonly Sample[], runtimes: readonly PodRuntime[]): Outcome {
   const of = (name: RuntimeName): Sample[] => samples.filter((sample) => sample.runtime === name);
-  const medianOf = (name: RuntimeName, key: Exclude<keyof Sample, 'cycle' | 'runtime' | 'serverTotalMs'>): number =>
+  const medianOf = (name: RuntimeName, key: Exclude<keyof Sample, 'cycle' | 'runtime' | 'serverMs' | 'serverTotalMs'>): number =>
     median(of(name).map((s) => s[key]));
   const serverMedian = (name: RuntimeName): string => {
     const totals = of(name).flatMap((s) => (s.serverTotalMs === null ? [] : [s.serverTotalMs]));
