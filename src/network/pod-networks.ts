@@ -53,6 +53,9 @@ interface CachedAttachment {
 const POD_INTERFACE = 'eth0';
 
 export class PodNetworks {
+  /** Invalid files already logged: the dir is re-read on every kubelet Status call, every few seconds. */
+  private readonly reported = new Set<string>();
+
   constructor(private readonly settings: PodNetworkSettings) {}
 
   /** ADD on the default network; returns the pod's IPs, first one first. A failed chain is torn down again. */
@@ -129,7 +132,12 @@ export class PodNetworks {
 
   private async defaultNetwork(): Promise<NetworkConfigList | null> {
     const { networks, invalid } = await loadNetworkConfigs(this.settings.configDir());
-    for (const { file, reason } of invalid) this.settings.log.warn({ file, reason }, 'skipping an invalid CNI network config');
+    for (const { file, reason } of invalid) {
+      const key = `${file}\0${reason}`;
+      if (this.reported.has(key)) continue;
+      this.reported.add(key);
+      this.settings.log.warn({ file, reason }, 'skipping an invalid CNI network config');
+    }
     return selectDefaultNetwork(networks, this.settings.defaultNetwork());
   }
 

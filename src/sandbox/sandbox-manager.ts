@@ -164,7 +164,7 @@ export class SandboxManager {
     let ips: string[] = [];
     if (namespaces.net !== null) {
       const cacheFile = networkCache(runtimeDir);
-      // Pushed first: a chain that fails halfway is torn down by attach itself, but a cache write that fails is not.
+      // Pushed before the ADD so a later failed step runs DEL from the cache; a failed ADD is torn down by attach itself.
       cleanup.push('detach the pod network', () => this.deps.network.detach(cacheFile));
       ips = await this.deps.network.attach({
         sandboxId: id,
