@@ -1,0 +1,132 @@
+import test from 'ava';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { createLogger } from '../../src/log/logger.js';
+import type { PodNetworkRequest } from '../../src/network/pod-networks.js';
+import {
+  SandboxManager,
+  type SandboxHost,
+  type SandboxNetwork,
+  type SandboxRecord,
+  type SandboxRequest,
+} from '../../src/sandbox/sandbox-manager.js';
+import { RecordStore } from '../../src/state/record-store.js';
+
+/** How the sandbox manager drives the pod network: when it attaches, and how a failing DEL is retried. */
+
+const fakeHost: SandboxHost = {
+  createNamespaces: async (request) => ({
+    net: request.net ? path.join(request.dir, 'net') : null,
+    ipc: request.ipc ? path.join(request.dir, 'ipc') : null,
+    uts: request.uts ? path.join(request.dir, 'uts') : null,
+  }),
+  removeNamespaces: async () => {},
+  mountShm: async () => {},
+  unmount: async () => {},
+};
+
+/** Records attach and detach calls; `failDetach` makes DEL fail, as a plugin that cannot reach its state would. */
+class FakeNetwork implements SandboxNetwork {
+  readonly attached: PodNetworkRequest[] = [];
+  readonly detached: string[] = [];
+  failDetach = false;
+  failAttach = false;
+
+  async attach(request: PodNetworkRequest): Promise<string[]> {
+    if (this.failAttach) throw new Error('no IP addresses available in range set');
+    this.attached.push(request);
+    return ['10.123.9.2', 'fd00::2'];
+  }
+
+  async detach(cacheFile: string): Promise<void> {
+    this.detached.push(cacheFile);
+    if (this.failDetach) throw new Error('DEL failed');
+  }
+}
+
+function request(name: string, network: SandboxRequest['network'] = 'POD'): SandboxRequest {
+  return {
+    metadata: { name, uid: `${name}-uid`, namespace: 'default', attempt: 0 },
+    hostname: name,
+    logDirectory: '',
+    dns: null,
+    labels: {},
+    annotations: {},
+    cgroupParent: '',
+    sysctls: {},
+    network,
+    pid: 'CONTAINER',
+    ipc: 'POD',
+    runtimeHandler: '',
+    portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '' }],
+    config: {},
+  };
+}
+
+async function manager(t: { teardown(fn: () => Promise<void>): void }, network: FakeNetwork) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'crion-sandbox-net-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const output = new PassThrough();
+  let logText = '';
+  output.on('data', (chunk: Buffer) => (logText += chunk.toString()));
+  const log = createLogger({ level: 'info', format: 'json', destination: output });
+  const sandboxes = new SandboxManager({
+    records: await RecordStore.open<SandboxRecord>(path.join(dir, 'root'), 'sandbox.json', log),
+    runtimeDir: path.join(dir, 'state'),
+    host: fakeHost,
+    infra: { start: async () => ({ containerId: 'infra' }), stop: async () => {}, remove: async () => {} },
+    network,
+    handlers: () => ['runc'],
+    defaultHandler: () => 'runc',
+    log,
+  });
+  return { sandboxes, dir, logText: () => logText };
+}
+
+test('a pod attaches with its pinned netns and port mappings and records its IPs; a host-network pod does not attach', async (t) => {
+  const network = new FakeNetwork();
+  const { sandboxes, dir } = await manager(t, network);
+  const pod = await sandboxes.run(request('web'));
+  t.deepEqual(pod.ips, ['10.123.9.2', 'fd00::2']);
+  t.like(network.attached[0], {
+    sandboxId: pod.id,
+    name: 'web',
+    namespace: 'default',
+    uid: 'web-uid',
+    netns: path.join(dir, 'state', pod.id, 'ns', 'net'),
+    cacheFile: path.join(dir, 'state', pod.id, 'network.json'),
+  });
+  t.deepEqual(network.attached[0]?.portMappings, [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '' }]);
+
+  const host = await sandboxes.run(request('host', 'NODE'));
+  t.deepEqual(host.ips, []);
+  t.is(network.attached.length, 1);
+});
+
+test('a failed attach leaves no record or runtime directory', async (t) => {
+  const network = new FakeNetwork();
+  network.failAttach = true;
+  const { sandboxes, dir } = await manager(t, network);
+  await t.throwsAsync(sandboxes.run(request('web')), { message: /no IP addresses available/ });
+  t.deepEqual(sandboxes.list(null), []);
+  t.deepEqual(await readdir(path.join(dir, 'state')), []);
+});
+
+test('a failing DEL does not stop the pod but is retried, and a remove fails until DEL succeeds', async (t) => {
+  const network = new FakeNetwork();
+  const { sandboxes, logText } = await manager(t, network);
+  const pod = await sandboxes.run(request('web'));
+  network.failDetach = true;
+  await sandboxes.stop(pod.id);
+  t.is(sandboxes.get(pod.id)?.state, 'SANDBOX_NOTREADY');
+  t.regex(logText(), /CNI DEL failed/);
+  await t.throwsAsync(sandboxes.remove(pod.id), { message: 'DEL failed' });
+  t.truthy(sandboxes.get(pod.id), 'the record stays for the next remove');
+
+  network.failDetach = false;
+  await sandboxes.remove(pod.id);
+  t.is(sandboxes.get(pod.id), undefined);
+  t.is(network.detached.length, 3, 'stop, failed remove, remove');
+});
