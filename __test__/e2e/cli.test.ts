@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -29,6 +29,32 @@ test('crion config prints TOML that crion daemon --config accepts back', async (
 
   const daemon = await startDaemon(t, { config: printed.stdout });
   t.is(await daemon.stop(), 0, daemon.stderr);
+});
+
+test('crion network init writes the bridge network once, with the configured subnet and a lease dir under state', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'crion-e2e-netinit-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const empty = path.join(dir, 'empty.conf');
+  await writeFile(empty, '');
+  const args = [
+    'network', 'init',
+    '--config', empty,
+    '--config-dir', '/nonexistent',
+    '--state', path.join(dir, 'state'),
+    '--network-cni-config-dir', path.join(dir, 'net.d'),
+    '--network-default-subnet', '10.123.48.0/24',
+  ];
+  const first = await crion(args);
+  t.is(first.code, 0, first.stderr);
+  const file = path.join(dir, 'net.d', '10-crion-bridge.conflist');
+  t.is(first.stdout, `wrote ${file}\n`);
+  const network = JSON.parse(await readFile(file, 'utf8')) as { plugins: Array<{ type: string; ipam?: unknown }> };
+  t.deepEqual(network.plugins.map((plugin) => plugin.type), ['bridge', 'portmap']);
+  t.like(network.plugins[0]?.ipam, { ranges: [[{ subnet: '10.123.48.0/24' }]], dataDir: path.join(dir, 'state', 'cni', 'networks') });
+
+  const second = await crion(args);
+  t.is(second.code, 0, second.stderr);
+  t.regex(second.stdout, /already holds a network config; nothing written/);
 });
 
 const malformed = [
