@@ -186,3 +186,15 @@ test('the default network is written only into a directory without network confi
   t.like(network?.plugins[1], { capabilities: { portMappings: true } });
   t.is(await initDefaultNetwork({ ...options, subnet: '10.99.0.0/16' }), null);
 });
+
+test('a plugin killed by a signal (as a hung one is after its timeout) fails the ADD saying so', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(path.join(dir, '10-test.conf'), JSON.stringify({ cniVersion: '1.0.0', name: 'killed', type: 'fake-killed' }));
+  await writeFile(path.join(dir, 'fake-killed'), '#!/bin/sh\n[ "$CNI_COMMAND" = ADD ] && kill -9 $$\nexit 0\n');
+  await chmod(path.join(dir, 'fake-killed'), 0o755);
+  const { log } = capturedLogger();
+  const networks = new PodNetworks({ configDir: () => dir, pluginDirs: () => [dir], defaultNetwork: () => '', log });
+  const cacheFile = path.join(dir, 'network.json');
+  const request = { sandboxId: 'pod3', name: 'web', namespace: 'default', uid: 'uid-3', netns: '/x', portMappings: [], cacheFile };
+  await t.throwsAsync(networks.attach(request), { message: /"fake-killed" of network "killed" failed ADD: killed by SIGKILL/ });
+});

@@ -25,6 +25,9 @@ export interface CniRuntime {
 
 export type CniResult = Readonly<Record<string, unknown>>;
 
+/** A plugin that hangs (a stuck IPAM daemon, a lock) must not hold RunPodSandbox, and the pod's name, forever. */
+const PLUGIN_TIMEOUT_MS = 60_000;
+
 export async function addNetwork(network: NetworkConfigList, runtime: CniRuntime, pluginDirs: readonly string[]): Promise<CniResult> {
   let prevResult: CniResult | null = null;
   for (const plugin of network.plugins) {
@@ -84,8 +87,9 @@ async function execPlugin(
       .map(([key, value]) => `${key}=${value}`)
       .join(';'),
   };
-  const { code, stdout, stderr } = await runWithStdin(binary, env, stdin);
+  const { code, signal, stdout, stderr } = await runWithStdin(binary, env, stdin);
   const what = `CNI plugin "${plugin.type}" of network "${network.name}" failed ${command}`;
+  if (signal !== null) throw new UnavailableError(`${what}: killed by ${signal} (plugins get ${PLUGIN_TIMEOUT_MS / 1000} s)`);
   if (code !== 0) throw new UnavailableError(`${what}: ${pluginErrorMessage(stdout, stderr, code)}`);
   if (command === 'DEL' || stdout.trim() === '') return {};
   try {
@@ -124,15 +128,15 @@ function runWithStdin(
   binary: string,
   env: Record<string, string>,
   stdin: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'], timeout: PLUGIN_TIMEOUT_MS, killSignal: 'SIGKILL' });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
     // A plugin that exits without reading stdin closes the pipe; its exit status tells the story.
     child.stdin.on('error', () => {});
     child.stdin.end(stdin);
