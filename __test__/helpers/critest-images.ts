@@ -102,9 +102,32 @@ async function predefinedGroupLayer(): Promise<Layer> {
  */
 async function pauseLayer(): Promise<Layer> {
   return buildLayer(
-    [{ type: 'file', path: 'pause', mode: 0o755, content: "#!/bin/sh\ntrap 'exit 0' TERM INT\nwhile :; do sleep 3600 & wait $!; done\n" }],
+    // Its idle child is tail, not sleep: specs that look for `sleep` in a pod-wide PID
+    // namespace must see only their own processes, as with the real pause binary.
+    [{ type: 'file', path: 'pause', mode: 0o755, content: "#!/bin/sh\ntrap 'exit 0' TERM INT\nwhile :; do tail -f /dev/null & wait $!; done\n" }],
     { createdBy: 'ADD pause /pause' },
   );
+}
+
+/**
+ * upstream's e2e busybox has the pgrep applet; Debian's busybox-static does not. A
+ * shell stand-in that matches process names from /proc is enough for critest,
+ * which only asks `pgrep sleep`.
+ */
+async function pgrepLayer(): Promise<Layer> {
+  const script = [
+    '#!/bin/sh',
+    'found=1',
+    'for dir in /proc/[0-9]*; do',
+    // The stand-in pause does not reap orphans as the real one does; their zombies are not processes to find.
+    '  read -r _ _ state _ < "$dir/stat" 2>/dev/null && [ "$state" != Z ] || continue',
+    '  name=$(cat "$dir/comm" 2>/dev/null) || continue',
+    '  case "$name" in *"$1"*) echo "${dir#/proc/}"; found=0 ;; esac',
+    'done',
+    'exit $found',
+    '',
+  ].join('\n');
+  return buildLayer([{ type: 'file', path: 'usr/bin/pgrep', mode: 0o755, content: script }], { createdBy: 'ADD pgrep /usr/bin/pgrep' });
 }
 
 const STAND_INS: readonly StandIn[] = [
@@ -139,11 +162,11 @@ const STAND_INS: readonly StandIn[] = [
   })),
   {
     // critest's default container image for every non-image spec. Debian's busybox
-    // lacks pgrep and ipcs, so the few specs that run those fail with this one.
+    // lacks ipcs, so the spec that runs it fails with this one.
     repository: 'e2e-test-images/busybox',
     tags: ['1.29-2'],
     hosts: ['registry.k8s.io'],
-    build: async (base) => ({ layers: [base], config: BUSYBOX_CONFIG }),
+    build: async (base) => ({ layers: [base, await pgrepLayer()], config: BUSYBOX_CONFIG }),
   },
 ];
 

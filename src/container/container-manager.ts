@@ -534,12 +534,11 @@ export class ContainerManager {
         timeoutSeconds > 0
           ? setTimeout(() => {
               timedOut = true;
-              // runc forwards signals to the exec'd process only while it runs; kill the process itself.
-              void readFile(pidFile, 'utf8')
-                .then((pid) => process.kill(Number(pid), 'SIGKILL'))
-                .catch(() => undefined)
-                .finally(() => child.kill('SIGKILL'));
-              reject(new DeadlineExceededError(`command ${JSON.stringify(command)} timed out after ${timeoutSeconds}s`));
+              // Killing runc exec would leave the command running, so the command itself is
+              // killed, and the caller hears of the timeout only once it is gone.
+              void killExecProcess(pidFile)
+                .finally(() => child.kill('SIGKILL'))
+                .then(() => reject(new DeadlineExceededError(`command ${JSON.stringify(command)} timed out after ${timeoutSeconds}s`)));
             }, timeoutSeconds * 1000)
           : undefined;
       child.once('close', () => clearTimeout(timer));
@@ -586,6 +585,22 @@ function stopSignalOf(config: ContainerConfig__Output, imageStopSignal: string |
   if (config.stopSignal !== 'SIGNAL_RUNTIME_DEFAULT') return config.stopSignal.replace(/^SIGNAL_SIG/, '');
   if (imageStopSignal) return imageStopSignal.replace(/^SIG/, '');
   return 'TERM';
+}
+
+/** runc writes the pid file once the process exists; under load that can be after the timeout. */
+async function killExecProcess(pidFile: string): Promise<void> {
+  for (let waited = 0; waited < 5000; waited += 50) {
+    const pid = Number(await readFile(pidFile, 'utf8').catch(() => ''));
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 function cap(output: Buffer): Buffer {
