@@ -19,6 +19,7 @@ import { mountOverlay, pidAlive, unmountOverlay, watchExit } from '../native/ind
 import {
   containerLimits,
   containerSpec,
+  ociResources,
   resolveUser,
   sandboxSpec,
   type HostFacts,
@@ -483,14 +484,8 @@ export class ContainerManager {
     if (container.state !== 'CONTAINER_RUNNING' && container.state !== 'CONTAINER_CREATED') {
       throw new FailedPreconditionError(`container ${container.id} is ${stateWord(container.state)}; only a live container takes new limits`);
     }
-    const limits = containerLimits(resources, this.deps.host);
-    const ociResources = Object.fromEntries(
-      Object.entries({ memory: limits.memory, cpu: limits.cpu, hugepageLimits: limits.hugepageLimits, unified: limits.unified }).filter(
-        ([, value]) => value !== null,
-      ),
-    );
     const file = path.join(this.deps.runtimeDir, container.id, 'resources.json');
-    await writeFile(file, JSON.stringify(ociResources));
+    await writeFile(file, JSON.stringify(ociResources(containerLimits(resources, this.deps.host))));
     await this.deps.runtimes(container.runtimeHandler).update(container.id, file);
     const linux = { ...(container.config.linux ?? { securityContext: null }), resources };
     await this.deps.records.save({ ...container, config: { ...container.config, linux } as ContainerConfig__Output });

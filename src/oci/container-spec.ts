@@ -10,7 +10,7 @@ import { procPaths } from './masked-paths.js';
 import { assembleMounts, defaultMounts, podFileMounts } from './mounts.js';
 import { containerNamespaces, podNamespaceModes } from './namespaces.js';
 import { processArgs, processCwd, processEnv } from './process.js';
-import { containerLimits } from './resources.js';
+import { containerLimits, ociResources } from './resources.js';
 import { seccompFor } from './seccomp.js';
 import { profileRequest } from './security-profile.js';
 import type { HostFacts, HostLookups, SandboxContext } from './spec-inputs.js';
@@ -105,11 +105,7 @@ export function containerSpec(input: ContainerSpecInput): OciSpec {
   if (apparmor !== null) process.apparmorProfile = apparmor;
   if (limits.oomScoreAdj !== null) process.oomScoreAdj = limits.oomScoreAdj;
 
-  const resources: OciResources = { devices: devices.rules };
-  if (limits.memory !== null) resources.memory = limits.memory;
-  if (limits.cpu !== null) resources.cpu = limits.cpu;
-  if (limits.hugepageLimits !== null) resources.hugepageLimits = limits.hugepageLimits;
-  if (limits.unified !== null) resources.unified = limits.unified;
+  const resources: OciResources = { devices: devices.rules, ...ociResources(limits) };
 
   const { maskedPaths, readonlyPaths } = procPaths(securityContext);
   const spec: OciSpec = {

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { LinuxContainerResources__Output } from '../generated/runtime/v1/LinuxContainerResources.js';
 import { int64Field } from './cri-values.js';
 import type { HostFacts } from './spec-inputs.js';
-import type { OciCpu, OciHugepageLimit, OciMemory } from './spec-types.js';
+import type { OciCpu, OciHugepageLimit, OciMemory, OciResources } from './spec-types.js';
 
 /**
  * The cgroup limits of a container (linux.resources minus devices) and its
@@ -37,6 +37,16 @@ export function containerLimits(resources: LinuxContainerResources__Output | nul
       host.oomScoreAdjFloor,
     ),
   };
+}
+
+/** The cgroup part of linux.resources, for a new spec and for `runc update` alike; unset limits are left out. */
+export function ociResources(limits: ContainerLimits): Omit<OciResources, 'devices'> {
+  const resources: Omit<OciResources, 'devices'> = {};
+  if (limits.memory !== null) resources.memory = limits.memory;
+  if (limits.cpu !== null) resources.cpu = limits.cpu;
+  if (limits.hugepageLimits !== null) resources.hugepageLimits = limits.hugepageLimits;
+  if (limits.unified !== null) resources.unified = limits.unified;
+  return resources;
 }
 
 /**
