@@ -173,20 +173,25 @@ const STAND_INS: readonly StandIn[] = [
 /** The second platform of each list, never selected on an amd64 host; same layers, its own config. */
 const OTHER_PLATFORM: Platform = { os: 'linux', architecture: 'arm64' };
 
-/** Pushes every stand-in; returns them in a fixed order. */
+/**
+ * Pushes every stand-in; returns them in a fixed order. One after another: two
+ * pushes of the same blob into one repository at once (pause 3.9 and 3.10 share
+ * their layers) can leave one manifest naming a blob the registry has not
+ * finished taking.
+ */
 export async function publishCritestImages(registry: Registry): Promise<CritestImage[]> {
   const base = await busyboxLayer();
-  return Promise.all(
-    STAND_INS.map(async (standIn) => {
-      const { layers, config } = await standIn.build(base);
-      const images: BuiltImage[] = [{ os: 'linux', architecture: 'amd64' }, OTHER_PLATFORM].map((platform) =>
-        buildImage({ format: 'docker', platform, layers, config }),
-      );
-      const published = await publish(registry, standIn.repository, standIn.tags, buildIndex(images, 'docker'));
-      const names = standIn.hosts.flatMap((host) => standIn.tags.map((tag) => `${host}/${standIn.repository}:${tag}`));
-      return { names, repository: standIn.repository, published };
-    }),
-  );
+  const published: CritestImage[] = [];
+  for (const standIn of STAND_INS) {
+    const { layers, config } = await standIn.build(base);
+    const images: BuiltImage[] = [{ os: 'linux', architecture: 'amd64' }, OTHER_PLATFORM].map((platform) =>
+      buildImage({ format: 'docker', platform, layers, config }),
+    );
+    const index = await publish(registry, standIn.repository, standIn.tags, buildIndex(images, 'docker'));
+    const names = standIn.hosts.flatMap((host) => standIn.tags.map((tag) => `${host}/${standIn.repository}:${tag}`));
+    published.push({ names, repository: standIn.repository, published: index });
+  }
+  return published;
 }
 
 /**
