@@ -34,6 +34,7 @@ import type { ImageRecord } from '../image/image-store.js';
 import type { ContainerDefaults } from '../image/manifest.js';
 import type { SandboxManager, SandboxRecord } from '../sandbox/sandbox-manager.js';
 import type { RecordStore } from '../state/record-store.js';
+import { unixNanos } from '../unix-nanos.js';
 import { launchMonitor, monitorCommand, readExitFile, type ExitStatus } from './monitor.js';
 import { OciRuntime, RuntimeCommandError } from './oci-runtime.js';
 
@@ -112,10 +113,6 @@ export interface ContainerManagerDeps {
 
 /** CRI caps what ExecSync returns of each stream. */
 const EXEC_OUTPUT_LIMIT = 16 * 1024 * 1024;
-
-function nowNanos(): string {
-  return (BigInt(Date.now()) * 1_000_000n).toString();
-}
 
 function nanosOf(rfc3339: string): string {
   const match = /^(.*?)(?:\.(\d+))?Z$/.exec(rfc3339);
@@ -246,7 +243,7 @@ export class ContainerManager {
       await this.deps.records.save(infra);
       cleanup.push('remove the infra record', () => this.deps.records.remove(infra.id));
       await this.deps.runtimes(sandbox.runtimeHandler).start(infra.id);
-      const running = { ...infra, state: 'CONTAINER_RUNNING' as const, startedAt: nowNanos() };
+      const running = { ...infra, state: 'CONTAINER_RUNNING' as const, startedAt: unixNanos() };
       await this.deps.records.save(running);
       this.layerHolds.set(infra.id, launched.release);
       return running;
@@ -349,7 +346,7 @@ export class ContainerManager {
       imageId: image.id,
       imageRef: image.repoDigests[0] ?? image.id,
       state: 'CONTAINER_CREATED' as const,
-      createdAt: nowNanos(),
+      createdAt: unixNanos(),
       startedAt: '0',
       finishedAt: '0',
       exitCode: 0,
@@ -397,7 +394,7 @@ export class ContainerManager {
       await this.recordExit(container.id, error instanceof RuntimeCommandError ? error.stderr : String(error));
       throw error;
     }
-    await this.deps.records.save({ ...this.require(id), state: 'CONTAINER_RUNNING', startedAt: nowNanos() });
+    await this.deps.records.save({ ...this.require(id), state: 'CONTAINER_RUNNING', startedAt: unixNanos() });
     this.follow(container.id);
   }
 
@@ -419,7 +416,7 @@ export class ContainerManager {
     await this.deps.records.save({
       ...container,
       state: 'CONTAINER_EXITED',
-      finishedAt: status ? nanosOf(status.exitedAt) : nowNanos(),
+      finishedAt: status ? nanosOf(status.exitedAt) : unixNanos(),
       exitCode: status?.exitCode ?? (failure !== undefined ? 128 : 255),
       reason,
       message: failure ?? (status ? '' : 'the container monitor died without recording an exit status'),
@@ -548,11 +545,7 @@ export class ContainerManager {
 
   /** By full ID or a unique prefix, as crictl users type them. */
   find(idOrPrefix: string): ContainerRecord | undefined {
-    if (idOrPrefix === '') return undefined;
-    const exact = this.deps.records.get(idOrPrefix);
-    if (exact) return exact;
-    const matches = this.deps.records.list().filter((container) => container.id.startsWith(idOrPrefix));
-    return matches.length === 1 ? matches[0] : undefined;
+    return this.deps.records.find(idOrPrefix);
   }
 
   list(filter: ContainerFilter | null): ContainerRecord[] {

@@ -6,7 +6,7 @@ import type { Puller } from '../image/puller.js';
 import type { ImageServiceHandlers } from '../generated/runtime/v1/ImageService.js';
 import type { Image } from '../generated/runtime/v1/Image.js';
 import type { ServiceRpcs } from './services.js';
-import { unixNanos } from './timestamps.js';
+import { unixNanos } from '../unix-nanos.js';
 
 export interface ImageRpcDeps {
   readonly images: ImageManager;

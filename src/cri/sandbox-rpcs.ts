@@ -3,7 +3,7 @@ import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeServ
 import type { PodSandboxConfig__Output } from '../generated/runtime/v1/PodSandboxConfig.js';
 import type { SandboxManager, SandboxRecord, SandboxRequest } from '../sandbox/sandbox-manager.js';
 import type { ServiceRpcs } from './services.js';
-import { unixNanos } from './timestamps.js';
+import { unixNanos } from '../unix-nanos.js';
 
 export interface SandboxRpcDeps {
   readonly sandboxes: SandboxManager;

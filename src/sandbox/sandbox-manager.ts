@@ -7,6 +7,7 @@ import { NameReservations } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
 import type { PodNetworkRequest, PortMapping } from '../network/pod-networks.js';
 import type { RecordStore } from '../state/record-store.js';
+import { unixNanos } from '../unix-nanos.js';
 import { writePodFiles, type DnsSettings, type PodFiles } from './pod-files.js';
 
 /**
@@ -191,7 +192,7 @@ export class SandboxManager {
       ...request,
       id,
       state: 'SANDBOX_READY',
-      createdAt: (BigInt(Date.now()) * 1_000_000n).toString(),
+      createdAt: unixNanos(),
       namespaces,
       files,
       shm,
@@ -266,11 +267,7 @@ export class SandboxManager {
 
   /** By full ID or a unique prefix, as crictl users type them. */
   find(idOrPrefix: string): SandboxRecord | undefined {
-    if (idOrPrefix === '') return undefined;
-    const exact = this.deps.records.get(idOrPrefix);
-    if (exact) return exact;
-    const matches = this.deps.records.list().filter((sandbox) => sandbox.id.startsWith(idOrPrefix));
-    return matches.length === 1 ? matches[0] : undefined;
+    return this.deps.records.find(idOrPrefix);
   }
 
   list(filter: SandboxFilter | null): SandboxRecord[] {

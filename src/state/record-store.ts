@@ -44,6 +44,15 @@ export class RecordStore<T extends { readonly id: string }> {
     return this.records.get(id);
   }
 
+  /** By full ID or a prefix that names exactly one record, as crictl users type IDs. */
+  find(idOrPrefix: string): T | undefined {
+    if (idOrPrefix === '') return undefined;
+    const exact = this.records.get(idOrPrefix);
+    if (exact) return exact;
+    const matches = this.list().filter((record) => record.id.startsWith(idOrPrefix));
+    return matches.length === 1 ? matches[0] : undefined;
+  }
+
   list(): T[] {
     return [...this.records.values()];
   }
