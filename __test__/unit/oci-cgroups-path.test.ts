@@ -1,6 +1,6 @@
 import test from 'ava';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { cgroupParentPath, containerCgroupsPath } from '../../src/oci/index.js';
+import { cgroupDirOf, cgroupParentPath, containerCgroupsPath, podCgroupDir } from '../../src/oci/index.js';
 
 const parents: Array<[string, 'cgroupfs' | 'systemd', string]> = [
   ['/kubepods/besteffort/pod123', 'cgroupfs', '/kubepods/besteffort/pod123'],
@@ -49,4 +49,22 @@ test('containerCgroupsPath is a directory under the parent with cgroupfs and run
   t.is(containerCgroupsPath('/test.slice', 'cgroupfs', 'abc'), '/test.slice/crion-abc');
   t.is(containerCgroupsPath('/test.slice', 'systemd', 'abc'), 'test.slice:crion:abc');
   t.is(containerCgroupsPath('', 'systemd', 'abc'), 'system.slice:crion:abc');
+});
+
+test('cgroupDirOf finds the directory runc makes for either driver', (t) => {
+  t.is(cgroupDirOf(containerCgroupsPath('/kubepods/pod1', 'cgroupfs', 'abc')), '/kubepods/pod1/crion-abc');
+  t.is(
+    cgroupDirOf(containerCgroupsPath('kubepods-besteffort-pod1.slice', 'systemd', 'abc')),
+    '/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/crion-abc.scope',
+  );
+  t.is(cgroupDirOf(containerCgroupsPath('', 'systemd', 'abc')), '/system.slice/crion-abc.scope');
+  t.is(cgroupDirOf('a-b.slice:crion:c.slice'), '/c.slice');
+});
+
+test('podCgroupDir is the parent as a directory, or null when the pod names none', (t) => {
+  t.is(podCgroupDir('/kubepods/pod1', 'cgroupfs'), '/kubepods/pod1');
+  t.is(podCgroupDir('kubepods-besteffort-pod1.slice', 'systemd'), '/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice');
+  t.is(podCgroupDir('/test.slice', 'systemd'), '/test.slice');
+  t.is(podCgroupDir('', 'cgroupfs'), null);
+  t.is(podCgroupDir('', 'systemd'), null);
 });

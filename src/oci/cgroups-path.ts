@@ -71,3 +71,29 @@ function expandSlice(slice: string): string {
   }
   return expanded;
 }
+
+/**
+ * Where the OCI runtime puts a linux.cgroupsPath, relative to each
+ * hierarchy's mount point: the path itself for cgroupfs; for runc's
+ * systemd form `<slice>:<prefix>:<name>`, the scope `<prefix>-<name>.scope`
+ * in the expanded slice (or the slice itself when the name is one), as
+ * runc's systemd manager computes it.
+ */
+export function cgroupDirOf(cgroupsPath: string): string {
+  const parts = cgroupsPath.split(':');
+  if (parts.length !== 3) return cgroupsPath;
+  const [slice = '', prefix = '', name = ''] = parts;
+  if (name.endsWith(SLICE)) return expandSlice(name);
+  return path.posix.join(expandSlice(slice === '' ? DEFAULT_SLICE : slice), `${prefix}-${name}.scope`);
+}
+
+/**
+ * The pod's own cgroup directory, relative to each hierarchy's mount point;
+ * null when the pod names no parent, since its containers then share
+ * crion's default parent with every other such pod.
+ */
+export function podCgroupDir(parent: string, driver: CgroupDriver): string | null {
+  if (parent === '') return null;
+  const resolved = cgroupParentPath(parent, driver);
+  return driver === 'systemd' ? expandSlice(resolved) : resolved;
+}

@@ -1,6 +1,6 @@
 // OCI runtime spec generation: pure functions from a CRI request, the pod and the node to a config.json.
 export { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilitiesFromMask, containerCapabilities } from './capabilities.js';
-export { cgroupParentPath, containerCgroupsPath } from './cgroups-path.js';
+export { cgroupDirOf, cgroupParentPath, containerCgroupsPath, podCgroupDir } from './cgroups-path.js';
 export { containerSpec, type ContainerSpecInput } from './container-spec.js';
 export { containerLimits, ociResources, type ContainerLimits } from './resources.js';
 export { DEFAULT_DEVICE_RULES } from './devices.js';
