@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../fs/atomic-write.js';
+import { diskUsage } from '../fs/disk-usage.js';
 import type { Logger } from '../log/logger.js';
 
 /**
@@ -215,21 +216,4 @@ export class LayerStore {
     }
     return { bytes, inodes };
   }
-}
-
-/** Allocated bytes and inode count below `dir`, counting hard links once. */
-async function diskUsage(dir: string): Promise<{ bytes: number; inodes: number }> {
-  const seen = new Set<number>();
-  let bytes = 0;
-  const visit = async (entry: string): Promise<void> => {
-    const stats = await lstat(entry);
-    if (seen.has(stats.ino)) return;
-    seen.add(stats.ino);
-    bytes += stats.blocks * 512;
-    if (stats.isDirectory()) {
-      for (const child of await readdir(entry)) await visit(path.join(entry, child));
-    }
-  };
-  await visit(dir);
-  return { bytes, inodes: seen.size };
 }
