@@ -89,3 +89,19 @@ npm run build
 
 echo "==> cri-tools"
 bash scripts/cri-tools.sh
+
+# critest's busybox stand-in needs a shell that runs commands from PATH, as the official
+# busybox image's does (busybox-static's runs its applets in-process). Debian's dynamically
+# linked busybox does, but its package conflicts with busybox-static, so it is unpacked into
+# the cache (where __test__/helpers/dynamic-busybox.ts looks) instead of installed.
+busybox_dir="$HOME/.cache/crion/busybox-dynamic"
+if [[ -x $busybox_dir/bin/busybox ]]; then
+  echo "==> busybox (dynamic) already in $busybox_dir"
+else
+  echo "==> busybox (dynamic) into $busybox_dir"
+  download="$(mktemp -d)"
+  (cd "$download" && { apt-get download busybox || { apt-get update && apt-get download busybox; }; })
+  rm -rf "$busybox_dir"
+  dpkg-deb -x "$download"/busybox_*.deb "$busybox_dir"
+  rm -rf "$download"
+fi
