@@ -548,6 +548,24 @@ export class ContainerManager {
     return this.deps.records.find(idOrPrefix);
   }
 
+  /** The overlay upper directory: what the container wrote, for its stats. */
+  writableLayerOf(id: string): string {
+    return path.join(this.deps.records.dirOf(id), 'upper');
+  }
+
+  /**
+   * The linux.cgroupsPath the container was created with, from its bundle:
+   * the one source that stays right for infra containers (named after
+   * their pod) and across a change of cgroup driver. null once the bundle
+   * is gone.
+   */
+  async cgroupsPathOf(id: string): Promise<string | null> {
+    const text = await readFile(path.join(this.deps.runtimeDir, id, 'config.json'), 'utf8').catch(() => null);
+    if (text === null) return null;
+    const spec = JSON.parse(text) as OciSpec;
+    return spec.linux?.cgroupsPath ?? null;
+  }
+
   list(filter: ContainerFilter | null): ContainerRecord[] {
     return this.deps.records.list().filter(
       (container) =>
