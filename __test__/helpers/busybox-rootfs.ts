@@ -3,8 +3,10 @@
  * `bin/busybox`, every applet it lists as a hard link beside it (as the
  * official busybox image does), the passwd and group files the user-related
  * specs resolve names against, and the usual top-level directories.
- * Debian's build lacks a few applets the official image has (pgrep, ipcs);
- * specs that need those cannot pass with this base.
+ * Debian's build lacks a few applets the official image has (pgrep, ipcs),
+ * and its shell runs applets in-process instead of looking them up on PATH;
+ * critest's busybox stand-in adds the one and avoids the other
+ * (critest-images.ts, dynamic-busybox.ts).
  */
 
 import { execFileSync } from 'node:child_process';
@@ -59,18 +61,19 @@ let cached: TarEntry[] | undefined;
 
 /** The base layer's entries; read once per process. */
 export function busyboxEntries(): TarEntry[] {
-  cached ??= readEntries();
+  cached ??= busyboxRootfsEntries(BUSYBOX, 'apt-get install busybox-static');
   return cached;
 }
 
-function readEntries(): TarEntry[] {
+/** A rootfs around the busybox binary at `busybox`; `installHint` says how to get it when it is missing. */
+export function busyboxRootfsEntries(busybox: string, installHint: string): TarEntry[] {
   let binary: Buffer;
   let applets: string[];
   try {
-    binary = readFileSync(BUSYBOX);
-    applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    binary = readFileSync(busybox);
+    applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
   } catch (error) {
-    throw new Error(`cannot use ${BUSYBOX} (apt-get install busybox-static): ${(error as Error).message}`);
+    throw new Error(`cannot use ${busybox} (${installHint}): ${(error as Error).message}`);
   }
   const dirs = ['bin', 'dev', 'etc', 'home', 'proc', 'root', 'sys', 'tmp', 'usr', 'var', 'var/www'];
   return [

@@ -2,7 +2,9 @@
  * Stand-ins for the images critest (cri-tools v1.37.0) pulls, rebuilt from the
  * content of their Dockerfiles (cri-tools `images/`) on the busybox layer and
  * pushed under their upstream repository paths, so that a loopback registry can
- * serve them in place of gcr.io and registry.k8s.io.
+ * serve them in place of gcr.io and registry.k8s.io. The images that run a real
+ * program (nginx, hostnet-nginx, httpd, nonewprivs) run small static C programs
+ * from __test__/fixtures/images/ that behave as critest's specs check.
  *
  * How critest must reach them. `--registry-prefix` does not work for the image
  * specs in v1.37.0: `framework.PrepareImageName` rewrites only the name given to
@@ -17,9 +19,12 @@
  */
 
 import { BUSYBOX_GROUP, BUSYBOX_PASSWD } from './busybox-rootfs.js';
+import { dynamicBusyboxEntries } from './dynamic-busybox.js';
 import { buildImage, buildIndex, buildLayer, type BuiltImage, type ContainerConfig, type Layer, type Platform } from './oci-image-builder.js';
 import { publish, type PublishedIndex } from './published-image.js';
 import type { Registry } from './registry.js';
+import { staticProgram } from './static-programs.js';
+import { parentDirEntries, type TarEntry } from './tar-writer.js';
 import { BUSYBOX_CONFIG, busyboxLayer } from './test-images.js';
 
 /** ginkgo focus for the image specs: the `Image Manager`, `Image Consistency` and `Image Identifier Consistency` describes. */
@@ -110,11 +115,11 @@ async function pauseLayer(): Promise<Layer> {
 }
 
 /**
- * upstream's e2e busybox has the pgrep applet; Debian's busybox-static does not. A
- * shell stand-in that matches process names from /proc is enough for critest,
- * which only asks `pgrep sleep`.
+ * upstream's e2e busybox has the pgrep and ipcs applets; Debian's busybox builds do not.
+ * A shell pgrep that matches process names from /proc is enough for critest, which only
+ * asks `pgrep sleep`; ipcs is a C program (__test__/fixtures/images/ipcs.c).
  */
-async function pgrepLayer(): Promise<Layer> {
+async function busyboxExtrasLayer(): Promise<Layer> {
   const script = [
     '#!/bin/sh',
     'found=1',
@@ -127,7 +132,75 @@ async function pgrepLayer(): Promise<Layer> {
     'exit $found',
     '',
   ].join('\n');
-  return buildLayer([{ type: 'file', path: 'usr/bin/pgrep', mode: 0o755, content: script }], { createdBy: 'ADD pgrep /usr/bin/pgrep' });
+  return buildLayer(
+    [
+      { type: 'file', path: 'usr/bin/pgrep', mode: 0o755, content: script },
+      { type: 'file', path: 'bin/ipcs', mode: 0o755, content: await staticProgram('ipcs') },
+    ],
+    { createdBy: 'ADD pgrep /usr/bin/pgrep; ADD ipcs /bin/ipcs' },
+  );
+}
+
+/** The web server's binary at `binPath` and its files, with the directories on their way. */
+async function webServerEntries(binPath: string, files: Record<string, string>): Promise<TarEntry[]> {
+  return [
+    ...parentDirEntries([binPath, ...Object.keys(files)]),
+    { type: 'file', path: binPath, mode: 0o755, content: await staticProgram('web-server') },
+    ...Object.entries(files).map(([file, content]): TarEntry => ({ type: 'file', path: file, content })),
+  ];
+}
+
+const NGINX_INDEX =
+  '<!DOCTYPE html>\n<html>\n<head>\n<title>Welcome to nginx!</title>\n</head>\n<body>\n<h1>Welcome to nginx!</h1>\n</body>\n</html>\n';
+
+function nginxConf(port: number): string {
+  return `server {\n    listen       ${port};\n    server_name  localhost;\n\n    location / {\n        root   /usr/share/nginx/html;\n        index  index.html index.htm;\n    }\n}\n`;
+}
+
+/**
+ * registry.k8s.io/e2e-test-images/nginx (`nginx -g daemon off;` on port 80, pid in
+ * /var/run/nginx.pid); hostnet-nginx is the same with `listen 12003;`. The server is
+ * __test__/fixtures/images/web-server.c run as `nginx`.
+ */
+async function nginxLayer(port: number): Promise<Layer> {
+  return buildLayer(
+    [
+      ...(await webServerEntries('usr/sbin/nginx', {
+        'etc/nginx/conf.d/default.conf': nginxConf(port),
+        'usr/share/nginx/html/index.html': NGINX_INDEX,
+      })),
+      { type: 'dir', path: 'var/run/', mode: 0o755 },
+    ],
+    { createdBy: `ADD nginx /usr/sbin/nginx; listen ${port}` },
+  );
+}
+
+const NGINX_CONFIG: ContainerConfig = {
+  Env: BUSYBOX_CONFIG.Env,
+  Cmd: ['nginx', '-g', 'daemon off;'],
+  ExposedPorts: { '80/tcp': {} },
+};
+
+/** registry.k8s.io/e2e-test-images/httpd: `httpd -D FOREGROUND` on port 80, web-server.c run as `httpd`. */
+async function httpdLayer(): Promise<Layer> {
+  return buildLayer(
+    await webServerEntries('usr/local/apache2/bin/httpd', {
+      'usr/local/apache2/conf/httpd.conf': 'ServerRoot "/usr/local/apache2"\nListen 80\nDocumentRoot "/usr/local/apache2/htdocs"\n',
+      'usr/local/apache2/htdocs/index.html': '<html><body><h1>It works!</h1></body></html>\n',
+    }),
+    { createdBy: 'ADD httpd /usr/local/apache2/bin/httpd' },
+  );
+}
+
+/** registry.k8s.io/e2e-test-images/nonewprivs: __test__/fixtures/images/nnp.c, setuid root. */
+async function nonewprivsLayer(): Promise<Layer> {
+  return buildLayer(
+    [
+      ...parentDirEntries(['usr/local/bin/nnp']),
+      { type: 'file', path: 'usr/local/bin/nnp', mode: 0o4755, uid: 0, gid: 0, content: await staticProgram('nnp') },
+    ],
+    { createdBy: 'COPY nnp /usr/local/bin/nnp; RUN chmod +s /usr/local/bin/nnp' },
+  );
 }
 
 const STAND_INS: readonly StandIn[] = [
@@ -161,12 +234,46 @@ const STAND_INS: readonly StandIn[] = [
     }),
   })),
   {
-    // critest's default container image for every non-image spec. Debian's busybox
-    // lacks ipcs, so the spec that runs it fails with this one.
+    // critest's default container image for every non-image spec, on a busybox whose shell
+    // runs commands from PATH as upstream's does (see dynamic-busybox.ts).
     repository: 'e2e-test-images/busybox',
     tags: ['1.29-2'],
     hosts: ['registry.k8s.io'],
-    build: async (base) => ({ layers: [base, await pgrepLayer()], config: BUSYBOX_CONFIG }),
+    build: async () => ({
+      layers: [await buildLayer(dynamicBusyboxEntries(), { createdBy: 'ADD busybox rootfs' }), await busyboxExtrasLayer()],
+      config: BUSYBOX_CONFIG,
+    }),
+  },
+  {
+    repository: 'e2e-test-images/nginx',
+    tags: ['1.14-2'],
+    hosts: ['registry.k8s.io'],
+    build: async (base) => ({ layers: [base, await nginxLayer(80)], config: NGINX_CONFIG }),
+  },
+  {
+    repository: `${STAGING}/hostnet-nginx-amd64`,
+    tags: ['latest'],
+    hosts: ['gcr.io'],
+    build: async (base) => ({ layers: [base, await nginxLayer(12003)], config: { ...NGINX_CONFIG, ExposedPorts: { '12003/tcp': {} } } }),
+  },
+  {
+    repository: 'e2e-test-images/httpd',
+    tags: ['2.4.39-4'],
+    hosts: ['registry.k8s.io'],
+    build: async (base) => ({
+      layers: [base, await httpdLayer()],
+      config: {
+        Env: ['PATH=/usr/local/apache2/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+        Cmd: ['httpd', '-D', 'FOREGROUND'],
+        ExposedPorts: { '80/tcp': {} },
+      },
+    }),
+  },
+  {
+    repository: 'e2e-test-images/nonewprivs',
+    tags: ['1.3'],
+    hosts: ['registry.k8s.io'],
+    build: async (base) => ({ layers: [base, await nonewprivsLayer()], config: { Env: BUSYBOX_CONFIG.Env, Entrypoint: ['/usr/local/bin/nnp'] } }),
   },
 ];
 

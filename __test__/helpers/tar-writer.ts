@@ -31,6 +31,15 @@ const BLOCK = 512;
 
 const TYPEFLAG = { file: '0', hardlink: '1', symlink: '2', char: '3', block: '4', dir: '5', fifo: '6' } as const;
 
+/** Directory entries (0755) for every parent of the given relative paths, parents first: what a layer adding files under new directories needs. */
+export function parentDirEntries(paths: readonly string[]): TarEntry[] {
+  const dirs = new Set<string>();
+  for (const file of paths) {
+    for (let dir = file.slice(0, file.lastIndexOf('/')); dir !== ''; dir = dir.slice(0, Math.max(dir.lastIndexOf('/'), 0))) dirs.add(dir);
+  }
+  return [...dirs].sort().map((dir) => ({ type: 'dir', path: `${dir}/`, mode: 0o755 }));
+}
+
 export function tarArchive(entries: readonly TarEntry[]): Buffer {
   const blocks: Buffer[] = [];
   for (const entry of entries) blocks.push(...encodeEntry(entry));
