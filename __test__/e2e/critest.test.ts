@@ -6,8 +6,8 @@ import { startSharedDaemon, type Daemon } from '../helpers/daemon.js';
 const test = anyTest as TestFn<{ daemon: Daemon }>;
 
 test.before(async (t) => {
-  // A network config makes NetworkReady true; no spec here runs a pod, so no bridge is ever made.
-  t.context.daemon = await startSharedDaemon({ config: '[network]\ninit_default_network = true\ndefault_subnet = "10.123.47.0/24"\n' });
+  // The default network the daemon writes at start makes NetworkReady true.
+  t.context.daemon = await startSharedDaemon();
 });
 
 test.after.always(async (t) => {

@@ -7,11 +7,10 @@ import { run } from '../helpers/process.js';
 
 /**
  * Pod networking through the real CNI plugins in /usr/lib/cni. Each test has
- * its own config dir, IPAM dir, bridge and private subnet; pings go only to
- * addresses of pods the test made.
+ * its own config dir, IPAM dir, bridge and private subnet (the daemon helper
+ * hands them out); pings go only to addresses of pods the test made.
  */
 
-const SUBNET_PREFIX = '10.123.45.';
 const EXHAUSTED_BRIDGE = 'crion-e2e30';
 
 interface PodConfig {
@@ -62,11 +61,10 @@ async function podMounts(daemon: Daemon): Promise<string[]> {
 }
 
 test('pods on the default bridge network get IPs in its subnet, reach each other, and release their IP on stop', async (t) => {
-  deleteBridgeLater(t, 'crion0');
-  const daemon = await startDaemon(t, {
-    config: `[network]\ninit_default_network = true\ndefault_subnet = "${SUBNET_PREFIX}0/24"\n`,
-  });
+  // The default network, written by the daemon at start as on a fresh node.
+  const daemon = await startDaemon(t);
   removePodsLater(t, daemon);
+  const subnetPrefix = daemon.network!.prefix;
   const cniDir = path.join(daemon.dir, 'cni');
   t.deepEqual(await readdir(cniDir), ['10-crion-bridge.conflist']);
 
@@ -79,7 +77,7 @@ test('pods on the default bridge network get IPs in its subnet, reach each other
   t.is(b.code, 0, b.stderr);
   const podA = await crictlJson<Inspect>(daemon, ['inspectp', a.id]);
   const podB = await crictlJson<Inspect>(daemon, ['inspectp', b.id]);
-  for (const pod of [podA, podB]) t.true(pod.status.network.ip.startsWith(SUBNET_PREFIX), pod.status.network.ip);
+  for (const pod of [podA, podB]) t.true(pod.status.network.ip.startsWith(subnetPrefix), pod.status.network.ip);
   t.not(podA.status.network.ip, podB.status.network.ip);
 
   const ping = await run('nsenter', [`--net=${podA.info.namespaces.net}`, '/bin/busybox', 'ping', '-c1', '-W2', podB.status.network.ip]);
@@ -107,9 +105,9 @@ test('pods on the default bridge network get IPs in its subnet, reach each other
 
 test("a failing plugin fails RunPodSandbox with the plugin's message and leaves no pin or veth", async (t) => {
   deleteBridgeLater(t, EXHAUSTED_BRIDGE);
-  const daemon = await startDaemon(t);
+  const daemon = await startDaemon(t, { args: ['--network-init-default-network', 'false'] });
   removePodsLater(t, daemon);
-  // Written after the start: the config dir is read again for each pod. A /30 leaves one address besides the gateway.
+  // Written after the start: config changes are picked up while running. A /30 leaves one address besides the gateway.
   await mkdir(path.join(daemon.dir, 'cni'));
   await writeFile(
     path.join(daemon.dir, 'cni', '10-small.conflist'),

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { crionBin, repoRoot } from './repo.js';
+import { claimTestNetwork, releaseTestNetwork, type TestNetwork } from './test-network.js';
 
 /** One pino line from the daemon's stderr. */
 export interface LogLine {
@@ -59,6 +60,8 @@ export class Daemon {
   private out = '';
   private err = '';
   private exitStatus: ExitStatus | null = null;
+  /** The bridge and subnet of the default network this daemon writes; null when the test brings its own network config. */
+  network: TestNetwork | null = null;
 
   constructor(
     /** Temp dir holding this daemon's config, root, state and (by default) socket. */
@@ -168,6 +171,7 @@ export class Daemon {
     // Containers and pods outlive their daemon by design: delete what it left in runc, then its mounts.
     await deleteContainersBelow(this.dir);
     await unmountBelow(this.dir);
+    if (this.network !== null) await releaseTestNetwork(this.network);
     await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }
 
@@ -191,6 +195,7 @@ export async function spawnDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // The daemon's crictl config, so a host /etc/crictl.yaml (debug output, timeouts) cannot leak into results.
   await writeFile(path.join(dir, 'crictl.yaml'), `runtime-endpoint: unix://${socketPath}\nimage-endpoint: unix://${socketPath}\n`);
   const logLevel = options.logLevel === undefined ? 'debug' : options.logLevel;
+  const network = bringsOwnNetwork(options) ? null : await claimTestNetwork();
   const args = [
     '--listen', `unix://${socketPath}`,
     '--root', path.join(dir, 'root'),
@@ -200,9 +205,26 @@ export async function spawnDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     ...(logLevel === null ? [] : ['--log-level', logLevel]),
     // The daemon's own CNI dir, so networks on the host (or another test's) never reach its pods.
     ...(options.args?.includes('--network-cni-config-dir') ? [] : ['--network-cni-config-dir', path.join(dir, 'cni')]),
+    ...(network === null ? [] : ['--network-default-bridge', network.bridge, '--network-default-subnet', network.subnet]),
     ...(options.args ?? []),
   ];
-  return new Daemon(dir, socketPath, configPath, configDir, args);
+  const daemon = new Daemon(dir, socketPath, configPath, configDir, args);
+  daemon.network = network;
+  return daemon;
+}
+
+/**
+ * Whether the test configures the pod network itself (or reuses another
+ * daemon's dirs); otherwise the daemon writes its default network on a bridge
+ * and subnet of its own, as on a fresh node.
+ */
+function bringsOwnNetwork(options: DaemonOptions): boolean {
+  const files = [options.config ?? '', ...Object.values(options.configDirFiles ?? {})];
+  const args = options.args ?? [];
+  return (
+    files.some((file) => /^\s*(default_subnet|default_bridge|cni_config_dir)\s*=/m.test(file)) ||
+    args.some((arg) => ['--network-cni-config-dir', '--network-default-subnet', '--network-default-bridge'].includes(arg))
+  );
 }
 
 /** Starts a daemon and waits until its socket accepts connections; the test's teardown disposes of it. */

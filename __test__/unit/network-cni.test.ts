@@ -5,7 +5,9 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createLogger } from '../../src/log/logger.js';
 import { loadNetworkConfigs, selectDefaultNetwork } from '../../src/network/cni-config.js';
-import { DEFAULT_NETWORK_FILE, initDefaultNetwork } from '../../src/network/default-network.js';
+import net from 'node:net';
+import { atLeastVersion } from '../../src/network/cni-exec.js';
+import { applyPodCidr, DEFAULT_NETWORK_FILE, initDefaultNetwork } from '../../src/network/default-network.js';
 import { PodNetworks } from '../../src/network/pod-networks.js';
 
 /** Network config loading and selection, and the CNI protocol as a fake plugin sees it. */
@@ -99,6 +101,7 @@ test('ADD runs the chain in order with prevResult and runtimeConfig; DEL runs it
   await fakePlugin(binDir, 'fake-portmap', '10.1.0.7');
   const { log } = capturedLogger();
   const networks = new PodNetworks({ configDir: () => confDir, pluginDirs: () => [path.join(dir, 'none'), binDir], defaultNetwork: () => '', log });
+  t.teardown(() => networks.close());
   t.deepEqual(await networks.readiness(), { ready: true, message: '' });
 
   const cacheFile = path.join(dir, 'network.json');
@@ -108,7 +111,7 @@ test('ADD runs the chain in order with prevResult and runtimeConfig; DEL runs it
     namespace: 'default',
     uid: 'uid-1',
     netns: '/run/crion/pods/pod1/ns/net',
-    portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '' }],
+    portMappings: [{ hostPort: 38517, containerPort: 80, protocol: 'tcp', hostIP: '127.0.0.1' }],
     cacheFile,
   });
   t.deepEqual(ips, ['10.1.0.7', 'fd00::5']);
@@ -126,7 +129,7 @@ test('ADD runs the chain in order with prevResult and runtimeConfig; DEL runs it
   t.like(portmapAdd!.stdin, {
     name: 'testnet',
     prevResult: { ips: [{ address: '10.1.0.7/24' }, { address: 'fd00::5/64' }] },
-    runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '' }] },
+    runtimeConfig: { portMappings: [{ hostPort: 38517, containerPort: 80, protocol: 'tcp', hostIP: '127.0.0.1' }] },
   });
 
   // DEL works from the cache even after the config dir lost the network.
@@ -177,12 +180,12 @@ test('readiness names the config dir, or the plugins that are missing', async (t
 
 test('the default network is written only into a directory without network configs', async (t) => {
   const dir = await tempDir(t);
-  const options = { configDir: path.join(dir, 'net.d'), subnet: '10.123.7.0/24', ipamDataDir: path.join(dir, 'ipam') };
+  const options = { configDir: path.join(dir, 'net.d'), subnet: '10.123.7.0/24', bridge: 'crion-u1', ipamDataDir: path.join(dir, 'ipam') };
   const written = await initDefaultNetwork(options);
   t.is(written, path.join(dir, 'net.d', DEFAULT_NETWORK_FILE));
   const [network] = (await loadNetworkConfigs(options.configDir)).networks;
   t.deepEqual(network?.plugins.map((plugin) => plugin.type), ['bridge', 'portmap']);
-  t.like(network?.plugins[0], { bridge: 'crion0', isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.123.7.0/24' }]], dataDir: options.ipamDataDir } });
+  t.like(network?.plugins[0], { bridge: 'crion-u1', isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.123.7.0/24' }]], dataDir: options.ipamDataDir } });
   t.like(network?.plugins[1], { capabilities: { portMappings: true } });
   t.is(await initDefaultNetwork({ ...options, subnet: '10.99.0.0/16' }), null);
 });
@@ -197,4 +200,146 @@ test('a plugin killed by a signal (as a hung one is after its timeout) fails the
   const cacheFile = path.join(dir, 'network.json');
   const request = { sandboxId: 'pod3', name: 'web', namespace: 'default', uid: 'uid-3', netns: '/x', portMappings: [], cacheFile };
   await t.throwsAsync(networks.attach(request), { message: /"fake-killed" of network "killed" failed ADD: killed by SIGKILL/ });
+});
+
+/** A network of the two fake plugins in one dir, which is also the plugin dir. */
+async function fakeNetwork(t: { teardown(fn: () => Promise<void>): void }, cniVersion = '1.0.0') {
+  const dir = await tempDir(t);
+  await writeFile(path.join(dir, '10-test.conflist'), chain.replace('"1.0.0"', JSON.stringify(cniVersion)));
+  await fakePlugin(dir, 'fake-bridge', '10.1.0.7');
+  await fakePlugin(dir, 'fake-portmap', '10.1.0.7');
+  const logged = capturedLogger();
+  const networks = new PodNetworks({ configDir: () => dir, pluginDirs: () => [dir], defaultNetwork: () => '', log: logged.log });
+  t.teardown(() => networks.close());
+  const pod = (id: string, hostPort: number) => ({
+    sandboxId: id,
+    name: id,
+    namespace: 'default',
+    uid: `${id}-uid`,
+    netns: '/x',
+    portMappings: [{ hostPort, containerPort: 80, protocol: 'tcp', hostIP: '127.0.0.1' }],
+    cacheFile: path.join(dir, `${id}.json`),
+  });
+  return { dir, networks, pod, logText: logged.text };
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+test('a host port is held from ADD until DEL: a second pod asking for it fails before any plugin runs', async (t) => {
+  const { dir, networks, pod } = await fakeNetwork(t);
+  const first = pod('first', 38518);
+  await networks.attach(first);
+  t.false(await canListen(38518), 'the daemon holds the port');
+  const error = await t.throwsAsync(networks.attach(pod('second', 38518)));
+  t.is(error?.name, 'FailedPreconditionError');
+  t.is(error?.message, 'host port 38518/tcp on 127.0.0.1 is already in use');
+  t.is((await calls(dir)).filter((call) => call.containerId === 'second').length, 0, 'no plugin ran for the refused pod');
+  await networks.detach(first.cacheFile);
+  t.true(await canListen(38518), 'DEL gave the port back');
+});
+
+test('a failed ADD gives its host ports back', async (t) => {
+  const { dir, networks, pod } = await fakeNetwork(t);
+  await writeFile(path.join(dir, 'fail-ADD'), '');
+  await t.throwsAsync(networks.attach(pod('failing', 38519)));
+  t.true(await canListen(38519));
+});
+
+test('resume after a restart holds the host ports again and runs CHECK with the cached result; a failed CHECK is logged', async (t) => {
+  const { dir, networks, pod, logText } = await fakeNetwork(t);
+  const up = pod('up', 38520);
+  await networks.attach(up);
+  await networks.close();
+  t.true(await canListen(38520), 'a stopped daemon holds nothing');
+
+  const restarted = new PodNetworks({ configDir: () => dir, pluginDirs: () => [dir], defaultNetwork: () => '', log: capturedLogger().log });
+  t.teardown(() => restarted.close());
+  await restarted.resume(up.cacheFile);
+  t.false(await canListen(38520));
+  const checks = (await calls(dir)).filter((call) => call.command === 'CHECK');
+  t.deepEqual(checks.map((call) => call.type), ['fake-bridge', 'fake-portmap'], 'CHECK walks the chain in order');
+  t.like(checks[0]!.stdin, { prevResult: { ips: [{ address: '10.1.0.7/24' }, { address: 'fd00::5/64' }] } });
+
+  await writeFile(path.join(dir, 'fail-CHECK'), '');
+  await networks.resume(up.cacheFile);
+  t.regex(logText(), /CNI CHECK found the pod network changed/);
+  await restarted.resume(path.join(dir, 'no-such-pod.json'));
+});
+
+test('CHECK is not run for configs older than CNI 0.4.0, STATUS only from 1.1.0', async (t) => {
+  const old = await fakeNetwork(t, '0.3.1');
+  const up = old.pod('old', 38521);
+  await old.networks.attach(up);
+  await old.networks.resume(up.cacheFile);
+  t.deepEqual(await old.networks.readiness(), { ready: true, message: '' });
+  t.deepEqual((await calls(old.dir)).map((call) => call.command), ['ADD', 'ADD']);
+
+  const current = await fakeNetwork(t, '1.1.0');
+  t.deepEqual(await current.networks.readiness(), { ready: true, message: '' });
+  const statuses = (await calls(current.dir)).filter((call) => call.command === 'STATUS');
+  t.deepEqual(statuses.map((call) => [call.type, call.containerId, call.netns]), [['fake-bridge', '', ''], ['fake-portmap', '', '']]);
+  await writeFile(path.join(current.dir, 'fail-STATUS'), '');
+  const notReady = await current.networks.readiness();
+  t.false(notReady.ready);
+  t.regex(notReady.message, /fake-bridge.*failed STATUS: no IP addresses available/);
+});
+
+test('spec versions compare part by part', (t) => {
+  t.true(atLeastVersion('1.0.0', [0, 4, 0]));
+  t.true(atLeastVersion('0.4.0', [0, 4, 0]));
+  t.true(atLeastVersion('1.1', [1, 1, 0]));
+  t.false(atLeastVersion('0.3.1', [0, 4, 0]));
+  t.false(atLeastVersion('1.0.10', [1, 1, 0]));
+  t.false(atLeastVersion('one', [0, 4, 0]));
+});
+
+test('a config dropped into the watched dir, then changed in place, is used without a restart', async (t) => {
+  const dir = await tempDir(t);
+  const { log } = capturedLogger();
+  const networks = new PodNetworks({ configDir: () => dir, pluginDirs: () => [dir], defaultNetwork: () => '', log });
+  t.teardown(() => networks.close());
+  t.false((await networks.readiness()).ready);
+  t.false((await networks.readiness()).ready, 'cached');
+  await fakePlugin(dir, 'fake-bridge', '10.1.0.7');
+  await fakePlugin(dir, 'fake-portmap', '10.1.0.7');
+  await writeFile(path.join(dir, '10-test.conflist'), chain);
+  t.true((await networks.readiness()).ready, 'a new file is seen by the next call');
+  // An edit in place leaves the dir's mtime alone; the watch event reports it a moment later.
+  await writeFile(path.join(dir, '10-test.conflist'), chain.replace('fake-portmap', 'missing-plugin'));
+  for (let attempt = 0; (await networks.readiness()).ready; attempt++) {
+    if (attempt > 100) t.fail('the edit was never seen');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  t.regex((await networks.readiness()).message, /missing-plugin/);
+});
+
+test('the pod CIDR replaces the ranges of the network crion wrote, one range set and route per family', async (t) => {
+  const dir = await tempDir(t);
+  const options = { configDir: dir, subnet: '10.88.0.0/16', bridge: 'crion-u2', ipamDataDir: path.join(dir, 'ipam') };
+  await initDefaultNetwork(options);
+  t.is(await applyPodCidr(dir, '10.244.3.0/24, fd00:10:244:3::/64'), 'updated');
+  const [network] = (await loadNetworkConfigs(dir)).networks;
+  t.deepEqual(network?.plugins[0]?.ipam, {
+    type: 'host-local',
+    ranges: [[{ subnet: '10.244.3.0/24' }], [{ subnet: 'fd00:10:244:3::/64' }]],
+    routes: [{ dst: '0.0.0.0/0' }, { dst: '::/0' }],
+    dataDir: options.ipamDataDir,
+  });
+  t.is(await applyPodCidr(dir, '10.244.3.0/24,fd00:10:244:3::/64'), 'unchanged');
+  const error = await t.throwsAsync(applyPodCidr(dir, '10.244.3.0'));
+  t.is(error?.name, 'InvalidArgumentError');
+  t.regex(error?.message ?? '', /pod CIDR: expected an IPv4 or IPv6 CIDR/);
+});
+
+test("the pod CIDR leaves a network crion did not write alone", async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(path.join(dir, '10-test.conflist'), chain);
+  t.is(await applyPodCidr(dir, '10.244.3.0/24'), 'not-ours');
+  t.is(await readFile(path.join(dir, '10-test.conflist'), 'utf8'), chain);
 });

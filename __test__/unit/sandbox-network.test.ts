@@ -27,10 +27,11 @@ const fakeHost: SandboxHost = {
   unmount: async () => {},
 };
 
-/** Records attach and detach calls; `failDetach` makes DEL fail, as a plugin that cannot reach its state would. */
+/** Records attach, detach and resume calls; `failDetach` makes DEL fail, as a plugin that cannot reach its state would. */
 class FakeNetwork implements SandboxNetwork {
   readonly attached: PodNetworkRequest[] = [];
   readonly detached: string[] = [];
+  readonly resumed: string[] = [];
   failDetach = false;
   failAttach = false;
 
@@ -43,6 +44,10 @@ class FakeNetwork implements SandboxNetwork {
   async detach(cacheFile: string): Promise<void> {
     this.detached.push(cacheFile);
     if (this.failDetach) throw new Error('DEL failed');
+  }
+
+  async resume(cacheFile: string): Promise<void> {
+    this.resumed.push(cacheFile);
   }
 }
 
@@ -129,4 +134,14 @@ test('a failing DEL does not stop the pod but is retried, and a remove fails unt
   await sandboxes.remove(pod.id);
   t.is(sandboxes.get(pod.id), undefined);
   t.is(network.detached.length, 3, 'stop, failed remove, remove');
+});
+
+test('after a restart only ready pods take up their network again', async (t) => {
+  const network = new FakeNetwork();
+  const { sandboxes, dir } = await manager(t, network);
+  const up = await sandboxes.run(request('up'));
+  const stopped = await sandboxes.run(request('stopped'));
+  await sandboxes.stop(stopped.id);
+  await sandboxes.resumeNetworks();
+  t.deepEqual(network.resumed, [path.join(dir, 'state', up.id, 'network.json')]);
 });

@@ -53,7 +53,7 @@ export function buildProgram(): Command {
   addConfigOptions(
     network
       .command('init')
-      .description('write a bridge network (crion0, default_subnet) to cni_config_dir unless it holds a network config already'),
+      .description('write a bridge network (default_bridge, default_subnet) to cni_config_dir unless it holds a network config already'),
   ).action(async (options: Record<string, unknown>) => {
     const { config } = await loadConfig(configSourcesFrom(options), overridesFrom(options));
     const written = await initDefaultNetwork(defaultNetworkFor(config));

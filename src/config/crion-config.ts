@@ -74,6 +74,7 @@ export interface NetworkConfig {
   readonly defaultNetwork: string;
   readonly initDefaultNetwork: boolean;
   readonly defaultSubnet: string;
+  readonly defaultBridge: string;
 }
 
 export interface StreamingConfig {
@@ -104,6 +105,11 @@ const commandPath = stringMatching('a command name or an absolute path', 'path',
 
 // CNI leaves network names free-form; the network code reports a name that matches no configuration.
 const networkName = stringMatching('a CNI network name, or ""', 'name', () => true);
+
+// The kernel's IFNAMSIZ leaves 15 characters; the bridge plugin passes the name to netlink as is.
+const interfaceName = stringMatching('a network interface name (1-15 of a-z A-Z 0-9 _ . -)', 'name', (value) =>
+  /^[A-Za-z0-9_.-]{1,15}$/.test(value),
+);
 
 const imageReference = stringMatching('an image reference', 'image', (value) => /^[^\s*]+$/.test(value));
 
@@ -198,10 +204,11 @@ export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
     ),
     initDefaultNetwork: setting(
       boolean,
-      false,
+      true,
       'Write a bridge network at start when cni_config_dir holds none, so a lone node works without a CNI add-on.',
     ),
     defaultSubnet: setting(cidr, '10.88.0.0/16', 'Subnet of the bridge network that init_default_network writes.'),
+    defaultBridge: setting(interfaceName, 'crion0', 'Bridge device of the network that init_default_network writes.'),
   }),
   streaming: section('Server for exec, attach and port-forward streams, which the kubelet redirects clients to.', {
     address: setting(ipAddress, '127.0.0.1', 'IP address the streaming server binds.'),

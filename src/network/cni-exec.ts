@@ -9,7 +9,8 @@ import type { NetworkConfigList, PluginConfig } from './cni-config.js';
  * CNI_* variables and handed its configuration on stdin. ADD walks the chain
  * in order, each plugin getting the previous one's result as prevResult;
  * DEL walks it in reverse with the ADD result, so every plugin can find
- * what it made.
+ * what it made. CHECK (spec 0.4.0 on) walks it in order with the ADD
+ * result; STATUS (1.1.0 on) asks each plugin whether it can take ADDs.
  */
 
 export interface CniRuntime {
@@ -48,6 +49,45 @@ export async function deleteNetwork(
   }
 }
 
+/**
+ * Whether the pod's network is still what ADD made (its interface, address,
+ * routes, rules). Resolves without running anything for configs older than
+ * the spec version that introduced CHECK.
+ */
+export async function checkNetwork(
+  network: NetworkConfigList,
+  runtime: CniRuntime,
+  pluginDirs: readonly string[],
+  addResult: CniResult,
+): Promise<void> {
+  if (!atLeastVersion(network.cniVersion, CHECK_SINCE)) return;
+  for (const plugin of network.plugins) {
+    await execPlugin('CHECK', network, plugin, addResult, runtime, pluginDirs);
+  }
+}
+
+/** Fails with the first plugin's reason when it cannot take ADDs now; configs older than 1.1.0 have no STATUS. */
+export async function networkStatus(network: NetworkConfigList, pluginDirs: readonly string[]): Promise<void> {
+  if (!atLeastVersion(network.cniVersion, STATUS_SINCE)) return;
+  for (const plugin of network.plugins) {
+    await execPlugin('STATUS', network, plugin, null, null, pluginDirs);
+  }
+}
+
+const CHECK_SINCE = [0, 4, 0] as const;
+const STATUS_SINCE = [1, 1, 0] as const;
+
+/** Semantic versions as the spec writes them ("1.0.0"); a missing part counts as 0, garbage as too old. */
+export function atLeastVersion(version: string, wanted: readonly [number, number, number]): boolean {
+  const parts = version.split('.').map((part) => (/^\d+$/.test(part) ? Number(part) : Number.NaN));
+  if (parts.length > 3 || parts.some(Number.isNaN)) return false;
+  for (let index = 0; index < 3; index++) {
+    const part = parts[index] ?? 0;
+    if (part !== wanted[index]) return part > wanted[index]!;
+  }
+  return true;
+}
+
 /** The plugin types of a network that no plugin dir holds; empty when the network is usable. */
 export async function missingPlugins(network: NetworkConfigList, pluginDirs: readonly string[]): Promise<string[]> {
   const missing: string[] = [];
@@ -58,11 +98,11 @@ export async function missingPlugins(network: NetworkConfigList, pluginDirs: rea
 }
 
 async function execPlugin(
-  command: 'ADD' | 'DEL',
+  command: 'ADD' | 'DEL' | 'CHECK' | 'STATUS',
   network: NetworkConfigList,
   plugin: PluginConfig,
   prevResult: CniResult | null,
-  runtime: CniRuntime,
+  runtime: CniRuntime | null,
   pluginDirs: readonly string[],
 ): Promise<CniResult> {
   const binary = await findExecutable(plugin.type, pluginDirs.join(':'));
@@ -74,24 +114,29 @@ async function execPlugin(
     name: network.name,
     cniVersion: network.cniVersion,
     ...(prevResult === null ? {} : { prevResult }),
-    ...runtimeConfig(plugin, runtime.capabilities),
+    ...(runtime === null ? {} : runtimeConfig(plugin, runtime.capabilities)),
   });
   const env = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     CNI_COMMAND: command,
-    CNI_CONTAINERID: runtime.containerId,
-    CNI_NETNS: runtime.netns,
-    CNI_IFNAME: runtime.ifName,
     CNI_PATH: pluginDirs.join(':'),
-    CNI_ARGS: Object.entries(runtime.args)
-      .map(([key, value]) => `${key}=${value}`)
-      .join(';'),
+    // STATUS concerns the plugin, not a container: the spec gives it no container variables.
+    ...(runtime === null
+      ? {}
+      : {
+          CNI_CONTAINERID: runtime.containerId,
+          CNI_NETNS: runtime.netns,
+          CNI_IFNAME: runtime.ifName,
+          CNI_ARGS: Object.entries(runtime.args)
+            .map(([key, value]) => `${key}=${value}`)
+            .join(';'),
+        }),
   };
   const { code, signal, stdout, stderr } = await runWithStdin(binary, env, stdin);
   const what = `CNI plugin "${plugin.type}" of network "${network.name}" failed ${command}`;
   if (signal !== null) throw new UnavailableError(`${what}: killed by ${signal} (plugins get ${PLUGIN_TIMEOUT_MS / 1000} s)`);
   if (code !== 0) throw new UnavailableError(`${what}: ${pluginErrorMessage(stdout, stderr, code)}`);
-  if (command === 'DEL' || stdout.trim() === '') return {};
+  if (command !== 'ADD' || stdout.trim() === '') return {};
   try {
     const result: unknown = JSON.parse(stdout);
     if (typeof result === 'object' && result !== null && !Array.isArray(result)) return result as CniResult;

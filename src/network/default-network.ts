@@ -1,6 +1,9 @@
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
 import path from 'node:path';
 import type { CrionConfig } from '../config/index.js';
+import { cidr } from '../config/value-types.js';
+import { InvalidArgumentError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { isNetworkConfigFile } from './cni-config.js';
 
@@ -12,11 +15,11 @@ import { isNetworkConfigFile } from './cni-config.js';
 
 export const DEFAULT_NETWORK_FILE = '10-crion-bridge.conflist';
 export const DEFAULT_NETWORK_NAME = 'crion';
-export const DEFAULT_BRIDGE = 'crion0';
 
 export interface DefaultNetworkOptions {
   readonly configDir: string;
   readonly subnet: string;
+  readonly bridge: string;
   /** host-local's lease directory: under the daemon's state, so daemons sharing a host never share leases. */
   readonly ipamDataDir: string;
 }
@@ -26,6 +29,7 @@ export function defaultNetworkFor(config: CrionConfig): DefaultNetworkOptions {
   return {
     configDir: config.network.cniConfigDir,
     subnet: config.network.defaultSubnet,
+    bridge: config.network.defaultBridge,
     ipamDataDir: path.join(config.state, 'cni', 'networks'),
   };
 }
@@ -37,16 +41,11 @@ export function defaultNetworkConfig(options: DefaultNetworkOptions): Record<str
     plugins: [
       {
         type: 'bridge',
-        bridge: DEFAULT_BRIDGE,
+        bridge: options.bridge,
         isGateway: true,
         ipMasq: true,
         hairpinMode: true,
-        ipam: {
-          type: 'host-local',
-          ranges: [[{ subnet: options.subnet }]],
-          routes: [{ dst: '0.0.0.0/0' }],
-          dataDir: options.ipamDataDir,
-        },
+        ipam: hostLocalIpam([options.subnet], options.ipamDataDir),
       },
       { type: 'portmap', capabilities: { portMappings: true } },
     ],
@@ -64,4 +63,46 @@ export async function initDefaultNetwork(options: DefaultNetworkOptions): Promis
   const file = path.join(options.configDir, DEFAULT_NETWORK_FILE);
   await writeFileAtomic(file, `${JSON.stringify(defaultNetworkConfig(options), null, 2)}\n`);
   return file;
+}
+
+/** One range set per subnet (one per family for dual-stack) and a default route for each family. */
+function hostLocalIpam(subnets: readonly string[], dataDir: string): Record<string, unknown> {
+  const families = new Set(subnets.map((subnet) => (isIPv4(subnet.split('/')[0]!) ? '0.0.0.0/0' : '::/0')));
+  return {
+    type: 'host-local',
+    ranges: subnets.map((subnet) => [{ subnet }]),
+    routes: [...families].map((dst) => ({ dst })),
+    dataDir,
+  };
+}
+
+export type PodCidrOutcome = 'updated' | 'unchanged' | 'not-ours';
+
+/**
+ * UpdateRuntimeConfig's pod CIDR (comma-separated, one per family), which
+ * the kubelet learns from the node object, applied to the network crion
+ * wrote: its host-local ranges become the node's. A network crion did not
+ * write is the operator's or a CNI add-on's and is left alone. Pods keep
+ * the addresses they have; new pods get addresses in the new ranges.
+ */
+export async function applyPodCidr(configDir: string, podCidr: string): Promise<PodCidrOutcome> {
+  const subnets = podCidr.split(',').map((part) => part.trim());
+  for (const subnet of subnets) {
+    const checked = cidr.fromToml(subnet);
+    if (!checked.ok) throw new InvalidArgumentError(`pod CIDR: ${checked.reason}`);
+  }
+  const file = path.join(configDir, DEFAULT_NETWORK_FILE);
+  let network: { name?: unknown; plugins?: Array<{ type?: unknown; ipam?: { type?: unknown; dataDir?: unknown } }> };
+  try {
+    network = JSON.parse(await readFile(file, 'utf8')) as typeof network;
+  } catch {
+    return 'not-ours';
+  }
+  const bridge = network.plugins?.[0];
+  if (network.name !== DEFAULT_NETWORK_NAME || bridge?.type !== 'bridge' || bridge.ipam?.type !== 'host-local') return 'not-ours';
+  const ipam = hostLocalIpam(subnets, String(bridge.ipam.dataDir));
+  if (JSON.stringify(bridge.ipam) === JSON.stringify(ipam)) return 'unchanged';
+  bridge.ipam = ipam;
+  await writeFileAtomic(file, `${JSON.stringify(network, null, 2)}\n`);
+  return 'updated';
 }

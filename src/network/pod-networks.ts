@@ -1,16 +1,19 @@
 import { readFile, rm } from 'node:fs/promises';
+import { FailedPreconditionError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import type { Logger } from '../log/logger.js';
-import { loadNetworkConfigs, selectDefaultNetwork, type NetworkConfigList } from './cni-config.js';
-import { addNetwork, deleteNetwork, missingPlugins, type CniResult, type CniRuntime } from './cni-exec.js';
+import { selectDefaultNetwork, type NetworkConfigList } from './cni-config.js';
+import { addNetwork, checkNetwork, deleteNetwork, missingPlugins, networkStatus, type CniResult, type CniRuntime } from './cni-exec.js';
+import { NetworkConfigWatch } from './config-watch.js';
+import { HostPortReservations } from './host-ports.js';
 
 /**
- * Pods on the node's default CNI network. The config dir is re-read on each
- * attach and each readiness check, so a network that a CNI add-on drops in
- * after the daemon started is picked up without a restart. Each attachment
- * is cached (the network config and the ADD result) next to the pod's
- * runtime files, so DEL finds what ADD made even after a daemon restart or
- * a changed config dir.
+ * Pods on the node's default CNI network. The config dir is watched, so a
+ * network that a CNI add-on drops in after the daemon started is picked up
+ * without a restart. Each attachment is cached (the network config and the
+ * ADD result) next to the pod's runtime files, so DEL finds what ADD made
+ * even after a daemon restart or a changed config dir. A pod's host ports
+ * are held open from before its ADD until its DEL succeeded.
  */
 
 export interface PortMapping {
@@ -53,20 +56,24 @@ interface CachedAttachment {
 const POD_INTERFACE = 'eth0';
 
 export class PodNetworks {
-  /** Invalid files already logged: the dir is re-read on every kubelet Status call, every few seconds. */
+  /** Invalid files already logged, so a broken file is reported once, not on every kubelet Status call. */
   private readonly reported = new Set<string>();
+  private readonly configs: NetworkConfigWatch;
+  private readonly hostPorts = new HostPortReservations();
 
-  constructor(private readonly settings: PodNetworkSettings) {}
+  constructor(private readonly settings: PodNetworkSettings) {
+    this.configs = new NetworkConfigWatch(settings.configDir, settings.log);
+  }
 
-  /** ADD on the default network; returns the pod's IPs, first one first. A failed chain is torn down again. */
+  /**
+   * ADD on the default network; returns the pod's IPs, first one first. A
+   * failed chain is torn down again. Without a usable network the pod fails,
+   * as with containerd and CRI-O: a pod without one would run unreachable.
+   */
   async attach(request: PodNetworkRequest): Promise<string[]> {
     const network = await this.defaultNetwork();
-    if (network === null) {
-      // NetworkReady is false then, so the kubelet schedules only host-network pods here; a pod that a
-      // client runs anyway keeps its loopback-only namespace rather than failing, as it did before CNI.
-      this.settings.log.warn({ podSandboxId: request.sandboxId, reason: this.notReadyMessage() }, 'pod runs without a network');
-      return [];
-    }
+    if (network === null) throw new FailedPreconditionError(`the pod network is not ready: ${this.notReadyMessage()}`);
+    await this.hostPorts.reserve(request.sandboxId, request.portMappings);
     const runtime: CniRuntime = {
       containerId: request.sandboxId,
       netns: request.netns,
@@ -89,10 +96,18 @@ export class PodNetworks {
       await deleteNetwork(network, runtime, pluginDirs, null).catch((cleanupError: unknown) =>
         this.settings.log.warn({ err: cleanupError, podSandboxId: request.sandboxId }, 'CNI DEL after a failed ADD failed'),
       );
+      await this.hostPorts.release(request.sandboxId);
       throw error;
     }
     const cached: CachedAttachment = { network, runtime, result };
-    await writeFileAtomic(request.cacheFile, JSON.stringify(cached), 0o600);
+    // The caller's undo runs detach from this file, which DELs and frees the ports; without it they would stay.
+    try {
+      await writeFileAtomic(request.cacheFile, JSON.stringify(cached), 0o600);
+    } catch (error) {
+      await deleteNetwork(network, runtime, pluginDirs, result).catch(() => {});
+      await this.hostPorts.release(request.sandboxId);
+      throw error;
+    }
     const ips = resultIps(result);
     this.settings.log.info({ podSandboxId: request.sandboxId, network: network.name, ips }, 'pod network attached');
     return ips;
@@ -104,34 +119,63 @@ export class PodNetworks {
    * there is nothing to undo, which makes this idempotent.
    */
   async detach(cacheFile: string): Promise<void> {
-    let cached: CachedAttachment;
-    try {
-      cached = JSON.parse(await readFile(cacheFile, 'utf8')) as CachedAttachment;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw error;
-    }
+    const cached = await readAttachment(cacheFile);
+    if (cached === null) return;
     await deleteNetwork(cached.network, cached.runtime, this.settings.pluginDirs(), cached.result);
+    await this.hostPorts.release(cached.runtime.containerId);
     await rm(cacheFile, { force: true });
     this.settings.log.info({ podSandboxId: cached.runtime.containerId, network: cached.network.name }, 'pod network detached');
   }
 
-  /** NetworkReady: a default network exists and every plugin of its chain is installed. */
+  /**
+   * After a daemon restart, for a pod that is still up: holds its host
+   * ports again and runs CHECK, so a network that broke while the daemon
+   * was down is reported. Neither failure stops the pod: its containers run
+   * and the kubelet decides what to do with it.
+   */
+  async resume(cacheFile: string): Promise<void> {
+    const cached = await readAttachment(cacheFile);
+    if (cached === null) return;
+    const log = this.settings.log.child({ podSandboxId: cached.runtime.containerId, network: cached.network.name });
+    const portMappings = (cached.runtime.capabilities.portMappings ?? []) as PortMapping[];
+    await this.hostPorts.reserve(cached.runtime.containerId, portMappings).catch((error: unknown) =>
+      log.warn({ err: error }, 'cannot hold the pod host ports again after the restart'),
+    );
+    try {
+      await checkNetwork(cached.network, cached.runtime, this.settings.pluginDirs(), cached.result);
+    } catch (error) {
+      log.warn({ err: error }, 'CNI CHECK found the pod network changed while the daemon was down');
+    }
+  }
+
+  /** NetworkReady: a default network exists, every plugin of its chain is installed and (CNI 1.1+) reports ready. */
   async readiness(): Promise<NetworkReadiness> {
     const network = await this.defaultNetwork();
     if (network === null) return { ready: false, message: this.notReadyMessage() };
-    const missing = await missingPlugins(network, this.settings.pluginDirs());
+    const pluginDirs = this.settings.pluginDirs();
+    const missing = await missingPlugins(network, pluginDirs);
     if (missing.length > 0) {
       return {
         ready: false,
-        message: `CNI network "${network.name}" (${network.file}) needs plugins ${missing.join(', ')}, which are not in ${this.settings.pluginDirs().join(', ')}`,
+        message: `CNI network "${network.name}" (${network.file}) needs plugins ${missing.join(', ')}, which are not in ${pluginDirs.join(', ')}`,
       };
+    }
+    try {
+      await networkStatus(network, pluginDirs);
+    } catch (error) {
+      return { ready: false, message: error instanceof Error ? error.message : String(error) };
     }
     return { ready: true, message: '' };
   }
 
+  /** Stops watching the config dir and lets go of every host port; pods keep their DNAT rules until DEL. */
+  async close(): Promise<void> {
+    this.configs.close();
+    await this.hostPorts.releaseAll();
+  }
+
   private async defaultNetwork(): Promise<NetworkConfigList | null> {
-    const { networks, invalid } = await loadNetworkConfigs(this.settings.configDir());
+    const { networks, invalid } = await this.configs.configs();
     for (const { file, reason } of invalid) {
       const key = `${file}\0${reason}`;
       if (this.reported.has(key)) continue;
@@ -145,6 +189,15 @@ export class PodNetworks {
     const name = this.settings.defaultNetwork();
     const wanted = name === '' ? 'no valid CNI network config' : `no valid CNI network config named "${name}"`;
     return `${wanted} in ${this.settings.configDir()}`;
+  }
+}
+
+async function readAttachment(cacheFile: string): Promise<CachedAttachment | null> {
+  try {
+    return JSON.parse(await readFile(cacheFile, 'utf8')) as CachedAttachment;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
   }
 }
 

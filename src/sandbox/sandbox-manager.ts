@@ -95,6 +95,8 @@ export interface SandboxNetwork {
   attach(request: PodNetworkRequest): Promise<string[]>;
   /** Idempotent: undoes the attachment cached in `cacheFile`, if any. */
   detach(cacheFile: string): Promise<void>;
+  /** After a daemon restart: takes up the attachment cached in `cacheFile` again (host ports, CHECK). */
+  resume(cacheFile: string): Promise<void>;
 }
 
 export interface SandboxManagerDeps {
@@ -241,6 +243,13 @@ export class SandboxManager {
     if (sandbox.infraContainerId !== null) await this.deps.infra.remove(sandbox.infraContainerId);
     await rm(path.join(this.deps.runtimeDir, id), { recursive: true, force: true });
     await this.deps.records.remove(id);
+  }
+
+  /** At daemon start: the networks of pods that are still up are taken up again. */
+  async resumeNetworks(): Promise<void> {
+    for (const sandbox of this.deps.records.list()) {
+      if (sandbox.state === 'SANDBOX_READY') await this.deps.network.resume(networkCache(path.join(this.deps.runtimeDir, sandbox.id)));
+    }
   }
 
   /** Before the namespace pin goes: plugins need the namespace to remove the pod's interface. */
