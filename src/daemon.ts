@@ -5,6 +5,7 @@ import { imageRpcs } from './cri/image-rpcs.js';
 import { CriServer } from './cri/server.js';
 import { runtimeInfoRpcs } from './cri/runtime-info.js';
 import { sandboxRpcs } from './cri/sandbox-rpcs.js';
+import { statsRpcs } from './cri/stats-rpcs.js';
 import { ImageManager } from './image/image-manager.js';
 import { ImageStore } from './image/image-store.js';
 import { LayerStore } from './image/layer-store.js';
@@ -29,19 +30,25 @@ import { nodeFacts, nodeLookups } from './container/node-facts.js';
 import { OciRuntime } from './container/oci-runtime.js';
 import { containerRpcs } from './cri/container-rpcs.js';
 import { NotFoundError } from './errors.js';
-import { applyPodCidr, defaultNetworkFor, initDefaultNetwork } from './network/default-network.js';
+import { defaultNetworkFor, initDefaultNetwork } from './network/default-network.js';
 import { PodNetworks } from './network/pod-networks.js';
 import { resolveOciHandlers } from './runtime/oci-handlers.js';
 import { resolveCgroupDriver } from './runtime/cgroup-driver.js';
 import { nativeSandboxHost } from './sandbox/sandbox-host.js';
 import { SandboxManager, type SandboxRecord } from './sandbox/sandbox-manager.js';
 import { RecordStore } from './state/record-store.js';
+import { cgroupHierarchies } from './stats/cgroup-usage.js';
+import { StatsCollector } from './stats/stats-collector.js';
+import { WritableLayerUsage } from './stats/writable-layer-usage.js';
 
 /** How long in-flight calls may run after SIGTERM before they are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /** StopPodSandbox gives each container this long after its stop signal, as the kubelet's default grace. */
 const POD_STOP_GRACE_SECONDS = 10;
+
+/** A writable layer's size is walked at most this often; the kubelet asks every few seconds through several calls. */
+const WRITABLE_LAYER_TTL_MS = 10_000;
 
 export interface DaemonOptions {
   readonly sources: ConfigSources;
@@ -148,7 +155,15 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     log,
   });
   await containers.restore();
-  await sandboxes.resumeNetworks();
+  const stats = new StatsCollector({
+    containers,
+    sandboxes,
+    hierarchies: cgroupHierarchies(hostProbe.cgroups),
+    cgroupDriver,
+    writableLayers: new WritableLayerUsage({ ttlMs: WRITABLE_LAYER_TTL_MS, maxConcurrentWalks: 2 }),
+    layerFilesystem: layers.overlayDir,
+    log,
+  });
 
   const server = await CriServer.start({
     listen: config.listen,
@@ -156,7 +171,6 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     runtime: {
       ...runtimeInfoRpcs({
         cgroupDriver,
-        applyPodCidr: (podCidr) => applyPodCidr(config.network.cniConfigDir, podCidr),
         statusSource: () => ({
           defaultHandler: config.runtime.defaultHandler,
           handlers: config.runtime.handlers,
@@ -170,6 +184,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
         removeContainersOf: (sandboxId) => containers.removeAllOf(sandboxId),
       }),
       ...containerRpcs({ containers, bundleOf: (id) => path.join(containerRuntimeDir, id) }),
+      ...statsRpcs({ stats }),
     },
     image: imageRpcs({ images, puller }),
   });
@@ -184,7 +199,6 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   // A second signal means the operator will not wait for the grace period.
   process.once(signal, () => process.exit(1));
   const [outcome] = await Promise.all([server.shutdown(SHUTDOWN_GRACE_MS), progressServer.close()]);
-  await networks.close();
   log.info({ outcome }, 'stopped');
 }
 

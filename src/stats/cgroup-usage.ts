@@ -1,0 +1,156 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Cgroups } from '../native/index.js';
+
+/**
+ * A cgroup's resource usage, read from whichever hierarchy holds each
+ * controller: cgroup v1 (one mount per controller, as on this project's CI
+ * hosts, where the v2 mount holds only hugetlb) or the unified v2 hierarchy.
+ * A controller the host lacks, or a file the cgroup does not have (a
+ * controller not enabled for that subtree, a cgroup already gone), leaves
+ * its part null rather than failing the whole sample.
+ */
+
+export interface MemoryUsage {
+  readonly usageBytes: bigint;
+  /** Usage minus inactive file pages, what cadvisor and the kubelet's eviction call the working set. */
+  readonly workingSetBytes: bigint;
+  readonly rssBytes: bigint | null;
+  readonly pageFaults: bigint | null;
+  readonly majorPageFaults: bigint | null;
+  /** null when the cgroup has no limit. */
+  readonly limitBytes: bigint | null;
+}
+
+export interface CgroupUsage {
+  /** Cumulative CPU time of every task in the cgroup, in nanoseconds. */
+  readonly cpuNanos: bigint | null;
+  readonly memory: MemoryUsage | null;
+  readonly processes: bigint | null;
+}
+
+/** The mount point of each controller: per controller on v1, one for all on v2. */
+export interface CgroupHierarchies {
+  readonly v1: ReadonlyMap<string, string>;
+  readonly v2: { readonly mountPoint: string; readonly controllers: ReadonlySet<string> } | null;
+}
+
+/** The kernel rounds "no limit" down from 2^63 to a page multiple; containerd treats anything above 2^62 as unlimited too. */
+const UNLIMITED_FROM = 1n << 62n;
+
+export function cgroupHierarchies(cgroups: Cgroups): CgroupHierarchies {
+  return {
+    v1: new Map(cgroups.v1Controllers.map((controller) => [controller.name, controller.mountPoint])),
+    v2: cgroups.v2 === null ? null : { mountPoint: cgroups.v2.mountPoint, controllers: new Set(cgroups.v2.controllers) },
+  };
+}
+
+/** Reads the usage of the cgroup at `dir`, a path relative to each hierarchy's mount point. */
+export async function readCgroupUsage(hierarchies: CgroupHierarchies, dir: string): Promise<CgroupUsage> {
+  const [cpuNanos, memory, processes] = await Promise.all([
+    readCpu(hierarchies, dir),
+    readMemory(hierarchies, dir),
+    readProcesses(hierarchies, dir),
+  ]);
+  return { cpuNanos, memory, processes };
+}
+
+async function readCpu({ v1, v2 }: CgroupHierarchies, dir: string): Promise<bigint | null> {
+  const cpuacct = v1.get('cpuacct');
+  if (cpuacct !== undefined) return parseCounter(await readOptional(path.join(cpuacct, dir, 'cpuacct.usage')));
+  if (v2 === null) return null;
+  // cpu.stat's usage_usec is a core file of every v2 cgroup, whether or not the cpu controller is enabled.
+  const usec = flatKeyed(await readOptional(path.join(v2.mountPoint, dir, 'cpu.stat')))?.get('usage_usec');
+  return usec === undefined ? null : usec * 1000n;
+}
+
+async function readMemory({ v1, v2 }: CgroupHierarchies, dir: string): Promise<MemoryUsage | null> {
+  const v1Memory = v1.get('memory');
+  if (v1Memory !== undefined) {
+    const base = path.join(v1Memory, dir);
+    const [usage, stat, limit] = await Promise.all([
+      readOptional(path.join(base, 'memory.usage_in_bytes')),
+      readOptional(path.join(base, 'memory.stat')),
+      readOptional(path.join(base, 'memory.limit_in_bytes')),
+    ]);
+    // The total_ keys include the cgroup's descendants, which the plain keys do not.
+    return memoryUsage(parseCounter(usage), flatKeyed(stat), parseLimit(limit), {
+      inactiveFile: 'total_inactive_file',
+      rss: 'total_rss',
+      pageFaults: 'total_pgfault',
+      majorPageFaults: 'total_pgmajfault',
+    });
+  }
+  if (v2 === null || !v2.controllers.has('memory')) return null;
+  const base = path.join(v2.mountPoint, dir);
+  const [usage, stat, limit] = await Promise.all([
+    readOptional(path.join(base, 'memory.current')),
+    readOptional(path.join(base, 'memory.stat')),
+    readOptional(path.join(base, 'memory.max')),
+  ]);
+  // v2 has no rss key; anonymous memory is what containerd and cadvisor report as RSS.
+  return memoryUsage(parseCounter(usage), flatKeyed(stat), parseLimit(limit), {
+    inactiveFile: 'inactive_file',
+    rss: 'anon',
+    pageFaults: 'pgfault',
+    majorPageFaults: 'pgmajfault',
+  });
+}
+
+function memoryUsage(
+  usage: bigint | null,
+  stat: Map<string, bigint> | null,
+  limitBytes: bigint | null,
+  keys: { inactiveFile: string; rss: string; pageFaults: string; majorPageFaults: string },
+): MemoryUsage | null {
+  if (usage === null) return null;
+  const inactiveFile = stat?.get(keys.inactiveFile) ?? 0n;
+  return {
+    usageBytes: usage,
+    workingSetBytes: usage > inactiveFile ? usage - inactiveFile : 0n,
+    rssBytes: stat?.get(keys.rss) ?? null,
+    pageFaults: stat?.get(keys.pageFaults) ?? null,
+    majorPageFaults: stat?.get(keys.majorPageFaults) ?? null,
+    limitBytes,
+  };
+}
+
+async function readProcesses({ v1, v2 }: CgroupHierarchies, dir: string): Promise<bigint | null> {
+  const pids = v1.get('pids');
+  if (pids !== undefined) return parseCounter(await readOptional(path.join(pids, dir, 'pids.current')));
+  if (v2 === null || !v2.controllers.has('pids')) return null;
+  return parseCounter(await readOptional(path.join(v2.mountPoint, dir, 'pids.current')));
+}
+
+/** A cgroup file's text, or null when the cgroup or the file is not there (ENODEV: the cgroup went away while open). */
+async function readOptional(file: string): Promise<string | null> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENODEV') return null;
+    throw error;
+  }
+}
+
+function parseCounter(text: string | null): bigint | null {
+  const trimmed = text?.trim();
+  return trimmed !== undefined && /^\d+$/.test(trimmed) ? BigInt(trimmed) : null;
+}
+
+/** `max` (v2) and the kernel's rounded maximum (v1) both mean no limit. */
+function parseLimit(text: string | null): bigint | null {
+  const limit = parseCounter(text);
+  return limit === null || limit >= UNLIMITED_FROM ? null : limit;
+}
+
+/** The `key value` lines of memory.stat and cpu.stat; lines that are not a key and a number are skipped. */
+function flatKeyed(text: string | null): Map<string, bigint> | null {
+  if (text === null) return null;
+  const entries = new Map<string, bigint>();
+  for (const line of text.split('\n')) {
+    const match = /^(\S+) (\d+)$/.exec(line.trim());
+    if (match?.[1] !== undefined && match[2] !== undefined) entries.set(match[1], BigInt(match[2]));
+  }
+  return entries;
+}
