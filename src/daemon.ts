@@ -30,7 +30,7 @@ import { nodeFacts, nodeLookups } from './container/node-facts.js';
 import { OciRuntime } from './container/oci-runtime.js';
 import { containerRpcs } from './cri/container-rpcs.js';
 import { NotFoundError } from './errors.js';
-import { defaultNetworkFor, initDefaultNetwork } from './network/default-network.js';
+import { applyPodCidr, defaultNetworkFor, initDefaultNetwork } from './network/default-network.js';
 import { PodNetworks } from './network/pod-networks.js';
 import { resolveOciHandlers } from './runtime/oci-handlers.js';
 import { resolveCgroupDriver } from './runtime/cgroup-driver.js';
@@ -164,6 +164,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     layerFilesystem: layers.overlayDir,
     log,
   });
+  await sandboxes.resumeNetworks();
 
   const server = await CriServer.start({
     listen: config.listen,
@@ -171,6 +172,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     runtime: {
       ...runtimeInfoRpcs({
         cgroupDriver,
+        applyPodCidr: (podCidr) => applyPodCidr(config.network.cniConfigDir, podCidr),
         statusSource: () => ({
           defaultHandler: config.runtime.defaultHandler,
           handlers: config.runtime.handlers,
@@ -199,6 +201,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   // A second signal means the operator will not wait for the grace period.
   process.once(signal, () => process.exit(1));
   const [outcome] = await Promise.all([server.shutdown(SHUTDOWN_GRACE_MS), progressServer.close()]);
+  await networks.close();
   log.info({ outcome }, 'stopped');
 }
 
