@@ -16,7 +16,6 @@ import { startRegistry } from '../helpers/registry.js';
 const FOCUS = 'PodSandbox|\\[k8s.io\\] Container |Idempotence|Security Context|Container Mount|Container OOM';
 
 const LEFT_OUT: ReadonlyArray<{ spec: string; reason: string }> = [
-  { spec: 'listing container stats|listing stats for', reason: 'ContainerStats and ListContainerStats are not implemented yet (stats come with their own issue)' },
   { spec: 'HostPID|PodPID|ContainerPID', reason: 'uses the nginx image, which the harness does not rebuild' },
   { spec: 'HostIpc', reason: "checks with ipcs, which Debian's busybox-static lacks" },
   { spec: 'MaskedPaths', reason: "expects /bin/ls as a separate applet binary; Debian's busybox shell runs ls in-process" },
