@@ -106,6 +106,12 @@ export interface MountApi {
  */
 export declare function mountOverlay(request: OverlayMountRequest): Promise<OverlayMountMethod>
 
+/**
+ * Mounts a tmpfs of `sizeBytes` (mode 1777, nosuid, nodev, noexec) on the
+ * existing directory `target`. Rejects with `code` `ERR_POD_SHM_MOUNT`.
+ */
+export declare function mountPodShm(target: string, sizeBytes: number): Promise<void>
+
 export interface OomScoreAdj {
   /** The daemon's own `/proc/self/oom_score_adj`. */
   current: number
@@ -220,6 +226,12 @@ export interface Support {
  * instead. Idempotent. Rejects with `ERR_OVERLAY_UNMOUNT`.
  */
 export declare function unmountOverlay(target: string): Promise<OverlayUnmountResult>
+
+/**
+ * Unmounts the pod's /dev/shm, detaching it while busy. Nothing mounted,
+ * or no such path, is fine. Rejects with `code` `ERR_POD_SHM_UNMOUNT`.
+ */
+export declare function unmountPodShm(target: string): Promise<void>
 
 /**
  * Decompresses and unpacks a layer blob into `destination` in one pass, on

@@ -32,6 +32,7 @@ export {
   type PodNamespacesAddon,
   type PodNamespacesRequest,
 } from './pod-namespaces.js';
+export { mountPodShm, unmountPodShm, type PodShmAddon } from './pod-shm.js';
 export {
   nativeLayerUnpacker,
   unpackLayerNative,

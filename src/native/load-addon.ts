@@ -25,6 +25,8 @@ const REQUIRED_EXPORTS = [
   'preparePrivateMountDir',
   'mountOverlay',
   'unmountOverlay',
+  'mountPodShm',
+  'unmountPodShm',
   'watchExit',
   'pidAlive',
 ] as const satisfies readonly (keyof NativeAddon)[];

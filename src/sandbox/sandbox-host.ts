@@ -1,15 +1,11 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { InvalidArgumentError } from '../errors.js';
-import { createPodNamespaces, NativeError, removePodNamespaces } from '../native/index.js';
+import { createPodNamespaces, mountPodShm, NativeError, removePodNamespaces, unmountPodShm } from '../native/index.js';
 import type { SandboxHost } from './sandbox-manager.js';
 
-const run = promisify(execFile);
-
 /**
- * The real host side of a sandbox: namespaces through the addon, the pod's
- * /dev/shm as a tmpfs through mount(8). A sysctl or hostname the request
- * got wrong is the client's error, not the runtime's.
+ * The real host side of a sandbox: namespaces and the pod's /dev/shm
+ * tmpfs, both through the addon. A sysctl or hostname the request got
+ * wrong is the client's error, not the runtime's.
  */
 export const nativeSandboxHost: SandboxHost = {
   async createNamespaces(request) {
@@ -23,15 +19,7 @@ export const nativeSandboxHost: SandboxHost = {
     }
   },
   removeNamespaces: (dir) => removePodNamespaces(dir),
-  async mountShm(target, sizeBytes) {
-    await run('mount', ['-t', 'tmpfs', '-o', `mode=1777,size=${sizeBytes},nosuid,nodev,noexec`, 'shm', target]);
-  },
-  async unmount(target) {
-    try {
-      await run('umount', [target]);
-    } catch (error) {
-      // Not mounted (any more): stopping twice must succeed.
-      if (!/not mounted|no mount point|No such file/.test(String((error as { stderr?: string }).stderr))) throw error;
-    }
-  },
+  mountShm: (target, sizeBytes) => mountPodShm(target, sizeBytes),
+  // Stopping twice must succeed: the addon treats nothing mounted as done.
+  unmount: (target) => unmountPodShm(target),
 };

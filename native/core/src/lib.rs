@@ -9,3 +9,4 @@ pub mod layer_unpack;
 pub mod mountinfo;
 pub mod namespaces;
 pub mod overlay;
+pub mod pod_shm;

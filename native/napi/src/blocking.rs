@@ -5,7 +5,7 @@
 
 use std::error::Error as StdError;
 
-use crion_core::{exit_watch, namespaces, overlay};
+use crion_core::{exit_watch, namespaces, overlay, pod_shm};
 use napi::bindgen_prelude::*;
 
 use crate::js_error;
@@ -24,6 +24,12 @@ impl CodedError for namespaces::PodNamespacesError {
 impl CodedError for overlay::OverlayError {
     fn code(&self) -> &'static str {
         overlay::OverlayError::code(self)
+    }
+}
+
+impl CodedError for pod_shm::PodShmError {
+    fn code(&self) -> &'static str {
+        pod_shm::PodShmError::code(self)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod exit_watch;
 pub mod layer_unpack;
 pub mod overlay;
 pub mod pod_namespaces;
+pub mod pod_shm;
 
 /// Whether the host offers a feature; `reason` says why not, and is null
 /// exactly when `available` is true.
