@@ -61,10 +61,12 @@ async function podMounts(daemon: Daemon): Promise<string[]> {
 }
 
 test('pods on the default bridge network get IPs in its subnet, reach each other, and release their IP on stop', async (t) => {
-  // The default network, written by the daemon at start as on a fresh node.
-  const daemon = await startDaemon(t);
+  // The default network with its built-in bridge and subnet, written by the daemon at start as on a fresh node.
+  deleteBridgeLater(t, 'crion0');
+  const daemon = await startDaemon(t, { builtinNetwork: true });
   removePodsLater(t, daemon);
-  const subnetPrefix = daemon.network!.prefix;
+  const subnetPrefix = '10.88.';
+  t.regex(await readFile(path.join(daemon.dir, 'cni', '10-crion-bridge.conflist'), 'utf8'), /"bridge": "crion0"[\s\S]*"subnet": "10\.88\.0\.0\/16"/);
   const cniDir = path.join(daemon.dir, 'cni');
   t.deepEqual(await readdir(cniDir), ['10-crion-bridge.conflist']);
 

@@ -43,6 +43,12 @@ export interface DaemonOptions {
    * that window kills it outright; false for runs that do not log JSON.
    */
   waitForServingLog?: boolean;
+  /**
+   * Leave the default network at its built-in bridge and subnet (crion0,
+   * 10.88.0.0/16), as the README's first command gets on a fresh node,
+   * instead of a bridge and subnet of the daemon's own. One test only.
+   */
+  builtinNetwork?: boolean;
 }
 
 const DEFAULT_READY_TIMEOUT_MS = 30_000;
@@ -219,6 +225,7 @@ export async function spawnDaemon(options: DaemonOptions = {}): Promise<Daemon> 
  * and subnet of its own, as on a fresh node.
  */
 function bringsOwnNetwork(options: DaemonOptions): boolean {
+  if (options.builtinNetwork) return true;
   const files = [options.config ?? '', ...Object.values(options.configDirFiles ?? {})];
   const args = options.args ?? [];
   return (
