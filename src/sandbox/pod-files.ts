@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../fs/atomic-write.js';
 
 /**
  * The files every container of a pod bind-mounts: /etc/hostname,
@@ -55,7 +54,12 @@ export function hostsFor(hostname: string): string {
     .join('');
 }
 
-/** Writes the three files into `dir` and returns their paths. */
+/**
+ * Writes the three files into `dir` and returns their paths. Plain writes:
+ * they are made once, before any container can read them, in the state
+ * directory that a reboot empties, so neither a rename nor an fsync (which
+ * cost RunPodSandbox milliseconds per file) would protect anything.
+ */
 export async function writePodFiles(dir: string, hostname: string, dns: DnsSettings | null): Promise<PodFiles> {
   const files: PodFiles = {
     hostname: path.join(dir, 'hostname'),
@@ -64,9 +68,9 @@ export async function writePodFiles(dir: string, hostname: string, dns: DnsSetti
   };
   const hostResolvConf = await readFile(HOST_RESOLV_CONF, 'utf8').catch(() => '');
   await Promise.all([
-    writeFileAtomic(files.hostname, `${hostname}\n`),
-    writeFileAtomic(files.hosts, hostsFor(hostname)),
-    writeFileAtomic(files.resolvConf, resolvConfFor(dns, hostResolvConf)),
+    writeFile(files.hostname, `${hostname}\n`),
+    writeFile(files.hosts, hostsFor(hostname)),
+    writeFile(files.resolvConf, resolvConfFor(dns, hostResolvConf)),
   ]);
   return files;
 }
