@@ -113,7 +113,7 @@ export class StatsCollector {
   private readonly cpuRates: CpuRates;
   private readonly readNetwork: (pid: number) => Promise<InterfaceUsage[] | null>;
   /** A container's cgroups path never changes; reading its bundle once is enough. */
-  private readonly cgroupDirs = new Map<string, string | null>();
+  private readonly cgroupDirs = new Map<string, string>();
 
   constructor(private readonly deps: StatsCollectorDeps) {
     this.cpuRates = deps.cpuRates ?? new CpuRates();
@@ -219,10 +219,11 @@ export class StatsCollector {
     let dir = this.cgroupDirs.get(id);
     if (dir === undefined) {
       const cgroupsPath = await this.deps.containers.cgroupsPathOf(id);
-      dir = cgroupsPath === null ? null : cgroupDirOf(cgroupsPath);
+      if (cgroupsPath === null) return null;
+      dir = cgroupDirOf(cgroupsPath);
       this.cgroupDirs.set(id, dir);
     }
-    return dir === null ? null : readCgroupUsage(this.deps.hierarchies, dir);
+    return readCgroupUsage(this.deps.hierarchies, dir);
   }
 
   private cpuAndMemory(key: string, usage: CgroupUsage | null): { cpu: CpuStats | null; memory: MemoryStats | null } {
