@@ -112,6 +112,8 @@ test('ADD runs the chain in order with prevResult and runtimeConfig; DEL runs it
     uid: 'uid-1',
     netns: '/run/crion/pods/pod1/ns/net',
     portMappings: [{ hostPort: 38517, containerPort: 80, protocol: 'tcp', hostIP: '127.0.0.1' }],
+    dns: null,
+    annotations: {},
     cacheFile,
   });
   t.deepEqual(ips, ['10.1.0.7', 'fd00::5']);
@@ -151,7 +153,7 @@ test("a failing plugin's error message becomes the error, and the chain is delet
   const { log } = capturedLogger();
   const networks = new PodNetworks({ configDir: () => dir, pluginDirs: () => [dir], defaultNetwork: () => '', log });
   const cacheFile = path.join(dir, 'network.json');
-  const request = { sandboxId: 'pod2', name: 'web', namespace: 'default', uid: 'uid-2', netns: '/x', portMappings: [], cacheFile };
+  const request = { sandboxId: 'pod2', name: 'web', namespace: 'default', uid: 'uid-2', netns: '/x', portMappings: [], dns: null, annotations: {}, cacheFile };
   const error = await t.throwsAsync(networks.attach(request));
   t.is(error?.name, 'UnavailableError');
   t.regex(error?.message ?? '', /fake-bridge.*no IP addresses available in range set: 10\.1\.0\.0\/30/);
@@ -198,7 +200,7 @@ test('a plugin killed by a signal (as a hung one is after its timeout) fails the
   const { log } = capturedLogger();
   const networks = new PodNetworks({ configDir: () => dir, pluginDirs: () => [dir], defaultNetwork: () => '', log });
   const cacheFile = path.join(dir, 'network.json');
-  const request = { sandboxId: 'pod3', name: 'web', namespace: 'default', uid: 'uid-3', netns: '/x', portMappings: [], cacheFile };
+  const request = { sandboxId: 'pod3', name: 'web', namespace: 'default', uid: 'uid-3', netns: '/x', portMappings: [], dns: null, annotations: {}, cacheFile };
   await t.throwsAsync(networks.attach(request), { message: /"fake-killed" of network "killed" failed ADD: killed by SIGKILL/ });
 });
 
@@ -218,6 +220,8 @@ async function fakeNetwork(t: { teardown(fn: () => Promise<void>): void }, cniVe
     uid: `${id}-uid`,
     netns: '/x',
     portMappings: [{ hostPort, containerPort: 80, protocol: 'tcp', hostIP: '127.0.0.1' }],
+    dns: null,
+    annotations: {},
     cacheFile: path.join(dir, `${id}.json`),
   });
   return { dir, networks, pod, logText: logged.text };
@@ -342,4 +346,43 @@ test("the pod CIDR leaves a network crion did not write alone", async (t) => {
   await writeFile(path.join(dir, '10-test.conflist'), chain);
   t.is(await applyPodCidr(dir, '10.244.3.0/24'), 'not-ours');
   t.is(await readFile(path.join(dir, '10-test.conflist'), 'utf8'), chain);
+});
+
+test('dns and bandwidth reach only the plugins that declare them; a bad bandwidth annotation fails before any plugin runs', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(
+    path.join(dir, '10-shaped.conflist'),
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'shaped',
+      plugins: [{ type: 'fake-bridge' }, { type: 'fake-shaper', capabilities: { bandwidth: true, dns: true } }],
+    }),
+  );
+  await fakePlugin(dir, 'fake-bridge', '10.1.0.9');
+  await fakePlugin(dir, 'fake-shaper', '10.1.0.9');
+  const networks = new PodNetworks({ configDir: () => dir, pluginDirs: () => [dir], defaultNetwork: () => '', log: capturedLogger().log });
+  t.teardown(() => networks.close());
+  const request = {
+    sandboxId: 'shaped',
+    name: 'shaped',
+    namespace: 'default',
+    uid: 'shaped-uid',
+    netns: '/x',
+    portMappings: [],
+    dns: { servers: ['10.96.0.10'], searches: ['svc.cluster.local'], options: ['ndots:5'] },
+    annotations: { 'kubernetes.io/ingress-bandwidth': '10M', 'kubernetes.io/egress-bandwidth': '1Gi' },
+    cacheFile: path.join(dir, 'shaped.json'),
+  };
+  await networks.attach(request);
+  const [bridge, shaper] = await calls(dir);
+  t.false('runtimeConfig' in bridge!.stdin);
+  t.deepEqual(shaper!.stdin.runtimeConfig, {
+    dns: { servers: ['10.96.0.10'], searches: ['svc.cluster.local'], options: ['ndots:5'] },
+    bandwidth: { ingressRate: 10_000_000, ingressBurst: 4294967295, egressRate: 2 ** 30, egressBurst: 4294967295 },
+  });
+
+  const error = await t.throwsAsync(networks.attach({ ...request, sandboxId: 'bad', annotations: { 'kubernetes.io/egress-bandwidth': 'fast' } }));
+  t.is(error?.name, 'InvalidArgumentError');
+  t.is(error?.message, 'annotation kubernetes.io/egress-bandwidth: "fast" is not a quantity such as 10M or 1Gi');
+  t.is((await calls(dir)).length, 2, 'no plugin ran for the refused pod');
 });

@@ -6,6 +6,7 @@ import { selectDefaultNetwork, type NetworkConfigList } from './cni-config.js';
 import { addNetwork, checkNetwork, deleteNetwork, missingPlugins, networkStatus, type CniResult, type CniRuntime } from './cni-exec.js';
 import { NetworkConfigWatch } from './config-watch.js';
 import { HostPortReservations } from './host-ports.js';
+import { podBandwidth } from './pod-bandwidth.js';
 
 /**
  * Pods on the node's default CNI network. The config dir is watched, so a
@@ -31,8 +32,18 @@ export interface PodNetworkRequest {
   readonly uid: string;
   readonly netns: string;
   readonly portMappings: readonly PortMapping[];
+  /** The pod's DNS settings, for plugins that declare the `dns` capability. */
+  readonly dns: PodDns | null;
+  /** The pod's annotations: the kubelet asks for traffic shaping through them. */
+  readonly annotations: Readonly<Record<string, string>>;
   /** Where the attachment is remembered for DEL. */
   readonly cacheFile: string;
+}
+
+export interface PodDns {
+  readonly servers: readonly string[];
+  readonly searches: readonly string[];
+  readonly options: readonly string[];
 }
 
 export interface NetworkReadiness {
@@ -73,6 +84,7 @@ export class PodNetworks {
   async attach(request: PodNetworkRequest): Promise<string[]> {
     const network = await this.defaultNetwork();
     if (network === null) throw new FailedPreconditionError(`the pod network is not ready: ${this.notReadyMessage()}`);
+    const bandwidth = podBandwidth(request.annotations);
     await this.hostPorts.reserve(request.sandboxId, request.portMappings);
     const runtime: CniRuntime = {
       containerId: request.sandboxId,
@@ -85,7 +97,12 @@ export class PodNetworks {
         K8S_POD_INFRA_CONTAINER_ID: request.sandboxId,
         K8S_POD_UID: request.uid,
       },
-      capabilities: { portMappings: request.portMappings },
+      // Each goes only to plugins that declare it (cni-exec), so offering all of them is safe.
+      capabilities: {
+        portMappings: request.portMappings,
+        ...(request.dns === null ? {} : { dns: { servers: request.dns.servers, searches: request.dns.searches, options: request.dns.options } }),
+        ...(bandwidth === null ? {} : { bandwidth }),
+      },
     };
     const pluginDirs = this.settings.pluginDirs();
     let result: CniResult;

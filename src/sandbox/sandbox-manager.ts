@@ -176,6 +176,8 @@ export class SandboxManager {
         uid: request.metadata.uid,
         netns: namespaces.net,
         portMappings: request.portMappings,
+        dns: request.dns,
+        annotations: request.annotations,
         cacheFile,
       });
     }
