@@ -1,15 +1,23 @@
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { writeFileAtomic } from '../fs/atomic-write.js';
+import { replaceFile } from '../fs/atomic-write.js';
 import type { Logger } from '../log/logger.js';
 
 /**
- * Durable records of pods and containers: one directory per object under
- * `dir`, its record in `<id>/<file>` written atomically, so after a crash
- * or a kill -9 the daemon rebuilds its view from what is on disk. The
- * directory also holds whatever else belongs to the object, so removing it
- * removes everything at once.
+ * Records of pods and containers: one directory per object under `dir`,
+ * its record in `<id>/<file>` replaced in one rename, so after a crash or
+ * a kill -9 of the daemon, which the containers outlive, it rebuilds its
+ * view from what is on disk. The directory also holds whatever else
+ * belongs to the object, so removing it removes everything at once.
+ *
+ * Records are not fsynced: the pods and containers they describe do not
+ * survive a power loss or a kernel crash, the only failures that lose page
+ * cache. A record lost then leaves an older state of an object that is
+ * dead anyway, or a directory without a readable record, which `open`
+ * removes. The fsyncs cost RunPodSandbox, CreateContainer and
+ * StartContainer milliseconds each (CRI-O's transient store makes the same
+ * trade).
  */
 export class RecordStore<T extends { readonly id: string }> {
   private readonly records = new Map<string, T>();
@@ -63,7 +71,7 @@ export class RecordStore<T extends { readonly id: string }> {
 
   async save(record: T): Promise<void> {
     await mkdir(this.dirOf(record.id), { recursive: true, mode: 0o700 });
-    await writeFileAtomic(path.join(this.dirOf(record.id), this.file), JSON.stringify(record));
+    await replaceFile(path.join(this.dirOf(record.id), this.file), JSON.stringify(record));
     this.records.set(record.id, record);
   }
 
