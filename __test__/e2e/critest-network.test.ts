@@ -1,0 +1,51 @@
+import test from 'ava';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { critest } from '../helpers/critest.js';
+import { critestRegistriesConf, publishCritestImages } from '../helpers/critest-images.js';
+import { startDaemon } from '../helpers/daemon.js';
+import { startRegistry } from '../helpers/registry.js';
+
+/**
+ * critest's Networking specs (DNS config, hostname, port mapping to the pod IP
+ * and to a host port) and its Multiple Containers specs (an httpd and a busybox
+ * container in one pod, reached on the pod IP) on a real CNI bridge network,
+ * with the web server stand-ins served through the loopback mirror.
+ */
+
+const FOCUS = '\\[k8s.io\\] Networking|\\[k8s.io\\] Multiple Containers';
+
+/** The host port critest's port mapping spec maps to the web server's port 80. */
+const HOST_PORT = 12000;
+
+/** Fails early and by name when another process holds the port, instead of a spec timing out on someone else's server. */
+function assertPortFree(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', (error) => reject(new Error(`host port ${port} must be free for critest's port mapping spec: ${error.message}`)));
+    server.listen({ port, host: '0.0.0.0', exclusive: true }, () => server.close(() => resolve()));
+  });
+}
+
+test('critest networking and multiple containers specs pass on a CNI bridge network', async (t) => {
+  await assertPortFree(HOST_PORT);
+  const registry = await startRegistry(t);
+  await publishCritestImages(registry);
+  const dir = await mkdtemp(path.join(tmpdir(), 'crion-critest-network-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const registriesConf = path.join(dir, 'registries.conf');
+  await writeFile(registriesConf, critestRegistriesConf(registry));
+  // The daemon writes its default bridge network (bridge, host-local, portmap) on a bridge and subnet of its own.
+  const daemon = await startDaemon(t, {
+    config: `[image]\nregistries_conf = "${registriesConf}"\nregistries_conf_dir = "/nonexistent"\n`,
+    logLevel: 'info',
+  });
+
+  const result = await critest(daemon, { focus: FOCUS, timeoutMs: 600_000 });
+  t.log(`critest ran ${result.ran} of ${result.total} specs`);
+  t.true(result.succeeded, result.output);
+  // Four Networking specs and three Multiple Containers specs.
+  t.is(result.ran, 7, result.output);
+});
