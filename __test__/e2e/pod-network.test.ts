@@ -57,6 +57,7 @@ async function writeJson(daemon: Daemon, name: string, value: unknown): Promise<
 
 interface PodOptions {
   hostPort?: number;
+  annotations?: Record<string, string>;
   dns?: { servers: string[]; searches: string[]; options: string[] };
 }
 
@@ -67,6 +68,7 @@ function podConfig(daemon: Daemon, name: string, options: PodOptions = {}) {
     log_directory: path.join(daemon.dir, 'logs', name),
     ...(options.hostPort === undefined ? {} : { port_mappings: [{ protocol: 0, container_port: 80, host_port: options.hostPort }] }),
     ...(options.dns === undefined ? {} : { dns_config: options.dns }),
+    ...(options.annotations === undefined ? {} : { annotations: options.annotations }),
     linux: { security_context: { namespace_options: { pid: 1 } } },
   };
 }
@@ -219,4 +221,39 @@ test("UpdateRuntimeConfig's pod CIDR gives new pods addresses in it", async (t) 
     client.UpdateRuntimeConfig({ runtimeConfig: { networkConfig: { podCidr: '10.1.2.3' } } }, (error) => resolve(error)),
   );
   t.is(invalid?.code, grpc.status.INVALID_ARGUMENT);
+});
+
+test("the kubelet's bandwidth annotations shape the pod's traffic through the bandwidth plugin", async (t) => {
+  const daemon = await networkDaemon(t);
+  const network = daemon.network!;
+  // Sorts before the default network the daemon wrote, so it becomes the default; picked up without a restart.
+  await writeFile(
+    path.join(daemon.dir, 'cni', '05-shaped.conflist'),
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'shaped',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: network.bridge,
+          isGateway: true,
+          ipam: { type: 'host-local', ranges: [[{ subnet: network.subnet }]], dataDir: path.join(daemon.dir, 'state', 'cni', 'networks') },
+        },
+        { type: 'bandwidth', capabilities: { bandwidth: true } },
+      ],
+    }),
+  );
+  const podFile = await writeJson(daemon, 'shaped-pod.json', podConfig(daemon, 'shaped', { annotations: { 'kubernetes.io/ingress-bandwidth': '3M' } }));
+  const pod = await crictl(daemon, ['runp', podFile]);
+  t.is(pod.code, 0, pod.stderr);
+  // Ingress to the pod is egress of its host-side veth on the bridge, shaped by a token bucket.
+  const veths = (await run('ip', ['-o', 'link', 'show', 'master', network.bridge])).stdout;
+  const veth = /^\d+: ([^@:]+)/m.exec(veths)?.[1];
+  t.truthy(veth, veths);
+  const qdisc = await run('tc', ['qdisc', 'show', 'dev', veth!]);
+  t.regex(qdisc.stdout, /tbf .*rate 3Mbit/, qdisc.stdout);
+
+  const bad = await writeJson(daemon, 'bad-pod.json', podConfig(daemon, 'bad-shape', { annotations: { 'kubernetes.io/egress-bandwidth': 'fast' } }));
+  const refused = await crictl(daemon, ['runp', bad]);
+  t.regex(refused.stderr, /InvalidArgument desc = annotation kubernetes.io\/egress-bandwidth: .*fast.* is not a quantity such as 10M/);
 });
