@@ -593,16 +593,23 @@ function stopSignalOf(config: ContainerConfig__Output, imageStopSignal: string |
   return 'TERM';
 }
 
-/** runc writes the pid file once the process exists; under load that can be after the timeout. */
+/**
+ * runc writes the pid file once the process exists; under load that can be
+ * after the timeout. Returns once the process has exited, not merely been
+ * signalled: the caller answers DEADLINE_EXCEEDED only when it is gone.
+ */
 async function killExecProcess(pidFile: string): Promise<void> {
   for (let waited = 0; waited < 5000; waited += 50) {
     const pid = Number(await readFile(pidFile, 'utf8').catch(() => ''));
     if (pid > 0) {
+      // Watched before the kill, so the pid cannot be reused in between; a process already gone rejects.
+      const exited = watchExit(pid).catch(() => undefined);
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         // Already gone.
       }
+      await exited;
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
