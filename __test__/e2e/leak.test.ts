@@ -1,0 +1,446 @@
+import test, { type ExecutionContext } from 'ava';
+import * as grpc from '@grpc/grpc-js';
+import { randomBytes, randomInt } from 'node:crypto';
+import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadCriPackage } from '../../src/cri/proto.js';
+import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { removeCgroupTree, snapshotHost, type HostSnapshot } from '../helpers/host-snapshot.js';
+import { run } from '../helpers/process.js';
+import { publishCritestImages } from '../helpers/critest-images.js';
+import { startSharedRegistry, type Registry } from '../helpers/registry.js';
+import { publishTestImages, type TestImages } from '../helpers/test-images.js';
+
+/**
+ * The leak test: many pods and containers made and deleted, and every kind
+ * of failed create, each followed by a look at the host. Mounts, namespace
+ * pins, cgroups, processes, runc state, records, writable layers, CNI
+ * leases, veths and iptables rules must all be back to what they were.
+ */
+
+let registry: Registry;
+let images: TestImages;
+let confDir: string;
+
+test.before(async () => {
+  registry = await startSharedRegistry();
+  images = await publishTestImages(registry);
+  // The pause stand-in, for the infra container of pods with a shared PID namespace.
+  await publishCritestImages(registry);
+  confDir = await mkdtemp(path.join(tmpdir(), 'crion-leak-'));
+  await writeFile(path.join(confDir, 'registries.conf'), `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`);
+});
+
+test.after.always(async () => {
+  await registry?.dispose();
+  if (confDir) await rm(confDir, { recursive: true, force: true });
+});
+
+const cri = loadCriPackage();
+type Runtime = InstanceType<typeof cri.RuntimeService>;
+type Images = InstanceType<typeof cri.ImageService>;
+
+/** Each test's own bridge, subnet and cgroup parents, so tests beside it on the host cannot blur what it sees. */
+interface Setup {
+  readonly daemon: Daemon;
+  readonly runtime: Runtime;
+  readonly images: Images;
+  readonly bridge: string;
+  /** A systemd slice name, the way the kubelet's systemd driver and critest name a pod's parent. */
+  readonly sliceParent: string;
+  /** What the cgroupfs driver makes of the slice name: the path systemd would have used. */
+  readonly sliceTop: string;
+  readonly slicePath: string;
+  /** A cgroupfs path, the way the kubelet's cgroupfs driver names it. */
+  readonly cgroupfsParent: string;
+  readonly cgroupfsTop: string;
+  readonly ids: Set<string>;
+}
+
+const NETWORK_NAME = 'crion';
+const BROKEN_NETWORK_NAME = 'crion-broken';
+
+async function setUp(t: ExecutionContext): Promise<Setup> {
+  const token = randomBytes(4).toString('hex');
+  const bridge = `crlk${token}`;
+  const sliceTop = `/crionleak${token}.slice`;
+  const cgroupfsTop = `/crion-leak-${token}`;
+  // Registered first, so they run last: after the daemon and its containers are gone.
+  t.teardown(async () => {
+    await run('ip', ['link', 'del', bridge]);
+    await removeCgroupTree(sliceTop);
+    await removeCgroupTree(cgroupfsTop);
+  });
+  const daemon = await startDaemon(t, {
+    config: [
+      '[image]',
+      `registries_conf = "${path.join(confDir, 'registries.conf')}"`,
+      'registries_conf_dir = "/nonexistent"',
+      `pause_image = "${registry.host}/pause:3.10"`,
+      '[network]',
+      'init_default_network = true',
+      `default_subnet = "10.${randomInt(200, 250)}.${randomInt(0, 255)}.0/24"`,
+      `default_bridge = "${bridge}"`,
+      '',
+    ].join('\n'),
+  });
+  const runtime = new cri.RuntimeService(daemon.endpoint, grpc.credentials.createInsecure());
+  const imageService = new cri.ImageService(daemon.endpoint, grpc.credentials.createInsecure());
+  // Registered after startDaemon, so it runs before the daemon goes: removing the pods runs CNI DEL.
+  t.teardown(async () => {
+    const pods = await call<{ items: Array<{ id: string }> }>(runtime, 'ListPodSandbox', {}).catch(() => ({ items: [] }));
+    for (const pod of pods.items) await call(runtime, 'RemovePodSandbox', { podSandboxId: pod.id }).catch(() => undefined);
+    runtime.close();
+    imageService.close();
+  });
+  await call(imageService, 'PullImage', { image: { image: images.busybox.reference } });
+  await call(imageService, 'PullImage', { image: { image: `${registry.host}/pause:3.10` } });
+  return {
+    daemon,
+    runtime,
+    images: imageService,
+    bridge,
+    sliceParent: `crionleak${token}-pods.slice`,
+    sliceTop,
+    slicePath: `${sliceTop}/crionleak${token}-pods.slice`,
+    cgroupfsParent: `${cgroupfsTop}/kubepods`,
+    cgroupfsTop,
+    ids: new Set(),
+  };
+}
+
+/** One unary CRI call; rejects with the grpc-js error, whose `code` the tests check. */
+function call<T = unknown>(client: Runtime | Images, method: string, request: object): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const fn = (client as unknown as Record<string, (request: object, callback: (error: grpc.ServiceError | null, response: T) => void) => void>)[method]!;
+    fn.call(client, request, (error, response) => (error ? reject(error) : resolve(response)));
+  });
+}
+
+async function expectCode(t: ExecutionContext, promise: Promise<unknown>, code: grpc.status, message: RegExp): Promise<void> {
+  const error = await t.throwsAsync(promise);
+  t.is((error as grpc.ServiceError | undefined)?.code, code, `${grpc.status[code]} expected: ${error?.message}`);
+  t.regex(error?.message ?? '', message);
+}
+
+/** Every pod and container ID the daemon ever logged, also those of creates that failed and never reached the client. */
+function loggedIds(setup: Setup): Set<string> {
+  const ids = new Set(setup.ids);
+  for (const line of setup.daemon.logs()) {
+    for (const key of ['podSandboxId', 'containerId', 'infraContainerId']) {
+      const value = line[key];
+      if (typeof value === 'string' && /^[0-9a-f]{64}$/.test(value)) ids.add(value);
+    }
+  }
+  return ids;
+}
+
+function snapshot(setup: Setup): Promise<HostSnapshot> {
+  return snapshotHost({
+    daemon: setup.daemon,
+    // Below the parents only: the parents are the caller's (the kubelet makes its own; runc makes critest's on demand).
+    cgroupParents: [setup.slicePath, setup.cgroupfsParent],
+    sharedCgroupParents: [DEFAULT_CGROUP_PARENT],
+    bridge: setup.bridge,
+    ids: loggedIds(setup),
+    networkNames: [NETWORK_NAME, BROKEN_NETWORK_NAME],
+  });
+}
+
+interface PodOptions {
+  readonly sharedPid: boolean;
+  readonly cgroupParent: string;
+  readonly hostPort?: number;
+  readonly sysctls?: Record<string, string>;
+  readonly seccompRef?: string;
+}
+
+function podConfig(setup: Setup, name: string, options: PodOptions) {
+  return {
+    metadata: { name, namespace: 'crion-leak', uid: `${name}-uid`, attempt: 0 },
+    hostname: name,
+    logDirectory: path.join(setup.daemon.dir, 'logs', name),
+    portMappings: options.hostPort === undefined ? [] : [{ protocol: 'TCP', containerPort: 80, hostPort: options.hostPort }],
+    linux: {
+      cgroupParent: options.cgroupParent,
+      sysctls: options.sysctls ?? {},
+      securityContext: {
+        namespaceOptions: { pid: options.sharedPid ? 'POD' : 'CONTAINER' },
+        seccomp: options.seccompRef === undefined ? null : { profileType: 'Localhost', localhostRef: options.seccompRef },
+      },
+    },
+  };
+}
+
+async function runPod(setup: Setup, config: ReturnType<typeof podConfig>, runtimeHandler = ''): Promise<string> {
+  const { podSandboxId } = await call<{ podSandboxId: string }>(setup.runtime, 'RunPodSandbox', { config, runtimeHandler });
+  setup.ids.add(podSandboxId);
+  return podSandboxId;
+}
+
+function containerConfig(name: string, command: string[], extra: { linux?: object; mounts?: object[]; image?: string } = {}) {
+  return {
+    metadata: { name },
+    image: { image: extra.image ?? images.busybox.reference },
+    command,
+    logPath: `${name}.log`,
+    mounts: extra.mounts ?? [],
+    linux: extra.linux ?? {},
+  };
+}
+
+async function createContainer(setup: Setup, podId: string, pod: object, config: object): Promise<string> {
+  const { containerId } = await call<{ containerId: string }>(setup.runtime, 'CreateContainer', {
+    podSandboxId: podId,
+    config,
+    sandboxConfig: pod,
+  });
+  setup.ids.add(containerId);
+  return containerId;
+}
+
+interface Status {
+  state: string;
+  exitCode: number;
+  reason: string;
+  message: string;
+}
+
+async function containerStatus(setup: Setup, id: string): Promise<Status & { pid: number }> {
+  const { status, info } = await call<{ status: Status; info: Record<string, string> }>(setup.runtime, 'ContainerStatus', {
+    containerId: id,
+    verbose: true,
+  });
+  return { ...status, pid: (JSON.parse(info.info ?? '{}') as { pid?: number }).pid ?? 0 };
+}
+
+async function waitExited(setup: Setup, id: string): Promise<Status> {
+  for (;;) {
+    const status = await containerStatus(setup, id);
+    if (status.state === 'CONTAINER_EXITED') return status;
+    await sleep(100);
+  }
+}
+
+/** The container's memory cgroup, as its process sees it. */
+async function memoryCgroupOf(pid: number): Promise<string> {
+  const cgroups = await readFile(`/proc/${pid}/cgroup`, 'utf8');
+  return /^\d+:memory:(.*)$/m.exec(cgroups)?.[1] ?? '';
+}
+
+const CYCLES = 20;
+/** Where crion puts the containers of pods that name no cgroup parent. */
+const DEFAULT_CGROUP_PARENT = '/crion';
+
+test('many pod and container lifecycles leave the host as it was', async (t) => {
+  const setup = await setUp(t);
+  const before = await snapshot(setup);
+
+  for (let cycle = 0; cycle < CYCLES; cycle++) {
+    const sharedPid = cycle % 2 === 0;
+    // A slice name, a cgroupfs path, and none (crion's default parent), in turn.
+    const [cgroupParent, cgroupPath] = (
+      [
+        [setup.sliceParent, setup.slicePath],
+        [setup.cgroupfsParent, setup.cgroupfsParent],
+        ['', DEFAULT_CGROUP_PARENT],
+      ] as const
+    )[cycle % 3]!;
+    const pod = podConfig(setup, `cycle-${cycle}`, {
+      sharedPid,
+      cgroupParent,
+      hostPort: cycle % 4 === 0 ? randomInt(30_000, 40_000) : undefined,
+    });
+    const podId = await runPod(setup, pod);
+    const work = await createContainer(setup, podId, pod, containerConfig('work', ['sleep', '3600']));
+    await call(setup.runtime, 'StartContainer', { containerId: work });
+    const running = await containerStatus(setup, work);
+    t.is(running.state, 'CONTAINER_RUNNING');
+    // Proves the cgroup comparison looks where the containers really are.
+    const memoryCgroup = await memoryCgroupOf(running.pid);
+    t.true(memoryCgroup.startsWith(`${cgroupPath}/`), memoryCgroup);
+    const exec = await call<{ stdout: Buffer; exitCode: number }>(setup.runtime, 'ExecSync', { containerId: work, cmd: ['echo', `cycle ${cycle}`], timeout: 30 });
+    t.is(exec.stdout.toString().trim(), `cycle ${cycle}`);
+
+    if (cycle % 5 === 2) {
+      await expectCode(
+        t,
+        call(setup.runtime, 'ExecSync', { containerId: work, cmd: ['sleep', '300'], timeout: 1 }),
+        grpc.status.DEADLINE_EXCEEDED,
+        /timed out/,
+      );
+      const procs = await readFile(path.join('/sys/fs/cgroup/memory', memoryCgroup, 'cgroup.procs'), 'utf8');
+      t.deepEqual(procs.trim().split('\n').map(Number), [running.pid], 'the timed-out command is gone once ExecSync answers');
+    }
+
+    if (cycle % 5 === 1) {
+      // More than its 32 MiB: dd's one block is the whole allocation.
+      const oom = await createContainer(
+        setup,
+        podId,
+        pod,
+        containerConfig('oom', ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=128M', 'count=1'], {
+          linux: { resources: { memoryLimitInBytes: String(32 * 1024 * 1024) } },
+        }),
+      );
+      await call(setup.runtime, 'StartContainer', { containerId: oom });
+      t.like(await waitExited(setup, oom), { exitCode: 137, reason: 'OOMKilled' });
+      await call(setup.runtime, 'RemoveContainer', { containerId: oom });
+    }
+
+    if (cycle % 5 === 4) {
+      // The kubelet's forced removal: RemovePodSandbox with one container running and one never started.
+      const idle = await createContainer(setup, podId, pod, containerConfig('idle', ['sleep', '3600']));
+      await call(setup.runtime, 'RemovePodSandbox', { podSandboxId: podId });
+      for (const containerId of [work, idle]) {
+        await expectCode(t, call(setup.runtime, 'ContainerStatus', { containerId }), grpc.status.NOT_FOUND, /not found/);
+      }
+      continue;
+    }
+    await call(setup.runtime, 'StopContainer', { containerId: work, timeout: 1 });
+    t.like(await containerStatus(setup, work), { state: 'CONTAINER_EXITED' });
+    await call(setup.runtime, 'RemoveContainer', { containerId: work });
+    await call(setup.runtime, 'StopPodSandbox', { podSandboxId: podId });
+    await call(setup.runtime, 'RemovePodSandbox', { podSandboxId: podId });
+  }
+
+  t.deepEqual(await snapshot(setup), before);
+});
+
+/** A chain whose second plugin fails after the bridge plugin has made the veth and taken an IP: DEL must undo both. */
+function brokenNetwork(setup: Setup): string {
+  return JSON.stringify({
+    cniVersion: '1.0.0',
+    name: BROKEN_NETWORK_NAME,
+    plugins: [
+      {
+        type: 'bridge',
+        bridge: setup.bridge,
+        // The bridge already holds the good network's gateway address; a second one would fail the ADD too early.
+        isGateway: false,
+        ipMasq: true,
+        ipam: {
+          type: 'host-local',
+          ranges: [[{ subnet: `10.${randomInt(200, 250)}.${randomInt(0, 255)}.0/24` }]],
+          dataDir: path.join(setup.daemon.dir, 'state', 'cni', 'networks'),
+        },
+      },
+      { type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.no_such_sysctl': '1' } },
+    ],
+  });
+}
+
+test('failed creates answer the right code and leave the host as it was', async (t) => {
+  const setup = await setUp(t);
+  const { runtime } = setup;
+  const pod = podConfig(setup, 'target', { sharedPid: false, cgroupParent: setup.cgroupfsParent });
+  const podId = await runPod(setup, pod);
+  const dup = await createContainer(setup, podId, pod, containerConfig('dup', ['sleep', '3600']));
+  await call(runtime, 'StartContainer', { containerId: dup });
+  const before = await snapshot(setup);
+
+  await expectCode(
+    t,
+    createContainer(setup, podId, pod, containerConfig('no-image', ['true'], { image: `${registry.host}/crion-test/never-pulled:latest` })),
+    grpc.status.NOT_FOUND,
+    /never-pulled/,
+  );
+  await expectCode(t, createContainer(setup, 'f'.repeat(64), pod, containerConfig('orphan', ['true'])), grpc.status.NOT_FOUND, /pod sandbox/);
+  await expectCode(t, createContainer(setup, podId, pod, containerConfig('dup', ['true'])), grpc.status.ALREADY_EXISTS, /dup_target/);
+  await expectCode(
+    t,
+    createContainer(setup, podId, pod, containerConfig('group-only', ['true'], { linux: { securityContext: { runAsGroup: { value: '100' } } } })),
+    grpc.status.INVALID_ARGUMENT,
+    /run_as_group/,
+  );
+  await expectCode(
+    t,
+    createContainer(
+      setup,
+      podId,
+      pod,
+      containerConfig('bad-seccomp', ['true'], {
+        linux: { securityContext: { seccomp: { profileType: 'Localhost', localhostRef: '/nonexistent/seccomp.json' } } },
+      }),
+    ),
+    grpc.status.INVALID_ARGUMENT,
+    /nonexistent\/seccomp\.json/,
+  );
+  await expectCode(
+    t,
+    createContainer(setup, podId, pod, containerConfig('bad-mount', ['true'], { mounts: [{ containerPath: '/data', hostPath: '/nonexistent/crion-leak' }] })),
+    grpc.status.INVALID_ARGUMENT,
+    /host_path "\/nonexistent\/crion-leak" does not exist/,
+  );
+  // Found out only while the spec is generated, with the rootfs already mounted.
+  await expectCode(
+    t,
+    createContainer(
+      setup,
+      podId,
+      pod,
+      containerConfig('no-target', ['true'], { linux: { securityContext: { namespaceOptions: { pid: 'TARGET', targetId: 'e'.repeat(64) } } } }),
+    ),
+    grpc.status.NOT_FOUND,
+    /e{64}/,
+  );
+
+  // runc looks the executable up in `runc create`, which the monitor runs for CreateContainer: that RPC fails and says why.
+  await expectCode(
+    t,
+    createContainer(setup, podId, pod, containerConfig('no-binary', ['/no/such/binary'])),
+    grpc.status.FAILED_PRECONDITION,
+    /\/no\/such\/binary.*no such file or directory/,
+  );
+  // Pod-level failures, each in a shared and an own PID namespace (the shared one also makes an infra container).
+  for (const sharedPid of [false, true]) {
+    const name = (what: string): string => `${what}-${sharedPid ? 'shared' : 'own'}`;
+    await expectCode(
+      t,
+      runPod(setup, podConfig(setup, name('bad-sysctl'), { sharedPid, cgroupParent: setup.sliceParent, sysctls: { 'kernel.no_such_sysctl': '1' } })),
+      grpc.status.INVALID_ARGUMENT,
+      /sysctl/,
+    );
+    await expectCode(
+      t,
+      runPod(setup, podConfig(setup, name('bad-handler'), { sharedPid, cgroupParent: setup.sliceParent }), 'no-such-handler'),
+      grpc.status.NOT_FOUND,
+      /no-such-handler/,
+    );
+    await expectCode(
+      t,
+      runPod(setup, podConfig(setup, name('dup-pod'), { sharedPid, cgroupParent: setup.sliceParent })).then((id) =>
+        runPod(setup, podConfig(setup, name('dup-pod'), { sharedPid, cgroupParent: setup.sliceParent })).finally(() =>
+          call(runtime, 'RemovePodSandbox', { podSandboxId: id }),
+        ),
+      ),
+      grpc.status.ALREADY_EXISTS,
+      /dup-pod/,
+    );
+    if (sharedPid) {
+      // Read for the infra container's spec, with its rootfs already mounted; a pod without one has no process to filter.
+      await expectCode(
+        t,
+        runPod(setup, podConfig(setup, name('bad-seccomp'), { sharedPid, cgroupParent: setup.sliceParent, seccompRef: '/nonexistent/pod-seccomp.json' })),
+        grpc.status.INVALID_ARGUMENT,
+        /pod-seccomp\.json/,
+      );
+    }
+    const brokenFile = path.join(setup.daemon.dir, 'cni', '05-broken.conflist');
+    await writeFile(brokenFile, brokenNetwork(setup));
+    try {
+      await expectCode(
+        t,
+        runPod(setup, podConfig(setup, name('cni-fails'), { sharedPid, cgroupParent: setup.sliceParent, hostPort: randomInt(30_000, 40_000) })),
+        grpc.status.UNAVAILABLE,
+        /no_such_sysctl/,
+      );
+    } finally {
+      await unlink(brokenFile);
+    }
+  }
+
+  t.deepEqual(await snapshot(setup), before);
+});
