@@ -28,6 +28,10 @@ const CRICTL_TIMEOUT_MS = 60_000;
 
 export type RuntimeName = 'crion' | 'containerd';
 
+export type PidNamespaceMode = 'POD' | 'CONTAINER';
+/** CRI's NamespaceMode values, as crictl's JSON takes them. */
+const NAMESPACE_MODE = { POD: 0, CONTAINER: 1, NODE: 2 } as const;
+
 /** One daemon with pods, whichever runtime it is. */
 export interface PodRuntime {
   readonly name: RuntimeName;
@@ -116,9 +120,15 @@ export class PodRig {
     return runtime;
   }
 
-  /** RunPodSandbox, CreateContainer and StartContainer of pod `name`, each timed as its own crictl process. */
-  async runPod(runtime: PodRuntime, name: string): Promise<RunningPod> {
-    const { podConfig, containerConfig } = await this.writeConfigs(name);
+  /**
+   * RunPodSandbox, CreateContainer and StartContainer of pod `name`, each
+   * timed as its own crictl process. `pid` is the pod's PID namespace mode:
+   * `POD` (shared by the pod, what critest and a config without
+   * namespace_options ask for) or `CONTAINER` (what the kubelet sends unless
+   * the pod sets shareProcessNamespace).
+   */
+  async runPod(runtime: PodRuntime, name: string, pid: PidNamespaceMode = 'POD'): Promise<RunningPod> {
+    const { podConfig, containerConfig } = await this.writeConfigs(name, pid);
     const runp = await this.timedCrictl(runtime, ['runp', podConfig]);
     const podId = runp.stdout.trim();
     const create = await this.timedCrictl(runtime, ['create', '--no-pull', podId, containerConfig, podConfig]);
@@ -145,17 +155,18 @@ export class PodRig {
    * leaves at SIGTERM (a shell as PID 1 ignores it otherwise), so stopping
    * measures the runtime rather than a grace period.
    */
-  private async writeConfigs(name: string): Promise<{ podConfig: string; containerConfig: string }> {
+  private async writeConfigs(name: string, pid: PidNamespaceMode): Promise<{ podConfig: string; containerConfig: string }> {
     const podConfig = path.join(this.podsDir, `${name}.pod.json`);
     const containerConfig = path.join(this.podsDir, `${name}.container.json`);
     const logDirectory = path.join(this.podsDir, 'logs', name);
     await mkdir(logDirectory, { recursive: true });
+    const namespaceOptions = { network: NAMESPACE_MODE.NODE, pid: NAMESPACE_MODE[pid] };
     await writeFile(
       podConfig,
       JSON.stringify({
         metadata: { name, namespace: 'crion-bench', uid: `uid-${name}`, attempt: 0 },
         log_directory: logDirectory,
-        linux: { security_context: { namespace_options: { network: 2 } } },
+        linux: { security_context: { namespace_options: namespaceOptions } },
       }),
     );
     await writeFile(
@@ -165,7 +176,8 @@ export class PodRig {
         image: { image: CONTAINER_IMAGE },
         command: ['sh', '-c', "trap 'exit 0' TERM; sleep 3600 & wait"],
         log_path: 'sleeper.log',
-        linux: {},
+        // The kubelet repeats the pod's modes for each container; containerd takes the PID mode from here.
+        linux: { security_context: { namespace_options: namespaceOptions } },
       }),
     );
     return { podConfig, containerConfig };
