@@ -164,6 +164,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     layerFilesystem: layers.overlayDir,
     log,
   });
+  await sandboxes.removeOrphans();
   await sandboxes.resumeNetworks();
 
   const server = await CriServer.start({

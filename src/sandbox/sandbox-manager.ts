@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
@@ -245,6 +245,30 @@ export class SandboxManager {
     if (sandbox.infraContainerId !== null) await this.deps.infra.remove(sandbox.infraContainerId);
     await rm(path.join(this.deps.runtimeDir, id), { recursive: true, force: true });
     await this.deps.records.remove(id);
+  }
+
+  /**
+   * At daemon start, before the server: the runtime directory of a pod
+   * without a record is what a RunPodSandbox left when the daemon died
+   * inside it (the record is saved last), still holding a CNI attachment,
+   * namespace pins and a shm mount. They are undone as a failed create
+   * would have undone them. A step that fails keeps the directory, so the
+   * next start retries it.
+   */
+  async removeOrphans(): Promise<void> {
+    for (const id of await readdir(this.deps.runtimeDir)) {
+      if (this.deps.records.get(id)) continue;
+      const runtimeDir = path.join(this.deps.runtimeDir, id);
+      try {
+        await this.deps.network.detach(networkCache(runtimeDir));
+        await this.deps.host.unmount(path.join(runtimeDir, 'shm'));
+        await this.deps.host.removeNamespaces(path.join(runtimeDir, 'ns'));
+        await rm(runtimeDir, { recursive: true, force: true });
+        this.deps.log.info({ podSandboxId: id }, 'removed what a pod sandbox the daemon died creating left behind');
+      } catch (error) {
+        this.deps.log.error({ err: error, podSandboxId: id }, 'cannot remove what a pod sandbox the daemon died creating left behind; retried at the next start');
+      }
+    }
   }
 
   /** At daemon start: the networks of pods that are still up are taken up again. */
