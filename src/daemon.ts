@@ -115,6 +115,15 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     log,
   });
 
+  // Resolved once: RunPodSandbox refuses a handler the containers could never be created with.
+  const handlers = await resolveOciHandlers(config.runtime.handlers);
+  const handlerProblem = (name: string): string | null => {
+    const handler = handlers.find((candidate) => candidate.name === name);
+    if (handler === undefined) return `runtime handler "${name}" is not configured`;
+    if (handler.binary === null) return `runtime handler "${name}": its runtime ${handler.configuredPath} is not installed on this node`;
+    return null;
+  };
+
   const podRuntimeDir = path.join(config.state, 'pods');
   // Namespace pins are bind mounts; a private parent keeps them from propagating into other mount namespaces.
   await preparePrivateMountDir(podRuntimeDir);
@@ -129,15 +138,15 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       remove: (containerId) => containers.remove(containerId),
     },
     network: networks,
-    handlers: () => Object.keys(config.runtime.handlers),
+    handlerProblem,
     defaultHandler: () => config.runtime.defaultHandler,
     log,
   });
 
-  const handlers = await resolveOciHandlers(config.runtime.handlers);
   const runtimes = (name: string): OciRuntime => {
     const handler = handlers.find((candidate) => candidate.name === name);
-    if (!handler?.binary) throw new NotFoundError(`runtime handler "${name}" is not installed on this node`);
+    // handlerProblem says why exactly when there is no handler or no binary.
+    if (!handler?.binary) throw new NotFoundError(handlerProblem(name)!);
     return new OciRuntime({ name, binary: handler.binary, root: handler.root, extraArgs: cgroupDriver === 'systemd' ? ['--systemd-cgroup'] : [] });
   };
   const containerRuntimeDir = path.join(config.state, 'c');

@@ -72,7 +72,7 @@ test('verbose info carries JSON values, including how each handler resolved', as
     true,
   );
   t.deepEqual(JSON.parse(report.info!.hostProbe!), { pidfd: true });
-  t.deepEqual(JSON.parse(report.info!.runtimeHandlers!), { runc: { configuredPath: binary, binary, root: '/run/runc' } });
+  t.deepEqual(JSON.parse(report.info!.ociRuntimes!), { runc: { configuredPath: binary, binary, root: '/run/runc' } });
 });
 
 test('findExecutable searches PATH for bare names and takes paths as they are', async (t) => {

@@ -83,7 +83,7 @@ async function manager(t: { teardown(fn: () => Promise<void>): void }, network: 
     host: fakeHost,
     infra: { start: async () => ({ containerId: 'infra' }), stop: async () => {}, remove: async () => {} },
     network,
-    handlers: () => ['runc'],
+    handlerProblem: (name) => (name === 'runc' ? null : `runtime handler "${name}" is not configured`),
     defaultHandler: () => 'runc',
     log,
   });

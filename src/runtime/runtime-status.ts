@@ -49,8 +49,9 @@ export async function reportRuntimeStatus(source: RuntimeStatusSource, verbose: 
     ],
     info: verbose
       ? Object.fromEntries(
-          // crictl shows a value as a JSON tree only when it is an object, so handlers go in keyed by name.
-          Object.entries({ ...source.verboseInfo(), runtimeHandlers: handlersByName(handlers) }).map(([key, value]) => [
+          // crictl shows a value as a JSON tree only when it is an object, so handlers go in keyed by name; not as
+          // "runtimeHandlers", which crictl info fills from the response's own handler list and an info key would replace.
+          Object.entries({ ...source.verboseInfo(), ociRuntimes: handlersByName(handlers) }).map(([key, value]) => [
             key,
             JSON.stringify(value),
           ]),

@@ -106,7 +106,8 @@ export interface SandboxManagerDeps {
   readonly host: SandboxHost;
   readonly infra: InfraContainers;
   readonly network: SandboxNetwork;
-  readonly handlers: () => readonly string[];
+  /** Why pods cannot run with this RuntimeClass handler here (not configured, runtime not installed), or null. */
+  readonly handlerProblem: (name: string) => string | null;
   readonly defaultHandler: () => string;
   readonly log: Logger;
 }
@@ -129,9 +130,8 @@ export class SandboxManager {
   async run(request: SandboxRequest, signal?: AbortSignal): Promise<SandboxRecord> {
     validate(request);
     const handler = request.runtimeHandler === '' ? this.deps.defaultHandler() : request.runtimeHandler;
-    if (!this.deps.handlers().includes(handler)) {
-      throw new NotFoundError(`runtime handler "${handler}" is not configured`);
-    }
+    const problem = this.deps.handlerProblem(handler);
+    if (problem !== null) throw new NotFoundError(problem);
     const name = reservedName(request.metadata);
     return this.names.create({
       name,
