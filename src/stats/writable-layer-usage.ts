@@ -21,10 +21,12 @@ export interface WritableLayerUsageOptions {
  * directories). There is no counter to read, so the directory is walked:
  * asynchronously, one lstat at a time, so the event loop never waits on a
  * big layer; at most a few walks at once; one walk shared by concurrent
- * callers; and its result served for a short TTL, because the kubelet asks
- * for every container's stats every few seconds through several calls
- * (ListContainerStats, ListPodSandboxStats) and a disk figure a few seconds
- * old is what cadvisor serves too.
+ * callers. The kubelet asks for every container's stats every few seconds
+ * through several calls (ListContainerStats, ListPodSandboxStats), so a
+ * result is served for a short TTL, and after it a stale result is still
+ * served at once while a fresh walk runs in the background: only the first
+ * call for a container waits for a walk. A disk figure a few seconds old is
+ * what cadvisor serves too; its timestamp says when it was measured.
  */
 export class WritableLayerUsage {
   private readonly cache = new Map<string, MeasuredUsage>();
@@ -42,7 +44,15 @@ export class WritableLayerUsage {
   /** The usage of `dir`, the writable layer of container `key`; null when the directory is gone (the container was removed meanwhile). */
   async of(key: string, dir: string): Promise<MeasuredUsage | null> {
     const cached = this.cache.get(key);
-    if (cached && this.now().getTime() - cached.measuredAt.getTime() < this.options.ttlMs) return cached;
+    if (cached === undefined) return this.walk(key, dir);
+    if (this.now().getTime() - cached.measuredAt.getTime() >= this.options.ttlMs) {
+      // A failed refresh drops the entry, so the next call walks in the foreground and reports the failure.
+      this.walk(key, dir).catch(() => this.cache.delete(key));
+    }
+    return cached;
+  }
+
+  private async walk(key: string, dir: string): Promise<MeasuredUsage | null> {
     try {
       return await this.walks.run(key, () =>
         this.limiter.run(async () => {
@@ -53,8 +63,9 @@ export class WritableLayerUsage {
         }),
       );
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      this.cache.delete(key);
+      return null;
     }
   }
 
