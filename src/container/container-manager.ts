@@ -17,6 +17,7 @@ import { NameReservations } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
 import { mountOverlay, pidAlive, unmountOverlay, watchExit } from '../native/index.js';
 import {
+  cgroupDirOf,
   containerLimits,
   containerSpec,
   ociResources,
@@ -377,10 +378,12 @@ export class ContainerManager {
   }
 
   /** cgroup v1 memory hierarchy path for cgroupfs paths; null where crion cannot tell (then no OOM detection). */
+  /** Where the monitor finds OOM kills; systemd's slice:prefix:name form is expanded like runc expands it. */
   private memoryCgroupOf(cgroupsPath: string | null): string | null {
-    if (cgroupsPath === null || cgroupsPath.includes(':')) return null;
-    if (this.deps.host.cgroupLayout === 'v2') return path.join('/sys/fs/cgroup', cgroupsPath);
-    return path.join('/sys/fs/cgroup/memory', cgroupsPath);
+    if (cgroupsPath === null) return null;
+    const dir = cgroupDirOf(cgroupsPath);
+    if (this.deps.host.cgroupLayout === 'v2') return path.join('/sys/fs/cgroup', dir);
+    return path.join('/sys/fs/cgroup/memory', dir);
   }
 
   async start(id: string): Promise<void> {
