@@ -30,6 +30,8 @@ function assertPortFree(port: number): Promise<void> {
 }
 
 test('critest networking and multiple containers specs pass on a CNI bridge network', async (t) => {
+  // One test for the whole critest run: ava's default timeout counts between test results.
+  t.timeout(600_000);
   await assertPortFree(HOST_PORT);
   const registry = await startRegistry(t);
   await publishCritestImages(registry);

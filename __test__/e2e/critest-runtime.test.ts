@@ -18,7 +18,7 @@ import { startRegistry } from '../helpers/registry.js';
 const FOCUS = 'PodSandbox|\\[k8s.io\\] Container |Idempotence|Security Context|Container Mount|Container OOM';
 
 test('critest pod, container, idempotence and security context specs pass on runc', async (t) => {
-  // One test that runs about a hundred specs: ava's default timeout counts between test results.
+  // One test that runs 67 specs: ava's default timeout counts between test results.
   t.timeout(900_000);
   const registry = await startRegistry(t);
   await publishCritestImages(registry);
