@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import {
@@ -22,6 +22,7 @@ import {
   containerSpec,
   ociResources,
   resolveUser,
+  runtimeHandlerOf,
   sandboxSpec,
   type HostFacts,
   type HostLookups,
@@ -141,6 +142,45 @@ export class ContainerManager {
         if (container.state === 'CONTAINER_RUNNING') this.follow(container.id);
       } else {
         await this.recordExit(container.id);
+      }
+    }
+    await this.removeOrphans();
+  }
+
+  /**
+   * What a create the daemon died in left behind. A container's record is
+   * saved last, and RecordStore.open has already dropped the writable layer
+   * of one without a record, but its runtime directory still holds the
+   * rootfs mount and the OCI runtime's container, whose monitor and
+   * `runc init` wait for a start that never comes. An infra container whose
+   * pod does not name it was started by a RunPodSandbox that died before
+   * saving the pod; nothing would ever stop it. A step that fails is logged
+   * and retried at the next start.
+   */
+  private async removeOrphans(): Promise<void> {
+    for (const container of this.deps.records.list()) {
+      if (container.infra && this.deps.sandboxes.get(container.sandboxId)?.infraContainerId !== container.id) {
+        await this.remove(container.id).catch((error: unknown) =>
+          this.deps.log.error({ err: error, containerId: container.id }, 'cannot remove an infra container its pod never recorded'),
+        );
+      }
+    }
+    const ids = await readdir(this.deps.runtimeDir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    for (const id of ids.filter((candidate) => this.deps.records.get(candidate) === undefined)) {
+      const runtimeDir = path.join(this.deps.runtimeDir, id);
+      try {
+        const spec = await readFile(path.join(runtimeDir, 'config.json'), 'utf8').catch(() => null);
+        // Without a config.json the monitor was never started, so the runtime has no such container.
+        const handler = spec === null ? null : runtimeHandlerOf((JSON.parse(spec) as OciSpec).annotations);
+        if (handler !== null) await this.deps.runtimes(handler).delete(id);
+        await unmountOverlay(path.join(runtimeDir, 'rootfs'));
+        await rm(runtimeDir, { recursive: true, force: true });
+        this.deps.log.info({ containerId: id }, 'removed what a container the daemon died creating left behind');
+      } catch (error) {
+        this.deps.log.error({ err: error, containerId: id }, 'cannot remove what a container the daemon died creating left behind; retried at the next start');
       }
     }
   }

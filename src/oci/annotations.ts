@@ -52,3 +52,8 @@ export function specAnnotations(input: AnnotationInput): Record<string, string> 
   annotations[KEY.runtimeHandler] = input.runtimeHandler;
   return annotations;
 }
+
+/** The handler a spec was made for, as specAnnotations recorded it; null when it names none. */
+export function runtimeHandlerOf(annotations: Readonly<Record<string, string>> | undefined): string | null {
+  return annotations?.[KEY.runtimeHandler] ?? null;
+}

@@ -1,4 +1,5 @@
 // OCI runtime spec generation: pure functions from a CRI request, the pod and the node to a config.json.
+export { runtimeHandlerOf } from './annotations.js';
 export { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilitiesFromMask, containerCapabilities } from './capabilities.js';
 export { cgroupDirOf, cgroupParentPath, containerCgroupsPath, podCgroupDir } from './cgroups-path.js';
 export { containerSpec, type ContainerSpecInput } from './container-spec.js';
