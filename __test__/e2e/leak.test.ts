@@ -44,7 +44,13 @@ type Images = InstanceType<typeof cri.ImageService>;
 
 /** Each test's own bridge, subnet and cgroup parents, so tests beside it on the host cannot blur what it sees. */
 interface Setup {
+  /** The daemon serving now; a restarted one works on the first one's directory. */
   readonly daemon: Daemon;
+  /** Every daemon that ran on `dir`, for their logs and to tell them from leftovers. */
+  readonly daemons: readonly Daemon[];
+  /** The first daemon's directory: root, state, CNI configs and pod logs. */
+  readonly dir: string;
+  readonly config: string;
   readonly runtime: Runtime;
   readonly images: Images;
   readonly bridge: string;
@@ -73,34 +79,26 @@ async function setUp(t: ExecutionContext): Promise<Setup> {
     await removeCgroupTree(sliceTop);
     await removeCgroupTree(cgroupfsTop);
   });
-  const daemon = await startDaemon(t, {
-    config: [
-      '[image]',
-      `registries_conf = "${path.join(confDir, 'registries.conf')}"`,
-      'registries_conf_dir = "/nonexistent"',
-      `pause_image = "${registry.host}/pause:3.10"`,
-      '[network]',
-      'init_default_network = true',
-      `default_subnet = "10.${randomInt(200, 250)}.${randomInt(0, 255)}.0/24"`,
-      `default_bridge = "${bridge}"`,
-      '',
-    ].join('\n'),
-  });
-  const runtime = new cri.RuntimeService(daemon.endpoint, grpc.credentials.createInsecure());
-  const imageService = new cri.ImageService(daemon.endpoint, grpc.credentials.createInsecure());
-  // Registered after startDaemon, so it runs before the daemon goes: removing the pods runs CNI DEL.
-  t.teardown(async () => {
-    const pods = await call<{ items: Array<{ id: string }> }>(runtime, 'ListPodSandbox', {}).catch(() => ({ items: [] }));
-    for (const pod of pods.items) await call(runtime, 'RemovePodSandbox', { podSandboxId: pod.id }).catch(() => undefined);
-    runtime.close();
-    imageService.close();
-  });
-  await call(imageService, 'PullImage', { image: { image: images.busybox.reference } });
-  await call(imageService, 'PullImage', { image: { image: `${registry.host}/pause:3.10` } });
+  const config = [
+    '[image]',
+    `registries_conf = "${path.join(confDir, 'registries.conf')}"`,
+    'registries_conf_dir = "/nonexistent"',
+    `pause_image = "${registry.host}/pause:3.10"`,
+    '[network]',
+    'init_default_network = true',
+    `default_subnet = "10.${randomInt(200, 250)}.${randomInt(0, 255)}.0/24"`,
+    `default_bridge = "${bridge}"`,
+    '',
+  ].join('\n');
+  const daemon = await startDaemon(t, { config });
+  const setup = await connect(t, daemon);
+  await call(setup.images, 'PullImage', { image: { image: images.busybox.reference } });
+  await call(setup.images, 'PullImage', { image: { image: `${registry.host}/pause:3.10` } });
   return {
-    daemon,
-    runtime,
-    images: imageService,
+    ...setup,
+    daemons: [daemon],
+    dir: daemon.dir,
+    config,
     bridge,
     sliceParent: `crionleak${token}-pods.slice`,
     sliceTop,
@@ -109,6 +107,28 @@ async function setUp(t: ExecutionContext): Promise<Setup> {
     cgroupfsTop,
     ids: new Set(),
   };
+}
+
+/** Clients of `daemon`, and a teardown that removes its pods before it is disposed of: that runs CNI DEL. */
+async function connect(t: ExecutionContext, daemon: Daemon): Promise<{ daemon: Daemon; runtime: Runtime; images: Images }> {
+  const runtime = new cri.RuntimeService(daemon.endpoint, grpc.credentials.createInsecure());
+  const imageService = new cri.ImageService(daemon.endpoint, grpc.credentials.createInsecure());
+  t.teardown(async () => {
+    const pods = await call<{ items: Array<{ id: string }> }>(runtime, 'ListPodSandbox', {}).catch(() => ({ items: [] }));
+    for (const pod of pods.items) await call(runtime, 'RemovePodSandbox', { podSandboxId: pod.id }).catch(() => undefined);
+    runtime.close();
+    imageService.close();
+  });
+  return { daemon, runtime, images: imageService };
+}
+
+/** A new daemon on the same root, state and CNI configs, as after a crash and a restart. */
+async function restart(t: ExecutionContext, setup: Setup): Promise<Setup> {
+  const daemon = await startDaemon(t, {
+    config: setup.config,
+    args: ['--root', path.join(setup.dir, 'root'), '--state', path.join(setup.dir, 'state'), '--network-cni-config-dir', path.join(setup.dir, 'cni')],
+  });
+  return { ...setup, ...(await connect(t, daemon)), daemons: [...setup.daemons, daemon] };
 }
 
 /** One unary CRI call; rejects with the grpc-js error, whose `code` the tests check. */
@@ -128,7 +148,7 @@ async function expectCode(t: ExecutionContext, promise: Promise<unknown>, code: 
 /** Every pod and container ID the daemon ever logged, also those of creates that failed and never reached the client. */
 function loggedIds(setup: Setup): Set<string> {
   const ids = new Set(setup.ids);
-  for (const line of setup.daemon.logs()) {
+  for (const line of setup.daemons.flatMap((daemon) => daemon.logs())) {
     for (const key of ['podSandboxId', 'containerId', 'infraContainerId']) {
       const value = line[key];
       if (typeof value === 'string' && /^[0-9a-f]{64}$/.test(value)) ids.add(value);
@@ -139,7 +159,8 @@ function loggedIds(setup: Setup): Set<string> {
 
 function snapshot(setup: Setup): Promise<HostSnapshot> {
   return snapshotHost({
-    daemon: setup.daemon,
+    dir: setup.dir,
+    daemonPids: setup.daemons.filter((daemon) => daemon.running).map((daemon) => daemon.child.pid!),
     // Below the parents only: the parents are the caller's (the kubelet makes its own; runc makes critest's on demand).
     cgroupParents: [setup.slicePath, setup.cgroupfsParent],
     sharedCgroupParents: [DEFAULT_CGROUP_PARENT],
@@ -161,7 +182,7 @@ function podConfig(setup: Setup, name: string, options: PodOptions) {
   return {
     metadata: { name, namespace: 'crion-leak', uid: `${name}-uid`, attempt: 0 },
     hostname: name,
-    logDirectory: path.join(setup.daemon.dir, 'logs', name),
+    logDirectory: path.join(setup.dir, 'logs', name),
     portMappings: options.hostPort === undefined ? [] : [{ protocol: 'TCP', containerPort: 80, hostPort: options.hostPort }],
     linux: {
       cgroupParent: options.cgroupParent,
@@ -324,7 +345,7 @@ function brokenNetwork(setup: Setup): string {
         ipam: {
           type: 'host-local',
           ranges: [[{ subnet: `10.${randomInt(200, 250)}.${randomInt(0, 255)}.0/24` }]],
-          dataDir: path.join(setup.daemon.dir, 'state', 'cni', 'networks'),
+          dataDir: path.join(setup.dir, 'state', 'cni', 'networks'),
         },
       },
       { type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.no_such_sysctl': '1' } },
@@ -428,7 +449,7 @@ test('failed creates answer the right code and leave the host as it was', async 
         /pod-seccomp\.json/,
       );
     }
-    const brokenFile = path.join(setup.daemon.dir, 'cni', '05-broken.conflist');
+    const brokenFile = path.join(setup.dir, 'cni', '05-broken.conflist');
     await writeFile(brokenFile, brokenNetwork(setup));
     try {
       await expectCode(
@@ -443,4 +464,31 @@ test('failed creates answer the right code and leave the host as it was', async 
   }
 
   t.deepEqual(await snapshot(setup), before);
+});
+
+test('what creates the daemon died in left behind is undone at its next start', async (t) => {
+  const first = await setUp(t);
+  const pod = podConfig(first, 'survivor', { sharedPid: false, cgroupParent: first.cgroupfsParent });
+  const podId = await runPod(first, pod);
+  const work = await createContainer(first, podId, pod, containerConfig('work', ['sleep', '3600']));
+  await call(first.runtime, 'StartContainer', { containerId: work });
+  const before = await snapshot(first);
+
+  // Each made in full, then its last record write taken back: what a daemon killed just before that write leaves.
+  const halfPodId = await runPod(first, podConfig(first, 'half-pod', { sharedPid: false, cgroupParent: first.sliceParent, hostPort: randomInt(30_000, 40_000) }));
+  const halfContainer = await createContainer(first, podId, pod, containerConfig('half-container', ['sleep', '3600']));
+  const infraPodId = await runPod(first, podConfig(first, 'half-infra', { sharedPid: true, cgroupParent: first.sliceParent }));
+  first.daemon.signal('SIGKILL');
+  await first.daemon.waitExit();
+  await unlink(path.join(first.dir, 'root', 'pods', halfPodId, 'sandbox.json'));
+  await unlink(path.join(first.dir, 'root', 'containers', halfContainer, 'container.json'));
+  const infraPodFile = path.join(first.dir, 'root', 'pods', infraPodId, 'sandbox.json');
+  await writeFile(infraPodFile, JSON.stringify({ ...JSON.parse(await readFile(infraPodFile, 'utf8')), infraContainerId: null }));
+
+  const second = await restart(t, first);
+  await call(second.runtime, 'RemovePodSandbox', { podSandboxId: infraPodId });
+  t.deepEqual(await snapshot(second), before);
+  t.like(await containerStatus(second, work), { state: 'CONTAINER_RUNNING' });
+  const exec = await call<{ stdout: Buffer }>(second.runtime, 'ExecSync', { containerId: work, cmd: ['echo', 'still here'], timeout: 30 });
+  t.is(exec.stdout.toString().trim(), 'still here');
 });

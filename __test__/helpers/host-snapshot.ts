@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rmdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Daemon } from './daemon.js';
 import { run } from './process.js';
 
 /**
@@ -14,7 +13,10 @@ import { run } from './process.js';
  */
 
 export interface SnapshotScope {
-  readonly daemon: Daemon;
+  /** The daemon's directory, holding its root and state. */
+  readonly dir: string;
+  /** Daemons running on that directory: their command lines name it, and they are not leftovers. */
+  readonly daemonPids: readonly number[];
   /** The cgroupfs paths (as runc lays them out) the test's pods name as cgroup_parent. */
   readonly cgroupParents: readonly string[];
   /** Parents other daemons use too (crion's default): only the cgroups named after one of `ids` count there. */
@@ -58,11 +60,11 @@ const IPAM_BOOKKEEPING = /^(last_reserved_ip\.\d+|lock)$/;
 
 export async function snapshotHost(scope: SnapshotScope): Promise<HostSnapshot> {
   const [mounts, store, cgroups, processes, runcContainers, bridgePorts, iptables] = await Promise.all([
-    mountsOf(scope.daemon.dir),
-    storeOf(scope.daemon.dir),
+    mountsOf(scope.dir),
+    storeOf(scope.dir),
     cgroupsBelow(scope),
     processesOf(scope),
-    runcContainersBelow(scope.daemon.dir),
+    runcContainersBelow(scope.dir),
     scope.bridge === null ? Promise.resolve([]) : bridgePortsOf(scope.bridge),
     iptablesRulesOf(scope.ids, scope.networkNames),
   ]);
@@ -187,7 +189,7 @@ export async function removeCgroupTree(top: string): Promise<void> {
 }
 
 async function processesOf(scope: SnapshotScope): Promise<string[]> {
-  const own = new Set([process.pid, scope.daemon.child.pid]);
+  const own = new Set([process.pid, ...scope.daemonPids]);
   const found: string[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry) || own.has(Number(entry))) continue;
@@ -197,7 +199,7 @@ async function processesOf(scope: SnapshotScope): Promise<string[]> {
     if (status === '') continue; // exited meanwhile
     const command = cmdline!.split('\0').join(' ').trim();
     const names =
-      command.includes(scope.daemon.dir) ||
+      command.includes(scope.dir) ||
       [...scope.ids].some((id) => command.includes(id)) ||
       cgroup!.split('\n').some((line) => inScopeCgroup(scope, line.split(':')[2] ?? ''));
     if (!names) continue;
