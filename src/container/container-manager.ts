@@ -129,6 +129,15 @@ export class ContainerManager {
   private readonly exits = new Map<string, Promise<void>>();
   /** Each container keeps its image's layers until it is removed. */
   private readonly layerHolds = new Map<string, () => Promise<void>>();
+  /**
+   * Creates still running, by pod. Stopping or removing a pod waits for
+   * them first: a create that the kubelet gave up on runs on, and would
+   * otherwise save its container after the pod's containers were listed,
+   * leaving it running in a pod that is gone.
+   */
+  private readonly creating = new Map<string, Set<Promise<void>>>();
+  /** Pods whose removal has begun: no create may start in them any more. */
+  private readonly removing = new Set<string>();
 
   constructor(private readonly deps: ContainerManagerDeps) {}
 
@@ -191,7 +200,7 @@ export class ContainerManager {
       throw new InvalidArgumentError('CreateContainer needs a config with metadata.name');
     }
     const sandbox = this.deps.sandboxes.require(sandboxId);
-    if (sandbox.state !== 'SANDBOX_READY') {
+    if (sandbox.state !== 'SANDBOX_READY' || this.removing.has(sandbox.id)) {
       throw new FailedPreconditionError(`pod sandbox ${sandbox.id} is not ready`);
     }
     const imageName = config.image?.image ?? '';
@@ -200,13 +209,35 @@ export class ContainerManager {
     if (!image) throw new NotFoundError(`image "${imageName}" not found; pull it first`);
 
     const name = `${config.metadata.name}_${sandbox.metadata.name}_${sandbox.metadata.namespace}_${sandbox.metadata.uid}_${config.metadata.attempt}`;
-    return this.names.create({
+    const created = this.names.create({
       name,
       signal,
       existing: () => this.deps.records.list().find((container) => !container.infra && this.reservedName(container) === name),
       describe: (container) => `container ${container.id}`,
       make: () => CleanupStack.run(this.deps.log, (cleanup) => this.make(sandbox, config, imageName, image.id, cleanup)),
     });
+    // In the same tick as the readiness check above, so a stop or removal either sees this create or refuses it.
+    this.trackCreate(sandbox.id, created);
+    return created;
+  }
+
+  private trackCreate(sandboxId: string, created: Promise<unknown>): void {
+    const inPod = this.creating.get(sandboxId) ?? new Set<Promise<void>>();
+    this.creating.set(sandboxId, inPod);
+    const settled = created.then(
+      () => undefined,
+      () => undefined,
+    );
+    inPod.add(settled);
+    void settled.then(() => {
+      inPod.delete(settled);
+      if (inPod.size === 0) this.creating.delete(sandboxId);
+    });
+  }
+
+  /** Resolves once every create begun in the pod so far has saved its container or undone itself. */
+  private async settleCreates(sandboxId: string): Promise<void> {
+    await Promise.all(this.creating.get(sandboxId) ?? []);
   }
 
   private reservedName(container: ContainerRecord): string {
@@ -622,10 +653,16 @@ export class ContainerManager {
   }
 
   async stopAllOf(sandboxId: string, timeoutSeconds: number): Promise<void> {
+    await this.settleCreates(sandboxId);
     await Promise.all(this.list({ id: null, sandboxId, state: null, labels: {} }).map((container) => this.stop(container.id, timeoutSeconds)));
   }
 
+  /** Also refuses new creates in the pod from now on: the caller is removing it. */
   async removeAllOf(sandboxId: string): Promise<void> {
+    // Marks of pods already gone are dropped here, so the set never outgrows the pods that exist.
+    for (const id of this.removing) if (!this.deps.sandboxes.get(id)) this.removing.delete(id);
+    this.removing.add(sandboxId);
+    await this.settleCreates(sandboxId);
     await Promise.all(this.list({ id: null, sandboxId, state: null, labels: {} }).map((container) => this.remove(container.id)));
   }
 }
