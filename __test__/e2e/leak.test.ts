@@ -176,6 +176,7 @@ interface PodOptions {
   readonly hostPort?: number;
   readonly sysctls?: Record<string, string>;
   readonly seccompRef?: string;
+  readonly hostNetwork?: boolean;
 }
 
 function podConfig(setup: Setup, name: string, options: PodOptions) {
@@ -188,7 +189,7 @@ function podConfig(setup: Setup, name: string, options: PodOptions) {
       cgroupParent: options.cgroupParent,
       sysctls: options.sysctls ?? {},
       securityContext: {
-        namespaceOptions: { pid: options.sharedPid ? 'POD' : 'CONTAINER' },
+        namespaceOptions: { pid: options.sharedPid ? 'POD' : 'CONTAINER', network: options.hostNetwork ? 'NODE' : 'POD' },
         seccomp: options.seccompRef === undefined ? null : { profileType: 'Localhost', localhostRef: options.seccompRef },
       },
     },
@@ -491,4 +492,29 @@ test('what creates the daemon died in left behind is undone at its next start', 
   t.like(await containerStatus(second, work), { state: 'CONTAINER_RUNNING' });
   const exec = await call<{ stdout: Buffer }>(second.runtime, 'ExecSync', { containerId: work, cmd: ['echo', 'still here'], timeout: 30 });
   t.is(exec.stdout.toString().trim(), 'still here');
+});
+
+test('a pod removed while one of its containers is still being created takes that container with it', async (t) => {
+  const setup = await setUp(t);
+  const before = await snapshot(setup);
+  for (let round = 0; round < 16; round++) {
+    // Without a network, StopPodSandbox has no CNI DEL to take its time over: the create is still running when it ends.
+    const pod = podConfig(setup, `racing-${round}`, { sharedPid: round % 2 === 1, cgroupParent: setup.cgroupfsParent, hostNetwork: true });
+    const podId = await runPod(setup, pod);
+    // What a kubelet does when its CreateContainer call timed out and it gives up on the pod: the create runs on.
+    const creating = createContainer(setup, podId, pod, containerConfig('late', ['sleep', '3600'])).then(
+      (id) => ({ id, error: null }),
+      (error: grpc.ServiceError) => ({ id: null, error }),
+    );
+    // Each round lets the create get a little further first, so some rounds catch it after runc create, before its record.
+    await sleep(round * 25);
+    await call(setup.runtime, 'StopPodSandbox', { podSandboxId: podId });
+    await call(setup.runtime, 'RemovePodSandbox', { podSandboxId: podId });
+    const created = await creating;
+    // The stop waited for the create, so it finished in a pod that was still whole, and the removal took its container.
+    t.is(created.error, null, created.error?.message);
+    const listed = await call<{ containers: unknown[] }>(setup.runtime, 'ListContainers', {});
+    t.deepEqual(listed.containers, []);
+  }
+  t.deepEqual(await snapshot(setup), before);
 });
