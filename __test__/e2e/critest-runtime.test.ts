@@ -1,10 +1,11 @@
 import test from 'ava';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { critest } from '../helpers/critest.js';
 import { critestRegistriesConf, publishCritestImages } from '../helpers/critest-images.js';
 import { startDaemon } from '../helpers/daemon.js';
+import { run } from '../helpers/process.js';
 import { startRegistry } from '../helpers/registry.js';
 
 /**
@@ -17,9 +18,23 @@ import { startRegistry } from '../helpers/registry.js';
 
 const FOCUS = 'PodSandbox|\\[k8s.io\\] Container |Idempotence|Security Context|Container Mount|Container OOM';
 
+/** The host IPC namespace's shared memory segments: id and how many processes have it attached. */
+async function hostSegments(): Promise<Array<{ id: string; attached: number }>> {
+  // Columns: key shmid perms size cpid lpid nattch ...
+  const rows = (await readFile('/proc/sysvipc/shm', 'utf8')).split('\n').slice(1).filter(Boolean).map((line) => line.trim().split(/\s+/));
+  return rows.map((row) => ({ id: row[1]!, attached: Number(row[6]) }));
+}
+
 test('critest pod, container, idempotence and security context specs pass on runc', async (t) => {
   // One test that runs 67 specs: ava's default timeout counts between test results.
   t.timeout(900_000);
+  // The HostIpc specs make a segment on the host with `ipcmk -M` and never remove it.
+  const segmentsBefore = new Set((await hostSegments()).map((segment) => segment.id));
+  t.teardown(async () => {
+    for (const { id, attached } of await hostSegments()) {
+      if (!segmentsBefore.has(id) && attached === 0) await run('ipcrm', ['-m', id]);
+    }
+  });
   const registry = await startRegistry(t);
   await publishCritestImages(registry);
   const dir = await mkdtemp(path.join(tmpdir(), 'crion-critest-runtime-'));
