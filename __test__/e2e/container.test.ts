@@ -8,9 +8,9 @@ import { crictl, crictlJson } from '../helpers/crictl.js';
 import { deleteContainersBelow, startDaemon, unmountBelow, type Daemon } from '../helpers/daemon.js';
 import { run } from '../helpers/process.js';
 import { loadCriPackage } from '../../src/cri/proto.js';
-import { startSharedRegistry, type Registry } from '../helpers/registry.js';
-import { publishTestImages, type TestImages } from '../helpers/test-images.js';
-import { publishCritestImages } from '../helpers/critest-images.js';
+import { startImageSource, type ImageSource } from '../helpers/image-source.js';
+import type { Registry } from '../helpers/registry.js';
+import type { TestImages } from '../helpers/test-images.js';
 
 /**
  * Containers on real runc through crictl: lifecycle, CRI logs, exec, exit
@@ -18,32 +18,22 @@ import { publishCritestImages } from '../helpers/critest-images.js';
  * kill -9 of the daemon.
  */
 
+let source: ImageSource;
 let registry: Registry;
 let images: TestImages;
-let confDir: string;
 
 test.before(async () => {
-  registry = await startSharedRegistry();
-  images = await publishTestImages(registry);
-  // The pause stand-in: a pod with a shared PID namespace runs it as its infra container.
-  await publishCritestImages(registry);
-  confDir = await mkdtemp(path.join(tmpdir(), 'crion-containers-'));
-  await writeFile(path.join(confDir, 'registries.conf'), `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`);
+  // With critest's stand-ins: a pod with a shared PID namespace runs their pause image as its infra container.
+  source = await startImageSource({ critestImages: true });
+  ({ registry, images } = source);
 });
 
 test.after.always(async () => {
-  await registry?.dispose();
-  if (confDir) await rm(confDir, { recursive: true, force: true });
+  await source?.dispose();
 });
 
 function daemonConfig(): string {
-  return [
-    '[image]',
-    `registries_conf = "${path.join(confDir, 'registries.conf')}"`,
-    'registries_conf_dir = "/nonexistent"',
-    `pause_image = "${registry.host}/pause:3.10"`,
-    '',
-  ].join('\n');
+  return source.daemonConfig();
 }
 
 /** PID mode CONTAINER: a pod-wide PID namespace needs the infra container, which is not there yet. */

@@ -1,16 +1,15 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import net from 'node:net';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCriPackage } from '../../src/cri/proto.js';
 import { crictl, crictlJson } from '../helpers/crictl.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { run } from '../helpers/process.js';
-import { startSharedRegistry, type Registry } from '../helpers/registry.js';
-import { publishTestImages, type TestImages } from '../helpers/test-images.js';
+import { startImageSource, type ImageSource } from '../helpers/image-source.js';
+import type { TestImages } from '../helpers/test-images.js';
 
 /**
  * What a workload sees of its pod network, through crictl on real runc and
@@ -20,25 +19,21 @@ import { publishTestImages, type TestImages } from '../helpers/test-images.js';
  * kubelet's pod CIDR applied to the default network.
  */
 
-let registry: Registry;
+let source: ImageSource;
 let images: TestImages;
-let confDir: string;
 
 test.before(async () => {
-  registry = await startSharedRegistry();
-  images = await publishTestImages(registry);
-  confDir = await mkdtemp(path.join(tmpdir(), 'crion-pod-network-'));
-  await writeFile(path.join(confDir, 'registries.conf'), `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`);
+  source = await startImageSource();
+  images = source.images;
 });
 
 test.after.always(async () => {
-  await registry?.dispose();
-  if (confDir) await rm(confDir, { recursive: true, force: true });
+  await source?.dispose();
 });
 
 async function networkDaemon(t: Parameters<typeof startDaemon>[0]): Promise<Daemon> {
   const daemon = await startDaemon(t, {
-    config: `[image]\nregistries_conf = "${path.join(confDir, 'registries.conf')}"\nregistries_conf_dir = "/nonexistent"\n`,
+    config: source.daemonConfig(),
   });
   // Before the daemon goes: DEL removes the pods' DNAT and masquerade rules.
   t.teardown(async () => {

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { crictl, crictlJson } from '../helpers/crictl.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { run } from '../helpers/process.js';
-import { startSharedRegistry, type Registry } from '../helpers/registry.js';
-import { publishTestImages, type TestImages } from '../helpers/test-images.js';
+import { startImageSource, type ImageSource } from '../helpers/image-source.js';
+import type { TestImages } from '../helpers/test-images.js';
 
 /**
  * RuntimeClass handlers through crictl: a pod run with a configured handler
@@ -15,38 +15,30 @@ import { publishTestImages, type TestImages } from '../helpers/test-images.js';
  * runtime is not installed fails RunPodSandbox saying so.
  */
 
-let registry: Registry;
+let source: ImageSource;
 let images: TestImages;
-let confDir: string;
 
 test.before(async () => {
-  registry = await startSharedRegistry();
-  images = await publishTestImages(registry);
-  confDir = await mkdtemp(path.join(tmpdir(), 'crion-handlers-'));
-  await writeFile(path.join(confDir, 'registries.conf'), `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`);
+  source = await startImageSource();
+  images = source.images;
 });
 
 test.after.always(async () => {
-  await registry?.dispose();
-  if (confDir) await rm(confDir, { recursive: true, force: true });
+  await source?.dispose();
 });
 
 /** A second handler that is runc under another state root, so what it created can be told apart. */
 async function handlerDaemon(t: Parameters<typeof startDaemon>[0]): Promise<{ daemon: Daemon; altRoot: string }> {
   const altRoot = await mkdtemp(path.join(tmpdir(), 'crion-runc-alt-'));
   const daemon = await startDaemon(t, {
-    config: [
-      '[image]',
-      `registries_conf = "${path.join(confDir, 'registries.conf')}"`,
-      'registries_conf_dir = "/nonexistent"',
+    config: source.daemonConfig(
       '[runtime.handlers.runc-alt]',
       'path = "runc"',
       `root = "${altRoot}"`,
       '[runtime.handlers.missing]',
       'path = "/nonexistent/bin/no-such-runtime"',
       `root = "${altRoot}-missing"`,
-      '',
-    ].join('\n'),
+    ),
   });
   // Registered after startDaemon, so it runs first: the pods go while the daemon still serves.
   t.teardown(async () => {

@@ -1,15 +1,15 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { rmdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCriPackage } from '../../src/cri/proto.js';
 import { crictl, crictlJson } from '../helpers/crictl.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
-import { startSharedRegistry, type Registry } from '../helpers/registry.js';
-import { publishTestImages, type TestImages } from '../helpers/test-images.js';
+import { startImageSource, type ImageSource } from '../helpers/image-source.js';
+import type { TestImages } from '../helpers/test-images.js';
 
 /**
  * The CRI stats calls through the real crictl on runc: a container that
@@ -17,20 +17,16 @@ import { publishTestImages, type TestImages } from '../helpers/test-images.js';
  * show it in `crictl stats` and `crictl statsp`, as table and JSON.
  */
 
-let registry: Registry;
+let source: ImageSource;
 let images: TestImages;
-let confDir: string;
 
 test.before(async () => {
-  registry = await startSharedRegistry();
-  images = await publishTestImages(registry);
-  confDir = await mkdtemp(path.join(tmpdir(), 'crion-stats-'));
-  await writeFile(path.join(confDir, 'registries.conf'), `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`);
+  source = await startImageSource();
+  images = source.images;
 });
 
 test.after.always(async () => {
-  await registry?.dispose();
-  if (confDir) await rm(confDir, { recursive: true, force: true });
+  await source?.dispose();
 });
 
 const MIB = 1024 * 1024;
@@ -99,15 +95,8 @@ function row(table: string, column: number, name: string): string[] | undefined 
 test('crictl stats and statsp show a container burning CPU, allocating memory and writing its layer', async (t) => {
   const parent = `/crion-e2e-stats-${randomBytes(4).toString('hex')}`;
   const daemon = await startDaemon(t, {
-    config: [
-      '[image]',
-      `registries_conf = "${path.join(confDir, 'registries.conf')}"`,
-      'registries_conf_dir = "/nonexistent"',
-      '[runtime]',
-      // The pod's cgroup parent below is a cgroupfs path.
-      'cgroup_driver = "cgroupfs"',
-      '',
-    ].join('\n'),
+    // The pod's cgroup parent below is a cgroupfs path.
+    config: source.daemonConfig('[runtime]', 'cgroup_driver = "cgroupfs"'),
   });
   // runc makes the pod's parent directories but removes only the container's own cgroup.
   // Teardowns run last-registered first, so the daemon is still there to remove the pod.
