@@ -68,7 +68,7 @@ interface Setup {
 const NETWORK_NAME = 'crion';
 const BROKEN_NETWORK_NAME = 'crion-broken';
 
-async function setUp(t: ExecutionContext): Promise<Setup> {
+async function setUp(t: ExecutionContext, pauseImage = `${registry.host}/pause:3.10`): Promise<Setup> {
   const token = randomBytes(4).toString('hex');
   const bridge = `crlk${token}`;
   const sliceTop = `/crionleak${token}.slice`;
@@ -83,7 +83,7 @@ async function setUp(t: ExecutionContext): Promise<Setup> {
     '[image]',
     `registries_conf = "${path.join(confDir, 'registries.conf')}"`,
     'registries_conf_dir = "/nonexistent"',
-    `pause_image = "${registry.host}/pause:3.10"`,
+    `pause_image = "${pauseImage}"`,
     '[network]',
     'init_default_network = true',
     `default_subnet = "10.${randomInt(200, 250)}.${randomInt(0, 255)}.0/24"`,
@@ -93,7 +93,8 @@ async function setUp(t: ExecutionContext): Promise<Setup> {
   const daemon = await startDaemon(t, { config });
   const setup = await connect(t, daemon);
   await call(setup.images, 'PullImage', { image: { image: images.busybox.reference } });
-  await call(setup.images, 'PullImage', { image: { image: `${registry.host}/pause:3.10` } });
+  // Pulled here, or by the first pod that needs it if it cannot be.
+  await call(setup.images, 'PullImage', { image: { image: pauseImage } }).catch(() => undefined);
   return {
     ...setup,
     daemons: [daemon],
@@ -274,6 +275,7 @@ test('many pod and container lifecycles leave the host as it was', async (t) => 
       sharedPid,
       cgroupParent,
       hostPort: cycle % 4 === 0 ? randomInt(30_000, 40_000) : undefined,
+      hostNetwork: cycle % 6 === 5,
     });
     const podId = await runPod(setup, pod);
     const work = await createContainer(setup, podId, pod, containerConfig('work', ['sleep', '3600']));
@@ -515,6 +517,20 @@ test('a pod removed while one of its containers is still being created takes tha
     t.is(created.error, null, created.error?.message);
     const listed = await call<{ containers: unknown[] }>(setup.runtime, 'ListContainers', {});
     t.deepEqual(listed.containers, []);
+  }
+  t.deepEqual(await snapshot(setup), before);
+});
+
+test('a pod whose infra image cannot be pulled fails and leaves the host as it was', async (t) => {
+  const setup = await setUp(t, `${registry.host}/crion-test/no-such-pause:1`);
+  const before = await snapshot(setup);
+  for (const hostNetwork of [false, true]) {
+    await expectCode(
+      t,
+      runPod(setup, podConfig(setup, `no-pause-${hostNetwork}`, { sharedPid: true, cgroupParent: setup.sliceParent, hostNetwork })),
+      grpc.status.NOT_FOUND,
+      /no-such-pause/,
+    );
   }
   t.deepEqual(await snapshot(setup), before);
 });
