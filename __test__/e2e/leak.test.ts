@@ -534,3 +534,33 @@ test('a pod whose infra image cannot be pulled fails and leaves the host as it w
   }
   t.deepEqual(await snapshot(setup), before);
 });
+
+test('pods and containers made and removed all at once leave the host as it was', async (t) => {
+  const setup = await setUp(t);
+  const before = await snapshot(setup);
+  const PODS = 8;
+  await Promise.all(
+    Array.from({ length: PODS }, async (_, index) => {
+      const pod = podConfig(setup, `parallel-${index}`, {
+        sharedPid: index % 2 === 0,
+        cgroupParent: index % 3 === 0 ? setup.sliceParent : setup.cgroupfsParent,
+        hostPort: index % 4 === 0 ? randomInt(30_000, 40_000) : undefined,
+      });
+      const podId = await runPod(setup, pod);
+      const containers = await Promise.all(
+        ['a', 'b'].map((name) => createContainer(setup, podId, pod, containerConfig(name, ['sleep', '3600']))),
+      );
+      await Promise.all(containers.map((containerId) => call(setup.runtime, 'StartContainer', { containerId })));
+    }),
+  );
+  const pods = await call<{ items: Array<{ id: string }> }>(setup.runtime, 'ListPodSandbox', {});
+  t.is(pods.items.length, PODS);
+  // Half stopped first as the kubelet does, half removed outright.
+  await Promise.all(
+    pods.items.map(async (pod, index) => {
+      if (index % 2 === 0) await call(setup.runtime, 'StopPodSandbox', { podSandboxId: pod.id });
+      await call(setup.runtime, 'RemovePodSandbox', { podSandboxId: pod.id });
+    }),
+  );
+  t.deepEqual(await snapshot(setup), before);
+});
