@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -144,4 +144,22 @@ test('after a restart only ready pods take up their network again', async (t) =>
   await sandboxes.stop(stopped.id);
   await sandboxes.resumeNetworks();
   t.deepEqual(network.resumed, [path.join(dir, 'state', up.id, 'network.json')]);
+});
+
+test('at start, the runtime directory of a pod without a record is detached and removed; a failing DEL keeps it for the next start', async (t) => {
+  const network = new FakeNetwork();
+  const { sandboxes, dir } = await manager(t, network);
+  const kept = await sandboxes.run(request('kept'));
+  // What a daemon killed inside RunPodSandbox leaves: the runtime directory, never the record.
+  const orphanId = 'f'.repeat(64);
+  await mkdir(path.join(dir, 'state', orphanId, 'ns'), { recursive: true });
+  network.failDetach = true;
+  await sandboxes.removeOrphans();
+  t.deepEqual(network.detached, [path.join(dir, 'state', orphanId, 'network.json')]);
+  t.deepEqual((await readdir(path.join(dir, 'state'))).sort(), [kept.id, orphanId].sort());
+
+  network.failDetach = false;
+  await sandboxes.removeOrphans();
+  t.deepEqual(await readdir(path.join(dir, 'state')), [kept.id]);
+  t.truthy(sandboxes.get(kept.id), 'a pod with a record is left alone');
 });
