@@ -4,6 +4,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { canConnect } from '../__test__/helpers/daemon.js';
 import { run } from '../__test__/helpers/process.js';
+import type { TestNetwork } from '../__test__/helpers/test-network.js';
+import { DEFAULT_NETWORK_FILE, defaultNetworkConfig } from '../src/network/default-network.js';
 import type { Crictl } from './crictl.js';
 
 /**
@@ -15,6 +17,8 @@ import type { Crictl } from './crictl.js';
  */
 
 export const CONTAINERD_BIN = '/usr/bin/containerd';
+/** Debian's containernetworking-plugins, which crion's tests run too. */
+const CNI_PLUGIN_DIR = '/usr/lib/cni';
 
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -144,13 +148,24 @@ export interface PodSettings {
   /** Registry hosts (`registry.k8s.io`) whose images the loopback registry serves under the same paths. */
   readonly mirroredHosts: readonly string[];
   readonly sandboxImage: string;
+  /**
+   * The bridge and subnet of crion's default network, written as the same
+   * conflist crion writes (bridge, host-local, portmap) for containerd's CNI
+   * plugin to run with the same plugins; without it, empty CNI directories.
+   */
+  readonly network?: TestNetwork;
 }
 
 async function config(dir: string, socketPath: string, insecureRegistry: string, pods?: PodSettings): Promise<string> {
   const certsDir = path.join(dir, 'certs.d');
-  const cniBin = path.join(dir, 'cni', 'bin');
+  const network = pods?.network;
+  const cniBin = network ? CNI_PLUGIN_DIR : path.join(dir, 'cni', 'bin');
   const cniConf = path.join(dir, 'cni', 'net.d');
-  for (const directory of [cniBin, cniConf]) await mkdir(directory, { recursive: true });
+  for (const directory of network ? [cniConf] : [cniBin, cniConf]) await mkdir(directory, { recursive: true });
+  if (network) {
+    const options = { configDir: cniConf, bridge: network.bridge, subnet: network.subnet, ipamDataDir: path.join(dir, 'cni', 'networks') };
+    await writeFile(path.join(cniConf, DEFAULT_NETWORK_FILE), JSON.stringify(defaultNetworkConfig(options), null, 2));
+  }
   // TOML basic strings share JSON's escapes for anything a temp path or a host holds.
   const q = JSON.stringify;
   const registryUrl = `http://${insecureRegistry}`;
@@ -189,7 +204,7 @@ async function config(dir: string, socketPath: string, insecureRegistry: string,
     // The shim's default, /run/containerd/runc, is the host's.
     '      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]',
     `        Root = ${q(path.join(dir, 'runc'))}`,
-    // Empty CNI directories: the plugin starts with NetworkReady=false, which neither a pull nor a host-network pod needs.
+    // Without a network, empty CNI directories: NetworkReady=false, which neither a pull nor a host-network pod needs.
     '  [plugins."io.containerd.grpc.v1.cri".cni]',
     `    bin_dir = ${q(cniBin)}`,
     `    conf_dir = ${q(cniConf)}`,

@@ -17,14 +17,7 @@ export class Crictl {
 
   /** `$CRION_CRICTL`, else the pinned build that scripts/cri-tools.sh leaves in its cache. */
   static async find(workDir: string): Promise<Crictl> {
-    const binary =
-      process.env.CRION_CRICTL ??
-      path.join(execFileSync('bash', ['scripts/cri-tools.sh', 'path'], { cwd: repoRoot, encoding: 'utf8' }).trim(), 'crictl');
-    try {
-      await access(binary, constants.X_OK);
-    } catch {
-      throw new Error(`${binary} is missing: build it with \`bash scripts/cri-tools.sh\` or set CRION_CRICTL`);
-    }
+    const binary = await criTool('crictl');
     const configFile = path.join(workDir, 'crictl.yaml');
     await writeFile(configFile, '');
     return new Crictl(binary, configFile);
@@ -37,4 +30,18 @@ export class Crictl {
       { timeoutMs },
     );
   }
+}
+
+/** `$CRION_CRICTL` / `$CRION_CRITEST`, else the pinned build that scripts/cri-tools.sh leaves in its cache. */
+export async function criTool(name: 'crictl' | 'critest'): Promise<string> {
+  const variable = `CRION_${name.toUpperCase()}`;
+  const binary =
+    process.env[variable] ??
+    path.join(execFileSync('bash', ['scripts/cri-tools.sh', 'path'], { cwd: repoRoot, encoding: 'utf8' }).trim(), name);
+  try {
+    await access(binary, constants.X_OK);
+  } catch {
+    throw new Error(`${binary} is missing: build it with \`bash scripts/cri-tools.sh\` or set ${variable}`);
+  }
+  return binary;
 }

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { critestRegistriesConf, publishCritestImages } from '../__test__/helpers/critest-images.js';
 import { startSharedDaemon, type Daemon } from '../__test__/helpers/daemon.js';
 import { Registry } from '../__test__/helpers/registry.js';
+import { claimTestNetwork, releaseTestNetwork } from '../__test__/helpers/test-network.js';
 import { Containerd, containerdVersion } from './containerd.js';
 import { Crictl } from './crictl.js';
 import { unmountUnder } from './mounts.js';
@@ -16,8 +17,10 @@ import type { BenchContext } from './report.js';
  * loopback registry under their registry.k8s.io names (crion through a
  * registries.conf mirror, containerd through hosts.toml), either runtime
  * started on an empty root with both images pulled, and pods driven by the
- * same crictl binary. Pods use the host's network namespace, so neither
- * runtime needs CNI.
+ * same crictl binary. Both runtimes have the same CNI network (crion's
+ * default bridge conflist, the plugins in /usr/lib/cni, a bridge and subnet
+ * of their own); the crictl pods use the host's network namespace, so
+ * neither runs it for them.
  */
 
 export const CONTAINER_IMAGE = 'registry.k8s.io/e2e-test-images/busybox:1.29-2';
@@ -229,10 +232,19 @@ export class PodRig {
 
   private async startContainerd(): Promise<PodRuntime> {
     const version = await containerdVersion();
-    const containerd = await Containerd.start(this.context.workDir, this.registry.host, this.crictl, {
-      mirroredHosts: MIRRORED_HOSTS,
-      sandboxImage: PAUSE_IMAGE,
-    });
+    // crion's test daemons write their default network on a bridge and subnet of their own; containerd gets the same.
+    const network = await claimTestNetwork();
+    let containerd: Containerd;
+    try {
+      containerd = await Containerd.start(this.context.workDir, this.registry.host, this.crictl, {
+        mirroredHosts: MIRRORED_HOSTS,
+        sandboxImage: PAUSE_IMAGE,
+        network,
+      });
+    } catch (error) {
+      await releaseTestNetwork(network);
+      throw error;
+    }
     // Each shim is told the daemon's socket with -address.
     leftovers.set(containerd.dir, { runcRoot: containerd.runcRoot, helperMarker: containerd.socketPath });
     const rig = this;
@@ -250,6 +262,7 @@ export class PodRig {
           await containerd.stop();
         } finally {
           removeDirSync(containerd.dir);
+          await releaseTestNetwork(network);
         }
       },
     };

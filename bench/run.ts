@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../__test__/helpers/repo.js';
+import { critestBenchmark } from './critest-benchmark.js';
 import { daemonRss, monitorMemory } from './pod-memory.js';
 import { podStart } from './pod-start.js';
 import { pullVsContainerd } from './pull-vs-containerd.js';
@@ -18,7 +19,7 @@ import { unpackThroughput } from './unpack-throughput.js';
  *   npm run bench -- --runs 5 --only unpack-throughput
  */
 
-const BENCHMARKS: readonly Benchmark[] = [unpackThroughput, pullVsContainerd, podStart, monitorMemory, daemonRss];
+const BENCHMARKS: readonly Benchmark[] = [unpackThroughput, pullVsContainerd, podStart, critestBenchmark, monitorMemory, daemonRss];
 
 const { values } = parseArgs({
   options: {
