@@ -364,6 +364,10 @@ test('failed creates answer the right code and leave the host as it was', async 
   const dup = await createContainer(setup, podId, pod, containerConfig('dup', ['sleep', '3600']));
   await call(runtime, 'StartContainer', { containerId: dup });
   const before = await snapshot(setup);
+  // The snapshot sees what it compares: the running container's processes, mounts and the daemon's watch on it.
+  t.true(before.processes.some((line) => line.includes('sleep 3600')));
+  t.true(before.mounts.some((line) => line.endsWith(' overlay')));
+  t.true(before.daemonFds.includes('anon_inode:[pidfd]'));
 
   await expectCode(
     t,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rmdir } from 'node:fs/promises';
+import { readdir, readFile, readlink, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from './process.js';
@@ -45,6 +45,8 @@ export interface HostSnapshot {
   readonly bridgePorts: string[];
   /** iptables rules (every table) naming a pod of the test, and the CNI chains made for those pods. */
   readonly iptables: string[];
+  /** What the daemons hold open that could keep a pod alive: namespaces, pidfds, files in the daemon's dir. */
+  readonly daemonFds: string[];
 }
 
 /** The stores below root and state; image layers are shared by design and stay. */
@@ -60,7 +62,7 @@ const STORE_DIRS = [
 const IPAM_BOOKKEEPING = /^(last_reserved_ip\.\d+|lock)$/;
 
 export async function snapshotHost(scope: SnapshotScope): Promise<HostSnapshot> {
-  const [mounts, store, cgroups, processes, runcContainers, bridgePorts, iptables] = await Promise.all([
+  const [mounts, store, cgroups, processes, runcContainers, bridgePorts, iptables, daemonFds] = await Promise.all([
     mountsOf(scope.dir),
     storeOf(scope.dir),
     cgroupsBelow(scope),
@@ -68,8 +70,9 @@ export async function snapshotHost(scope: SnapshotScope): Promise<HostSnapshot> 
     runcContainersBelow(scope.dir),
     scope.bridge === null ? Promise.resolve([]) : bridgePortsOf(scope.bridge),
     iptablesRulesOf(scope.ids, scope.networkNames),
+    fdsOf(scope),
   ]);
-  return { mounts, store, cgroups, processes, runcContainers, bridgePorts, iptables };
+  return { mounts, store, cgroups, processes, runcContainers, bridgePorts, iptables, daemonFds };
 }
 
 async function mountsOf(dir: string): Promise<string[]> {
@@ -221,6 +224,21 @@ function inScopeCgroup(scope: SnapshotScope, cgroup: string): boolean {
  * being created or deleted at that moment, and a state it cannot read fails
  * the whole listing: retried, and never taken for an empty list.
  */
+/** Namespace fds keep a namespace alive with nothing mounted or running in it; a pidfd per watched process is expected. */
+const HELD_FD = /^((net|ipc|uts|pid|mnt|cgroup|user|time):\[\d+\]|anon_inode:\[pidfd\])$/;
+
+async function fdsOf(scope: SnapshotScope): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of scope.daemonPids) {
+    const fds = await readdir(`/proc/${pid}/fd`).catch(() => []);
+    for (const fd of fds) {
+      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => null);
+      if (target !== null && (HELD_FD.test(target) || target.startsWith(`${scope.dir}/`))) found.push(target);
+    }
+  }
+  return found.sort();
+}
+
 async function runcContainersBelow(dir: string): Promise<string[]> {
   let listed = await run('runc', ['--root', '/run/runc', 'list', '-f', 'json']);
   for (let attempt = 1; listed.code !== 0 && attempt < 10; attempt++) {
