@@ -250,9 +250,9 @@ export class SandboxManager {
   /**
    * At daemon start, before the server: the runtime directory of a pod
    * without a record is what a RunPodSandbox left when the daemon died
-   * inside it (the record is saved last), still holding a CNI attachment,
-   * namespace pins and a shm mount. They are undone as a failed create
-   * would have undone them. A step that fails keeps the directory, so the
+   * before saving the record: namespace pins, a shm mount and, if the
+   * network was attached by then, its cached CNI attachment. They are
+   * undone as a failed create would have undone them. A step that fails keeps the directory, so the
    * next start retries it.
    */
   async removeOrphans(): Promise<void> {
