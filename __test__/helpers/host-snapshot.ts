@@ -37,7 +37,7 @@ export interface HostSnapshot {
   readonly store: string[];
   /** `<hierarchy>:<path>` of every cgroup below the test's parents, in every v1 hierarchy and the v2 one. */
   readonly cgroups: string[];
-  /** Monitors, runc processes and container processes: anything naming the daemon's dir or an ID, or in a test cgroup. */
+  /** Monitors, runc, container and CNI plugin processes: anything naming the daemon's dir or an ID (in its command line or environment), or in a test cgroup. */
   readonly processes: string[];
   /** runc's own containers whose bundle is in the daemon's dir. */
   readonly runcContainers: string[];
@@ -197,14 +197,15 @@ async function processesOf(scope: SnapshotScope): Promise<string[]> {
   const found: string[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry) || own.has(Number(entry))) continue;
-    const [cmdline, cgroup, status] = await Promise.all(
-      ['cmdline', 'cgroup', 'status'].map((file) => readFile(path.join('/proc', entry, file), 'utf8').catch(() => '')),
+    const [cmdline, cgroup, status, environ] = await Promise.all(
+      ['cmdline', 'cgroup', 'status', 'environ'].map((file) => readFile(path.join('/proc', entry, file), 'utf8').catch(() => '')),
     );
     if (status === '') continue; // exited meanwhile
     const command = cmdline!.split('\0').join(' ').trim();
+    // A CNI plugin names its pod only in its environment (CNI_CONTAINERID), and in no cgroup of the pod's.
     const names =
       command.includes(scope.dir) ||
-      [...scope.ids].some((id) => command.includes(id)) ||
+      [...scope.ids].some((id) => command.includes(id) || environ!.includes(`=${id}`)) ||
       cgroup!.split('\n').some((line) => inScopeCgroup(scope, line.split(':')[2] ?? ''));
     if (!names) continue;
     const state = /^State:\s+(\S+)/m.exec(status!)?.[1] ?? '?';
