@@ -7,6 +7,7 @@ import { createLogger } from '../../src/log/logger.js';
 import type { PodNetworkRequest } from '../../src/network/pod-networks.js';
 import {
   SandboxManager,
+  type InfraContainers,
   type SandboxHost,
   type SandboxNetwork,
   type SandboxRecord,
@@ -70,7 +71,9 @@ function request(name: string, network: SandboxRequest['network'] = 'POD'): Sand
   };
 }
 
-async function manager(t: { teardown(fn: () => Promise<void>): void }, network: FakeNetwork) {
+const noInfra: InfraContainers = { start: async () => ({ containerId: 'infra' }), stop: async () => {}, remove: async () => {} };
+
+async function manager(t: { teardown(fn: () => Promise<void>): void }, network: FakeNetwork, infra: InfraContainers = noInfra) {
   const dir = await mkdtemp(path.join(tmpdir(), 'crion-sandbox-net-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const output = new PassThrough();
@@ -81,7 +84,7 @@ async function manager(t: { teardown(fn: () => Promise<void>): void }, network: 
     records: await RecordStore.open<SandboxRecord>(path.join(dir, 'root'), 'sandbox.json', log),
     runtimeDir: path.join(dir, 'state'),
     host: fakeHost,
-    infra: { start: async () => ({ containerId: 'infra' }), stop: async () => {}, remove: async () => {} },
+    infra,
     network,
     handlerProblem: (name) => (name === 'runc' ? null : `runtime handler "${name}" is not configured`),
     defaultHandler: () => 'runc',
@@ -162,4 +165,84 @@ test('at start, the runtime directory of a pod without a record is detached and 
   await sandboxes.removeOrphans();
   t.deepEqual(await readdir(path.join(dir, 'state')), [kept.id]);
   t.truthy(sandboxes.get(kept.id), 'a pod with a record is left alone');
+});
+
+/** Resolves when `network` is asked to attach; a pod whose ADD waited for its infra container would never get there first. */
+function attachCalled(network: FakeNetwork): Promise<void> {
+  return new Promise((resolve) => {
+    const attach = network.attach.bind(network);
+    network.attach = (request) => {
+      resolve();
+      return attach(request);
+    };
+  });
+}
+
+/** An infra container that starts when released, so a test can see what runs meanwhile. */
+function gatedInfra(outcome: 'start' | 'fail') {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const removed: string[] = [];
+  const infra: InfraContainers = {
+    start: async () => {
+      await gate;
+      if (outcome === 'fail') throw new Error('runc create failed');
+      return { containerId: 'infra-1' };
+    },
+    stop: async () => {},
+    remove: async (id) => void removed.push(id),
+  };
+  return { infra, release, removed };
+}
+
+test('a shared-PID pod attaches its network while its infra container starts, and records both', async (t) => {
+  const network = new FakeNetwork();
+  let releaseAttach!: () => void;
+  const attachGate = new Promise<void>((resolve) => (releaseAttach = resolve));
+  const attach = network.attach.bind(network);
+  network.attach = async (request) => {
+    await attachGate;
+    return attach(request);
+  };
+  let infraStarted!: () => void;
+  const infraStarting = new Promise<void>((resolve) => (infraStarted = resolve));
+  const { sandboxes } = await manager(t, network, {
+    ...noInfra,
+    start: async () => {
+      infraStarted();
+      return { containerId: 'infra-1' };
+    },
+  });
+  const running = sandboxes.run({ ...request('web'), pid: 'POD' });
+  // The ADD cannot finish before the release, yet the infra container starts: one after the other would wait forever here.
+  await infraStarting;
+  releaseAttach();
+  const pod = await running;
+  t.is(pod.infraContainerId, 'infra-1');
+  t.deepEqual(pod.ips, ['10.123.9.2', 'fd00::2']);
+  t.like(sandboxes.get(pod.id), { infraContainerId: 'infra-1', ips: ['10.123.9.2', 'fd00::2'] });
+});
+
+test('when one of the network and the infra container fails, the other is undone once both have settled', async (t) => {
+  const failedAttach = new FakeNetwork();
+  failedAttach.failAttach = true;
+  const started = gatedInfra('start');
+  const first = await manager(t, failedAttach, started.infra);
+  const attaching = attachCalled(failedAttach);
+  const attachFailing = first.sandboxes.run({ ...request('web'), pid: 'POD' });
+  await attaching;
+  started.release();
+  await t.throwsAsync(attachFailing, { message: /no IP addresses available/ });
+  t.deepEqual(started.removed, ['infra-1'], 'the infra container that started is removed');
+  t.deepEqual(first.sandboxes.list(null), []);
+
+  const network = new FakeNetwork();
+  const failing = gatedInfra('fail');
+  const second = await manager(t, network, failing.infra);
+  const infraFailing = second.sandboxes.run({ ...request('db'), pid: 'POD' });
+  failing.release();
+  await t.throwsAsync(infraFailing, { message: 'runc create failed' });
+  t.is(network.detached.length, 1, 'the network attached meanwhile is detached');
+  t.deepEqual(second.sandboxes.list(null), []);
+  t.deepEqual(await readdir(path.join(second.dir, 'state')), []);
 });
