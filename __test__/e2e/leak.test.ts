@@ -247,10 +247,13 @@ async function waitExited(setup: Setup, id: string): Promise<Status> {
   }
 }
 
-/** The container's memory cgroup, as its process sees it. */
-async function memoryCgroupOf(pid: number): Promise<string> {
+/** The process's memory cgroup (v1's memory hierarchy, else the v2 one) and the file listing its members. */
+async function memoryCgroupOf(pid: number): Promise<{ path: string; procs: string }> {
   const cgroups = await readFile(`/proc/${pid}/cgroup`, 'utf8');
-  return /^\d+:memory:(.*)$/m.exec(cgroups)?.[1] ?? '';
+  const v1 = /^\d+:(?:[^:]*,)?memory(?:,[^:]*)?:(.*)$/m.exec(cgroups)?.[1];
+  if (v1 !== undefined) return { path: v1, procs: path.join('/sys/fs/cgroup/memory', v1, 'cgroup.procs') };
+  const v2 = /^0::(.*)$/m.exec(cgroups)?.[1] ?? '';
+  return { path: v2, procs: path.join('/sys/fs/cgroup', v2, 'cgroup.procs') };
 }
 
 const CYCLES = 20;
@@ -284,7 +287,7 @@ test('many pod and container lifecycles leave the host as it was', async (t) => 
     t.is(running.state, 'CONTAINER_RUNNING');
     // Proves the cgroup comparison looks where the containers really are.
     const memoryCgroup = await memoryCgroupOf(running.pid);
-    t.true(memoryCgroup.startsWith(`${cgroupPath}/`), memoryCgroup);
+    t.true(memoryCgroup.path.startsWith(`${cgroupPath}/`), memoryCgroup.path);
     const exec = await call<{ stdout: Buffer; exitCode: number }>(setup.runtime, 'ExecSync', { containerId: work, cmd: ['echo', `cycle ${cycle}`], timeout: 30 });
     t.is(exec.stdout.toString().trim(), `cycle ${cycle}`);
 
@@ -295,7 +298,7 @@ test('many pod and container lifecycles leave the host as it was', async (t) => 
         grpc.status.DEADLINE_EXCEEDED,
         /timed out/,
       );
-      const procs = await readFile(path.join('/sys/fs/cgroup/memory', memoryCgroup, 'cgroup.procs'), 'utf8');
+      const procs = await readFile(memoryCgroup.procs, 'utf8');
       t.deepEqual(procs.trim().split('\n').map(Number), [running.pid], 'the timed-out command is gone once ExecSync answers');
     }
 
