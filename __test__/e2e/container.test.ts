@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { crictl, crictlJson } from '../helpers/crictl.js';
-import { deleteContainersBelow, startDaemon, unmountBelow, type Daemon } from '../helpers/daemon.js';
+import { deleteContainersBelow, listRuncContainersBelow, startDaemon, unmountBelow, type Daemon } from '../helpers/daemon.js';
 import { run } from '../helpers/process.js';
 import { loadCriPackage } from '../../src/cri/proto.js';
 import { startImageSource, type ImageSource } from '../helpers/image-source.js';
@@ -72,13 +72,12 @@ async function createContainer(daemon: Daemon, podId: string, podFile: string, n
 
 async function leftovers(daemon: Daemon) {
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
-  const runcList = await run('runc', ['--root', '/run/runc', 'list', '-q']);
   const ids = await readdir(path.join(daemon.dir, 'root', 'containers'));
   return {
     rootfsMounts: mountinfo.split('\n').filter((line) => line.includes(path.join(daemon.dir, 'state', 'c'))).length,
     records: ids.length,
     runtimeDirs: (await readdir(path.join(daemon.dir, 'state', 'c')).catch(() => [])).length,
-    runcContainers: runcList.stdout.split('\n').filter((id) => ids.includes(id)).length,
+    runcContainers: (await listRuncContainersBelow(daemon.dir)).length,
   };
 }
 

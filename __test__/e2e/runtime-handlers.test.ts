@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { crictl, crictlJson } from '../helpers/crictl.js';
-import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { listRuncContainersBelow, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { run } from '../helpers/process.js';
 import { startImageSource, type ImageSource } from '../helpers/image-source.js';
 import type { TestImages } from '../helpers/test-images.js';
@@ -97,8 +97,8 @@ test('a pod run with another handler has its containers made by that runtime und
 
   const alt = await run('runc', ['--root', altRoot, 'list', '-q']);
   t.true(alt.stdout.split('\n').includes(containerId), `runc --root ${altRoot} list: ${alt.stdout}`);
-  const standard = await run('runc', ['--root', '/run/runc', 'list', '-q']);
-  t.false(standard.stdout.split('\n').includes(containerId), 'not under the default handler root');
+  const standard = await listRuncContainersBelow(daemon.dir);
+  t.false(standard.some((container) => container.id === containerId), 'not under the default handler root');
   const exec = await crictl(daemon, ['exec', '-s', containerId, 'echo', 'through-runc-alt']);
   t.is(exec.stdout.trim(), 'through-runc-alt', exec.stderr);
 

@@ -60,8 +60,9 @@ test('a pod gets its own network, IPC and UTS namespaces, its hostname, sysctls 
 
   t.is((await nsenter('uts', info.namespaces.uts!, 'hostname')).stdout.trim(), 'crion-pod');
   const links = (await nsenter('net', info.namespaces.net!, 'ip', '-o', 'link')).stdout.trim().split('\n');
-  t.is(links.length, 1, 'only loopback lives in a fresh network namespace');
+  t.is(links.length, 2, 'loopback, and the eth0 the default network added');
   t.regex(links[0]!, /lo:.*UP/);
+  t.regex(links[1]!, /eth0@.*UP/);
   t.is((await nsenter('ipc', info.namespaces.ipc!, 'cat', '/proc/sys/kernel/shm_rmid_forced')).stdout.trim(), '1');
   t.is((await nsenter('net', info.namespaces.net!, 'cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start')).stdout.trim(), '1024');
   t.is(await readFile(info.files.resolvConf!, 'utf8'), 'search svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n');

@@ -306,13 +306,34 @@ export async function unmountBelow(dir: string): Promise<void> {
   }
 }
 
+/**
+ * The runc containers (default root) whose bundle lies below `dir`. runc
+ * lists every container under its root, also other daemons' that are being
+ * created or deleted at that moment, and a state it cannot read fails the
+ * whole listing: retried, and never taken for an empty list.
+ */
+export async function listRuncContainersBelow(dir: string): Promise<Array<{ id: string; bundle: string; status: string }>> {
+  let listed = await runRuncList();
+  for (let attempt = 1; listed.code !== 0 && attempt < 10; attempt++) {
+    await sleep(100);
+    listed = await runRuncList();
+  }
+  if (listed.code !== 0) throw new Error(`runc list failed: ${listed.stderr}`);
+  const containers = (JSON.parse(listed.stdout.trim() || 'null') as Array<{ id: string; bundle: string; status: string }> | null) ?? [];
+  return containers.filter((container) => container.bundle.startsWith(`${dir}/`));
+}
+
+function runRuncList(): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) =>
+    execFile('runc', ['--root', '/run/runc', 'list', '-f', 'json'], (error, stdout, stderr) =>
+      resolve({ code: error ? 1 : 0, stdout, stderr }),
+    ),
+  );
+}
+
 /** `runc delete -f` of every container whose bundle lies below `dir`; their monitors then exit on their own. */
 export async function deleteContainersBelow(dir: string): Promise<void> {
-  const listed = await new Promise<string>((resolve) =>
-    execFile('runc', ['--root', '/run/runc', 'list', '-f', 'json'], (error, stdout) => resolve(error ? 'null' : stdout)),
-  );
-  const containers = (JSON.parse(listed || 'null') as Array<{ id: string; bundle: string }> | null) ?? [];
-  for (const container of containers.filter((candidate) => candidate.bundle.startsWith(`${dir}/`))) {
+  for (const container of await listRuncContainersBelow(dir)) {
     await new Promise<void>((resolve) => execFile('runc', ['--root', '/run/runc', 'delete', '-f', container.id], () => resolve()));
   }
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, readlink, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { listRuncContainersBelow } from './daemon.js';
 import { run } from './process.js';
 
 /**
@@ -220,11 +221,6 @@ function inScopeCgroup(scope: SnapshotScope, cgroup: string): boolean {
   return scope.sharedCgroupParents.some((parent) => cgroup.startsWith(`${parent}/`) && [...scope.ids].some((id) => cgroup.includes(id)));
 }
 
-/**
- * runc lists every container under its root, also other daemons' that are
- * being created or deleted at that moment, and a state it cannot read fails
- * the whole listing: retried, and never taken for an empty list.
- */
 /** Namespace fds keep a namespace alive with nothing mounted or running in it; a pidfd per watched process is expected. */
 const HELD_FD = /^((net|ipc|uts|pid|mnt|cgroup|user|time):\[\d+\]|anon_inode:\[pidfd\])$/;
 
@@ -241,17 +237,7 @@ async function fdsOf(scope: SnapshotScope): Promise<string[]> {
 }
 
 async function runcContainersBelow(dir: string): Promise<string[]> {
-  let listed = await run('runc', ['--root', '/run/runc', 'list', '-f', 'json']);
-  for (let attempt = 1; listed.code !== 0 && attempt < 10; attempt++) {
-    await sleep(100);
-    listed = await run('runc', ['--root', '/run/runc', 'list', '-f', 'json']);
-  }
-  if (listed.code !== 0) throw new Error(`runc list failed: ${listed.stderr}`);
-  const containers = (JSON.parse(listed.stdout.trim() || 'null') as Array<{ id: string; bundle: string; status: string }> | null) ?? [];
-  return containers
-    .filter((container) => container.bundle.startsWith(`${dir}/`))
-    .map((container) => `${container.id} ${container.status}`)
-    .sort();
+  return (await listRuncContainersBelow(dir)).map((container) => `${container.id} ${container.status}`).sort();
 }
 
 async function bridgePortsOf(bridge: string): Promise<string[]> {
