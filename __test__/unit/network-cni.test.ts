@@ -386,3 +386,22 @@ test('dns and bandwidth reach only the plugins that declare them; a bad bandwidt
   t.is(error?.message, 'annotation kubernetes.io/egress-bandwidth: "fast" is not a quantity such as 10M or 1Gi');
   t.is((await calls(dir)).length, 2, 'no plugin ran for the refused pod');
 });
+
+test('the attachment is cached before ADD runs, so a daemon that dies during ADD still DELs what the chain made', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(path.join(dir, '10-test.conf'), JSON.stringify({ cniVersion: '1.0.0', name: 'slow', type: 'fake-slow' }));
+  await writeFile(path.join(dir, 'fake-slow'), `#!/bin/sh\ncat > /dev/null\necho "$CNI_COMMAND" >> "${dir}/slow-calls"\n[ "$CNI_COMMAND" = ADD ] && sleep 1 && echo '{"cniVersion":"1.0.0","ips":[]}'\nexit 0\n`);
+  await chmod(path.join(dir, 'fake-slow'), 0o755);
+  const networks = new PodNetworks({ configDir: () => dir, pluginDirs: () => [dir], defaultNetwork: () => '', log: capturedLogger().log });
+  t.teardown(() => networks.close());
+  const cacheFile = path.join(dir, 'pod.json');
+  const attaching = networks.attach({ sandboxId: 'slow', name: 'slow', namespace: 'default', uid: 'u', netns: '/x', portMappings: [], dns: null, annotations: {}, cacheFile });
+  while (!(await readFile(path.join(dir, 'slow-calls'), 'utf8').catch(() => '')).includes('ADD')) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.like(JSON.parse(await readFile(cacheFile, 'utf8')), { network: { name: 'slow' }, runtime: { containerId: 'slow' }, result: null }, 'cached while ADD runs');
+  // What the start-up sweep does for a pod the daemon died creating: DEL from the cache, without a result.
+  const afterRestart = new PodNetworks({ configDir: () => dir, pluginDirs: () => [dir], defaultNetwork: () => '', log: capturedLogger().log });
+  t.teardown(() => afterRestart.close());
+  await afterRestart.detach(cacheFile);
+  t.is(await readFile(path.join(dir, 'slow-calls'), 'utf8'), 'ADD\nDEL\n');
+  await attaching;
+});

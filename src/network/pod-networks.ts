@@ -61,7 +61,8 @@ export interface PodNetworkSettings {
 interface CachedAttachment {
   readonly network: NetworkConfigList;
   readonly runtime: CniRuntime;
-  readonly result: CniResult;
+  /** Null until ADD returned: a daemon that died during ADD still DELs, as the spec allows without a result. */
+  readonly result: CniResult | null;
 }
 
 const POD_INTERFACE = 'eth0';
@@ -105,26 +106,25 @@ export class PodNetworks {
       },
     };
     const pluginDirs = this.settings.pluginDirs();
+    // Written before ADD, so whatever the chain did is DELeted by the caller's undo or, after a crash, at start.
+    try {
+      await writeAttachment(request.cacheFile, { network, runtime, result: null });
+    } catch (error) {
+      await this.hostPorts.release(request.sandboxId);
+      throw error;
+    }
     let result: CniResult;
     try {
       result = await addNetwork(network, runtime, pluginDirs);
     } catch (error) {
       // The spec has the runtime DEL a failed ADD, so plugins that did their part release it (IPs, veths).
-      await deleteNetwork(network, runtime, pluginDirs, null).catch((cleanupError: unknown) =>
+      // A DEL that fails too keeps the cache, for the caller's undo to try again.
+      await this.detach(request.cacheFile).catch((cleanupError: unknown) =>
         this.settings.log.warn({ err: cleanupError, podSandboxId: request.sandboxId }, 'CNI DEL after a failed ADD failed'),
       );
-      await this.hostPorts.release(request.sandboxId);
       throw error;
     }
-    const cached: CachedAttachment = { network, runtime, result };
-    // The caller's undo runs detach from this file, which DELs and frees the ports; without it they would stay.
-    try {
-      await writeFileAtomic(request.cacheFile, JSON.stringify(cached), 0o600);
-    } catch (error) {
-      await deleteNetwork(network, runtime, pluginDirs, result).catch(() => {});
-      await this.hostPorts.release(request.sandboxId);
-      throw error;
-    }
+    await writeAttachment(request.cacheFile, { network, runtime, result });
     const ips = resultIps(result);
     this.settings.log.info({ podSandboxId: request.sandboxId, network: network.name, ips }, 'pod network attached');
     return ips;
@@ -158,6 +158,8 @@ export class PodNetworks {
     await this.hostPorts.reserve(cached.runtime.containerId, portMappings).catch((error: unknown) =>
       log.warn({ err: error }, 'cannot hold the pod host ports again after the restart'),
     );
+    // A ready pod's ADD finished before its record was saved, so its result is there.
+    if (cached.result === null) return;
     try {
       await checkNetwork(cached.network, cached.runtime, this.settings.pluginDirs(), cached.result);
     } catch (error) {
@@ -207,6 +209,10 @@ export class PodNetworks {
     const wanted = name === '' ? 'no valid CNI network config' : `no valid CNI network config named "${name}"`;
     return `${wanted} in ${this.settings.configDir()}`;
   }
+}
+
+function writeAttachment(cacheFile: string, attachment: CachedAttachment): Promise<void> {
+  return writeFileAtomic(cacheFile, JSON.stringify(attachment), 0o600);
 }
 
 async function readAttachment(cacheFile: string): Promise<CachedAttachment | null> {
