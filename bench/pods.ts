@@ -154,7 +154,8 @@ export class PodRig {
   }
 
   /**
-   * Host network (NODE) so that containerd needs no CNI plugin; the container
+   * Host network (NODE), so that neither runtime's CNI plugins are in the
+   * figures, which then measure the runtimes themselves; the container
    * leaves at SIGTERM (a shell as PID 1 ignores it otherwise), so stopping
    * measures the runtime rather than a grace period.
    */
