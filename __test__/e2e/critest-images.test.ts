@@ -1,16 +1,6 @@
 import test from 'ava';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { critest } from '../helpers/critest.js';
-import {
-  CRITEST_IMAGE_FOCUS,
-  CRITEST_OFFLINE_SKIP,
-  critestRegistriesConf,
-  publishCritestImages,
-} from '../helpers/critest-images.js';
-import { startDaemon } from '../helpers/daemon.js';
-import { startRegistry } from '../helpers/registry.js';
+import { CRITEST_IMAGE_FOCUS, CRITEST_OFFLINE_SKIP, startCritestDaemon } from '../helpers/critest-images.js';
 
 /**
  * critest's image specs with its own image names. critest's
@@ -21,15 +11,7 @@ import { startRegistry } from '../helpers/registry.js';
  */
 
 test('critest image specs pass against the loopback mirror', async (t) => {
-  const registry = await startRegistry(t);
-  await publishCritestImages(registry);
-  const dir = await mkdtemp(path.join(tmpdir(), 'crion-critest-images-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const registriesConf = path.join(dir, 'registries.conf');
-  await writeFile(registriesConf, critestRegistriesConf(registry));
-  const daemon = await startDaemon(t, {
-    config: `[image]\nregistries_conf = "${registriesConf}"\nregistries_conf_dir = "/nonexistent"\n`,
-  });
+  const daemon = await startCritestDaemon(t);
 
   const result = await critest(daemon, {
     focus: CRITEST_IMAGE_FOCUS,

@@ -1,12 +1,7 @@
 import test from 'ava';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { critest } from '../helpers/critest.js';
-import { critestRegistriesConf, publishCritestImages } from '../helpers/critest-images.js';
-import { startDaemon } from '../helpers/daemon.js';
-import { startRegistry } from '../helpers/registry.js';
+import { startCritestDaemon } from '../helpers/critest-images.js';
 
 /**
  * critest's Networking specs (DNS config, hostname, port mapping to the pod IP
@@ -33,17 +28,8 @@ test('critest networking and multiple containers specs pass on a CNI bridge netw
   // One test for the whole critest run: ava's default timeout counts between test results.
   t.timeout(600_000);
   await assertPortFree(HOST_PORT);
-  const registry = await startRegistry(t);
-  await publishCritestImages(registry);
-  const dir = await mkdtemp(path.join(tmpdir(), 'crion-critest-network-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const registriesConf = path.join(dir, 'registries.conf');
-  await writeFile(registriesConf, critestRegistriesConf(registry));
   // The daemon writes its default bridge network (bridge, host-local, portmap) on a bridge and subnet of its own.
-  const daemon = await startDaemon(t, {
-    config: `[image]\nregistries_conf = "${registriesConf}"\nregistries_conf_dir = "/nonexistent"\n`,
-    logLevel: 'info',
-  });
+  const daemon = await startCritestDaemon(t, { logLevel: 'info' });
 
   const result = await critest(daemon, { focus: FOCUS, timeoutMs: 600_000 });
   t.log(`critest ran ${result.ran} of ${result.total} specs`);

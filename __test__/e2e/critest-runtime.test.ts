@@ -1,12 +1,8 @@
 import test from 'ava';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { critest } from '../helpers/critest.js';
-import { critestRegistriesConf, publishCritestImages } from '../helpers/critest-images.js';
-import { startDaemon } from '../helpers/daemon.js';
+import { startCritestDaemon } from '../helpers/critest-images.js';
 import { run } from '../helpers/process.js';
-import { startRegistry } from '../helpers/registry.js';
 
 /**
  * critest's pod and container specs against crion on real runc, with
@@ -35,16 +31,7 @@ test('critest pod, container, idempotence and security context specs pass on run
       if (!segmentsBefore.has(id) && attached === 0) await run('ipcrm', ['-m', id]);
     }
   });
-  const registry = await startRegistry(t);
-  await publishCritestImages(registry);
-  const dir = await mkdtemp(path.join(tmpdir(), 'crion-critest-runtime-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const registriesConf = path.join(dir, 'registries.conf');
-  await writeFile(registriesConf, critestRegistriesConf(registry));
-  const daemon = await startDaemon(t, {
-    config: `[image]\nregistries_conf = "${registriesConf}"\nregistries_conf_dir = "/nonexistent"\n`,
-    logLevel: 'info',
-  });
+  const daemon = await startCritestDaemon(t, { logLevel: 'info' });
 
   const result = await critest(daemon, {
     focus: FOCUS,

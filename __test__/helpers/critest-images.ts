@@ -18,11 +18,15 @@
  * k8s.gcr.io to the loopback registry, which has the same repository paths.
  */
 
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { BUSYBOX_GROUP, BUSYBOX_PASSWD } from './busybox-rootfs.js';
 import { dynamicBusyboxEntries } from './dynamic-busybox.js';
 import { buildImage, buildIndex, buildLayer, type BuiltImage, type ContainerConfig, type Layer, type Platform } from './oci-image-builder.js';
 import { publish, type PublishedIndex } from './published-image.js';
-import type { Registry } from './registry.js';
+import { startDaemon, type Daemon, type Teardown } from './daemon.js';
+import { startRegistry, type Registry } from './registry.js';
 import { staticProgram } from './static-programs.js';
 import { parentDirEntries, type TarEntry } from './tar-writer.js';
 import { BUSYBOX_CONFIG, busyboxLayer } from './test-images.js';
@@ -311,4 +315,22 @@ export function critestRegistriesConf(registry: Registry): string {
   return CRITEST_REGISTRY_HOSTS.map(
     (host) => `[[registry]]\nprefix = "${host}"\nlocation = "${host}"\n\n[[registry.mirror]]\nlocation = "${registry.host}"\ninsecure = true\n`,
   ).join('\n');
+}
+
+/**
+ * A daemon for a critest run: critest's stand-ins on a loopback registry of
+ * the test's own, reached through critestRegistriesConf as a node reaches a
+ * mirror. The daemon has the default network on a bridge of its own.
+ */
+export async function startCritestDaemon(t: Teardown, options: { logLevel?: string } = {}): Promise<Daemon> {
+  const registry = await startRegistry(t);
+  await publishCritestImages(registry);
+  const dir = await mkdtemp(path.join(tmpdir(), 'crion-critest-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const registriesConf = path.join(dir, 'registries.conf');
+  await writeFile(registriesConf, critestRegistriesConf(registry));
+  return startDaemon(t, {
+    config: `[image]\nregistries_conf = "${registriesConf}"\nregistries_conf_dir = "/nonexistent"\n`,
+    ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+  });
 }
