@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { FailedPreconditionError } from '../errors.js';
-import { writeFileAtomic } from '../fs/atomic-write.js';
+import { replaceFile } from '../fs/atomic-write.js';
 import type { Logger } from '../log/logger.js';
 import { selectDefaultNetwork, type NetworkConfigList } from './cni-config.js';
 import { addNetwork, checkNetwork, deleteNetwork, missingPlugins, networkStatus, type CniResult, type CniRuntime } from './cni-exec.js';
@@ -211,8 +211,9 @@ export class PodNetworks {
   }
 }
 
+/** In the pod's runtime dir, which a reboot empties along with the networks it describes: no fsync. */
 function writeAttachment(cacheFile: string, attachment: CachedAttachment): Promise<void> {
-  return writeFileAtomic(cacheFile, JSON.stringify(attachment), 0o600);
+  return replaceFile(cacheFile, JSON.stringify(attachment), 0o600);
 }
 
 async function readAttachment(cacheFile: string): Promise<CachedAttachment | null> {
