@@ -264,3 +264,43 @@ test('UpdateContainerResources reaches the cgroup; ReopenContainerLog makes the 
   await sleep(600);
   t.regex(await readFile(status.logPath, 'utf8'), /stdout F line/, 'output goes to the new file');
 });
+
+test("a RunPodSandbox the caller gave up on is finished and handed to the retry, also after a daemon restart", async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'crion-abandoned-'));
+  const shared = ['--root', path.join(dir, 'root'), '--state', path.join(dir, 'state')];
+  t.teardown(async () => {
+    await deleteContainersBelow(dir);
+    await unmountBelow(dir);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const first = await startDaemon(t, { config: daemonConfig(), args: shared });
+  const cri = loadCriPackage();
+  const config = {
+    metadata: { name: 'abandoned', namespace: 'crion-e2e', uid: 'abandoned-uid', attempt: 0 },
+    logDirectory: path.join(dir, 'logs'),
+  };
+  // A shared PID namespace makes the pod pull and start the pause image: far longer than the caller waits.
+  const call = (daemon: Daemon, deadlineMs: number) =>
+    new Promise<{ podSandboxId?: string; code?: number; details?: string }>((resolve) => {
+      const client = new cri.RuntimeService(daemon.endpoint, grpc.credentials.createInsecure());
+      client.RunPodSandbox({ config }, { deadline: Date.now() + deadlineMs }, (error, response) => {
+        client.close();
+        resolve(error ? { code: error.code, details: error.details } : { podSandboxId: response!.podSandboxId });
+      });
+    });
+  t.is((await call(first, 30)).code, grpc.status.DEADLINE_EXCEEDED);
+  await first.waitForLog((line) => line.msg === 'pod sandbox ready', 30_000);
+  first.signal('SIGKILL');
+  await first.waitExit();
+
+  const second = await startDaemon(t, { config: daemonConfig(), args: shared });
+  t.teardown(async () => {
+    await crictl(second, ['rmp', '--all', '--force']);
+  });
+  const pods = await crictlJson<{ items: Array<{ id: string }> }>(second, ['pods']);
+  t.is(pods.items.length, 1, 'the abandoned run finished and was kept');
+  const retry = await call(second, 30_000);
+  t.is(retry.podSandboxId, pods.items[0]!.id, "the kubelet's retry gets that pod");
+  const duplicate = await call(second, 30_000);
+  t.is(duplicate.code, grpc.status.ALREADY_EXISTS, 'only the first retry: a later run with the name is a duplicate');
+});

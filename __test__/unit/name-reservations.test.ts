@@ -4,7 +4,12 @@ import { NameReservations } from '../../src/lifecycle/name-reservations.js';
 
 function store() {
   const objects = new Map<string, string>();
-  const reservations = new NameReservations<string>();
+  const marked = new Set<string>();
+  const reservations = new NameReservations<string>({
+    mark: async (id) => void marked.add(id),
+    isMarked: (id) => marked.has(id),
+    clear: async (id) => void marked.delete(id),
+  });
   let made = 0;
   const create = (name: string, signal?: AbortSignal, gate?: Promise<void>) =>
     reservations.create({

@@ -13,7 +13,7 @@ import type { LinuxContainerResources__Output } from '../generated/runtime/v1/Li
 import type { ImageManager } from '../image/image-manager.js';
 import type { LayerStore } from '../image/layer-store.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
-import { NameReservations } from '../lifecycle/name-reservations.js';
+import { NameReservations, recordMarks } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
 import { mountOverlay, pidAlive, unmountOverlay, watchExit } from '../native/index.js';
 import {
@@ -82,6 +82,8 @@ export interface ContainerRecord {
   /** The pod's pause process: managed with the pod, never listed. */
   readonly infra: boolean;
   readonly user: { readonly uid: number; readonly gid: number; readonly supplementalGroups: readonly number[] };
+  /** Made for a CreateContainer whose caller gave up: the kubelet's retry with the same name gets this container. */
+  readonly unclaimed?: boolean;
 }
 
 export interface ContainerFilter {
@@ -124,7 +126,7 @@ function nanosOf(rfc3339: string): string {
 }
 
 export class ContainerManager {
-  private readonly names = new NameReservations<ContainerRecord>();
+  private readonly names: NameReservations<ContainerRecord>;
   /** Resolves when the container's monitor has exited and its record says so. */
   private readonly exits = new Map<string, Promise<void>>();
   /** Each container keeps its image's layers until it is removed. */
@@ -139,7 +141,9 @@ export class ContainerManager {
   /** Pods whose removal has begun: no create may start in them any more. */
   private readonly removing = new Set<string>();
 
-  constructor(private readonly deps: ContainerManagerDeps) {}
+  constructor(private readonly deps: ContainerManagerDeps) {
+    this.names = new NameReservations(recordMarks(deps.records));
+  }
 
   /** After a daemon restart: follow the monitors still running, record the exits that happened meanwhile. */
   async restore(): Promise<void> {

@@ -3,7 +3,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
-import { NameReservations } from '../lifecycle/name-reservations.js';
+import { NameReservations, recordMarks } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
 import type { PodNetworkRequest, PortMapping } from '../network/pod-networks.js';
 import type { RecordStore } from '../state/record-store.js';
@@ -66,6 +66,8 @@ export interface SandboxRecord extends SandboxRequest {
   readonly infraContainerId: string | null;
   /** From the CNI ADD result, the pod's primary IP first; empty for host-network pods. */
   readonly ips: readonly string[];
+  /** Made for a RunPodSandbox whose caller gave up: the kubelet's retry with the same name gets this pod. */
+  readonly unclaimed?: boolean;
 }
 
 /** The container side of a pod whose PID namespace is shared: its infra (pause) container. */
@@ -122,9 +124,11 @@ export interface SandboxFilter {
 }
 
 export class SandboxManager {
-  private readonly names = new NameReservations<SandboxRecord>();
+  private readonly names: NameReservations<SandboxRecord>;
 
-  constructor(private readonly deps: SandboxManagerDeps) {}
+  constructor(private readonly deps: SandboxManagerDeps) {
+    this.names = new NameReservations(recordMarks(deps.records));
+  }
 
   /** `signal` is the caller's: a run it gives up on still finishes, for the kubelet's retry to collect. */
   async run(request: SandboxRequest, signal?: AbortSignal): Promise<SandboxRecord> {
