@@ -1,6 +1,6 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -267,28 +267,57 @@ test('UpdateContainerResources reaches the cgroup; ReopenContainerLog makes the 
 
 test("a RunPodSandbox the caller gave up on is finished and handed to the retry, also after a daemon restart", async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'crion-abandoned-'));
-  const shared = ['--root', path.join(dir, 'root'), '--state', path.join(dir, 'state')];
   t.teardown(async () => {
     await deleteContainersBelow(dir);
     await unmountBelow(dir);
     await rm(dir, { recursive: true, force: true });
   });
+  // A CNI plugin that takes a second over ADD makes the run outlast its caller's deadline whatever the load.
+  const pluginDir = path.join(dir, 'plugins');
+  await mkdir(pluginDir);
+  await writeFile(
+    path.join(pluginDir, 'slow-add'),
+    [
+      '#!/usr/bin/env node',
+      "let input = '';",
+      'process.stdin.on(\'data\', (chunk) => (input += chunk)).on(\'end\', () => {',
+      '  const conf = JSON.parse(input);',
+      "  if (process.env.CNI_COMMAND !== 'ADD') return;",
+      '  setTimeout(() => process.stdout.write(JSON.stringify(conf.prevResult)), 1000);',
+      '});',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  const cniDir = path.join(dir, 'cni');
+  const shared = [
+    '--root', path.join(dir, 'root'),
+    '--state', path.join(dir, 'state'),
+    '--network-cni-config-dir', cniDir,
+    '--network-cni-plugin-dirs', `${pluginDir},/usr/lib/cni`,
+  ];
   const first = await startDaemon(t, { config: daemonConfig(), args: shared });
+  const network = JSON.parse(await readFile(path.join(cniDir, '10-crion-bridge.conflist'), 'utf8')) as { plugins: unknown[] };
+  await writeFile(path.join(cniDir, '05-slow.conflist'), JSON.stringify({ ...network, name: 'slow', plugins: [...network.plugins, { type: 'slow-add' }] }));
+
   const cri = loadCriPackage();
   const config = {
     metadata: { name: 'abandoned', namespace: 'crion-e2e', uid: 'abandoned-uid', attempt: 0 },
     logDirectory: path.join(dir, 'logs'),
+    linux: { securityContext: { namespaceOptions: { pid: 'CONTAINER' as const } } },
   };
-  // A shared PID namespace makes the pod pull and start the pause image: far longer than the caller waits.
-  const call = (daemon: Daemon, deadlineMs: number) =>
-    new Promise<{ podSandboxId?: string; code?: number; details?: string }>((resolve) => {
-      const client = new cri.RuntimeService(daemon.endpoint, grpc.credentials.createInsecure());
+  const call = async (daemon: Daemon, deadlineMs: number) => {
+    const client = new cri.RuntimeService(daemon.endpoint, grpc.credentials.createInsecure());
+    // Connected first, so the short deadline is spent on the run, not on the connection.
+    await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (error) => (error ? reject(error) : resolve())));
+    return new Promise<{ podSandboxId?: string; code?: number }>((resolve) =>
       client.RunPodSandbox({ config }, { deadline: Date.now() + deadlineMs }, (error, response) => {
         client.close();
-        resolve(error ? { code: error.code, details: error.details } : { podSandboxId: response!.podSandboxId });
-      });
-    });
-  t.is((await call(first, 30)).code, grpc.status.DEADLINE_EXCEEDED);
+        resolve(error ? { code: error.code } : { podSandboxId: response!.podSandboxId });
+      }),
+    );
+  };
+  t.is((await call(first, 300)).code, grpc.status.DEADLINE_EXCEEDED);
   await first.waitForLog((line) => line.msg === 'pod sandbox ready', 30_000);
   first.signal('SIGKILL');
   await first.waitExit();

@@ -157,23 +157,9 @@ async function cgroupsBelow(scope: SnapshotScope): Promise<string[]> {
 
 /** Child cgroups only: a cgroup's files are the kernel's interface, not something left behind. */
 async function listCgroupDirs(base: string): Promise<string[]> {
-  const found: string[] = [];
-  const walk = async (relative: string): Promise<void> => {
-    let entries;
-    try {
-      entries = await readdir(path.join(base, relative), { withFileTypes: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw error;
-    }
-    for (const entry of entries.filter((candidate) => candidate.isDirectory())) {
-      const child = path.join(relative, entry.name);
-      found.push(child);
-      await walk(child);
-    }
-  };
-  await walk('');
-  return found;
+  // A cgroupfs holds no mounts, so the walk descends into every directory.
+  const tree = await listTree(base, new Set());
+  return tree.filter((entry) => entry.directory).map((entry) => entry.relative);
 }
 
 /**
