@@ -7,8 +7,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCriPackage } from '../../src/cri/proto.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import type { TestNetwork } from '../helpers/test-network.js';
 import { removeCgroupTree, snapshotHost, type HostSnapshot } from '../helpers/host-snapshot.js';
-import { run } from '../helpers/process.js';
 import { publishCritestImages } from '../helpers/critest-images.js';
 import { startSharedRegistry, type Registry } from '../helpers/registry.js';
 import { publishTestImages, type TestImages } from '../helpers/test-images.js';
@@ -54,6 +54,7 @@ interface Setup {
   readonly runtime: Runtime;
   readonly images: Images;
   readonly bridge: string;
+  readonly network: TestNetwork;
   /** A systemd slice name, the way the kubelet's systemd driver and critest name a pod's parent. */
   readonly sliceParent: string;
   /** What the cgroupfs driver makes of the slice name: the path systemd would have used. */
@@ -70,12 +71,10 @@ const BROKEN_NETWORK_NAME = 'crion-broken';
 
 async function setUp(t: ExecutionContext, pauseImage = `${registry.host}/pause:3.10`): Promise<Setup> {
   const token = randomBytes(4).toString('hex');
-  const bridge = `crlk${token}`;
   const sliceTop = `/crionleak${token}.slice`;
   const cgroupfsTop = `/crion-leak-${token}`;
   // Registered first, so they run last: after the daemon and its containers are gone.
   t.teardown(async () => {
-    await run('ip', ['link', 'del', bridge]);
     await removeCgroupTree(sliceTop);
     await removeCgroupTree(cgroupfsTop);
   });
@@ -84,13 +83,11 @@ async function setUp(t: ExecutionContext, pauseImage = `${registry.host}/pause:3
     `registries_conf = "${path.join(confDir, 'registries.conf')}"`,
     'registries_conf_dir = "/nonexistent"',
     `pause_image = "${pauseImage}"`,
-    '[network]',
-    'init_default_network = true',
-    `default_subnet = "10.${randomInt(200, 250)}.${randomInt(0, 255)}.0/24"`,
-    `default_bridge = "${bridge}"`,
     '',
   ].join('\n');
+  // The default network on the bridge and /24 the daemon helper claims for it (and removes after it).
   const daemon = await startDaemon(t, { config });
+  const network = daemon.network!;
   const setup = await connect(t, daemon);
   await call(setup.images, 'PullImage', { image: { image: images.busybox.reference } });
   // Pulled here, or by the first pod that needs it if it cannot be.
@@ -100,7 +97,8 @@ async function setUp(t: ExecutionContext, pauseImage = `${registry.host}/pause:3
     daemons: [daemon],
     dir: daemon.dir,
     config,
-    bridge,
+    bridge: network.bridge,
+    network,
     sliceParent: `crionleak${token}-pods.slice`,
     sliceTop,
     slicePath: `${sliceTop}/crionleak${token}-pods.slice`,
@@ -350,7 +348,8 @@ function brokenNetwork(setup: Setup): string {
         ipMasq: true,
         ipam: {
           type: 'host-local',
-          ranges: [[{ subnet: `10.${randomInt(200, 250)}.${randomInt(0, 255)}.0/24` }]],
+          // The top of the test's own /24, which its pods (numbered from the bottom) never reach.
+          ranges: [[{ subnet: setup.network.subnet, rangeStart: `${setup.network.prefix}200`, rangeEnd: `${setup.network.prefix}250` }]],
           dataDir: path.join(setup.dir, 'state', 'cni', 'networks'),
         },
       },
