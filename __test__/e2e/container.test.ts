@@ -8,9 +8,7 @@ import { crictl, crictlJson } from '../helpers/crictl.js';
 import { deleteContainersBelow, listRuncContainersBelow, startDaemon, unmountBelow, type Daemon } from '../helpers/daemon.js';
 import { run } from '../helpers/process.js';
 import { loadCriPackage } from '../../src/cri/proto.js';
-import { startImageSource, type ImageSource } from '../helpers/image-source.js';
-import type { Registry } from '../helpers/registry.js';
-import type { TestImages } from '../helpers/test-images.js';
+import { sharedImageSource } from '../helpers/image-source.js';
 
 /**
  * Containers on real runc through crictl: lifecycle, CRI logs, exec, exit
@@ -18,19 +16,8 @@ import type { TestImages } from '../helpers/test-images.js';
  * kill -9 of the daemon.
  */
 
-let source: ImageSource;
-let registry: Registry;
-let images: TestImages;
-
-test.before(async () => {
-  // With critest's stand-ins: a pod with a shared PID namespace runs their pause image as its infra container.
-  source = await startImageSource({ critestImages: true });
-  ({ registry, images } = source);
-});
-
-test.after.always(async () => {
-  await source?.dispose();
-});
+// With critest's stand-ins: a pod with a shared PID namespace runs their pause image as its infra container.
+const source = sharedImageSource(test, { critestImages: true });
 
 function daemonConfig(): string {
   return source.daemonConfig();
@@ -46,7 +33,7 @@ async function writeJson(daemon: Daemon, name: string, value: unknown): Promise<
 }
 
 async function podWithImage(daemon: Daemon, name: string) {
-  const pull = await crictl(daemon, ['pull', images.busybox.reference]);
+  const pull = await crictl(daemon, ['pull', source.images.busybox.reference]);
   if (pull.code !== 0) throw new Error(pull.stderr);
   const podFile = await writeJson(daemon, `${name}-pod.json`, {
     metadata: { name, namespace: 'crion-e2e', uid: `${name}-uid`, attempt: 0 },
@@ -62,7 +49,7 @@ async function podWithImage(daemon: Daemon, name: string) {
 async function createContainer(daemon: Daemon, podId: string, podFile: string, name: string, command: string[]) {
   const file = await writeJson(daemon, `${name}-container.json`, {
     metadata: { name },
-    image: { image: images.busybox.reference },
+    image: { image: source.images.busybox.reference },
     command,
     log_path: `${name}.log`,
     linux: { security_context: OWN_PID },
@@ -91,7 +78,7 @@ test('create, start, logs, exec, stop and remove a container, leaving nothing be
 
   const { status } = await crictlJson<{ status: { state: string; logPath: string; imageRef: string; imageId: string } }>(daemon, ['inspect', id]);
   t.is(status.state, 'CONTAINER_RUNNING');
-  t.is(status.imageId, images.busybox.configDigest);
+  t.is(status.imageId, source.images.busybox.configDigest);
   t.is(status.logPath, path.join(daemon.dir, 'logs', 'lifecycle', 'ticker.log'));
 
   await sleep(500);
@@ -145,7 +132,7 @@ test('bad input gets the right code and leaves nothing behind', async (t) => {
 
   const missingImageFile = await writeJson(daemon, 'missing-image.json', {
     metadata: { name: 'no-image' },
-    image: { image: `${registry.host}/crion-test/never-pulled:latest` },
+    image: { image: `${source.registry.host}/crion-test/never-pulled:latest` },
     linux: { security_context: OWN_PID },
   });
   t.regex((await crictl(daemon, ['create', podId, missingImageFile, podFile])).stderr, /NotFound.*never-pulled/);
@@ -159,7 +146,7 @@ test('bad input gets the right code and leaves nothing behind', async (t) => {
 
   const runAsGroupOnly = await writeJson(daemon, 'group-only.json', {
     metadata: { name: 'group-only' },
-    image: { image: images.busybox.reference },
+    image: { image: source.images.busybox.reference },
     command: ['true'],
     linux: { security_context: { ...OWN_PID, run_as_group: { value: 100 } } },
   });
@@ -207,7 +194,7 @@ test('containers survive kill -9 of the daemon; exits that happen meanwhile are 
 
 test('a pod with a shared PID namespace runs an infra container whose PID namespace its containers join', async (t) => {
   const daemon = await startDaemon(t, { config: daemonConfig() });
-  t.is((await crictl(daemon, ['pull', images.busybox.reference])).code, 0);
+  t.is((await crictl(daemon, ['pull', source.images.busybox.reference])).code, 0);
   const podFile = await writeJson(daemon, 'shared-pod.json', {
     metadata: { name: 'shared-pid', namespace: 'crion-e2e', uid: 'shared-pid-uid', attempt: 0 },
     hostname: 'shared-pid',
@@ -218,7 +205,7 @@ test('a pod with a shared PID namespace runs an infra container whose PID namesp
   const podId = pod.stdout.trim();
   const file = await writeJson(daemon, 'shared-container.json', {
     metadata: { name: 'sleeper' },
-    image: { image: images.busybox.reference },
+    image: { image: source.images.busybox.reference },
     command: ['sleep', '3600'],
   });
   const created = await crictl(daemon, ['create', podId, file, podFile]);

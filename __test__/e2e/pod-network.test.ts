@@ -8,8 +8,7 @@ import { loadCriPackage } from '../../src/cri/proto.js';
 import { crictl, crictlJson } from '../helpers/crictl.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { run } from '../helpers/process.js';
-import { startImageSource, type ImageSource } from '../helpers/image-source.js';
-import type { TestImages } from '../helpers/test-images.js';
+import { sharedImageSource } from '../helpers/image-source.js';
 
 /**
  * What a workload sees of its pod network, through crictl on real runc and
@@ -19,17 +18,7 @@ import type { TestImages } from '../helpers/test-images.js';
  * kubelet's pod CIDR applied to the default network.
  */
 
-let source: ImageSource;
-let images: TestImages;
-
-test.before(async () => {
-  source = await startImageSource();
-  images = source.images;
-});
-
-test.after.always(async () => {
-  await source?.dispose();
-});
+const source = sharedImageSource(test);
 
 async function networkDaemon(t: Parameters<typeof startDaemon>[0]): Promise<Daemon> {
   const daemon = await startDaemon(t, {
@@ -39,7 +28,7 @@ async function networkDaemon(t: Parameters<typeof startDaemon>[0]): Promise<Daem
   t.teardown(async () => {
     await crictl(daemon, ['rmp', '--all', '--force']);
   });
-  const pull = await crictl(daemon, ['pull', images.busybox.reference]);
+  const pull = await crictl(daemon, ['pull', source.images.busybox.reference]);
   if (pull.code !== 0) throw new Error(pull.stderr);
   return daemon;
 }
@@ -76,7 +65,7 @@ async function webPod(daemon: Daemon, name: string, body: string, options: PodOp
   const podId = pod.stdout.trim();
   const containerFile = await writeJson(daemon, `${name}-container.json`, {
     metadata: { name: 'web' },
-    image: { image: images.busybox.reference },
+    image: { image: source.images.busybox.reference },
     command: ['/bin/busybox', 'sh', '-c', `mkdir -p /www && echo ${body} > /www/index.html && exec /bin/busybox httpd -f -p 80 -h /www`],
     log_path: 'web.log',
     linux: { security_context: { namespace_options: { pid: 1 } } },

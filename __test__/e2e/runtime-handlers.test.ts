@@ -5,8 +5,7 @@ import path from 'node:path';
 import { crictl, crictlJson } from '../helpers/crictl.js';
 import { listRuncContainersBelow, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { run } from '../helpers/process.js';
-import { startImageSource, type ImageSource } from '../helpers/image-source.js';
-import type { TestImages } from '../helpers/test-images.js';
+import { sharedImageSource } from '../helpers/image-source.js';
 
 /**
  * RuntimeClass handlers through crictl: a pod run with a configured handler
@@ -15,17 +14,7 @@ import type { TestImages } from '../helpers/test-images.js';
  * runtime is not installed fails RunPodSandbox saying so.
  */
 
-let source: ImageSource;
-let images: TestImages;
-
-test.before(async () => {
-  source = await startImageSource();
-  images = source.images;
-});
-
-test.after.always(async () => {
-  await source?.dispose();
-});
+const source = sharedImageSource(test);
 
 /** A second handler that is runc under another state root, so what it created can be told apart. */
 async function handlerDaemon(t: Parameters<typeof startDaemon>[0]): Promise<{ daemon: Daemon; altRoot: string }> {
@@ -47,7 +36,7 @@ async function handlerDaemon(t: Parameters<typeof startDaemon>[0]): Promise<{ da
     for (const id of left.stdout.split('\n').filter(Boolean)) await run('runc', ['--root', altRoot, 'delete', '-f', id]);
     await rm(altRoot, { recursive: true, force: true });
   });
-  const pull = await crictl(daemon, ['pull', images.busybox.reference]);
+  const pull = await crictl(daemon, ['pull', source.images.busybox.reference]);
   if (pull.code !== 0) throw new Error(pull.stderr);
   return { daemon, altRoot };
 }
@@ -85,7 +74,7 @@ test('a pod run with another handler has its containers made by that runtime und
 
   const containerFile = await writeJson(daemon, 'alt-container.json', {
     metadata: { name: 'sleeper' },
-    image: { image: images.busybox.reference },
+    image: { image: source.images.busybox.reference },
     command: ['sleep', '300'],
     log_path: 'sleeper.log',
     linux: { security_context: { namespace_options: { pid: 1 } } },

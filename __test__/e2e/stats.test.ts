@@ -8,8 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCriPackage } from '../../src/cri/proto.js';
 import { crictl, crictlJson } from '../helpers/crictl.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
-import { startImageSource, type ImageSource } from '../helpers/image-source.js';
-import type { TestImages } from '../helpers/test-images.js';
+import { sharedImageSource } from '../helpers/image-source.js';
 
 /**
  * The CRI stats calls through the real crictl on runc: a container that
@@ -17,17 +16,7 @@ import type { TestImages } from '../helpers/test-images.js';
  * show it in `crictl stats` and `crictl statsp`, as table and JSON.
  */
 
-let source: ImageSource;
-let images: TestImages;
-
-test.before(async () => {
-  source = await startImageSource();
-  images = source.images;
-});
-
-test.after.always(async () => {
-  await source?.dispose();
-});
+const source = sharedImageSource(test);
 
 const MIB = 1024 * 1024;
 /** The container's memory limit, so that available_bytes has something to be measured against. */
@@ -107,7 +96,7 @@ test('crictl stats and statsp show a container burning CPU, allocating memory an
     }
   });
 
-  t.is((await crictl(daemon, ['pull', images.busybox.reference])).code, 0);
+  t.is((await crictl(daemon, ['pull', source.images.busybox.reference])).code, 0);
   const podFile = path.join(daemon.dir, 'pod.json');
   await writeFile(
     podFile,
@@ -125,7 +114,7 @@ test('crictl stats and statsp show a container burning CPU, allocating memory an
     containerFile,
     JSON.stringify({
       metadata: { name: 'burner' },
-      image: { image: images.busybox.reference },
+      image: { image: source.images.busybox.reference },
       command: ['sh', '-c', 'while :; do :; done'],
       log_path: 'burner.log',
       linux: { resources: { memory_limit_in_bytes: MEMORY_LIMIT }, security_context: OWN_PID },

@@ -51,3 +51,38 @@ export async function startImageSource(options: { critestImages?: boolean } = {}
     throw error;
   }
 }
+
+/** The part of ava's test function the hooks need. */
+interface HookRegistrar {
+  before(fn: () => Promise<void>): void;
+  after: { always(fn: () => Promise<void>): void };
+}
+
+/**
+ * One image source for every test of a file: started in `test.before`,
+ * disposed in `test.after.always`, read through the returned object once
+ * the tests run.
+ */
+export function sharedImageSource(test: HookRegistrar, options: { critestImages?: boolean } = {}): ImageSource {
+  let started: ImageSource | undefined;
+  test.before(async () => {
+    started = await startImageSource(options);
+  });
+  test.after.always(async () => {
+    await started?.dispose();
+  });
+  const current = (): ImageSource => {
+    if (started === undefined) throw new Error('the image source is read before test.before started it');
+    return started;
+  };
+  return {
+    get registry() {
+      return current().registry;
+    },
+    get images() {
+      return current().images;
+    },
+    daemonConfig: (...extra) => current().daemonConfig(...extra),
+    dispose: () => current().dispose(),
+  };
+}
