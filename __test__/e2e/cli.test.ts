@@ -46,7 +46,7 @@ test('crion network init writes the bridge network once, with the configured sub
   ];
   const first = await crion(args);
   t.is(first.code, 0, first.stderr);
-  const file = path.join(dir, 'net.d', '10-crion-bridge.conflist');
+  const file = path.join(dir, 'net.d', '99-crion-bridge.conflist');
   t.is(first.stdout, `wrote ${file}\n`);
   const network = JSON.parse(await readFile(file, 'utf8')) as { plugins: Array<{ type: string; ipam?: unknown }> };
   t.deepEqual(network.plugins.map((plugin) => plugin.type), ['bridge', 'portmap']);

@@ -284,7 +284,7 @@ test("a RunPodSandbox the caller gave up on is finished and handed to the retry,
     '--network-cni-plugin-dirs', `${pluginDir},/usr/lib/cni`,
   ];
   const first = await startDaemon(t, { config: daemonConfig(), args: shared });
-  const network = JSON.parse(await readFile(path.join(cniDir, '10-crion-bridge.conflist'), 'utf8')) as { plugins: unknown[] };
+  const network = JSON.parse(await readFile(path.join(cniDir, '99-crion-bridge.conflist'), 'utf8')) as { plugins: unknown[] };
   await writeFile(path.join(cniDir, '05-slow.conflist'), JSON.stringify({ ...network, name: 'slow', plugins: [...network.plugins, { type: 'slow-add' }] }));
 
   const cri = loadCriPackage();

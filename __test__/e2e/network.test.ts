@@ -66,9 +66,9 @@ test('pods on the default bridge network get IPs in its subnet, reach each other
   const daemon = await startDaemon(t, { builtinNetwork: true });
   removePodsLater(t, daemon);
   const subnetPrefix = '10.88.';
-  t.regex(await readFile(path.join(daemon.dir, 'cni', '10-crion-bridge.conflist'), 'utf8'), /"bridge": "crion0"[\s\S]*"subnet": "10\.88\.0\.0\/16"/);
+  t.regex(await readFile(path.join(daemon.dir, 'cni', '99-crion-bridge.conflist'), 'utf8'), /"bridge": "crion0"[\s\S]*"subnet": "10\.88\.0\.0\/16"/);
   const cniDir = path.join(daemon.dir, 'cni');
-  t.deepEqual(await readdir(cniDir), ['10-crion-bridge.conflist']);
+  t.deepEqual(await readdir(cniDir), ['99-crion-bridge.conflist']);
 
   const info = await crictlJson<{ status: { conditions: Array<{ type: string; status: boolean; message: string }> } }>(daemon, ['info']);
   t.like(info.status.conditions.find((condition) => condition.type === 'NetworkReady'), { status: true });

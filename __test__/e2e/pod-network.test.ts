@@ -198,7 +198,7 @@ test("UpdateRuntimeConfig's pod CIDR gives new pods addresses in it", async (t) 
   const inspect = await crictlJson<{ status: { network: { ip: string } } }>(daemon, ['inspectp', pod.stdout.trim()]);
   const lastOctet = Number(inspect.status.network.ip.split('.')[3]);
   t.true(inspect.status.network.ip.startsWith(daemon.network!.prefix) && lastOctet > 128, inspect.status.network.ip);
-  const config = await readFile(path.join(daemon.dir, 'cni', '10-crion-bridge.conflist'), 'utf8');
+  const config = await readFile(path.join(daemon.dir, 'cni', '99-crion-bridge.conflist'), 'utf8');
   t.true(config.includes(podCidr));
 
   const invalid = await new Promise<grpc.ServiceError | null>((resolve) =>

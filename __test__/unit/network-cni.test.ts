@@ -405,3 +405,11 @@ test('the attachment is cached before ADD runs, so a daemon that dies during ADD
   t.is(await readFile(path.join(dir, 'slow-calls'), 'utf8'), 'ADD\nDEL\n');
   await attaching;
 });
+
+test("a CNI add-on's config installed after crion wrote its default becomes the default network", async (t) => {
+  const dir = await tempDir(t);
+  await initDefaultNetwork({ configDir: dir, subnet: '10.88.0.0/16', bridge: 'crion0', ipamDataDir: path.join(dir, 'ipam') });
+  await writeFile(path.join(dir, '10-flannel.conflist'), chain.replace('testnet', 'cbr0'));
+  const { networks } = await loadNetworkConfigs(dir);
+  t.is(selectDefaultNetwork(networks, '')?.name, 'cbr0');
+});

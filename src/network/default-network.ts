@@ -13,7 +13,8 @@ import { isNetworkConfigFile } from './cni-config.js';
  * chain: the pod's network namespace is created with lo already up.
  */
 
-export const DEFAULT_NETWORK_FILE = '10-crion-bridge.conflist';
+/** Sorts after the 00- to 9x- names CNI add-ons use, so an add-on installed later becomes the default. */
+export const DEFAULT_NETWORK_FILE = '99-crion-bridge.conflist';
 export const DEFAULT_NETWORK_NAME = 'crion';
 
 export interface DefaultNetworkOptions {
