@@ -218,17 +218,27 @@ mod tests {
         panic!("no answer");
     }
 
-    #[test]
-    fn answers_each_command_on_its_connection() {
+    /// A server on a socket in a temp dir (kept alive by the returned guard) and one client connected to it.
+    fn connected() -> (
+        tempfile::TempDir,
+        ControlServer,
+        UnixStream,
+        BufReader<UnixStream>,
+    ) {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("ctl");
-        let mut server = ControlServer::bind(&path).expect("bind");
+        let server = ControlServer::bind(&path).expect("bind");
         let client = UnixStream::connect(&path).expect("connect");
         client
             .set_read_timeout(Some(std::time::Duration::from_millis(20)))
             .expect("timeout");
-        let mut writer = client.try_clone().expect("clone");
-        let mut reader = BufReader::new(client);
+        let writer = client.try_clone().expect("clone");
+        (dir, server, writer, BufReader::new(client))
+    }
+
+    #[test]
+    fn answers_each_command_on_its_connection() {
+        let (_dir, mut server, mut writer, mut reader) = connected();
         let mut executed = Vec::new();
 
         writer.write_all(b"reopen\n").expect("send");
@@ -256,15 +266,7 @@ mod tests {
 
     #[test]
     fn disconnects_a_client_that_never_ends_its_line() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("ctl");
-        let mut server = ControlServer::bind(&path).expect("bind");
-        let client = UnixStream::connect(&path).expect("connect");
-        client
-            .set_read_timeout(Some(std::time::Duration::from_millis(20)))
-            .expect("timeout");
-        let mut writer = client.try_clone().expect("clone");
-        let mut reader = BufReader::new(client);
+        let (_dir, mut server, mut writer, mut reader) = connected();
         writer.write_all(&[b'x'; MAX_LINE + 1]).expect("send");
         assert_eq!(
             answer(&mut server, &mut reader, &mut Vec::new()),
