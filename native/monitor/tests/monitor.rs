@@ -14,6 +14,18 @@ use common::{
     stream_text, wait_for,
 };
 
+/// What a daemon reads back from the state directory: the monitor's PID and the container's.
+fn assert_state_files(container: &Container, monitor_pid: i32) {
+    let state = container.state_dir();
+    assert_eq!(
+        fs::read_to_string(state.join("monitor.pid"))
+            .expect("monitor.pid")
+            .trim(),
+        monitor_pid.to_string()
+    );
+    assert!(state.join("container.pid").is_file());
+}
+
 #[test]
 fn logs_both_streams_in_cri_format_and_records_the_exit_code() {
     let mut container = Container::new(&Spec::shell(
@@ -23,14 +35,7 @@ fn logs_both_streams_in_cri_format_and_records_the_exit_code() {
     let monitor_pid = container
         .monitor_pid
         .expect("monitorPid in the sync message");
-    let state = container.state_dir();
-    assert_eq!(
-        fs::read_to_string(state.join("monitor.pid"))
-            .expect("monitor.pid")
-            .trim(),
-        monitor_pid.to_string()
-    );
-    assert!(state.join("container.pid").is_file());
+    assert_state_files(&container, monitor_pid);
     assert!(!container.exit_file().exists(), "no exit before start");
 
     container.start();
@@ -52,7 +57,7 @@ fn logs_both_streams_in_cri_format_and_records_the_exit_code() {
 
     container.wait_monitor_gone();
     assert!(
-        !state.join("ctl").exists(),
+        !container.state_dir().join("ctl").exists(),
         "the control socket outlived the monitor"
     );
 }
@@ -253,14 +258,7 @@ fn the_monitor_outlives_the_daemon_that_started_it() {
     );
 
     // A restarted daemon finds everything in the state directory.
-    let state = container.state_dir();
-    assert_eq!(
-        fs::read_to_string(state.join("monitor.pid"))
-            .expect("monitor.pid")
-            .trim(),
-        monitor_pid.to_string()
-    );
-    assert!(state.join("container.pid").is_file());
+    assert_state_files(&container, monitor_pid);
     assert_eq!(container.control("reopen"), "ok\n");
 
     container.start();
