@@ -19,6 +19,7 @@ import {
   DEFAULT_SECCOMP_POLICY,
   type HostDevice,
   type HostFacts,
+  type ContainerSpecInput,
   type HostLookups,
   type OciSpec,
   type SandboxContext,
@@ -227,6 +228,23 @@ export function imageDefaults(overrides: Partial<ContainerDefaults> = {}): Conta
     stopSignal: null,
     exposedPorts: [],
     volumes: [],
+    ...overrides,
+  };
+}
+
+/** containerSpec's input for a root container of busybox in the default pod; tests override what they look at. */
+export function containerSpecInput(overrides: Partial<ContainerSpecInput> = {}): ContainerSpecInput {
+  return {
+    containerId: 'c1',
+    config: containerConfig(),
+    sandbox: sandboxContext(),
+    image: imageDefaults(),
+    imageName: 'busybox',
+    rootfs: '/rootfs',
+    identity: { uid: 0, gid: 0, additionalGids: [0] },
+    targetPidNamespace: null,
+    host: hostFacts(),
+    lookups: lookups(),
     ...overrides,
   };
 }

@@ -12,9 +12,8 @@ import {
 } from '../../src/oci/index.js';
 import {
   containerConfig,
+  containerSpecInput,
   hostFacts,
-  imageDefaults,
-  lookups,
   podConfig,
   podLinux,
   sandboxContext,
@@ -26,18 +25,15 @@ function specFor(
   config: ContainerConfig__Output,
   options: { sandbox?: SandboxContext; host?: Partial<HostFacts> } = {},
 ): OciSpec {
-  return containerSpec({
-    containerId: 'c1',
-    config,
-    sandbox: options.sandbox ?? sandboxContext(),
-    image: imageDefaults(),
-    imageName: 'docker.io/library/busybox:1.36',
-    rootfs: '/var/lib/crion/containers/c1/rootfs',
-    identity: { uid: 0, gid: 0, additionalGids: [0] },
-    targetPidNamespace: null,
-    host: hostFacts(options.host),
-    lookups: lookups(),
-  });
+  return containerSpec(
+    containerSpecInput({
+      config,
+      sandbox: options.sandbox ?? sandboxContext(),
+      imageName: 'docker.io/library/busybox:1.36',
+      rootfs: '/var/lib/crion/containers/c1/rootfs',
+      host: hostFacts(options.host),
+    }),
+  );
 }
 
 const privilegedPod = (): SandboxContext => sandboxContext({ config: podConfig({}, { privileged: true }) });

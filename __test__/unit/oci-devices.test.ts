@@ -6,27 +6,19 @@ import {
   FUSE,
   SDA,
   containerConfig,
-  hostFacts,
-  imageDefaults,
-  lookups,
+  containerSpecInput,
   podConfig,
   sandboxContext,
   securityContext,
 } from '../helpers/oci-fixtures.js';
 
 function specWith(devices: Device__Output[], privileged = false): OciSpec {
-  return containerSpec({
-    containerId: 'c1',
-    config: containerConfig({ devices, linux: { resources: null, securityContext: securityContext({ privileged }) } }),
-    sandbox: sandboxContext({ config: podConfig({}, { privileged }) }),
-    image: imageDefaults(),
-    imageName: 'busybox',
-    rootfs: '/rootfs',
-    identity: { uid: 0, gid: 0, additionalGids: [0] },
-    targetPidNamespace: null,
-    host: hostFacts(),
-    lookups: lookups(),
-  });
+  return containerSpec(
+    containerSpecInput({
+      config: containerConfig({ devices, linux: { resources: null, securityContext: securityContext({ privileged }) } }),
+      sandbox: sandboxContext({ config: podConfig({}, { privileged }) }),
+    }),
+  );
 }
 
 const device = (hostPath: string, containerPath: string, permissions: string): Device__Output => ({ hostPath, containerPath, permissions });

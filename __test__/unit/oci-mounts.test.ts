@@ -4,9 +4,8 @@ import type { ContainerConfig__Output } from '../../src/generated/runtime/v1/Con
 import { containerSpec, type HostFacts, type OciMount, type OciSpec, type SandboxContext } from '../../src/oci/index.js';
 import {
   containerConfig,
+  containerSpecInput,
   hostFacts,
-  imageDefaults,
-  lookups,
   mount,
   namespaceOptions,
   podConfig,
@@ -19,18 +18,13 @@ function specFor(
   config: ContainerConfig__Output,
   options: { sandbox?: SandboxContext; host?: Partial<HostFacts> } = {},
 ): OciSpec {
-  return containerSpec({
-    containerId: 'c1',
-    config,
-    sandbox: options.sandbox ?? sandboxContext({ config: podConfig({}, { privileged: true }) }),
-    image: imageDefaults(),
-    imageName: 'busybox',
-    rootfs: '/rootfs',
-    identity: { uid: 0, gid: 0, additionalGids: [0] },
-    targetPidNamespace: null,
-    host: hostFacts(options.host),
-    lookups: lookups(),
-  });
+  return containerSpec(
+    containerSpecInput({
+      config,
+      sandbox: options.sandbox ?? sandboxContext({ config: podConfig({}, { privileged: true }) }),
+      host: hostFacts(options.host),
+    }),
+  );
 }
 
 const at = (spec: OciSpec, destination: string): OciMount | undefined =>

@@ -3,6 +3,7 @@ import { FailedPreconditionError, InvalidArgumentError } from '../../src/errors.
 import type { NamespaceOption__Output } from '../../src/generated/runtime/v1/NamespaceOption.js';
 import { containerSpec, sandboxSpec, type HostFacts, type OciNamespace, type OciSpec, type PodNamespacePaths } from '../../src/oci/index.js';
 import {
+  containerSpecInput,
   hostFacts,
   imageDefaults,
   lookups,
@@ -34,21 +35,17 @@ interface Case {
 function containerFor(options: Case): OciSpec {
   const pod = namespaceOptions(options.pod);
   const base = sandboxContext();
-  return containerSpec({
-    containerId: 'c1',
-    config: withSecurity({ namespaceOptions: namespaceOptions({ ...options.pod, ...options.container }), privileged: options.privileged ?? false }),
-    sandbox: sandboxContext({
-      config: podConfig({}, { namespaceOptions: pod, privileged: options.privileged ?? false }),
-      namespaces: { ...base.namespaces, ...options.paths },
+  return containerSpec(
+    containerSpecInput({
+      config: withSecurity({ namespaceOptions: namespaceOptions({ ...options.pod, ...options.container }), privileged: options.privileged ?? false }),
+      sandbox: sandboxContext({
+        config: podConfig({}, { namespaceOptions: pod, privileged: options.privileged ?? false }),
+        namespaces: { ...base.namespaces, ...options.paths },
+      }),
+      targetPidNamespace: options.target ?? null,
+      host: hostFacts(options.host),
     }),
-    image: imageDefaults(),
-    imageName: 'busybox',
-    rootfs: '/rootfs',
-    identity: { uid: 0, gid: 0, additionalGids: [0] },
-    targetPidNamespace: options.target ?? null,
-    host: hostFacts(options.host),
-    lookups: lookups(),
-  });
+  );
 }
 
 const containers: Array<[string, Case, OciNamespace[]]> = [

@@ -3,25 +3,21 @@ import { InvalidArgumentError } from '../../src/errors.js';
 import type { ContainerConfig__Output } from '../../src/generated/runtime/v1/ContainerConfig.js';
 import type { ContainerDefaults } from '../../src/image/manifest.js';
 import { containerSpec, type HostFacts, type OciProcess } from '../../src/oci/index.js';
-import { containerConfig, hostFacts, imageDefaults, lookups, sandboxContext } from '../helpers/oci-fixtures.js';
+import { containerConfig, containerSpecInput, hostFacts, imageDefaults } from '../helpers/oci-fixtures.js';
 
 function processOf(
   config: Partial<ContainerConfig__Output>,
   image: Partial<ContainerDefaults> = {},
   host: Partial<HostFacts> = {},
 ): OciProcess {
-  return containerSpec({
-    containerId: 'c1',
-    config: containerConfig(config),
-    sandbox: sandboxContext(),
-    image: imageDefaults(image),
-    imageName: 'busybox',
-    rootfs: '/rootfs',
-    identity: { uid: 1000, gid: 1000, additionalGids: [1000, 1234] },
-    targetPidNamespace: null,
-    host: hostFacts(host),
-    lookups: lookups(),
-  }).process;
+  return containerSpec(
+    containerSpecInput({
+      config: containerConfig(config),
+      image: imageDefaults(image),
+      identity: { uid: 1000, gid: 1000, additionalGids: [1000, 1234] },
+      host: hostFacts(host),
+    }),
+  ).process;
 }
 
 const env = (pairs: Record<string, string>) => Object.entries(pairs).map(([key, value]) => ({ key, value: Buffer.from(value) }));

@@ -4,6 +4,7 @@ import type { LinuxContainerResources__Output } from '../../src/generated/runtim
 import { containerSpec, type HostFacts, type OciResources, type OciSpec } from '../../src/oci/index.js';
 import {
   containerConfig,
+  containerSpecInput,
   hostFacts,
   imageDefaults,
   lookups,
@@ -15,18 +16,12 @@ import {
 } from '../helpers/oci-fixtures.js';
 
 function specWith(limits: Partial<LinuxContainerResources__Output> | null, host: Partial<HostFacts> = {}): OciSpec {
-  return containerSpec({
-    containerId: 'c1',
-    config: containerConfig({ linux: { resources: limits === null ? null : resources(limits), securityContext: securityContext() } }),
-    sandbox: sandboxContext(),
-    image: imageDefaults(),
-    imageName: 'busybox',
-    rootfs: '/rootfs',
-    identity: { uid: 0, gid: 0, additionalGids: [0] },
-    targetPidNamespace: null,
-    host: hostFacts(host),
-    lookups: lookups(),
-  });
+  return containerSpec(
+    containerSpecInput({
+      config: containerConfig({ linux: { resources: limits === null ? null : resources(limits), securityContext: securityContext() } }),
+      host: hostFacts(host),
+    }),
+  );
 }
 
 const withoutDevices = ({ devices: _devices, ...rest }: OciResources): Omit<OciResources, 'devices'> => rest;

@@ -11,6 +11,7 @@ import {
   type OciSyscall,
 } from '../../src/oci/index.js';
 import {
+  containerSpecInput,
   hostFacts,
   imageDefaults,
   lookups,
@@ -29,24 +30,20 @@ function seccompOf(
   security: Partial<LinuxContainerSecurityContext__Output>,
   options: { privilegedPod?: boolean; profiles?: Record<string, string>; seccomp?: boolean } = {},
 ): OciSeccomp | undefined {
-  return containerSpec({
-    containerId: 'c1',
-    config: withSecurity(security),
-    sandbox: sandboxContext({ config: podConfig({}, { privileged: options.privilegedPod ?? false }) }),
-    image: imageDefaults(),
-    imageName: 'busybox',
-    rootfs: '/rootfs',
-    identity: { uid: 0, gid: 0, additionalGids: [0] },
-    targetPidNamespace: null,
-    host: hostFacts(options.seccomp === false ? { seccomp: null } : {}),
-    lookups: lookups({
-      readProfile: (path) => {
-        const text = options.profiles?.[path];
-        if (text === undefined) throw new Error(`ENOENT: no such file or directory, open '${path}'`);
-        return text;
-      },
+  return containerSpec(
+    containerSpecInput({
+      config: withSecurity(security),
+      sandbox: sandboxContext({ config: podConfig({}, { privileged: options.privilegedPod ?? false }) }),
+      host: hostFacts(options.seccomp === false ? { seccomp: null } : {}),
+      lookups: lookups({
+        readProfile: (path) => {
+          const text = options.profiles?.[path];
+          if (text === undefined) throw new Error(`ENOENT: no such file or directory, open '${path}'`);
+          return text;
+        },
+      }),
     }),
-  }).linux.seccomp;
+  ).linux.seccomp;
 }
 
 const rulesFor = (seccomp: OciSeccomp | undefined, name: string): OciSyscall[] =>
