@@ -77,8 +77,5 @@ function open(mapping: PortMapping): Promise<HeldSocket | null> {
 }
 
 function close(socket: HeldSocket): Promise<void> {
-  return new Promise((resolve) => {
-    if (socket instanceof net.Server) socket.close(() => resolve());
-    else socket.close(() => resolve());
-  });
+  return new Promise((resolve) => socket.close(() => resolve()));
 }
