@@ -28,6 +28,7 @@ import { monitorBinary, preparePrivateMountDir, probeHost } from './native/index
 import { ContainerManager, type ContainerRecord } from './container/container-manager.js';
 import { nodeFacts, nodeLookups } from './container/node-facts.js';
 import { OciRuntime } from './container/oci-runtime.js';
+import { LIMIT_CONTROLLERS } from './oci/index.js';
 import { containerRpcs } from './cri/container-rpcs.js';
 import { NotFoundError } from './errors.js';
 import { applyPodCidr, defaultNetworkFor, initDefaultNetwork } from './network/default-network.js';
@@ -149,6 +150,11 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     if (!handler?.binary) throw new NotFoundError(handlerProblem(name)!);
     return new OciRuntime({ name, binary: handler.binary, root: handler.root, extraArgs: cgroupDriver === 'systemd' ? ['--systemd-cgroup'] : [] });
   };
+  const host = nodeFacts(hostProbe, config, cgroupDriver);
+  const unreachable = LIMIT_CONTROLLERS.filter((controller) => !host.cgroupControllers.includes(controller));
+  if (unreachable.length > 0) {
+    log.info({ controllers: unreachable, cgroupLayout: host.cgroupLayout }, "the OCI runtime's cgroup hierarchy lacks these controllers: their limits are left out");
+  }
   const containerRuntimeDir = path.join(config.state, 'c');
   const containers: ContainerManager = new ContainerManager({
     records: await RecordStore.open<ContainerRecord>(path.join(config.root, 'containers'), 'container.json', log),
@@ -159,7 +165,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     runtimes,
     monitorBinary: monitorBinary(),
     ensureImage: async (name) => images.find(name) ?? (await puller.pull(name, null)),
-    host: nodeFacts(hostProbe, config, cgroupDriver),
+    host,
     lookups: nodeLookups,
     log,
   });

@@ -15,6 +15,7 @@ import type { NamespaceOption__Output } from '../../src/generated/runtime/v1/Nam
 import type { PodSandboxConfig__Output } from '../../src/generated/runtime/v1/PodSandboxConfig.js';
 import type { ContainerDefaults } from '../../src/image/manifest.js';
 import {
+  containerLimits,
   DEFAULT_CAPABILITIES,
   DEFAULT_SECCOMP_POLICY,
   type HostDevice,
@@ -193,7 +194,9 @@ export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
     capabilities: [...DEFAULT_CAPABILITIES, 'CAP_NET_ADMIN', 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE', 'CAP_SYS_TIME'],
     apparmor: null,
     seccomp: { runtimeDefault: DEFAULT_SECCOMP_POLICY },
+    cgroupControllers: ['cpu', 'cpuset', 'memory', 'hugetlb', 'pids', 'io'],
     hugepageSizes: ['2MB', '1GB'],
+    tolerateMissingHugetlbController: true,
     swapAccounting: true,
     recursiveReadOnlyMounts: true,
     defaultRlimits: [],
@@ -233,8 +236,9 @@ export function imageDefaults(overrides: Partial<ContainerDefaults> = {}): Conta
 }
 
 /** containerSpec's input for a root container of busybox in the default pod; tests override what they look at. */
+/** The limits default to what containerLimits makes of the input's config on the input's host. */
 export function containerSpecInput(overrides: Partial<ContainerSpecInput> = {}): ContainerSpecInput {
-  return {
+  const input = {
     containerId: 'c1',
     config: containerConfig(),
     sandbox: sandboxContext(),
@@ -247,6 +251,7 @@ export function containerSpecInput(overrides: Partial<ContainerSpecInput> = {}):
     lookups: lookups(),
     ...overrides,
   };
+  return { limits: containerLimits(input.config.linux?.resources ?? null, input.host), ...input };
 }
 
 /**

@@ -6,16 +6,20 @@
  */
 
 import test from 'ava';
-import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rm, rmdir, statfs, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BUSYBOX_GROUP, BUSYBOX_PASSWD } from '../helpers/busybox-rootfs.js';
-import { hostFacts, imageDefaults, lookups, podConfig, podLinux, sandboxContext, withSecurity } from '../helpers/oci-fixtures.js';
+import { imageDefaults, lookups, podConfig, podLinux, resources, sandboxContext, withSecurity } from '../helpers/oci-fixtures.js';
 import { run } from '../helpers/process.js';
+import type { LinuxContainerResources__Output } from '../../src/generated/runtime/v1/LinuxContainerResources.js';
 import type { LinuxContainerSecurityContext__Output } from '../../src/generated/runtime/v1/LinuxContainerSecurityContext.js';
-import type { CgroupLayout } from '../../src/native/index.js';
+import { defaultConfig } from '../../src/config/index.js';
+import { nodeFacts } from '../../src/container/node-facts.js';
+import { probeHost } from '../../src/native/index.js';
 import {
   capabilitiesFromMask,
+  containerLimits,
   containerSpec,
   resolveUser,
   type HostFacts,
@@ -24,18 +28,10 @@ import {
 
 const isRoot = process.getuid?.() === 0;
 const APPLETS = ['sh', 'cat', 'grep', 'id', 'hostname', 'adjtimex', 'touch', 'wc'];
-/** statfs(2) f_type of cgroup2. */
-const CGROUP2_SUPER_MAGIC = 0x63677270;
 
 async function runcAvailable(): Promise<boolean> {
   const result = await run('runc', ['--version']).catch(() => null);
   return result?.code === 0;
-}
-
-async function cgroupLayout(): Promise<CgroupLayout> {
-  if ((await statfs('/sys/fs/cgroup')).type === CGROUP2_SUPER_MAGIC) return 'v2';
-  const unified = await statfs('/sys/fs/cgroup/unified').catch(() => null);
-  return unified?.type === CGROUP2_SUPER_MAGIC ? 'hybrid' : 'v1';
 }
 
 async function sh(command: string, args: string[]): Promise<void> {
@@ -85,8 +81,6 @@ function setUpPod(): Promise<Pod> {
     await writeFile(path.join(rootfs, 'etc/group'), BUSYBOX_GROUP);
     await writeFile(path.join(rootfs, 'etc/secret'), 'secret\n');
 
-    const status = await readFile('/proc/self/status', 'utf8');
-    const bounding = BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? '0'}`);
     const cgroupParent = `/crion-oci-test-${process.pid}`;
     // runc removes a container's cgroup but not the parents it made for it.
     cleanups.push(async () => {
@@ -102,12 +96,8 @@ function setUpPod(): Promise<Pod> {
         namespaces: { network: `${ns}/net`, ipc: `${ns}/ipc`, uts: `${ns}/uts`, infraPid: null },
         files: { hosts: `${dir}/hosts`, resolvConf: `${dir}/resolv.conf`, hostname: `${dir}/hostname`, shm },
       }),
-      host: hostFacts({
-        cgroupLayout: await cgroupLayout(),
-        capabilities: capabilitiesFromMask(bounding),
-        hugepageSizes: [],
-        swapAccounting: false,
-      }),
+      // The node as the daemon sees it, so limits meet the same controllers and page sizes runc does.
+      host: nodeFacts(await probeHost(), defaultConfig(), 'cgroupfs'),
     };
   })();
   return pod;
@@ -122,15 +112,17 @@ async function runContainer(
   name: string,
   security: Partial<LinuxContainerSecurityContext__Output>,
   script: string,
-  imageUser = '',
+  { imageUser = '', limits = null }: { imageUser?: string; limits?: LinuxContainerResources__Output | null } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { dir, rootfs, sandbox, host } = await setUpPod();
   const id = `crion-oci-${name}-${process.pid}`;
   const bundle = path.join(dir, id);
   await mkdir(bundle);
+  const secured = withSecurity(security, { command: ['sh', '-c', script] });
+  const config = { ...secured, linux: { ...secured.linux!, resources: limits } };
   const spec = containerSpec({
     containerId: id,
-    config: withSecurity(security, { command: ['sh', '-c', script] }),
+    config,
     sandbox,
     image: imageDefaults({ user: imageUser }),
     imageName: 'busybox',
@@ -142,6 +134,7 @@ async function runContainer(
       await readFile(path.join(rootfs, 'etc/group'), 'utf8'),
     ),
     targetPidNamespace: null,
+    limits: containerLimits(config.linux?.resources ?? null, host),
     host,
     lookups: lookups(),
   });
@@ -200,7 +193,7 @@ test('the image user, its groups, a read-only rootfs and masked and read-only pa
       noNewPrivs: true,
     },
     'id; grep -E "^(NoNewPrivs|CapEff):" /proc/self/status; touch /tmp/x; echo rootfs=$?; touch /dev/shm/x; echo shm=$?; echo secret=$(wc -c < /etc/secret)',
-    'www-data',
+    { imageUser: 'www-data' },
   );
   t.is(result.code, 0, result.stderr);
   t.regex(result.stdout, /^uid=33\(www-data\) gid=33\(www-data\) groups=33\(www-data\),1234$/m);
@@ -209,4 +202,22 @@ test('the image user, its groups, a read-only rootfs and masked and read-only pa
   t.regex(result.stdout, /^rootfs=1$/m, 'the rootfs is read-only');
   t.regex(result.stdout, /^shm=1$/m, 'the pod\'s shm, writable for everyone, is read-only here');
   t.regex(result.stdout, /^secret=0$/m, 'a masked file reads as empty');
+});
+
+test('the limits a kubelet sends on every node run in runc, hugepage limits included', async (t) => {
+  if (!isRoot || !(await runcAvailable())) return t.pass('needs root and runc');
+  const { host } = await setUpPod();
+  // A Burstable container as the kubelet 1.37 sends it: shares, quota and period, a memory limit, its QoS score, and a
+  // limit of 0 for each page size the kernel has, whether or not runc has a hugetlb cgroup to write it to.
+  const limits = resources({
+    cpuShares: '102',
+    cpuQuota: '50000',
+    cpuPeriod: '100000',
+    memoryLimitInBytes: String(64 * 1024 * 1024),
+    oomScoreAdj: '999',
+    hugepageLimits: host.hugepageSizes.map((pageSize) => ({ pageSize, limit: '0' })),
+  });
+  const result = await runContainer('kubelet-limits', {}, 'cat /proc/self/cgroup; cat /proc/self/oom_score_adj', { limits });
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /^999$/m);
 });

@@ -128,18 +128,12 @@ test('the infra process refuses pod user namespaces too', (t) => {
 
 test('a container without namespace options follows the pod\'s PID mode', (t) => {
   const pidOf = (pid: 'POD' | 'CONTAINER' | 'NODE') =>
-    containerSpec({
-      containerId: 'c1',
-      config: withSecurity({ namespaceOptions: null }),
-      sandbox: sandboxContext({ config: podConfig({}, { namespaceOptions: namespaceOptions({ pid }) }) }),
-      image: imageDefaults(),
-      imageName: 'busybox',
-      rootfs: '/rootfs',
-      identity: { uid: 0, gid: 0, additionalGids: [0] },
-      targetPidNamespace: null,
-      host: hostFacts(),
-      lookups: lookups(),
-    }).linux.namespaces.find((ns) => ns.type === 'pid');
+    containerSpec(
+      containerSpecInput({
+        config: withSecurity({ namespaceOptions: null }),
+        sandbox: sandboxContext({ config: podConfig({}, { namespaceOptions: namespaceOptions({ pid }) }) }),
+      }),
+    ).linux.namespaces.find((ns) => ns.type === 'pid');
   t.deepEqual(pidOf('CONTAINER'), { type: 'pid' });
   t.deepEqual(pidOf('POD'), { type: 'pid', path: '/proc/4242/ns/pid' });
   t.is(pidOf('NODE'), undefined);

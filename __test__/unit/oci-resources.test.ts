@@ -1,7 +1,7 @@
 import test from 'ava';
-import { InvalidArgumentError } from '../../src/errors.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../src/errors.js';
 import type { LinuxContainerResources__Output } from '../../src/generated/runtime/v1/LinuxContainerResources.js';
-import { containerSpec, type HostFacts, type OciResources, type OciSpec } from '../../src/oci/index.js';
+import { containerLimits, containerSpec, type HostFacts, type OciResources, type OciSpec } from '../../src/oci/index.js';
 import {
   containerConfig,
   containerSpecInput,
@@ -46,7 +46,27 @@ const cases: Array<[string, Partial<LinuxContainerResources__Output> | null, Par
     {},
     { hugepageLimits: [{ pageSize: '2MB', limit: 4194304 }, { pageSize: '1GB', limit: 0 }] },
   ],
-  ['no hugetlb controller', { hugepageLimits: [{ pageSize: '2MB', limit: '0' }] }, { hugepageSizes: [] }, {}],
+  ['no page size of the kernel\'s', { hugepageLimits: [{ pageSize: '2MB', limit: '0' }] }, { hugepageSizes: [] }, {}],
+  [
+    'no hugetlb controller where runc puts its cgroups (hybrid: it sits in the v2 hierarchy only)',
+    { hugepageLimits: [{ pageSize: '2MB', limit: '0' }, { pageSize: '1GB', limit: '0' }], memoryLimitInBytes: '100' },
+    { cgroupLayout: 'hybrid', cgroupControllers: ['cpu', 'cpuset', 'memory', 'pids'] },
+    { memory: { limit: 100, swap: 100 } },
+  ],
+  [
+    'no cpu controller keeps the cpuset',
+    { cpuShares: '2', cpuPeriod: '100000', cpusetCpus: '0' },
+    { cgroupControllers: ['cpuset', 'memory'] },
+    { cpu: { cpus: '0' } },
+  ],
+  ['no cpuset controller keeps shares', { cpuShares: '2', cpusetCpus: '0' }, { cgroupControllers: ['cpu'] }, { cpu: { shares: 2 } }],
+  ['no memory controller', { memoryLimitInBytes: '100', memorySwapLimitInBytes: '300' }, { cgroupControllers: ['cpu'] }, {}],
+  [
+    'cgroup v2 files of a controller the root lacks',
+    { unified: { 'memory.high': '1', 'io.weight': 'default 100', 'cgroup.freeze': '0' } },
+    { cgroupControllers: ['memory'] },
+    { unified: { 'cgroup.freeze': '0', 'memory.high': '1' } },
+  ],
   ['cgroup v2 files', { unified: { 'memory.high': '1000000', 'io.weight': 'default 100' } }, {}, { unified: { 'io.weight': 'default 100', 'memory.high': '1000000' } }],
 ];
 
@@ -56,6 +76,41 @@ for (const [title, limits, host, expected] of cases) {
     t.deepEqual(withoutDevices(spec.linux.resources), expected);
   });
 }
+
+test('each limit left out is named with its reason, and the rest of the spec still comes', (t) => {
+  const limits = containerLimits(
+    resources({
+      cpuShares: '2',
+      memoryLimitInBytes: '100',
+      hugepageLimits: [{ pageSize: '2MB', limit: '0' }, { pageSize: '64KB', limit: '0' }],
+      unified: {},
+    }),
+    hostFacts({ cgroupLayout: 'hybrid', cgroupControllers: ['cpu', 'cpuacct', 'cpuset', 'pids'] }),
+  );
+  t.deepEqual(limits.cpu, { shares: 2 });
+  t.deepEqual(limits.dropped, [
+    'linux.resources.memory_limit_in_bytes and memory_swap_limit_in_bytes: the memory controller is not in the cgroup v1 hierarchies (layout hybrid) that the OCI runtime uses',
+    'linux.resources.hugepage_limits of 64KB: the kernel has no such page size',
+    'linux.resources.hugepage_limits: the hugetlb controller is not in the cgroup v1 hierarchies (layout hybrid) that the OCI runtime uses',
+  ]);
+  t.deepEqual(containerLimits(resources({ cpuShares: '2' }), hostFacts()).dropped, []);
+});
+
+test('hugepage limits without a hugetlb controller are refused when the node is told not to tolerate it', (t) => {
+  const host = hostFacts({ cgroupLayout: 'v2', cgroupControllers: ['cpu', 'memory'], tolerateMissingHugetlbController: false });
+  const error = t.throws(() => containerLimits(resources({ hugepageLimits: [{ pageSize: '2MB', limit: '0' }] }), host), {
+    instanceOf: FailedPreconditionError,
+  });
+  t.is(
+    error?.message,
+    "linux.resources.hugepage_limits: the hugetlb controller is not in the cgroup v2 root's cgroup.controllers that the OCI runtime uses, " +
+      'and runtime.tolerate_missing_hugetlb_controller is false',
+  );
+  // Nothing asked of hugetlb, nothing to refuse.
+  t.is(containerLimits(resources({ cpuShares: '2' }), host).hugepageLimits, null);
+  // Bad values are refused whatever the node offers.
+  t.throws(() => containerLimits(resources({ memoryLimitInBytes: '-1' }), hostFacts({ cgroupControllers: [] })), { instanceOf: InvalidArgumentError });
+});
 
 const oom: Array<[string, Partial<LinuxContainerResources__Output> | null, number | null, number | undefined]> = [
   ['not set without resources: the runtime inherits crion\'s', null, null, undefined],
@@ -92,17 +147,11 @@ for (const [title, limits, host, message] of refused) {
 
 test('the cgroups path puts the container under the pod\'s parent in the driver\'s form', (t) => {
   t.is(specWith(null).linux.cgroupsPath, '/kubepods/besteffort/podpod-uid-1/crion-c1');
-  const slice = containerSpec({
-    containerId: 'c1',
-    config: containerConfig(),
-    sandbox: sandboxContext({ config: podConfig({ linux: podLinux({ cgroupParent: '/test.slice' }) }) }),
-    image: imageDefaults(),
-    imageName: 'busybox',
-    rootfs: '/rootfs',
-    identity: { uid: 0, gid: 0, additionalGids: [0] },
-    targetPidNamespace: null,
-    host: hostFacts({ cgroupDriver: 'systemd' }),
-    lookups: lookups(),
-  });
+  const slice = containerSpec(
+    containerSpecInput({
+      sandbox: sandboxContext({ config: podConfig({ linux: podLinux({ cgroupParent: '/test.slice' }) }) }),
+      host: hostFacts({ cgroupDriver: 'systemd' }),
+    }),
+  );
   t.is(slice.linux.cgroupsPath, 'test.slice:crion:c1');
 });

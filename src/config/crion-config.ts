@@ -41,6 +41,7 @@ export interface RuntimeConfig {
   readonly defaultHandler: string;
   readonly cgroupDriver: CgroupDriver;
   readonly restrictOomScoreAdj: 'auto' | boolean;
+  readonly tolerateMissingHugetlbController: boolean;
   readonly handlers: RuntimeHandlers;
 }
 
@@ -140,6 +141,12 @@ export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
       autoOrBoolean,
       'auto',
       'Clamp a requested oom_score_adj to what the daemon may set; auto clamps when it lacks CAP_SYS_RESOURCE.',
+    ),
+    tolerateMissingHugetlbController: setting(
+      boolean,
+      true,
+      "Leave hugepage limits out of a container's spec when the OCI runtime's cgroup hierarchy has no hugetlb controller " +
+        '(the kubelet sends one for every page size the kernel has); false refuses them with FAILED_PRECONDITION.',
     ),
     handlers: tableMap({
       doc: 'One table per RuntimeClass handler; add a [runtime.handlers.NAME] table to define another.',

@@ -19,6 +19,7 @@ import { mountOverlay, pidAlive, unmountOverlay, watchExit } from '../native/ind
 import {
   cgroupDirOf,
   containerLimits,
+  type ContainerLimits,
   containerSpec,
   ociResources,
   resolveUser,
@@ -257,6 +258,7 @@ export class ContainerManager {
     cleanup: CleanupStack,
   ): Promise<ContainerRecord> {
     const logPath = sandbox.logDirectory !== '' && config.logPath !== '' ? path.join(sandbox.logDirectory, config.logPath) : '';
+    const limits = containerLimits(config.linux?.resources ?? null, this.deps.host);
     const launched = await this.launch(sandbox, imageName, this.deps.images.require(imageId), {
       securityContext: config.linux?.securityContext ?? null,
       logPath,
@@ -273,6 +275,7 @@ export class ContainerManager {
           rootfs,
           identity,
           targetPidNamespace: this.targetPidNamespace(config),
+          limits,
           host: this.deps.host,
           lookups: this.deps.lookups,
         }),
@@ -287,6 +290,7 @@ export class ContainerManager {
     };
     await this.deps.records.save(record);
     this.layerHolds.set(record.id, launched.release);
+    this.logDroppedLimits(record.id, limits);
     this.deps.log.info({ containerId: record.id, podSandboxId: sandbox.id, name: record.metadata.name, image: imageName }, 'container created');
     return record;
   }
@@ -560,10 +564,16 @@ export class ContainerManager {
       throw new FailedPreconditionError(`container ${container.id} is ${stateWord(container.state)}; only a live container takes new limits`);
     }
     const file = path.join(this.deps.runtimeDir, container.id, 'resources.json');
-    await writeFile(file, JSON.stringify(ociResources(containerLimits(resources, this.deps.host))));
+    const limits = containerLimits(resources, this.deps.host);
+    this.logDroppedLimits(container.id, limits);
+    await writeFile(file, JSON.stringify(ociResources(limits)));
     await this.deps.runtimes(container.runtimeHandler).update(container.id, file);
     const linux = { ...(container.config.linux ?? { securityContext: null }), resources };
     await this.deps.records.save({ ...container, config: { ...container.config, linux } as ContainerConfig__Output });
+  }
+
+  private logDroppedLimits(containerId: string, limits: ContainerLimits): void {
+    if (limits.dropped.length > 0) this.deps.log.debug({ containerId, dropped: limits.dropped }, 'limits this node cannot apply were left out');
   }
 
   async reopenLog(id: string): Promise<void> {

@@ -24,7 +24,9 @@ export function nodeFacts(probe: HostProbe, config: CrionConfig, cgroupDriver: C
     capabilities: capabilitiesFromMask(boundingSet()),
     apparmor: null,
     seccomp: existsSync('/proc/sys/kernel/seccomp/actions_avail') ? { runtimeDefault: DEFAULT_SECCOMP_POLICY } : null,
+    cgroupControllers: cgroupControllers(probe),
     hugepageSizes: hugepageSizes(),
+    tolerateMissingHugetlbController: config.runtime.tolerateMissingHugetlbController,
     swapAccounting: swapAccounting(probe),
     // Not advertised in Status either: the kubelet must not rely on it until crion tests it end to end.
     recursiveReadOnlyMounts: false,
@@ -36,6 +38,11 @@ function boundingSet(): bigint {
   const status = readFileSync('/proc/self/status', 'utf8');
   const hex = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? '0';
   return BigInt(`0x${hex}`);
+}
+
+function cgroupControllers(probe: HostProbe): string[] {
+  if (probe.cgroups.layout === 'v2') return [...(probe.cgroups.v2?.controllers ?? [])];
+  return probe.cgroups.v1Controllers.map((controller) => controller.name);
 }
 
 /** `hugepages-2048kB` → `2MB`, the names CRI's hugepage limits use. */

@@ -10,7 +10,7 @@ import { procPaths } from './masked-paths.js';
 import { assembleMounts, defaultMounts, podFileMounts } from './mounts.js';
 import { containerNamespaces, podNamespaceModes } from './namespaces.js';
 import { processArgs, processCwd, processEnv } from './process.js';
-import { containerLimits, ociResources } from './resources.js';
+import { ociResources, type ContainerLimits } from './resources.js';
 import { seccompFor } from './seccomp.js';
 import { profileRequest } from './security-profile.js';
 import type { HostFacts, HostLookups, SandboxContext } from './spec-inputs.js';
@@ -33,6 +33,8 @@ export interface ContainerSpecInput {
   readonly identity: ResolvedUser;
   /** /proc/<pid>/ns/pid of the target container when namespace_options.pid is TARGET, else null. */
   readonly targetPidNamespace: string | null;
+  /** The request's linux.resources as this node can apply them, from containerLimits. */
+  readonly limits: ContainerLimits;
   readonly host: HostFacts;
   readonly lookups: HostLookups;
 }
@@ -74,7 +76,7 @@ export function containerSpec(input: ContainerSpecInput): OciSpec {
     host.apparmor,
     APPARMOR,
   );
-  const limits = containerLimits(config.linux?.resources ?? null, host);
+  const { limits } = input;
   const devices = containerDevices(config.devices, privileged, input.lookups);
   const { mounts, rootfsPropagation } = assembleMounts(
     defaultMounts(privileged),

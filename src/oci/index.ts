@@ -3,7 +3,7 @@ export { runtimeHandlerOf } from './annotations.js';
 export { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilitiesFromMask, containerCapabilities } from './capabilities.js';
 export { cgroupDirOf, cgroupParentPath, containerCgroupsPath, podCgroupDir } from './cgroups-path.js';
 export { containerSpec, type ContainerSpecInput } from './container-spec.js';
-export { containerLimits, ociResources, type ContainerLimits } from './resources.js';
+export { containerLimits, LIMIT_CONTROLLERS, ociResources, type ContainerLimits } from './resources.js';
 export { DEFAULT_DEVICE_RULES } from './devices.js';
 export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './masked-paths.js';
 export { sandboxSpec, type SandboxSpecInput } from './sandbox-spec.js';

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../errors.js';
 import type { LinuxContainerResources__Output } from '../generated/runtime/v1/LinuxContainerResources.js';
 import { int64Field } from './cri-values.js';
 import type { HostFacts } from './spec-inputs.js';
@@ -17,26 +17,66 @@ export interface ContainerLimits {
   readonly unified: Record<string, string> | null;
   /** null leaves the score the OCI runtime inherits from crion. */
   readonly oomScoreAdj: number | null;
+  /** The requested limits this node cannot apply and that were left out, each saying why: for one log line. */
+  readonly dropped: readonly string[];
 }
+
+/** The controllers a container's linux.resources can ask of (pids limits are the kubelet's, on the pod's cgroup). */
+export const LIMIT_CONTROLLERS = ['cpu', 'cpuset', 'memory', 'hugetlb'] as const;
 
 const FIELD = 'linux.resources';
 const INT64_MAX = Number.MAX_SAFE_INTEGER;
 const CPUSET = /^\d+(-\d+)?(,\d+(-\d+)?)*$/;
 
-type LimitFacts = Pick<HostFacts, 'cgroupLayout' | 'hugepageSizes' | 'swapAccounting' | 'oomScoreAdjFloor'>;
+type LimitFacts = Pick<
+  HostFacts,
+  'cgroupLayout' | 'cgroupControllers' | 'hugepageSizes' | 'tolerateMissingHugetlbController' | 'swapAccounting' | 'oomScoreAdjFloor'
+>;
 
+/**
+ * Requests are validated whatever the node offers; then each group of
+ * limits whose cgroup controller the OCI runtime cannot reach is left out.
+ * runc fails a create on a limit for a controller it has no cgroup in
+ * ("cannot set hugetlb limit: container could not join or create cgroup"),
+ * and the kubelet sends some limits on every node (a hugepage limit for
+ * every page size the kernel has, CPU shares for every container), so
+ * refusing them would refuse every pod.
+ */
 export function containerLimits(resources: LinuxContainerResources__Output | null, host: LimitFacts): ContainerLimits {
-  if (resources === null) return { memory: null, cpu: null, hugepageLimits: null, unified: null, oomScoreAdj: null };
+  if (resources === null) return { memory: null, cpu: null, hugepageLimits: null, unified: null, oomScoreAdj: null, dropped: [] };
+  const dropped: string[] = [];
+  const reachable = controllerCheck(host, dropped);
+  const cpu = {
+    ...reachable('cpu', 'cpu_shares, cpu_quota and cpu_period', cpuBandwidth(resources)),
+    ...reachable('cpuset', 'cpuset_cpus and cpuset_mems', cpuset(resources)),
+  };
   return {
-    memory: memoryLimits(resources, host),
-    cpu: cpuLimits(resources),
-    hugepageLimits: hugepageLimits(resources, host),
-    unified: unifiedLimits(resources, host),
+    memory: reachable('memory', 'memory_limit_in_bytes and memory_swap_limit_in_bytes', memoryLimits(resources, host)),
+    cpu: Object.keys(cpu).length === 0 ? null : cpu,
+    hugepageLimits: hugepageLimits(resources, host, reachable, dropped),
+    unified: unifiedLimits(resources, host, dropped),
     oomScoreAdj: clampOomScoreAdj(
       int64Field(resources.oomScoreAdj, `${FIELD}.oom_score_adj`, -1000, 1000),
       host.oomScoreAdjFloor,
     ),
+    dropped,
   };
+}
+
+type Reachable = <T>(controller: string, fields: string, limits: T | null) => T | null;
+
+/** Passes limits through when the OCI runtime's hierarchy has their controller; otherwise notes them as dropped. */
+function controllerCheck(host: LimitFacts, dropped: string[]): Reachable {
+  return (controller, fields, limits) => {
+    if (limits === null || host.cgroupControllers.includes(controller)) return limits;
+    dropped.push(`${FIELD}.${fields}: ${missingController(controller, host)}`);
+    return null;
+  };
+}
+
+function missingController(controller: string, host: Pick<HostFacts, 'cgroupLayout'>): string {
+  const where = host.cgroupLayout === 'v2' ? "the cgroup v2 root's cgroup.controllers" : `the cgroup v1 hierarchies (layout ${host.cgroupLayout})`;
+  return `the ${controller} controller is not in ${where} that the OCI runtime uses`;
 }
 
 /** The cgroup part of linux.resources, for a new spec and for `runc update` alike; unset limits are left out. */
@@ -78,7 +118,7 @@ function memoryLimits(resources: LinuxContainerResources__Output, host: LimitFac
   return Object.keys(memory).length === 0 ? null : memory;
 }
 
-function cpuLimits(resources: LinuxContainerResources__Output): OciCpu | null {
+function cpuBandwidth(resources: LinuxContainerResources__Output): OciCpu | null {
   const cpu: OciCpu = {};
   const shares = int64Field(resources.cpuShares, `${FIELD}.cpu_shares`, 0, 262144);
   const quota = int64Field(resources.cpuQuota, `${FIELD}.cpu_quota`, -1, INT64_MAX);
@@ -86,6 +126,11 @@ function cpuLimits(resources: LinuxContainerResources__Output): OciCpu | null {
   if (shares !== 0) cpu.shares = shares;
   if (quota !== 0) cpu.quota = quota;
   if (period !== 0) cpu.period = period;
+  return Object.keys(cpu).length === 0 ? null : cpu;
+}
+
+function cpuset(resources: LinuxContainerResources__Output): OciCpu | null {
+  const cpu: OciCpu = {};
   for (const [key, field, value] of [
     ['cpus', 'cpuset_cpus', resources.cpusetCpus],
     ['mems', 'cpuset_mems', resources.cpusetMems],
@@ -100,22 +145,44 @@ function cpuLimits(resources: LinuxContainerResources__Output): OciCpu | null {
 }
 
 /**
- * The kubelet sends a limit for every page size it found on the node, often
- * 0. Sizes the node's hugetlb controller does not offer are left out: no
- * page of that size can be allocated there anyway, and runc would fail on
- * the missing cgroup file.
+ * The kubelet sends a limit for every page size the kernel has, often 0,
+ * whether or not a hugetlb controller exists where the OCI runtime puts its
+ * cgroups (on this kind of hybrid host it sits only in the v2 hierarchy,
+ * which runc's v1 driver does not use). Like containerd's
+ * tolerate_missing_hugetlb_controller, crion then leaves them out unless
+ * told to refuse; sizes the kernel does not have are left out too, since no
+ * page of that size can be allocated anyway.
  */
-function hugepageLimits(resources: LinuxContainerResources__Output, host: LimitFacts): OciHugepageLimit[] | null {
-  const limits = resources.hugepageLimits
-    .map((entry, i) => ({
-      pageSize: entry.pageSize,
-      limit: int64Field(entry.limit, `${FIELD}.hugepage_limits[${i}].limit`, 0, INT64_MAX),
-    }))
-    .filter((entry) => host.hugepageSizes.includes(entry.pageSize));
-  return limits.length === 0 ? null : limits;
+function hugepageLimits(
+  resources: LinuxContainerResources__Output,
+  host: LimitFacts,
+  reachable: Reachable,
+  dropped: string[],
+): OciHugepageLimit[] | null {
+  const requested = resources.hugepageLimits.map((entry, i) => ({
+    pageSize: entry.pageSize,
+    limit: int64Field(entry.limit, `${FIELD}.hugepage_limits[${i}].limit`, 0, INT64_MAX),
+  }));
+  if (requested.length === 0) return null;
+  if (!host.tolerateMissingHugetlbController && !host.cgroupControllers.includes('hugetlb')) {
+    throw new FailedPreconditionError(
+      `${FIELD}.hugepage_limits: ${missingController('hugetlb', host)}, ` +
+        'and runtime.tolerate_missing_hugetlb_controller is false',
+    );
+  }
+  const sized = requested.filter((entry) => host.hugepageSizes.includes(entry.pageSize));
+  const unsized = requested.filter((entry) => !host.hugepageSizes.includes(entry.pageSize)).map((entry) => entry.pageSize);
+  if (unsized.length > 0) dropped.push(`${FIELD}.hugepage_limits of ${unsized.join(', ')}: the kernel has no such page size`);
+  return reachable('hugetlb', 'hugepage_limits', sized.length === 0 ? null : sized);
 }
 
-function unifiedLimits(resources: LinuxContainerResources__Output, host: LimitFacts): Record<string, string> | null {
+/**
+ * cgroup v2 files by name, which the kubelet sends only on v2 nodes
+ * (memory.high for MemoryQoS, …). A file of a controller the root does not
+ * offer is left out as any other unreachable limit; `cgroup.*` files exist
+ * in every cgroup.
+ */
+function unifiedLimits(resources: LinuxContainerResources__Output, host: LimitFacts, dropped: string[]): Record<string, string> | null {
   const entries = Object.entries(resources.unified).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   if (entries.length === 0) return null;
   if (host.cgroupLayout !== 'v2') {
@@ -127,5 +194,11 @@ function unifiedLimits(resources: LinuxContainerResources__Output, host: LimitFa
       throw new InvalidArgumentError(`${FIELD}.unified: "${key}" is not a cgroup v2 file name`);
     }
   }
-  return Object.fromEntries(entries);
+  const kept = entries.filter(([key]) => {
+    const controller = key.slice(0, key.indexOf('.'));
+    if (controller === 'cgroup' || host.cgroupControllers.includes(controller)) return true;
+    dropped.push(`${FIELD}.unified["${key}"]: ${missingController(controller, host)}`);
+    return false;
+  });
+  return kept.length === 0 ? null : Object.fromEntries(kept);
 }

@@ -66,8 +66,16 @@ export interface HostFacts {
   readonly apparmor: { readonly defaultProfile: string } | null;
   /** null when the kernel lacks seccomp. */
   readonly seccomp: SeccompSupport | null;
-  /** Huge page sizes of the hugetlb controller (`2MB`, `1GB`); empty when the controller is missing. */
+  /**
+   * The cgroup controllers the OCI runtime can set limits through: those
+   * with a mounted v1 hierarchy on a v1 or hybrid node (runc's v1 driver
+   * uses nothing else), the root's `cgroup.controllers` on v2.
+   */
+  readonly cgroupControllers: readonly string[];
+  /** Huge page sizes the kernel has (`2MB`, `1GB`), the names CRI's hugepage limits use. */
   readonly hugepageSizes: readonly string[];
+  /** runtime.tolerate_missing_hugetlb_controller: leave hugepage limits out, rather than refuse them, without a hugetlb controller. */
+  readonly tolerateMissingHugetlbController: boolean;
   /** The memory controller accounts swap (memory.memsw.* on v1, memory.swap.max on v2). */
   readonly swapAccounting: boolean;
   /** The kernel (5.12+) and the OCI runtime (runc 1.1+) can make bind mounts read-only recursively. */
