@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { run } from '../__test__/helpers/process.js';
-import { criTool } from './crictl.js';
+import { criTool } from '../__test__/helpers/cri-tools.js';
 import { PodRig, type PodRuntime, type RuntimeName } from './pods.js';
 import { formatNumber, median, type Benchmark, type Outcome } from './report.js';
 

@@ -7,8 +7,8 @@ import { critestRegistriesConf, publishCritestImages } from '../__test__/helpers
 import { startSharedDaemon, type Daemon } from '../__test__/helpers/daemon.js';
 import { Registry } from '../__test__/helpers/registry.js';
 import { claimTestNetwork, releaseTestNetwork } from '../__test__/helpers/test-network.js';
-import { Containerd, containerdVersion } from './containerd.js';
-import { Crictl } from './crictl.js';
+import { Containerd, containerdVersion } from '../__test__/helpers/containerd.js';
+import { Crictl } from '../__test__/helpers/cri-tools.js';
 import { unmountUnder } from './mounts.js';
 import type { BenchContext } from './report.js';
 

@@ -6,8 +6,8 @@ import { publishBigImage } from '../__test__/helpers/big-image.js';
 import { startSharedDaemon } from '../__test__/helpers/daemon.js';
 import type { PublishedImage } from '../__test__/helpers/published-image.js';
 import { Registry } from '../__test__/helpers/registry.js';
-import { Containerd, containerdVersion } from './containerd.js';
-import { Crictl } from './crictl.js';
+import { Containerd, containerdVersion } from '../__test__/helpers/containerd.js';
+import { Crictl } from '../__test__/helpers/cri-tools.js';
 import { unmountUnder } from './mounts.js';
 import { formatNumber, median, type Benchmark, type BenchContext, type Outcome } from './report.js';
 

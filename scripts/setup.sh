@@ -90,6 +90,9 @@ npm run build
 echo "==> cri-tools"
 bash scripts/cri-tools.sh
 
+echo "==> kubelet"
+bash scripts/kubelet.sh
+
 # critest's busybox stand-in needs a shell that runs commands from PATH, as the official
 # busybox image's does (busybox-static's runs its applets in-process). Debian's dynamically
 # linked busybox does, but its package conflicts with busybox-static, so it is unpacked into

@@ -168,6 +168,20 @@ export class Daemon {
     }
   }
 
+  /**
+   * Stops this daemon with `signal` and starts another on the same directory,
+   * socket, network and arguments, as a node's service manager would; the new
+   * one owns the directory from then on.
+   */
+  async restart(signal: 'SIGTERM' | 'SIGKILL'): Promise<Daemon> {
+    this.signal(signal);
+    await this.waitExit();
+    const next = new Daemon(this.dir, this.socketPath, this.configPath, this.configDir, this.args);
+    next.network = this.network;
+    await waitStarted(next, {});
+    return next;
+  }
+
   /** Leaves nothing behind whatever state the test left the daemon in. */
   async dispose(): Promise<void> {
     if (this.running) {
@@ -312,28 +326,28 @@ export async function unmountBelow(dir: string): Promise<void> {
  * created or deleted at that moment, and a state it cannot read fails the
  * whole listing: retried, and never taken for an empty list.
  */
-export async function listRuncContainersBelow(dir: string): Promise<Array<{ id: string; bundle: string; status: string }>> {
-  let listed = await runRuncList();
+export async function listRuncContainersBelow(dir: string, runcRoot = '/run/runc'): Promise<Array<{ id: string; bundle: string; status: string }>> {
+  let listed = await runRuncList(runcRoot);
   for (let attempt = 1; listed.code !== 0 && attempt < 10; attempt++) {
     await sleep(100);
-    listed = await runRuncList();
+    listed = await runRuncList(runcRoot);
   }
   if (listed.code !== 0) throw new Error(`runc list failed: ${listed.stderr}`);
   const containers = (JSON.parse(listed.stdout.trim() || 'null') as Array<{ id: string; bundle: string; status: string }> | null) ?? [];
   return containers.filter((container) => container.bundle.startsWith(`${dir}/`));
 }
 
-function runRuncList(): Promise<{ code: number; stdout: string; stderr: string }> {
+function runRuncList(runcRoot: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) =>
-    execFile('runc', ['--root', '/run/runc', 'list', '-f', 'json'], (error, stdout, stderr) =>
+    execFile('runc', ['--root', runcRoot, 'list', '-f', 'json'], (error, stdout, stderr) =>
       resolve({ code: error ? 1 : 0, stdout, stderr }),
     ),
   );
 }
 
 /** `runc delete -f` of every container whose bundle lies below `dir`; their monitors then exit on their own. */
-export async function deleteContainersBelow(dir: string): Promise<void> {
-  for (const container of await listRuncContainersBelow(dir)) {
-    await new Promise<void>((resolve) => execFile('runc', ['--root', '/run/runc', 'delete', '-f', container.id], () => resolve()));
+export async function deleteContainersBelow(dir: string, runcRoot = '/run/runc'): Promise<void> {
+  for (const container of await listRuncContainersBelow(dir, runcRoot)) {
+    await new Promise<void>((resolve) => execFile('runc', ['--root', runcRoot, 'delete', '-f', container.id], () => resolve()));
   }
 }

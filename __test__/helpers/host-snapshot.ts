@@ -29,6 +29,8 @@ export interface SnapshotScope {
   readonly ids: ReadonlySet<string>;
   /** The CNI networks' names, which the plugins hash with a pod's ID into its chain names. */
   readonly networkNames: readonly string[];
+  /** runc's state dir for the runtime's containers; crion's handler uses runc's default, /run/runc. */
+  readonly runcRoot?: string;
 }
 
 export interface HostSnapshot {
@@ -68,7 +70,7 @@ export async function snapshotHost(scope: SnapshotScope): Promise<HostSnapshot> 
     storeOf(scope.dir),
     cgroupsBelow(scope),
     processesOf(scope),
-    runcContainersBelow(scope.dir),
+    runcContainersBelow(scope.dir, scope.runcRoot),
     scope.bridge === null ? Promise.resolve([]) : bridgePortsOf(scope.bridge),
     iptablesRulesOf(scope.ids, scope.networkNames),
     fdsOf(scope),
@@ -222,8 +224,8 @@ async function fdsOf(scope: SnapshotScope): Promise<string[]> {
   return found.sort();
 }
 
-async function runcContainersBelow(dir: string): Promise<string[]> {
-  return (await listRuncContainersBelow(dir)).map((container) => `${container.id} ${container.status}`).sort();
+async function runcContainersBelow(dir: string, runcRoot: string | undefined): Promise<string[]> {
+  return (await listRuncContainersBelow(dir, runcRoot)).map((container) => `${container.id} ${container.status}`).sort();
 }
 
 async function bridgePortsOf(bridge: string): Promise<string[]> {

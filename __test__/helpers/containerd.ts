@@ -2,11 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { access, constants, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { canConnect } from '../__test__/helpers/daemon.js';
-import { run } from '../__test__/helpers/process.js';
-import type { TestNetwork } from '../__test__/helpers/test-network.js';
-import { DEFAULT_NETWORK_FILE, defaultNetworkConfig } from '../src/network/default-network.js';
-import type { Crictl } from './crictl.js';
+import { canConnect } from './daemon.js';
+import { run } from './process.js';
+import type { TestNetwork } from './test-network.js';
+import { DEFAULT_NETWORK_FILE, defaultNetworkConfig } from '../../src/network/default-network.js';
+import type { Crictl } from './cri-tools.js';
 
 /**
  * A private containerd for the comparison: Debian's package (1.6, CRI plugin
@@ -59,6 +59,7 @@ export class Containerd {
   private constructor(
     readonly dir: string,
     readonly socketPath: string,
+    private readonly configPath: string,
     private readonly child: ChildProcess,
   ) {
     live.add(child);
@@ -80,8 +81,12 @@ export class Containerd {
     const socketPath = path.join(dir, 'containerd.sock');
     const configPath = path.join(dir, 'config.toml');
     await writeFile(configPath, await config(dir, socketPath, insecureRegistry, pods));
+    return Containerd.launch(dir, socketPath, configPath, crictl);
+  }
+
+  private static async launch(dir: string, socketPath: string, configPath: string, crictl: Crictl): Promise<Containerd> {
     const child = spawn(CONTAINERD_BIN, ['--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const containerd = new Containerd(dir, socketPath, child);
+    const containerd = new Containerd(dir, socketPath, configPath, child);
     try {
       await containerd.waitReady(crictl);
     } catch (error) {
@@ -89,6 +94,13 @@ export class Containerd {
       throw error;
     }
     return containerd;
+  }
+
+  /** Stops it with `signal` (its shims and containers live on) and starts another on the same config. */
+  async restart(signal: 'SIGTERM' | 'SIGKILL', crictl: Crictl): Promise<Containerd> {
+    this.child.kill(signal);
+    await this.exited;
+    return Containerd.launch(this.dir, this.socketPath, this.configPath, crictl);
   }
 
   get endpoint(): string {

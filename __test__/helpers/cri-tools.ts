@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { access, constants, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { run, type RunResult } from '../__test__/helpers/process.js';
-import { repoRoot } from '../__test__/helpers/repo.js';
+import { run, type RunResult } from './process.js';
+import { repoRoot } from './repo.js';
 
 /**
  * The same crictl binary drives both runtimes, so the client side of a pull

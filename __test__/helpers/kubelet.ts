@@ -1,0 +1,300 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { access, constants, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { repoRoot } from './repo.js';
+
+/**
+ * A real kubelet in standalone mode (no API server): pods come from manifest
+ * files in its static pod directory, and its own HTTPS API on a loopback
+ * port (`/pods`, `/stats/summary`) says what it made of them. One at a time
+ * per host: its device manager's socket path is fixed
+ * (/var/lib/kubelet/device-plugins/kubelet.sock), whatever its root dir.
+ */
+
+export interface KubeletOptions {
+  /** The CRI socket, `unix:///…`, for both the runtime and the image service. */
+  readonly runtimeEndpoint: string;
+  /** What the runtime's RuntimeConfig reports; the kubelet must agree. */
+  readonly cgroupDriver: 'cgroupfs' | 'systemd';
+  /** Static pods are named `<manifest name>-<node name>`. */
+  readonly nodeName: string;
+  /** KubeletConfiguration fields over the harness's. */
+  readonly config?: Record<string, unknown>;
+}
+
+/** The parts of a core/v1 Pod the tests read. */
+export interface KubePod {
+  metadata: { name: string; namespace: string; uid: string; annotations?: Record<string, string> };
+  spec: { containers: Array<{ name: string }> };
+  status: {
+    phase?: string;
+    podIP?: string;
+    conditions?: Array<{ type: string; status: string }>;
+    initContainerStatuses?: KubeContainerStatus[];
+    containerStatuses?: KubeContainerStatus[];
+  };
+}
+
+export interface KubeContainerStatus {
+  name: string;
+  ready: boolean;
+  restartCount: number;
+  containerID?: string;
+  state: {
+    running?: { startedAt: string };
+    waiting?: { reason?: string; message?: string };
+    terminated?: { exitCode: number; reason?: string; startedAt?: string; finishedAt?: string };
+  };
+  lastState?: { terminated?: { exitCode: number; reason?: string } };
+}
+
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+/** Every kubelet not yet reaped, so a crashing test process cannot leave one behind. */
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** `$CRION_KUBELET`, else the pinned build that scripts/kubelet.sh leaves in its cache. */
+export async function kubeletBinary(): Promise<string> {
+  const binary =
+    process.env.CRION_KUBELET ?? execFileSync('bash', ['scripts/kubelet.sh', 'path'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+  try {
+    await access(binary, constants.X_OK);
+  } catch {
+    throw new Error(`${binary} is missing: build it with \`bash scripts/kubelet.sh\` or set CRION_KUBELET`);
+  }
+  return binary;
+}
+
+export class Kubelet {
+  private child: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly binary: string,
+    /** Holds its root dir, config, static pod dir, pod logs and its own log. */
+    readonly dir: string,
+    readonly port: number,
+    readonly options: KubeletOptions,
+  ) {}
+
+  /** Starts one in `dir` (made if missing) and waits until its API answers. */
+  static async start(dir: string, options: KubeletOptions): Promise<Kubelet> {
+    const kubelet = new Kubelet(await kubeletBinary(), dir, await freePort(), options);
+    await mkdir(kubelet.manifestsDir, { recursive: true });
+    await mkdir(kubelet.podLogsDir, { recursive: true });
+    await writeFile(kubelet.configPath, JSON.stringify(kubelet.configuration(), null, 2));
+    await kubelet.launch();
+    return kubelet;
+  }
+
+  get manifestsDir(): string {
+    return path.join(this.dir, 'manifests');
+  }
+
+  /** podLogsDir: `<ns>_<pod>_<uid>/<container>/<attempt>.log` below it. */
+  get podLogsDir(): string {
+    return path.join(this.dir, 'pod-logs');
+  }
+
+  get rootDir(): string {
+    return path.join(this.dir, 'root');
+  }
+
+  get configPath(): string {
+    return path.join(this.dir, 'kubelet-config.json');
+  }
+
+  get logPath(): string {
+    return path.join(this.dir, 'kubelet.log');
+  }
+
+  /** The KubeletConfiguration this node runs with, which the README's kubelet section follows. */
+  configuration(): Record<string, unknown> {
+    return {
+      apiVersion: 'kubelet.config.k8s.io/v1beta1',
+      kind: 'KubeletConfiguration',
+      containerRuntimeEndpoint: this.options.runtimeEndpoint,
+      imageServiceEndpoint: this.options.runtimeEndpoint,
+      cgroupDriver: this.options.cgroupDriver,
+      staticPodPath: this.manifestsDir,
+      // How often the static pod dir is read besides its inotify events (default 20 s).
+      fileCheckFrequency: '1s',
+      // Standalone, on a cgroup v1 host: no QoS or node-allocatable cgroups of the kubelet's own.
+      failCgroupV1: false,
+      cgroupsPerQOS: false,
+      enforceNodeAllocatable: [],
+      failSwapOn: false,
+      address: '127.0.0.1',
+      port: this.port,
+      readOnlyPort: 0,
+      healthzPort: 0,
+      authentication: { anonymous: { enabled: true }, webhook: { enabled: false } },
+      authorization: { mode: 'AlwaysAllow' },
+      podLogsDir: this.podLogsDir,
+      // Test images and the host's disk are not the kubelet's to reclaim.
+      imageGCHighThresholdPercent: 100,
+      imageGCLowThresholdPercent: 99,
+      evictionHard: { 'memory.available': '1Mi', 'nodefs.available': '1%', 'imagefs.available': '1%' },
+      serializeImagePulls: false,
+      registerNode: false,
+      ...this.options.config,
+    };
+  }
+
+  private async launch(): Promise<void> {
+    const log = openSync(this.logPath, 'a');
+    const child = spawn(
+      this.binary,
+      [
+        `--config=${this.configPath}`,
+        `--root-dir=${this.rootDir}`,
+        `--cert-dir=${path.join(this.dir, 'pki')}`,
+        `--hostname-override=${this.options.nodeName}`,
+        '--v=2',
+      ],
+      { stdio: ['ignore', log, log] },
+    );
+    closeSync(log);
+    this.child = child;
+    live.add(child);
+    this.exited = new Promise((resolve) => {
+      child.on('close', () => {
+        live.delete(child);
+        if (this.child === child) this.child = null;
+        resolve();
+      });
+    });
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      if (this.child !== child) throw await this.failure('the kubelet exited before serving its API');
+      if ((await this.request('/healthz').catch(() => null))?.status === 200) return;
+      if (Date.now() > deadline) throw await this.failure(`the kubelet did not serve its API within ${READY_TIMEOUT_MS} ms`);
+      await sleep(200);
+    }
+  }
+
+  /** Writes a static pod manifest whole (the kubelet skips dot files, so it never reads a half-written one). */
+  async writeManifest(name: string, pod: Record<string, unknown>): Promise<void> {
+    const draft = path.join(this.manifestsDir, `.${name}.json`);
+    await writeFile(draft, JSON.stringify(pod, null, 2));
+    await rename(draft, path.join(this.manifestsDir, `${name}.json`));
+  }
+
+  async removeManifest(name: string): Promise<void> {
+    await rm(path.join(this.manifestsDir, `${name}.json`));
+  }
+
+  /** The pod a manifest became, as `/pods` shows it; null while the kubelet has none. */
+  async pod(manifestName: string): Promise<KubePod | null> {
+    const name = `${manifestName}-${this.options.nodeName}`;
+    return (await this.pods()).find((pod) => pod.metadata.name === name) ?? null;
+  }
+
+  async pods(): Promise<KubePod[]> {
+    return ((await this.getJson('/pods')) as { items: KubePod[] | null }).items ?? [];
+  }
+
+  async statsSummary(): Promise<StatsSummary> {
+    return (await this.getJson('/stats/summary')) as StatsSummary;
+  }
+
+  /** Polls the pod until `ready` holds; the last pod seen is in the error. */
+  async waitForPod(manifestName: string, ready: (pod: KubePod) => boolean, timeoutMs: number, what: string): Promise<KubePod> {
+    const deadline = Date.now() + timeoutMs;
+    let last: KubePod | null = null;
+    for (;;) {
+      last = await this.pod(manifestName).catch(() => last);
+      if (last !== null && ready(last)) return last;
+      if (Date.now() > deadline) {
+        throw await this.failure(`pod ${manifestName}: not ${what} within ${timeoutMs} ms; last seen:\n${JSON.stringify(last?.status ?? null, null, 2)}`);
+      }
+      await sleep(500);
+    }
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child === null) return;
+    child.kill('SIGTERM');
+    const stopped = await Promise.race([this.exited.then(() => true), sleep(STOP_TIMEOUT_MS, false)]);
+    if (!stopped) {
+      child.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+
+  /** A new kubelet process on the same dir, config and port, as a node's kubelet restarting. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
+  }
+
+  async log(): Promise<string> {
+    return readFile(this.logPath, 'utf8').catch(() => '');
+  }
+
+  /** An error carrying the end of the kubelet's log, since that is where the cause is. */
+  async failure(message: string): Promise<Error> {
+    const lines = (await this.log()).split('\n');
+    return new Error(`${message}\n--- last 60 lines of ${this.logPath} ---\n${lines.slice(-60).join('\n')}`);
+  }
+
+  private async getJson(pathname: string): Promise<unknown> {
+    const response = await this.request(pathname);
+    if (response.status !== 200) throw new Error(`GET ${pathname} on the kubelet: ${response.status} ${response.body}`);
+    return JSON.parse(response.body);
+  }
+
+  /** Its API is HTTPS with a certificate it made for itself. */
+  private request(pathname: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const request = https.get(
+        { host: '127.0.0.1', port: this.port, path: pathname, rejectUnauthorized: false, timeout: 10_000 },
+        (response) => {
+          let body = '';
+          response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+          response.on('error', reject);
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error(`GET ${pathname}: no answer within 10 s`)));
+      request.on('error', reject);
+    });
+  }
+}
+
+/** The parts of the kubelet's stats summary the tests read. */
+export interface StatsSummary {
+  pods: Array<{
+    podRef: { name: string; namespace: string; uid: string };
+    cpu?: { usageNanoCores?: number; usageCoreNanoSeconds?: number };
+    memory?: { workingSetBytes?: number; usageBytes?: number };
+    containers?: Array<{
+      name: string;
+      cpu?: { usageNanoCores?: number; usageCoreNanoSeconds?: number };
+      memory?: { workingSetBytes?: number; usageBytes?: number };
+      rootfs?: { usedBytes?: number; capacityBytes?: number };
+      logs?: { usedBytes?: number; capacityBytes?: number };
+    }>;
+    'ephemeral-storage'?: { usedBytes?: number };
+  }>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}

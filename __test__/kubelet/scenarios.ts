@@ -1,0 +1,456 @@
+/**
+ * What a real kubelet does to a node's runtime, run the same way on crion
+ * and on containerd (the control): each file calls kubeletScenarios once.
+ * Every check goes through the kubelet's own API (`/pods`,
+ * `/stats/summary`) and through crictl against the runtime. The serial
+ * tests (cleanup and restarts) run first, on a quiet node, since they
+ * compare the whole node before and after; the rest run side by side.
+ */
+
+import type { ExecutionContext, TestFn } from 'ava';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { gunzipSync } from 'node:zlib';
+import { DEFAULT_NETWORK_NAME } from '../../src/network/default-network.js';
+import { snapshotHost, type HostSnapshot } from '../helpers/host-snapshot.js';
+import { startImageSource, type ImageSource } from '../helpers/image-source.js';
+import type { KubeContainerStatus, KubePod, StatsSummary } from '../helpers/kubelet.js';
+import { KubeletNode, type RuntimeName } from '../helpers/kubelet-node.js';
+
+const NAMESPACE = 'kubelet-e2e';
+/** What `/proc/<pid>/cgroup` and the hierarchies say about a container's limits. */
+interface CgroupLimits {
+  memoryBytes: number | null;
+  cpuQuota: number | null;
+  cpuPeriod: number | null;
+}
+
+export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
+  let source: ImageSource | undefined;
+  let started: KubeletNode | undefined;
+  // One hook: ava runs the before hooks of a file side by side.
+  test.before(async () => {
+    // The critest stand-ins bring the pause image a runtime's sandbox needs.
+    source = await startImageSource({ critestImages: true });
+    started = await KubeletNode.start(runtimeName, source);
+    // Images present, as on a node that has run pods before: a runtime opens some of its stores on the first pull,
+    // which the cleanup test would otherwise count as left behind.
+    for (const reference of [source.images.busybox.reference, `${source.registry.host}/pause:3.10`]) {
+      const pulled = await started.run(['pull', reference]);
+      if (pulled.code !== 0) throw new Error(`crictl pull ${reference}: ${pulled.stderr}`);
+    }
+  });
+  test.after.always(async () => {
+    await started?.dispose();
+    await source?.dispose();
+  });
+  const node = (): KubeletNode => started!;
+  const image = (): string => source!.images.busybox.reference;
+
+  /** A static pod in the e2e namespace; the manifest's name is the pod's, before the kubelet appends the node's. */
+  const staticPod = (name: string, spec: Record<string, unknown>) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NAMESPACE },
+    // No cluster DNS in standalone mode: the node's resolv.conf.
+    spec: { dnsPolicy: 'Default', terminationGracePeriodSeconds: 2, ...spec },
+  });
+  const container = (name: string, script: string, extra: Record<string, unknown> = {}) => ({
+    name,
+    image: image(),
+    command: ['sh', '-c', script],
+    ...extra,
+  });
+  const podName = (manifest: string): string => `${manifest}-${node().kubelet.options.nodeName}`;
+
+  /** Writes the manifest, removes it when the test ends, and waits until every container is ready. */
+  async function runPod(t: ExecutionContext, name: string, spec: Record<string, unknown>, timeoutMs = 60_000): Promise<KubePod> {
+    await node().kubelet.writeManifest(name, staticPod(name, spec));
+    t.teardown(() => node().kubelet.removeManifest(name).catch(() => undefined));
+    return node().kubelet.waitForPod(name, allReady, timeoutMs, 'ready');
+  }
+
+  async function inspect(id: string): Promise<InspectedContainer> {
+    return node().json<InspectedContainer>(['inspect', id]);
+  }
+
+  /** What a restart of the runtime or the kubelet must leave exactly as it was. */
+  async function observe(manifest: string) {
+    const pod = await node().kubelet.pod(manifest);
+    const statuses = (pod?.status.containerStatuses ?? []).map((status) => ({
+      name: status.name,
+      containerID: status.containerID,
+      restartCount: status.restartCount,
+      running: status.state.running !== undefined,
+    }));
+    const containers = (await node().containersOf(podName(manifest))).map((c) => ({ id: c.id, name: c.metadata.name, attempt: c.metadata.attempt, state: c.state }));
+    const sandboxes = (await node().sandboxesOf(podName(manifest))).map((s) => `${s.id} ${s.state}`);
+    return { statuses, containers, sandboxes };
+  }
+
+  const steadySpec = () => ({
+    containers: [
+      container('web', 'mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www', {
+        readinessProbe: { httpGet: { path: '/index.html', port: 8080 }, periodSeconds: 2 },
+        livenessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 3 },
+      }),
+      container('worker', 'touch /tmp/healthy; exec sleep 3600', {
+        livenessProbe: { exec: { command: ['cat', '/tmp/healthy'] }, periodSeconds: 3 },
+      }),
+    ],
+  });
+
+  test.serial('deleting a manifest removes its pod, containers, mounts, network and cgroups', async (t) => {
+    t.timeout(240_000);
+    const { runtime, kubelet } = node();
+    const scope = (ids: ReadonlySet<string>) => ({
+      dir: runtime.dir,
+      daemonPids: runtime.daemonPids,
+      cgroupParents: [],
+      sharedCgroupParents: [runtime.defaultCgroupParent],
+      bridge: runtime.bridge,
+      ids,
+      networkNames: [DEFAULT_NETWORK_NAME],
+      runcRoot: runtime.runcRoot,
+    });
+    const before = await snapshotHost(scope(new Set()));
+    const hostDir = path.join(node().dir, 'cleanup-host');
+    await mkdir(hostDir, { recursive: true });
+    const pod = await runPod(t, 'cleanup', {
+      volumes: [{ name: 'scratch', emptyDir: {} }, { name: 'host', hostPath: { path: hostDir, type: 'Directory' } }],
+      initContainers: [container('init', 'echo ready > /scratch/state', { volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }] })],
+      containers: [
+        container('app', 'cat /scratch/state; exec sleep 3600', {
+          volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }, { name: 'host', mountPath: '/host' }],
+          resources: { limits: { cpu: '100m', memory: '32Mi' } },
+        }),
+        container('sidecar', 'exec sleep 3600'),
+      ],
+    });
+    const ids = new Set([
+      ...(await node().sandboxesOf(podName('cleanup'))).map((sandbox) => sandbox.id),
+      ...(await node().containersOf(podName('cleanup'))).map((c) => c.id),
+    ]);
+    t.is(ids.size, 4, 'a sandbox, the init container and two app containers');
+    // The running pod shows in each part of the snapshot that must come back to where it was.
+    const running = await snapshotHost(scope(ids));
+    for (const part of ['mounts', 'cgroups', 'processes', 'runcContainers', 'bridgePorts', 'iptables'] as const) {
+      t.true(running[part].length > before[part].length, `the running pod's ${part}`);
+    }
+
+    await kubelet.removeManifest('cleanup');
+    // The kubelet stops the pod at once; its container and sandbox GC removes them within a minute or so.
+    await poll(
+      async () => (await node().sandboxesOf(podName('cleanup'))).length === 0 && (await node().containersOf(podName('cleanup'))).length === 0,
+      180_000,
+      'the kubelet to remove the sandbox and containers',
+    );
+    const podDir = path.join(kubelet.rootDir, 'pods', pod.metadata.uid);
+    const logDir = path.join(kubelet.podLogsDir, `${NAMESPACE}_${pod.metadata.name}_${pod.metadata.uid}`);
+    await poll(async () => !existsSync(podDir) && !existsSync(logDir), 60_000, "the kubelet to remove the pod's dir and logs");
+    const after = await pollSnapshot(() => snapshotHost(scope(ids)), before);
+    t.deepEqual(after, before);
+  });
+
+  test.serial(`${runtimeName} restarted with SIGTERM under a running kubelet: no container restarts`, async (t) => {
+    t.timeout(120_000);
+    await runPod(t, 'steady', steadySpec());
+    await restartKeepsPods(t, 'steady', () => node().runtime.restart('SIGTERM'));
+  });
+
+  test.serial(`${runtimeName} killed with SIGKILL and started again under a running kubelet: no container restarts`, async (t) => {
+    t.timeout(120_000);
+    await runPod(t, 'steady-kill', steadySpec());
+    await restartKeepsPods(t, 'steady-kill', () => node().runtime.restart('SIGKILL'));
+  });
+
+  test.serial('the kubelet restarted: no container restarts', async (t) => {
+    t.timeout(120_000);
+    await runPod(t, 'steady-kubelet', steadySpec());
+    await restartKeepsPods(t, 'steady-kubelet', () => node().kubelet.restart());
+  });
+
+  /** Restarts something under a ready pod and checks nothing about its containers changed, a while later too. */
+  async function restartKeepsPods(t: ExecutionContext, manifest: string, restart: () => Promise<void>): Promise<void> {
+    // A few probe periods first, so the pod is steady before the restart.
+    await sleep(4_000);
+    const before = await observe(manifest);
+    t.true(before.statuses.every((status) => status.running && status.restartCount === 0), JSON.stringify(before));
+    await restart();
+    // Long enough for several relists, probe rounds and pod syncs, which would restart a container they thought gone.
+    await sleep(12_000);
+    await node().kubelet.waitForPod(manifest, allReady, 30_000, 'ready again');
+    t.deepEqual(await observe(manifest), before);
+  }
+
+  test('readiness httpGet, liveness exec and tcpSocket probes keep a healthy pod ready and unrestarted', async (t) => {
+    const pod = await runPod(t, 'probes', steadySpec());
+    t.true(allReady(pod));
+    // Enough rounds of every probe to have restarted a container that failed one.
+    await sleep(10_000);
+    const later = (await node().kubelet.pod('probes'))!;
+    t.true(allReady(later), JSON.stringify(later.status));
+    t.deepEqual(statusesOf(later).map((status) => status.restartCount), [0, 0]);
+    const containers = await node().containersOf(podName('probes'));
+    t.deepEqual(
+      containers.map((c) => [c.metadata.name, c.metadata.attempt, c.state]).sort(),
+      [['web', 0, 'CONTAINER_RUNNING'], ['worker', 0, 'CONTAINER_RUNNING']],
+    );
+  });
+
+  test('a failing liveness probe restarts its container', async (t) => {
+    t.timeout(120_000);
+    await node().kubelet.writeManifest(
+      'liveness-fail',
+      staticPod('liveness-fail', {
+        containers: [
+          container('app', 'exec sleep 3600', {
+            livenessProbe: { exec: { command: ['cat', '/tmp/missing'] }, initialDelaySeconds: 1, periodSeconds: 1, failureThreshold: 1 },
+          }),
+        ],
+      }),
+    );
+    t.teardown(() => node().kubelet.removeManifest('liveness-fail').catch(() => undefined));
+    const pod = await node().kubelet.waitForPod('liveness-fail', (p) => (statusesOf(p)[0]?.restartCount ?? 0) >= 1, 90_000, 'restarted');
+    // sleep as PID 1 ignores SIGTERM, so the kill comes at the end of the grace period.
+    t.is(statusesOf(pod)[0]!.lastState?.terminated?.exitCode, 137);
+    const containers = await node().containersOf(podName('liveness-fail'));
+    t.true(containers.length >= 2, JSON.stringify(containers));
+    t.like(containers[0], { metadata: { name: 'app', attempt: 0 }, state: 'CONTAINER_EXITED' });
+    t.is((await inspect(containers[0]!.id)).status.exitCode, 137);
+    t.is(containers[1]!.metadata.attempt, 1);
+  });
+
+  test('a crashing container is restarted with a growing back-off and a rising restart count', async (t) => {
+    t.timeout(180_000);
+    await node().kubelet.writeManifest('crashloop', staticPod('crashloop', { containers: [container('app', 'echo crash; exit 3')] }));
+    t.teardown(() => node().kubelet.removeManifest('crashloop').catch(() => undefined));
+    // When each restart count was first seen, and every waiting reason on the way.
+    const seenAt = new Map<number, number>();
+    const reasons = new Set<string>();
+    const pod = await node().kubelet.waitForPod(
+      'crashloop',
+      (p) => {
+        const status = statusesOf(p)[0];
+        if (status === undefined) return false;
+        if (!seenAt.has(status.restartCount)) seenAt.set(status.restartCount, Date.now());
+        if (status.state.waiting?.reason !== undefined) reasons.add(status.state.waiting.reason);
+        return status.restartCount >= 3;
+      },
+      150_000,
+      'restarted three times',
+    );
+    const status = statusesOf(pod)[0]!;
+    t.is(status.lastState?.terminated?.exitCode, 3);
+    t.true(reasons.has('CrashLoopBackOff'), `waiting reasons seen: ${[...reasons].join(', ')}`);
+    // The first restart comes at once; then the kubelet waits 10 s, then 20 s, … before each new attempt.
+    const gap = (from: number) => seenAt.get(from + 1)! - seenAt.get(from)!;
+    t.true(gap(1) >= 8_000, `first back-off ${gap(1)} ms`);
+    t.true(gap(2) > gap(1) * 1.4, `back-offs of ${gap(1)} ms, then ${gap(2)} ms`);
+    // The kubelet's container GC keeps the newest dead attempt or two; the runtime numbers them as the kubelet counts.
+    const attempts = await node().containersOf(podName('crashloop'));
+    const newest = attempts[attempts.length - 1]!;
+    t.true(newest.metadata.attempt >= 3, JSON.stringify(attempts.map((c) => c.metadata)));
+    for (const attempt of attempts.filter((c) => c.state === 'CONTAINER_EXITED')) t.is((await inspect(attempt.id)).status.exitCode, 3);
+  });
+
+  test('init containers run in order before the app, through an emptyDir and a hostPath volume', async (t) => {
+    const hostDir = path.join(node().dir, 'init-host');
+    await mkdir(hostDir, { recursive: true });
+    const mounts = [{ name: 'work', mountPath: '/work' }, { name: 'host', mountPath: '/host' }];
+    const pod = await runPod(t, 'init', {
+      volumes: [{ name: 'work', emptyDir: {} }, { name: 'host', hostPath: { path: hostDir, type: 'Directory' } }],
+      initContainers: [
+        container('first', 'echo first > /work/order', { volumeMounts: mounts }),
+        container('second', 'cp /work/order /host/after-first; echo second >> /work/order', { volumeMounts: mounts }),
+      ],
+      containers: [container('app', 'cp /work/order /host/app-saw; exec sleep 3600', { volumeMounts: mounts })],
+    });
+    t.deepEqual(
+      (pod.status.initContainerStatuses ?? []).map((status) => [status.name, status.state.terminated?.exitCode, status.state.terminated?.reason]),
+      [['first', 0, 'Completed'], ['second', 0, 'Completed']],
+    );
+    await poll(async () => existsSync(path.join(hostDir, 'app-saw')), 10_000, 'the app to copy what the init containers wrote');
+    t.is(await readFile(path.join(hostDir, 'after-first'), 'utf8'), 'first\n');
+    t.is(await readFile(path.join(hostDir, 'app-saw'), 'utf8'), 'first\nsecond\n');
+    const containers = await node().containersOf(podName('init'));
+    const exited = containers.filter((c) => c.metadata.name !== 'app').map((c) => [c.metadata.name, c.state]);
+    t.deepEqual(exited.sort(), [['first', 'CONTAINER_EXITED'], ['second', 'CONTAINER_EXITED']]);
+  });
+
+  test("CPU and memory limits reach the container's cgroup, and the kubelet's hugepage limits never break a create", async (t) => {
+    await runPod(t, 'limits', {
+      containers: [container('app', 'exec sleep 3600', { resources: { limits: { cpu: '250m', memory: '48Mi' } } })],
+    });
+    const [app] = await node().containersOf(podName('limits'));
+    const inspected = await inspect(app!.id);
+    t.deepEqual(await cgroupLimits(inspected.info.pid), { memoryBytes: 48 * 1024 * 1024, cpuQuota: 25_000, cpuPeriod: 100_000 });
+    // The kubelet sent a limit for each of the kernel's page sizes; where runc has no hugetlb cgroup they must be gone.
+    const hugepageLimits = inspected.info.runtimeSpec.linux?.resources?.hugepageLimits ?? [];
+    if (!(await runcHasHugetlb())) t.deepEqual(hugepageLimits, []);
+    if (runtimeName === 'crion') {
+      t.regex(node().runtime.output(), new RegExp(`"containerId":"${app!.id}","dropped":\\[[^\\]]*hugepage_limits`));
+    }
+  });
+
+  test('the termination grace period: SIGTERM first, SIGKILL when it has run out', async (t) => {
+    await runPod(t, 'graceful', {
+      terminationGracePeriodSeconds: 4,
+      containers: [container('app', "trap 'echo TERM received' TERM; echo started; while true; do sleep 1; done")],
+    });
+    const [app] = await node().containersOf(podName('graceful'));
+    const { logPath } = (await inspect(app!.id)).status;
+    await node().kubelet.removeManifest('graceful');
+    await poll(async () => (await inspect(app!.id)).status.state === 'CONTAINER_EXITED', 30_000, 'the container to exit');
+    const { status } = await inspect(app!.id);
+    t.is(status.exitCode, 137, 'killed once the grace period ran out');
+    const term = (await readFile(logPath, 'utf8')).split('\n').find((line) => line.endsWith(' TERM received'));
+    t.truthy(term, 'the container got SIGTERM first');
+    const killedAfter = Date.parse(status.finishedAt) - Date.parse(term!.split(' ')[0]!);
+    t.true(killedAfter >= 2_500 && killedAfter < 10_000, `killed ${killedAfter} ms after SIGTERM, with a 4 s grace period`);
+  });
+
+  test("logs go to the kubelet's pod log layout and rotate without losing a line", async (t) => {
+    t.timeout(120_000);
+    // Bursts of 50 numbered lines ten times a second: several rotations at the node's 8 KiB size limit.
+    const script = 'i=0; while true; do echo "line $i ................................................................"; i=$((i+1)); [ $((i % 50)) = 0 ] && usleep 100000; done';
+    const pod = await runPod(t, 'chatty', { containers: [container('chatty', script)] });
+    const dir = path.join(node().kubelet.podLogsDir, `${NAMESPACE}_${pod.metadata.name}_${pod.metadata.uid}`, 'chatty');
+    const [chatty] = await node().containersOf(podName('chatty'));
+    t.is((await inspect(chatty!.id)).status.logPath, path.join(dir, '0.log'));
+    // Rotated files are named 0.log.<timestamp>; all but the newest are compressed.
+    await poll(async () => {
+      const names = await readdir(dir);
+      return names.some((name) => name.endsWith('.gz')) && names.some((name) => /^0\.log\.\d{8}-\d{6}$/.test(name));
+    }, 90_000, 'two rotations');
+    // The kubelet renames and compresses files as it goes: read again when one moved under the reader.
+    let numbers: number[] | null = null;
+    while (numbers === null) numbers = await logLineNumbers(dir).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : Promise.reject(error)));
+    t.true(numbers.length > 200, `${numbers.length} lines`);
+    const gaps = numbers.flatMap((n, i) => (i > 0 && n !== numbers[i - 1]! + 1 ? [`${numbers[i - 1]} → ${n}`] : []));
+    t.deepEqual(gaps, [], 'the retained files hold consecutive lines, across every rotation');
+  });
+
+  test("the kubelet's stats summary has CPU, memory, rootfs and log figures for the pod and each container", async (t) => {
+    t.timeout(120_000);
+    const pod = await runPod(t, 'stats', {
+      containers: [
+        container('writer', 'dd if=/dev/zero of=/scratch bs=1024 count=512 && echo wrote && exec sleep 3600'),
+        container('idle', 'exec sleep 3600'),
+      ],
+    });
+    // Figures come from the runtime's stats calls and the kubelet's own log and volume walks, each on its own cadence.
+    let stats: PodStats | undefined;
+    await poll(
+      async () => {
+        stats = (await node().kubelet.statsSummary()).pods.find((entry) => entry.podRef.uid === pod.metadata.uid);
+        const writer = stats?.containers?.find((entry) => entry.name === 'writer');
+        return (writer?.rootfs?.usedBytes ?? 0) >= 512 * 1024 && (stats?.containers ?? []).every((entry) => (entry.cpu?.usageCoreNanoSeconds ?? 0) > 0);
+      },
+      90_000,
+      "the writer's 512 KiB in its rootfs figure",
+      () => JSON.stringify(stats ?? null),
+    );
+    t.true(stats!.cpu!.usageCoreNanoSeconds! > 0);
+    t.true(stats!.memory!.workingSetBytes! > 0);
+    t.deepEqual(stats!.containers!.map((entry) => entry.name).sort(), ['idle', 'writer']);
+    for (const entry of stats!.containers!) {
+      t.true(entry.cpu!.usageCoreNanoSeconds! > 0, `${entry.name} cpu`);
+      t.true(entry.memory!.workingSetBytes! > 0, `${entry.name} memory`);
+      t.true(entry.rootfs!.usedBytes! >= 0 && entry.rootfs!.capacityBytes! > 0, `${entry.name} rootfs`);
+      t.true(entry.logs!.usedBytes! >= 0 && entry.logs!.capacityBytes! > 0, `${entry.name} logs`);
+    }
+    const writer = stats!.containers!.find((entry) => entry.name === 'writer')!;
+    t.true(writer.rootfs!.usedBytes! >= 512 * 1024, 'the writable layer holds what dd wrote');
+    t.true(writer.logs!.usedBytes! > 0, 'the log holds what it echoed');
+  });
+}
+
+type PodStats = StatsSummary['pods'][number];
+
+interface InspectedContainer {
+  status: { state: string; exitCode: number; finishedAt: string; logPath: string };
+  info: { pid: number; runtimeSpec: { linux?: { resources?: { hugepageLimits?: unknown[] } } } };
+}
+
+function allReady(pod: KubePod): boolean {
+  const statuses = pod.status.containerStatuses ?? [];
+  return statuses.length === pod.spec.containers.length && statuses.every((status) => status.ready);
+}
+
+function statusesOf(pod: KubePod): KubeContainerStatus[] {
+  return pod.status.containerStatuses ?? [];
+}
+
+async function poll(check: () => Promise<boolean>, timeoutMs: number, what: string, describe?: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${what}${describe ? `; last seen: ${describe()}` : ''}`);
+    await sleep(500);
+  }
+}
+
+/** Processes and mounts go a moment after the runtime says a pod is gone: compare until equal or out of time. */
+async function pollSnapshot(take: () => Promise<HostSnapshot>, expected: HostSnapshot): Promise<HostSnapshot> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const snapshot = await take();
+    if (JSON.stringify(snapshot) === JSON.stringify(expected) || Date.now() > deadline) return snapshot;
+    await sleep(500);
+  }
+}
+
+/** The memory limit and CFS quota of a process's cgroups, from the v1 hierarchies or the v2 one. */
+async function cgroupLimits(pid: number): Promise<CgroupLimits> {
+  const lines = (await readFile(`/proc/${pid}/cgroup`, 'utf8')).trim().split('\n').map((line) => line.split(':'));
+  const v1 = (controller: string) => lines.find(([, controllers]) => controllers!.split(',').includes(controller))?.[2];
+  const read = async (file: string) => (await readFile(file, 'utf8')).trim();
+  const memory = v1('memory');
+  const cpu = v1('cpu');
+  if (memory !== undefined && cpu !== undefined) {
+    const cpuDir = (await readdir('/sys/fs/cgroup')).find((name) => name.split(',').includes('cpu'))!;
+    return {
+      memoryBytes: Number(await read(path.join('/sys/fs/cgroup/memory', memory, 'memory.limit_in_bytes'))),
+      cpuQuota: Number(await read(path.join('/sys/fs/cgroup', cpuDir, cpu, 'cpu.cfs_quota_us'))),
+      cpuPeriod: Number(await read(path.join('/sys/fs/cgroup', cpuDir, cpu, 'cpu.cfs_period_us'))),
+    };
+  }
+  const unified = path.join('/sys/fs/cgroup', lines.find(([id]) => id === '0')![2]!);
+  const [quota, period] = (await read(path.join(unified, 'cpu.max'))).split(' ');
+  return { memoryBytes: Number(await read(path.join(unified, 'memory.max'))), cpuQuota: Number(quota), cpuPeriod: Number(period) };
+}
+
+/** runc's v1 driver writes hugetlb limits only to a v1 hugetlb hierarchy; on v2 the root must offer the controller. */
+async function runcHasHugetlb(): Promise<boolean> {
+  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+    return (await readFile('/sys/fs/cgroup/cgroup.controllers', 'utf8')).split(/\s+/).includes('hugetlb');
+  }
+  return existsSync('/sys/fs/cgroup/hugetlb');
+}
+
+/**
+ * The numbers of `line N` records in a container's log dir: rotated files
+ * oldest first (their names end in the rotation time), then 0.log, with
+ * partial (P) records joined to the full (F) one that ends them.
+ */
+async function logLineNumbers(dir: string): Promise<number[]> {
+  const names = await readdir(dir);
+  const rotated = names.filter((name) => name.startsWith('0.log.')).sort((a, b) => a.replace(/\.gz$/, '').localeCompare(b.replace(/\.gz$/, '')));
+  let pending = '';
+  const numbers: number[] = [];
+  for (const name of [...rotated, '0.log']) {
+    const raw = await readFile(path.join(dir, name));
+    const text = name.endsWith('.gz') ? gunzipSync(raw).toString('utf8') : raw.toString('utf8');
+    for (const record of text.split('\n').filter(Boolean)) {
+      const [, , tag, ...content] = record.split(' ');
+      pending += content.join(' ');
+      if (tag === 'P') continue;
+      const number = /^line (\d+) /.exec(pending)?.[1];
+      if (number !== undefined) numbers.push(Number(number));
+      pending = '';
+    }
+  }
+  return numbers;
+}
