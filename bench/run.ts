@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../__test__/helpers/repo.js';
 import { critestBenchmark } from './critest-benchmark.js';
+import { kubeletPodStart } from './kubelet-pod-start.js';
 import { daemonRss, monitorMemory } from './pod-memory.js';
 import { podStart } from './pod-start.js';
 import { pullVsContainerd } from './pull-vs-containerd.js';
@@ -19,7 +20,15 @@ import { unpackThroughput } from './unpack-throughput.js';
  *   npm run bench -- --runs 5 --only unpack-throughput
  */
 
-const BENCHMARKS: readonly Benchmark[] = [unpackThroughput, pullVsContainerd, podStart, critestBenchmark, monitorMemory, daemonRss];
+const BENCHMARKS: readonly Benchmark[] = [
+  unpackThroughput,
+  pullVsContainerd,
+  podStart,
+  kubeletPodStart,
+  critestBenchmark,
+  monitorMemory,
+  daemonRss,
+];
 
 const { values } = parseArgs({
   options: {

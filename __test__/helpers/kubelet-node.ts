@@ -47,10 +47,11 @@ export class KubeletNode {
     readonly dir: string,
   ) {}
 
-  static async start(name: RuntimeName, source: ImageSource): Promise<KubeletNode> {
+  /** `crionLogLevel`: debug for the tests, which read what crion logs; a benchmark runs it at the default, info. */
+  static async start(name: RuntimeName, source: ImageSource, { crionLogLevel = 'debug' } = {}): Promise<KubeletNode> {
     const dir = await mkdtemp(path.join(tmpdir(), `crion-kubelet-${name}-`));
     const crictl = await Crictl.find(dir);
-    const runtime = name === 'crion' ? await startCrion(source) : await startContainerd(dir, source, crictl);
+    const runtime = name === 'crion' ? await startCrion(source, crionLogLevel) : await startContainerd(dir, source, crictl);
     try {
       const kubelet = await Kubelet.start(path.join(dir, 'kubelet'), {
         runtimeEndpoint: runtime.endpoint,
@@ -112,8 +113,8 @@ export interface CriContainer {
   labels: Record<string, string>;
 }
 
-async function startCrion(source: ImageSource): Promise<NodeRuntime> {
-  let daemon: Daemon = await startSharedDaemon({ config: source.daemonConfig(), logLevel: 'debug' });
+async function startCrion(source: ImageSource, logLevel: string): Promise<NodeRuntime> {
+  let daemon: Daemon = await startSharedDaemon({ config: source.daemonConfig(), logLevel });
   return {
     name: 'crion',
     endpoint: daemon.endpoint,
