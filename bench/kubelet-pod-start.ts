@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startImageSource, type ImageSource } from '../__test__/helpers/image-source.js';
-import type { KubePod } from '../__test__/helpers/kubelet.js';
+import { allReady } from '../__test__/helpers/kubelet.js';
 import { KubeletNode, type RuntimeName } from '../__test__/helpers/kubelet-node.js';
 import { formatNumber, median, type Benchmark, type Outcome } from './report.js';
 
@@ -54,10 +54,7 @@ async function measure(runtime: RuntimeName, source: ImageSource, pods: number):
     process.env.TMPDIR = runTmp;
   });
   try {
-    for (const reference of [source.images.busybox.reference, `${source.registry.host}/pause:3.10`]) {
-      const pulled = await node.run(['pull', reference]);
-      if (pulled.code !== 0) throw new Error(`${runtime}: crictl pull ${reference}: ${pulled.stderr}`);
-    }
+    await node.pullImages(source);
     // One untimed pod first: the first pays for lazily opened stores and the page cache.
     await startPod(node, source, 'warmup');
     const samples: Sample[] = [];
@@ -94,11 +91,6 @@ async function startPod(node: KubeletNode, source: ImageSource, name: string): P
   // The next pod starts once this one's containers are stopped, so one pod's teardown is not timed with the next's start.
   while ((await node.containersOf(`${name}-${node.kubelet.options.nodeName}`)).some((c) => c.state === 'CONTAINER_RUNNING')) await sleep(100);
   return ms;
-}
-
-function allReady(pod: KubePod): boolean {
-  const statuses = pod.status.containerStatuses ?? [];
-  return statuses.length === pod.spec.containers.length && statuses.every((status) => status.ready);
 }
 
 function outcome(samples: readonly Sample[]): Outcome {

@@ -71,6 +71,17 @@ export class KubeletNode {
     }
   }
 
+  /**
+   * Pulls the busybox and pause images through the runtime, as on a node that has run pods before: a runtime
+   * opens some of its stores on the first pull, and a first pod would otherwise pay for that.
+   */
+  async pullImages(source: ImageSource): Promise<void> {
+    for (const reference of [source.images.busybox.reference, `${source.registry.host}/pause:3.10`]) {
+      const pulled = await this.run(['pull', reference]);
+      if (pulled.code !== 0) throw new Error(`${this.runtime.name}: crictl pull ${reference}: ${pulled.stderr}`);
+    }
+  }
+
   /** crictl against the node's runtime; never throws on a non-zero exit. */
   run(args: readonly string[]): Promise<RunResult> {
     return this.crictl.run(this.runtime.endpoint, args);

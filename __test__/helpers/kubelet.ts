@@ -52,6 +52,12 @@ export interface KubeContainerStatus {
   lastState?: { terminated?: { exitCode: number; reason?: string } };
 }
 
+/** Every container of the pod reported ready. */
+export function allReady(pod: KubePod): boolean {
+  const statuses = pod.status.containerStatuses ?? [];
+  return statuses.length === pod.spec.containers.length && statuses.every((status) => status.ready);
+}
+
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 

@@ -16,7 +16,7 @@ import { gunzipSync } from 'node:zlib';
 import { DEFAULT_NETWORK_NAME } from '../../src/network/default-network.js';
 import { snapshotHost, type HostSnapshot } from '../helpers/host-snapshot.js';
 import { startImageSource, type ImageSource } from '../helpers/image-source.js';
-import type { KubeContainerStatus, KubePod, StatsSummary } from '../helpers/kubelet.js';
+import { allReady, type KubeContainerStatus, type KubePod, type StatsSummary } from '../helpers/kubelet.js';
 import { KubeletNode, type RuntimeName } from '../helpers/kubelet-node.js';
 
 const NAMESPACE = 'kubelet-e2e';
@@ -35,12 +35,8 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
     // The critest stand-ins bring the pause image a runtime's sandbox needs.
     source = await startImageSource({ critestImages: true });
     started = await KubeletNode.start(runtimeName, source);
-    // Images present, as on a node that has run pods before: a runtime opens some of its stores on the first pull,
-    // which the cleanup test would otherwise count as left behind.
-    for (const reference of [source.images.busybox.reference, `${source.registry.host}/pause:3.10`]) {
-      const pulled = await started.run(['pull', reference]);
-      if (pulled.code !== 0) throw new Error(`crictl pull ${reference}: ${pulled.stderr}`);
-    }
+    // Images present, so the cleanup test does not count stores a first pull opens as left behind.
+    await started.pullImages(source);
   });
   test.after.always(async () => {
     await started?.dispose();
@@ -373,11 +369,6 @@ type PodStats = StatsSummary['pods'][number];
 interface InspectedContainer {
   status: { state: string; exitCode: number; finishedAt: string; logPath: string };
   info: { pid: number; runtimeSpec: { linux?: { resources?: { hugepageLimits?: unknown[] } } } };
-}
-
-function allReady(pod: KubePod): boolean {
-  const statuses = pod.status.containerStatuses ?? [];
-  return statuses.length === pod.spec.containers.length && statuses.every((status) => status.ready);
 }
 
 function statusesOf(pod: KubePod): KubeContainerStatus[] {
