@@ -170,6 +170,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     log,
   });
   await containers.restore();
+  // Only now: a running container's layers may belong to no image any more, and restore has just held them.
+  await imageStore.collectUnusedLayers();
   const stats = new StatsCollector({
     containers,
     sandboxes,

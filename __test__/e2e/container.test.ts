@@ -192,6 +192,29 @@ test('containers survive kill -9 of the daemon; exits that happen meanwhile are 
   t.like(stopped.status, { state: 'CONTAINER_EXITED', exitCode: 137 });
 });
 
+test("a running container's files survive rmi of its image and a daemon restart", async (t) => {
+  const first = await startDaemon(t, { config: daemonConfig() });
+  const { podId, podFile } = await podWithImage(first, 'orphaned-image');
+  const id = (await createContainer(first, podId, podFile, 'app', ['sleep', '3600'])).stdout.trim();
+  t.is((await crictl(first, ['start', id])).code, 0);
+  // Allowed, as containerd allows it: the container keeps its layers while it exists.
+  t.is((await crictl(first, ['rmi', source.images.busybox.reference])).code, 0);
+  t.is((await crictl(first, ['exec', '-s', id, 'ls', '/bin/sh'])).stdout.trim(), '/bin/sh');
+
+  const second = await first.restart('SIGTERM');
+  t.teardown(() => second.dispose());
+  const listed = await crictl(second, ['exec', '-s', id, 'ls', '/bin/sh']);
+  t.is(listed.code, 0, listed.stderr);
+  t.is(listed.stdout.trim(), '/bin/sh', "the rootfs's lower layers are still there");
+  // The store still works for new pods, and removing the old one finds everything it expects.
+  const other = await podWithImage(second, 'after-restart');
+  const fresh = (await createContainer(second, other.podId, other.podFile, 'fresh', ['sleep', '3600'])).stdout.trim();
+  t.is((await crictl(second, ['start', fresh])).code, 0);
+  const removed = await crictl(second, ['rmp', '-f', podId]);
+  t.is(removed.code, 0, removed.stderr);
+  t.is((await crictl(second, ['rmp', '-f', other.podId])).code, 0);
+});
+
 test('a pod with a shared PID namespace runs an infra container whose PID namespace its containers join', async (t) => {
   const daemon = await startDaemon(t, { config: daemonConfig() });
   t.is((await crictl(daemon, ['pull', source.images.busybox.reference])).code, 0);

@@ -136,3 +136,27 @@ test('layers held by a pull in progress are not collected', async (t) => {
   t.truthy(layers.get(pulling.chainId));
   release();
 });
+
+test('a reopened store collects no layer until asked, so a running container whose image was removed can hold its layers first', async (t) => {
+  const dir = await scratch(t);
+  const layers = await LayerStore.open(path.join(dir, 'overlay'), log);
+  const images = await ImageStore.open(path.join(dir, 'images'), layers, log);
+  const rootfs = await addLayer(layers, 'rootfs', null);
+  const stray = await addLayer(layers, 'stray', null);
+  // A container runs on the image's layer; then the image is removed (crictl rmi), which the hold outlives.
+  const container = images.holdLayers([rootfs.chainId]);
+  await images.add({ id: sha256('app'), layers: [rootfs.chainId], size: 1, user: '', config: Buffer.from('{}'), tag: 'example.com/app:1', repoDigest: null });
+  await images.remove(sha256('app'));
+  t.truthy(layers.get(rootfs.chainId));
+  container();
+
+  // The daemon restarts: stores reopen, the container's record holds its layers again, then unused ones go.
+  const reopenedLayers = await LayerStore.open(path.join(dir, 'overlay'), log);
+  const reopened = await ImageStore.open(path.join(dir, 'images'), reopenedLayers, log);
+  t.truthy(reopenedLayers.get(rootfs.chainId), 'opening collects nothing');
+  const restored = reopened.holdLayers([rootfs.chainId]);
+  await reopened.collectUnusedLayers();
+  t.truthy(reopenedLayers.get(rootfs.chainId), "the running container's layer stays");
+  t.is(reopenedLayers.get(stray.chainId), undefined, 'a layer nothing holds goes');
+  restored();
+});

@@ -65,6 +65,12 @@ export interface ContainerRecord {
   readonly image: string;
   readonly imageId: string;
   readonly imageRef: string;
+  /**
+   * Chain IDs of the layers its rootfs is mounted from, held for as long as
+   * the container exists, whether or not an image still names them. Absent
+   * in records written before crion kept it: those fall back to their image.
+   */
+  readonly layers?: readonly string[];
   readonly config: ContainerConfig__Output;
   readonly state: ContainerState;
   readonly createdAt: string;
@@ -146,11 +152,15 @@ export class ContainerManager {
     this.names = new NameReservations(recordMarks(deps.records));
   }
 
-  /** After a daemon restart: follow the monitors still running, record the exits that happened meanwhile. */
+  /**
+   * After a daemon restart: hold every container's layers (the caller collects
+   * unused layers only after this), follow the monitors still running, record
+   * the exits that happened meanwhile.
+   */
   async restore(): Promise<void> {
     for (const container of this.deps.records.list()) {
-      const image = this.deps.images.find(container.imageId);
-      if (image) this.layerHolds.set(container.id, this.deps.images.holdLayers(image));
+      const layers = container.layers ?? this.deps.images.find(container.imageId)?.layers;
+      if (layers) this.layerHolds.set(container.id, this.deps.images.holdLayers(layers));
       if (container.state === 'CONTAINER_EXITED') continue;
       if (container.monitorPid > 0 && pidAlive(container.monitorPid)) {
         if (container.state === 'CONTAINER_RUNNING') this.follow(container.id);
@@ -365,7 +375,7 @@ export class ContainerManager {
     await mkdir(rootfs, { recursive: true, mode: 0o755 });
     cleanup.push('remove the container runtime directory', () => rm(runtimeDir, { recursive: true, force: true }));
 
-    const release = this.deps.images.holdLayers(image);
+    const release = this.deps.images.holdLayers(image.layers);
     cleanup.push('release the image layers', release);
     await mountOverlay({
       target: rootfs,
@@ -425,6 +435,7 @@ export class ContainerManager {
       image: imageName,
       imageId: image.id,
       imageRef: image.repoDigests[0] ?? image.id,
+      layers: image.layers,
       state: 'CONTAINER_CREATED' as const,
       createdAt: unixNanos(),
       startedAt: '0',

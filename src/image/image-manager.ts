@@ -107,8 +107,8 @@ export class ImageManager {
    * image itself is removed meanwhile; the release collects what no image
    * or container needs any more.
    */
-  holdLayers(image: ImageRecord): () => Promise<void> {
-    const release = this.deps.images.holdLayers(image.layers);
+  holdLayers(chainIds: readonly string[]): () => Promise<void> {
+    const release = this.deps.images.holdLayers(chainIds);
     return async () => {
       release();
       await this.deps.images.collectUnusedLayers();

@@ -59,11 +59,15 @@ export class ImageStore {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * Loads the records; collects nothing. Layers no image names may still be
+   * a container's rootfs (its image removed while it runs), so the caller
+   * collects once every container has held its layers.
+   */
   static async open(dir: string, layers: LayerStore, log: Logger): Promise<ImageStore> {
     const store = new ImageStore(dir, layers, log);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await store.load();
-    await store.collectLayers();
     return store;
   }
 
@@ -190,7 +194,7 @@ export class ImageStore {
     };
   }
 
-  /** Removes the layers that no image uses and no pull holds, e.g. after a failed pull. */
+  /** Removes the layers that no image uses and nothing holds (a pull, a container), e.g. after a failed pull or at start. */
   collectUnusedLayers(): Promise<void> {
     return this.serialized(() => this.collectLayers());
   }
