@@ -24,7 +24,7 @@ import {
   type CrionConfig,
 } from './config/index.js';
 import { createLogger, type Logger } from './log/logger.js';
-import { monitorBinary, preparePrivateMountDir, probeHost } from './native/index.js';
+import { lockDirectory, monitorBinary, preparePrivateMountDir, probeHost } from './native/index.js';
 import { ContainerManager, type ContainerRecord } from './container/container-manager.js';
 import { nodeFacts, nodeLookups } from './container/node-facts.js';
 import { OciRuntime } from './container/oci-runtime.js';
@@ -80,6 +80,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
 
   await mkdir(config.root, { recursive: true, mode: 0o711 });
   await mkdir(config.state, { recursive: true, mode: 0o711 });
+  // Before anything in them is read or swept: a second daemon on the same directories would undo the first's pods.
+  const claims = [...new Set([config.root, config.state])].map((dir) => lockDirectory(dir));
   const cgroupDriver = await resolveCgroupDriver(config.runtime.cgroupDriver);
   const registries = await loadRegistriesConfig({ file: config.image.registriesConf, dir: config.image.registriesConfDir });
   const layers = await LayerStore.open(path.join(config.root, 'overlay'), log);
@@ -220,6 +222,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   process.once(signal, () => process.exit(1));
   const [outcome] = await Promise.all([server.shutdown(SHUTDOWN_GRACE_MS), progressServer.close()]);
   await networks.close();
+  for (const claim of claims) claim.release();
   log.info({ outcome }, 'stopped');
 }
 

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -49,6 +49,32 @@ test('a second daemon on a live socket exits non-zero saying it is already serve
   t.true(existsSync(first.socketPath), 'the losing daemon removed the winner’s socket');
   const version = await crictl(first, ['version']);
   t.is(version.code, 0, version.stderr);
+});
+
+test('a second daemon on the same root and state is refused before it changes anything, naming the first', async (t) => {
+  const first = await startDaemon(t);
+  const root = path.join(first.dir, 'root');
+  const state = path.join(first.dir, 'state');
+  // What a RunPodSandbox the first daemon is in the middle of looks like: a runtime dir without its record yet,
+  // which a starting daemon's sweep removes.
+  const halfMade = path.join(state, 'pods', 'f'.repeat(64));
+  await mkdir(halfMade, { recursive: true });
+  await writeFile(path.join(halfMade, 'hostname'), 'in-progress\n');
+
+  for (const args of [['--root', root, '--state', state], ['--root', root], ['--state', state]]) {
+    const second = await spawnDaemon({ socketPath: path.join(first.dir, `second-${args.length}.sock`), args });
+    t.teardown(() => second.dispose());
+    const status = await second.waitExit();
+    t.not(status.code, 0, second.stderr);
+    const claimed = args.includes('--root') ? root : state;
+    t.regex(second.stderr, new RegExp(`another crion daemon \\(PID ${first.child.pid}\\) holds ${claimed}/crion\\.lock`));
+  }
+  t.true(existsSync(path.join(halfMade, 'hostname')), "the first daemon's pod in the making is untouched");
+  t.is((await crictl(first, ['version'])).code, 0, 'the first keeps serving');
+  t.is(await first.stop(), 0);
+  // The claim goes with the daemon: the next one on the same directories starts.
+  const next = await startDaemon(t, { args: ['--root', root, '--state', state] });
+  t.is((await crictl(next, ['version'])).code, 0);
 });
 
 test('replaces a stale socket left by a killed process', async (t) => {

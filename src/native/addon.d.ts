@@ -10,6 +10,12 @@ export declare class CancelToken {
   cancel(): void
 }
 
+/** An exclusive claim on a directory, held until `release()` or the process ends. */
+export declare class DirectoryLock {
+  /** Gives the claim up; later calls do nothing. */
+  release(): void
+}
+
 export type CgroupLayout = 'v1' | 'v2' | 'hybrid'
 
 export interface Cgroups {
@@ -86,6 +92,14 @@ export interface LayerUnpackResult {
    */
   entries: number
 }
+
+/**
+ * Claims `dir` (which must exist) for this process through
+ * `<dir>/crion.lock`, without waiting. Throws with `code`
+ * `ERR_DIR_LOCK_HELD` when another process holds it (the message names
+ * its PID), `ERR_DIR_LOCK` when the file cannot be opened, locked or written.
+ */
+export declare function lockDirectory(dir: string): DirectoryLock
 
 export interface MountApi {
   /** `fsopen("overlay")` works. */

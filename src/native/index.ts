@@ -13,6 +13,7 @@ export {
   type Support,
   type UserNamespaces,
 } from './host-probe.js';
+export { lockDirectory, type DirectoryLock, type DirectoryLockAddon } from './dir-lock.js';
 export { pidAlive, watchExit, type ExitWatchAddon } from './exit-watch.js';
 export { ADDON_PATH_ENV, loadAddon, NativeAddonLoadError, type LoadAttempt, type NativeAddon } from './load-addon.js';
 export { NativeError } from './native-error.js';

@@ -3,6 +3,7 @@
 #![deny(unsafe_code)]
 
 pub mod cancel;
+pub mod dir_lock;
 pub mod exit_watch;
 pub mod host_probe;
 pub mod layer_unpack;

@@ -10,6 +10,7 @@ use napi_derive::napi;
 
 pub mod blocking;
 pub mod cancel;
+pub mod dir_lock;
 pub mod exit_watch;
 pub mod layer_unpack;
 pub mod overlay;
