@@ -223,16 +223,14 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
     t.timeout(180_000);
     await node().kubelet.writeManifest('crashloop', staticPod('crashloop', { containers: [container('app', 'echo crash; exit 3')] }));
     t.teardown(() => node().kubelet.removeManifest('crashloop').catch(() => undefined));
-    // When each restart count was first seen, and every waiting reason on the way.
+    // When each restart count was first seen.
     const seenAt = new Map<number, number>();
-    const reasons = new Set<string>();
     const pod = await node().kubelet.waitForPod(
       'crashloop',
       (p) => {
         const status = statusesOf(p)[0];
         if (status === undefined) return false;
         if (!seenAt.has(status.restartCount)) seenAt.set(status.restartCount, Date.now());
-        if (status.state.waiting?.reason !== undefined) reasons.add(status.state.waiting.reason);
         return status.restartCount >= 3;
       },
       150_000,
@@ -240,7 +238,12 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
     );
     const status = statusesOf(pod)[0]!;
     t.is(status.lastState?.terminated?.exitCode, 3);
-    t.true(reasons.has('CrashLoopBackOff'), `waiting reasons seen: ${[...reasons].join(', ')}`);
+    // The CrashLoopBackOff waiting state shows in /pods only between two of the kubelet's syncs, which
+    // a poll can miss on a busy host; the kubelet's log of each sync it skipped for the back-off cannot.
+    const kubeletLog = await node().kubelet.log();
+    for (const backOff of ['10s', '20s']) {
+      t.regex(kubeletLog, new RegExp(`CrashLoopBackOff: \\\\?"back-off ${backOff} restarting failed container=app pod=crashloop-`));
+    }
     // The first restart comes at once; then the kubelet waits 10 s, then 20 s, … before each new attempt.
     const gap = (from: number) => seenAt.get(from + 1)! - seenAt.get(from)!;
     t.true(gap(1) >= 8_000, `first back-off ${gap(1)} ms`);
