@@ -245,6 +245,49 @@ test('a pod with a shared PID namespace runs an infra container whose PID namesp
   t.deepEqual(await leftovers(daemon), { rootfsMounts: 0, records: 0, runtimeDirs: 0, runcContainers: 0 });
 });
 
+/** The pause process of a shared-PID pod, from its infra container's record. */
+async function infraPid(daemon: Daemon, podId: string): Promise<number> {
+  const { infraContainerId } = JSON.parse(await readFile(path.join(daemon.dir, 'root', 'pods', podId, 'sandbox.json'), 'utf8')) as {
+    infraContainerId: string;
+  };
+  const { pid } = JSON.parse(await readFile(path.join(daemon.dir, 'root', 'containers', infraContainerId, 'container.json'), 'utf8')) as { pid: number };
+  return pid;
+}
+
+async function podState(daemon: Daemon, podId: string): Promise<string> {
+  return (await crictlJson<{ status: { state: string } }>(daemon, ['inspectp', podId])).status.state;
+}
+
+test('a pod whose infra container is gone is NOTREADY, whether it died under the daemon or while it was down', async (t) => {
+  let daemon = await startDaemon(t, { config: daemonConfig() });
+  t.is((await crictl(daemon, ['pull', source.images.busybox.reference])).code, 0);
+  const sharedPod = async (name: string) => {
+    const podFile = await writeJson(daemon, `${name}-pod.json`, { metadata: { name, namespace: 'crion-e2e', uid: `${name}-uid`, attempt: 0 } });
+    const pod = await crictl(daemon, ['runp', podFile]);
+    if (pod.code !== 0) throw new Error(pod.stderr);
+    return pod.stdout.trim();
+  };
+  const live = await sharedPod('pause-killed-live');
+  const down = await sharedPod('pause-killed-down');
+  t.is(await podState(daemon, live), 'SANDBOX_READY');
+
+  process.kill(await infraPid(daemon, live), 'SIGKILL');
+  const deadline = Date.now() + 10_000;
+  while ((await podState(daemon, live)) !== 'SANDBOX_NOTREADY' && Date.now() < deadline) await sleep(100);
+  t.is(await podState(daemon, live), 'SANDBOX_NOTREADY', 'the kubelet sees it must replace the pod');
+
+  const downPid = await infraPid(daemon, down);
+  const restarted = await daemon.restart('SIGKILL', async () => { process.kill(downPid, 'SIGKILL'); });
+  t.teardown(() => restarted.dispose());
+  daemon = restarted;
+  t.is(await podState(daemon, down), 'SANDBOX_NOTREADY');
+  for (const podId of [live, down]) {
+    const removed = await crictl(daemon, ['rmp', '-f', podId]);
+    t.is(removed.code, 0, removed.stderr);
+  }
+  t.deepEqual(await leftovers(daemon), { rootfsMounts: 0, records: 0, runtimeDirs: 0, runcContainers: 0 });
+});
+
 test('UpdateContainerResources reaches the cgroup; ReopenContainerLog makes the new file before it returns', async (t) => {
   const daemon = await startDaemon(t, { config: daemonConfig() });
   const { podId, podFile } = await podWithImage(daemon, 'resources');

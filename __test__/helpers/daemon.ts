@@ -171,11 +171,12 @@ export class Daemon {
   /**
    * Stops this daemon with `signal` and starts another on the same directory,
    * socket, network and arguments, as a node's service manager would; the new
-   * one owns the directory from then on.
+   * one owns the directory from then on. `whileDown` runs between the two.
    */
-  async restart(signal: 'SIGTERM' | 'SIGKILL'): Promise<Daemon> {
+  async restart(signal: 'SIGTERM' | 'SIGKILL', whileDown?: () => Promise<void>): Promise<Daemon> {
     this.signal(signal);
     await this.waitExit();
+    await whileDown?.();
     const next = new Daemon(this.dir, this.socketPath, this.configPath, this.configDir, this.args);
     next.network = this.network;
     await waitStarted(next, {});

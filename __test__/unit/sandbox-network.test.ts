@@ -73,9 +73,10 @@ function request(name: string, network: SandboxRequest['network'] = 'POD'): Sand
 
 const noInfra: InfraContainers = { start: async () => ({ containerId: 'infra' }), stop: async () => {}, remove: async () => {} };
 
-async function manager(t: { teardown(fn: () => Promise<void>): void }, network: FakeNetwork, infra: InfraContainers = noInfra) {
-  const dir = await mkdtemp(path.join(tmpdir(), 'crion-sandbox-net-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+/** `reuseDir` opens a manager on another's directories, as a restarted daemon does. */
+async function manager(t: { teardown(fn: () => Promise<void>): void }, network: FakeNetwork, infra: InfraContainers = noInfra, reuseDir?: string) {
+  const dir = reuseDir ?? (await mkdtemp(path.join(tmpdir(), 'crion-sandbox-net-')));
+  if (reuseDir === undefined) t.teardown(() => rm(dir, { recursive: true, force: true }));
   const output = new PassThrough();
   let logText = '';
   output.on('data', (chunk: Buffer) => (logText += chunk.toString()));
@@ -165,6 +166,27 @@ test('at start, the runtime directory of a pod without a record is detached and 
   await sandboxes.removeOrphans();
   t.deepEqual(await readdir(path.join(dir, 'state')), [kept.id]);
   t.truthy(sandboxes.get(kept.id), 'a pod with a record is left alone');
+});
+
+test('a pod is READY only once whole: one the daemon died creating is undone at the next start, its lease released', async (t) => {
+  const network = new FakeNetwork();
+  // The daemon "dies" during the CNI ADD: the attach never returns.
+  network.attach = () => new Promise<string[]>(() => {});
+  const attaching = attachCalled(network);
+  const first = await manager(t, network);
+  void first.sandboxes.run({ ...request('web'), pid: 'POD' });
+  await attaching;
+  const [inTheMaking] = first.sandboxes.list(null);
+  t.truthy(inTheMaking);
+  t.is(inTheMaking?.state, 'SANDBOX_NOTREADY', 'no pod without its network and infra container is READY');
+  t.deepEqual(first.sandboxes.list({ id: null, state: 'SANDBOX_READY', labels: {} }), []);
+
+  const afterRestart = new FakeNetwork();
+  const { sandboxes } = await manager(t, afterRestart, noInfra, first.dir);
+  await sandboxes.removeOrphans();
+  t.deepEqual(sandboxes.list(null), [], 'undone, so the kubelet makes a new one');
+  t.deepEqual(afterRestart.detached, [path.join(first.dir, 'state', inTheMaking!.id, 'network.json')], 'CNI DEL releases the lease');
+  t.deepEqual(await readdir(path.join(first.dir, 'state')), []);
 });
 
 /** Resolves when `network` is asked to attach; a pod whose ADD waited for its infra container would never get there first. */

@@ -515,6 +515,7 @@ export class ContainerManager {
       message: failure ?? (status ? '' : 'the container monitor died without recording an exit status'),
     });
     this.deps.log.info({ containerId: id, exitCode: status?.exitCode ?? null, reason }, 'container exited');
+    if (container.infra) await this.deps.sandboxes.infraExited(container.sandboxId, id);
   }
 
   /**

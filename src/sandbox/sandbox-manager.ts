@@ -68,6 +68,11 @@ export interface SandboxRecord extends SandboxRequest {
   readonly ips: readonly string[];
   /** Made for a RunPodSandbox whose caller gave up: the kubelet's retry with the same name gets this pod. */
   readonly unclaimed?: boolean;
+  /**
+   * Saved before the CNI ADD and the infra container, which need the record; cleared once the pod is whole.
+   * A record still marked at start is of a RunPodSandbox the daemon died in, and is undone.
+   */
+  readonly incomplete?: boolean;
 }
 
 /** The container side of a pod whose PID namespace is shared: its infra (pause) container. */
@@ -181,7 +186,8 @@ export class SandboxManager {
     const record: SandboxRecord = {
       ...request,
       id,
-      state: 'SANDBOX_READY',
+      state: 'SANDBOX_NOTREADY',
+      incomplete: true,
       createdAt: unixNanos(),
       namespaces,
       files,
@@ -205,8 +211,9 @@ export class SandboxManager {
     ]);
     if (attached.status === 'rejected') throw attached.reason;
     if (infra.status === 'rejected') throw infra.reason;
-    const ready: SandboxRecord = { ...record, ips: attached.value, infraContainerId: infra.value };
-    if (ready.ips.length > 0 || ready.infraContainerId !== null) await this.deps.records.save(ready);
+    const { incomplete: _saved, ...whole } = record;
+    const ready: SandboxRecord = { ...whole, state: 'SANDBOX_READY', ips: attached.value, infraContainerId: infra.value };
+    await this.deps.records.save(ready);
     log.info({ name: reservedName(request.metadata), hostNetwork, infraContainerId: ready.infraContainerId }, 'pod sandbox ready');
     return ready;
   }
@@ -254,6 +261,18 @@ export class SandboxManager {
     if (sandbox.state !== 'SANDBOX_NOTREADY') await this.deps.records.save({ ...sandbox, state: 'SANDBOX_NOTREADY' });
   }
 
+  /**
+   * A pod whose infra container has exited, under the daemon or while it was
+   * down, holds no namespaces a new container could join: NOTREADY tells the
+   * kubelet to stop it and make the pod again.
+   */
+  async infraExited(id: string, infraContainerId: string): Promise<void> {
+    const sandbox = this.deps.records.get(id);
+    if (sandbox?.state !== 'SANDBOX_READY' || sandbox.infraContainerId !== infraContainerId) return;
+    await this.deps.records.save({ ...sandbox, state: 'SANDBOX_NOTREADY' });
+    this.deps.log.warn({ podSandboxId: id, infraContainerId }, 'the infra container exited: the pod is not ready');
+  }
+
   /** Removing a missing sandbox succeeds, as CRI requires. */
   async remove(id: string): Promise<void> {
     const sandbox = this.deps.records.get(id);
@@ -267,26 +286,35 @@ export class SandboxManager {
   }
 
   /**
-   * At daemon start, before the server: the runtime directory of a pod
-   * without a record is what a RunPodSandbox left when the daemon died
-   * before saving the record: namespace pins, a shm mount and, if the
-   * network was attached by then, its cached CNI attachment. They are
-   * undone as a failed create would have undone them. A step that fails keeps the directory, so the
-   * next start retries it.
+   * At daemon start, before the server: undoes what a RunPodSandbox the
+   * daemon died in left, as a failed create would have: a runtime directory
+   * without a record (namespace pins, a shm mount and, once the network
+   * was being attached, its cached CNI attachment, whose DEL releases the
+   * lease) and a record still marked incomplete. Its infra container, which
+   * the record never named, ContainerManager.restore has removed already.
+   * A step that fails keeps what is left, so the next start retries it.
    */
   async removeOrphans(): Promise<void> {
     for (const id of await readdir(this.deps.runtimeDir)) {
       if (this.deps.records.get(id)) continue;
-      const runtimeDir = path.join(this.deps.runtimeDir, id);
-      try {
-        await this.deps.network.detach(networkCache(runtimeDir));
-        await this.deps.host.unmount(path.join(runtimeDir, 'shm'));
-        await this.deps.host.removeNamespaces(path.join(runtimeDir, 'ns'));
-        await rm(runtimeDir, { recursive: true, force: true });
-        this.deps.log.info({ podSandboxId: id }, 'removed what a pod sandbox the daemon died creating left behind');
-      } catch (error) {
-        this.deps.log.error({ err: error, podSandboxId: id }, 'cannot remove what a pod sandbox the daemon died creating left behind; retried at the next start');
-      }
+      await this.undoInterruptedCreate(id);
+    }
+    for (const sandbox of this.deps.records.list()) {
+      if (sandbox.incomplete === true) await this.undoInterruptedCreate(sandbox.id);
+    }
+  }
+
+  private async undoInterruptedCreate(id: string): Promise<void> {
+    const runtimeDir = path.join(this.deps.runtimeDir, id);
+    try {
+      await this.deps.network.detach(networkCache(runtimeDir));
+      await this.deps.host.unmount(path.join(runtimeDir, 'shm'));
+      await this.deps.host.removeNamespaces(path.join(runtimeDir, 'ns'));
+      await rm(runtimeDir, { recursive: true, force: true });
+      if (this.deps.records.get(id)) await this.deps.records.remove(id);
+      this.deps.log.info({ podSandboxId: id }, 'removed what a pod sandbox the daemon died creating left behind');
+    } catch (error) {
+      this.deps.log.error({ err: error, podSandboxId: id }, 'cannot remove what a pod sandbox the daemon died creating left behind; retried at the next start');
     }
   }
 
