@@ -162,3 +162,30 @@ test('shutdown lets an in-flight call finish, then removes the socket', async (t
   t.is(await shutdown, 'graceful');
   await t.throwsAsync(stat(server.socketPath), { code: 'ENOENT' });
 });
+
+test('a request with an enum number the proto does not name, or a NUL in a string, is refused before its handler runs', async (t) => {
+  let handled = 0;
+  const { runtime } = await startServer(t, {
+    runtime: {
+      RunPodSandbox: async () => {
+        handled += 1;
+        return { podSandboxId: 'made' };
+      },
+      ExecSync: async () => {
+        handled += 1;
+        return { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), exitCode: 0 };
+      },
+    },
+  });
+  const metadata = { name: 'p', namespace: 'n', uid: 'u' };
+  const badProtocol = await t.throwsAsync<grpc.ServiceError>(
+    call(runtime, 'RunPodSandbox', { config: { metadata, portMappings: [{ protocol: 7, containerPort: 80, hostPort: 8080 }] } }),
+  );
+  t.is(badProtocol!.code, grpc.status.INVALID_ARGUMENT);
+  t.is(badProtocol!.details, 'config.port_mappings[0].protocol: 7 is not a Protocol value');
+  const nulArgument = await t.throwsAsync<grpc.ServiceError>(call(runtime, 'ExecSync', { containerId: 'c', cmd: ['sh', '-c', 'true\0'] }));
+  t.is(nulArgument!.code, grpc.status.INVALID_ARGUMENT);
+  t.is(nulArgument!.details, 'cmd[2] contains a NUL byte');
+  t.is(handled, 0);
+  t.deepEqual(await call(runtime, 'RunPodSandbox', { config: { metadata } }), { podSandboxId: 'made' });
+});

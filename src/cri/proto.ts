@@ -7,18 +7,24 @@ import loaderOptions from './proto-loader-options.json' with { type: 'json' };
 
 export type CriPackage = ProtoGrpcType['runtime']['v1'];
 
+/** The proto package every CRI message and service is in. */
+export const CRI_PACKAGE = 'runtime.v1';
+
 /**
  * Loads the vendored CRI api.proto with the same options the generated types
  * were made with (scripts/gen-proto-types.mjs reads the same JSON file).
  */
-export function loadCriPackage(): CriPackage {
-  const definition = protoLoader.loadSync('runtime/v1/api.proto', {
+export function loadCriDefinition(): protoLoader.PackageDefinition {
+  return protoLoader.loadSync('runtime/v1/api.proto', {
     ...loaderOptions,
     longs: constructorNamed(loaderOptions.longs),
     enums: constructorNamed(loaderOptions.enums),
     bytes: constructorNamed(loaderOptions.bytes),
     includeDirs: [path.join(packageRoot, 'proto')],
   });
+}
+
+export function loadCriPackage(definition = loadCriDefinition()): CriPackage {
   return (grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType).runtime.v1;
 }
 

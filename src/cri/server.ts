@@ -3,7 +3,8 @@ import { chmod, rm } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 import type { ImageServiceHandlers } from '../generated/runtime/v1/ImageService.js';
 import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeService.js';
-import { loadCriPackage } from './proto.js';
+import { CRI_PACKAGE, loadCriDefinition, loadCriPackage } from './proto.js';
+import { RequestChecks } from './request-checks.js';
 import { serviceHandlers, type ServiceRpcs } from './services.js';
 import { claimUnixSocket, socketPathOf } from './unix-socket.js';
 
@@ -28,18 +29,20 @@ export class CriServer {
   ) {}
 
   static async start(options: CriServerOptions): Promise<CriServer> {
-    const cri = loadCriPackage();
+    const definition = loadCriDefinition();
+    const cri = loadCriPackage(definition);
+    const checks = new RequestChecks(definition, CRI_PACKAGE);
     const server = new grpc.Server({
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     });
     server.addService(
       cri.RuntimeService.service,
-      serviceHandlers<RuntimeServiceHandlers>(cri.RuntimeService.service, options.runtime, options.log),
+      serviceHandlers<RuntimeServiceHandlers>(cri.RuntimeService.service, options.runtime, options.log, checks),
     );
     server.addService(
       cri.ImageService.service,
-      serviceHandlers<ImageServiceHandlers>(cri.ImageService.service, options.image, options.log),
+      serviceHandlers<ImageServiceHandlers>(cri.ImageService.service, options.image, options.log, checks),
     );
 
     const socketPath = socketPathOf(options.listen);

@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { UnimplementedError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import type { RequestChecks } from './request-checks.js';
 import { serverStreamHandler, unaryHandler, type ServerStreamRpc, type UnaryRpc } from './rpc.js';
 
 /**
@@ -28,6 +29,7 @@ export function serviceHandlers<Handlers extends grpc.UntypedServiceImplementati
   definition: grpc.ServiceDefinition,
   rpcs: ServiceRpcs<Handlers>,
   log: Logger,
+  checks: RequestChecks,
 ): Handlers {
   const implementations = rpcs as Record<string, ((...args: never[]) => Promise<unknown>) | undefined>;
   const handlers: grpc.UntypedServiceImplementation = {};
@@ -40,9 +42,15 @@ export function serviceHandlers<Handlers extends grpc.UntypedServiceImplementati
       (async () => {
         throw new UnimplementedError(`${method.path} is not implemented by crion yet`);
       });
+    const requestType = (method as { requestType?: { type?: { name?: string } } }).requestType?.type?.name;
+    if (requestType === undefined) throw new Error(`${method.path}: the service definition names no request type`);
+    const checked = (request: unknown, ...rest: never[]) => {
+      checks.check(requestType, request);
+      return implementation(request as never, ...rest);
+    };
     handlers[name] = method.responseStream
-      ? serverStreamHandler(name, log, implementation as ServerStreamRpc<unknown, unknown>)
-      : unaryHandler(name, log, implementation as UnaryRpc<unknown, unknown>);
+      ? serverStreamHandler(name, log, checked as ServerStreamRpc<unknown, unknown>)
+      : unaryHandler(name, log, checked as UnaryRpc<unknown, unknown>);
   }
   return handlers as Handlers;
 }
