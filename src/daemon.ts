@@ -28,7 +28,7 @@ import { lockDirectory, monitorBinary, preparePrivateMountDir, probeHost } from 
 import { ContainerManager, type ContainerRecord } from './container/container-manager.js';
 import { nodeFacts, nodeLookups } from './container/node-facts.js';
 import { OciRuntime } from './container/oci-runtime.js';
-import { LIMIT_CONTROLLERS } from './oci/index.js';
+import { checkPodSpecValues, LIMIT_CONTROLLERS } from './oci/index.js';
 import { containerRpcs } from './cri/container-rpcs.js';
 import { NotFoundError } from './errors.js';
 import { applyPodCidr, defaultNetworkFor, initDefaultNetwork } from './network/default-network.js';
@@ -143,6 +143,11 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     network: networks,
     handlerProblem,
     defaultHandler: () => config.runtime.defaultHandler,
+    checkSpecValues: (request) =>
+      checkPodSpecValues(
+        { sysctls: request.sysctls, cgroupParent: request.cgroupParent, hostNetwork: request.network === 'NODE', hostIpc: request.ipc === 'NODE' },
+        cgroupDriver,
+      ),
     log,
   });
 

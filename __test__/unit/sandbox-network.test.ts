@@ -3,6 +3,8 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { checkPodSpecValues } from '../../src/oci/index.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { PodNetworkRequest } from '../../src/network/pod-networks.js';
 import {
@@ -89,6 +91,8 @@ async function manager(t: { teardown(fn: () => Promise<void>): void }, network: 
     network,
     handlerProblem: (name) => (name === 'runc' ? null : `runtime handler "${name}" is not configured`),
     defaultHandler: () => 'runc',
+    checkSpecValues: (pod) =>
+      checkPodSpecValues({ sysctls: pod.sysctls, cgroupParent: pod.cgroupParent, hostNetwork: pod.network === 'NODE', hostIpc: pod.ipc === 'NODE' }, 'cgroupfs'),
     log,
   });
   return { sandboxes, dir, logText: () => logText };
@@ -267,4 +271,39 @@ test('when one of the network and the infra container fails, the other is undone
   t.is(network.detached.length, 1, 'the network attached meanwhile is detached');
   t.deepEqual(second.sandboxes.list(null), []);
   t.deepEqual(await readdir(path.join(second.dir, 'state')), []);
+});
+
+test('a pod config that would inject, escape or spin is INVALID_ARGUMENT naming its field, before anything is made', async (t) => {
+  const network = new FakeNetwork();
+  const { sandboxes, dir } = await manager(t, network);
+  const base = request('safe');
+  const dns = { servers: ['10.96.0.10'], searches: ['svc.cluster.local'], options: ['ndots:5'] };
+  const cases: Array<[string, SandboxRequest, RegExp]> = [
+    ['CNI_ARGS through the name', { ...base, metadata: { ...base.metadata, name: 'x;IP=10.89.77.77' } }, /^metadata\.name "x;IP=10\.89\.77\.77" may not contain/],
+    ['CNI_ARGS through the namespace', { ...base, metadata: { ...base.metadata, namespace: 'probe;IP=10.89.77.78' } }, /^metadata\.namespace /],
+    ['a resolv.conf line through a server', { ...base, dns: { ...dns, servers: ['1.1.1.1\nnameserver 6.6.6.6'] } }, /^dns_config\.servers\[0\] .* is not an IP address$/],
+    ['two words as one search', { ...base, dns: { ...dns, searches: ['a.example b.example'] } }, /^dns_config\.searches\[0\] .* must be one word/],
+    ['a line through an option', { ...base, dns: { ...dns, options: ['ndots:1\nnameserver 6.6.6.6'] } }, /^dns_config\.options\[0\] /],
+    ['a hosts line through the hostname', { ...base, hostname: 'web\n6.6.6.6 registry' }, /^hostname .* is not a host name/],
+    ['a hostname the kernel cannot take', { ...base, hostname: 'h'.repeat(65) }, /^hostname /],
+    ['a relative log directory', { ...base, logDirectory: 'logs/pod' }, /^log_directory "logs\/pod" must be an absolute path$/],
+    ['a log directory climbing out', { ...base, logDirectory: '/var/log/pods/../../etc' }, /^log_directory .* may not contain "\." or "\.\." components$/],
+    ['a log directory in /proc', { ...base, logDirectory: '/proc/1/probe' }, /^log_directory "\/proc\/1\/probe" is on a kernel pseudo-filesystem/],
+    ['a log directory that is a device', { ...base, logDirectory: '/dev/null' }, /^log_directory "\/dev\/null" is on a kernel pseudo-filesystem/],
+    ['a log directory that is a file', { ...base, logDirectory: '/etc/hostname' }, /^log_directory "\/etc\/hostname" is not a directory$/],
+    ['a host port past 65535', { ...base, portMappings: [{ hostPort: 70000, containerPort: 80, protocol: 'tcp', hostIP: '' }] }, /^port_mappings\[0\]\.host_port 70000 is not a port/],
+    ['a container port of 0', { ...base, portMappings: [{ hostPort: 8080, containerPort: 0, protocol: 'tcp', hostIP: '' }] }, /^port_mappings\[0\]\.container_port 0 /],
+    ['a host IP that is not one', { ...base, portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: 'localhost' }] }, /^port_mappings\[0\]\.host_ip /],
+    ['a cgroup parent climbing out', { ...base, cgroupParent: '../../x' }, /^linux\.cgroup_parent: "\.\.\/\.\.\/x" may not contain/],
+    ['a sysctl for the whole node', { ...base, sysctls: { 'kernel.panic': '1' } }, /^linux\.sysctls: kernel\.panic is not namespaced/],
+  ];
+  for (const [what, bad, message] of cases) {
+    const error = await t.throwsAsync(sandboxes.run(bad), { instanceOf: InvalidArgumentError }, what);
+    t.regex(error?.message ?? '', message, what);
+  }
+  t.deepEqual(network.attached, []);
+  t.deepEqual(sandboxes.list(null), []);
+  t.deepEqual(await readdir(path.join(dir, 'state')).catch(() => []), []);
+  // The same pod with its values in order is made.
+  t.is((await sandboxes.run({ ...base, dns, logDirectory: path.join(dir, 'logs') })).state, 'SANDBOX_READY');
 });

@@ -38,6 +38,8 @@ import type { ContainerDefaults } from '../image/manifest.js';
 import type { SandboxManager, SandboxRecord } from '../sandbox/sandbox-manager.js';
 import type { RecordStore } from '../state/record-store.js';
 import { unixNanos } from '../unix-nanos.js';
+import { makeDirectories } from '../fs/make-directories.js';
+import { containerLogPath } from './container-log-path.js';
 import { launchMonitor, monitorCommand, readExitFile, type ExitStatus } from './monitor.js';
 import { OciRuntime, RuntimeCommandError } from './oci-runtime.js';
 
@@ -121,6 +123,9 @@ export interface ContainerManagerDeps {
   readonly lookups: HostLookups;
   readonly log: Logger;
 }
+
+/** Why a log directory of the client's choosing cannot be made: the path's fault, not the node's. */
+const LOG_DIRECTORY_REFUSALS: ReadonlySet<string> = new Set(['ENOTDIR', 'ENOENT', 'EACCES', 'EPERM', 'EROFS', 'ELOOP', 'ENAMETOOLONG']);
 
 /** CRI caps what ExecSync returns of each stream. */
 const EXEC_OUTPUT_LIMIT = 16 * 1024 * 1024;
@@ -222,6 +227,7 @@ export class ContainerManager {
     if (imageName === '') throw new InvalidArgumentError('CreateContainer needs config.image.image');
     const image = this.deps.images.find(imageName);
     if (!image) throw new NotFoundError(`image "${imageName}" not found; pull it first`);
+    const logPath = containerLogPath(sandbox.logDirectory, config.logPath);
 
     const name = `${config.metadata.name}_${sandbox.metadata.name}_${sandbox.metadata.namespace}_${sandbox.metadata.uid}_${config.metadata.attempt}`;
     const created = this.names.create({
@@ -229,7 +235,7 @@ export class ContainerManager {
       signal,
       existing: () => this.deps.records.list().find((container) => !container.infra && this.reservedName(container) === name),
       describe: (container) => `container ${container.id}`,
-      make: () => CleanupStack.run(this.deps.log, (cleanup) => this.make(sandbox, config, imageName, image.id, cleanup)),
+      make: () => CleanupStack.run(this.deps.log, (cleanup) => this.make(sandbox, config, imageName, image.id, logPath, cleanup)),
     });
     // In the same tick as the readiness check above, so a stop or removal either sees this create or refuses it.
     this.trackCreate(sandbox.id, created);
@@ -265,9 +271,9 @@ export class ContainerManager {
     config: ContainerConfig__Output,
     imageName: string,
     imageId: string,
+    logPath: string,
     cleanup: CleanupStack,
   ): Promise<ContainerRecord> {
-    const logPath = sandbox.logDirectory !== '' && config.logPath !== '' ? path.join(sandbox.logDirectory, config.logPath) : '';
     const limits = containerLimits(config.linux?.resources ?? null, this.deps.host);
     const launched = await this.launch(sandbox, imageName, this.deps.images.require(imageId), {
       securityContext: config.linux?.securityContext ?? null,
@@ -414,7 +420,10 @@ export class ContainerManager {
     await writeFile(path.join(runtimeDir, 'config.json'), JSON.stringify(spec));
 
     const monitorLog = options.logPath === '' ? path.join(runtimeDir, 'discarded.log') : options.logPath;
-    await mkdir(path.dirname(monitorLog), { recursive: true });
+    await makeDirectories(path.dirname(monitorLog)).catch((error: NodeJS.ErrnoException) => {
+      if (!LOG_DIRECTORY_REFUSALS.has(error.code ?? '')) throw error;
+      throw new InvalidArgumentError(`log_path ${options.logPath}: cannot make its directory: ${error.message}`, { cause: error });
+    });
     const runtime = this.deps.runtimes(sandbox.runtimeHandler);
     cleanup.push('delete the container from the OCI runtime', () => runtime.delete(id));
     const started = await launchMonitor({

@@ -7,12 +7,15 @@ import type { SandboxHost } from './sandbox-manager.js';
  * tmpfs, both through the addon. A sysctl or hostname the request got
  * wrong is the client's error, not the runtime's.
  */
+/** A name that would reach the host, and a sysctl or hostname the kernel refused (EINVAL, ENOENT) for the pod's own namespaces. */
+const CLIENT_ERRORS: ReadonlySet<string> = new Set(['ERR_POD_NS_INVALID', 'ERR_POD_NS_SYSCTL', 'ERR_POD_NS_HOSTNAME']);
+
 export const nativeSandboxHost: SandboxHost = {
   async createNamespaces(request) {
     try {
       return await createPodNamespaces({ ...request, sysctls: { ...request.sysctls } });
     } catch (error) {
-      if (error instanceof NativeError && error.code === 'ERR_POD_NS_INVALID') {
+      if (error instanceof NativeError && CLIENT_ERRORS.has(error.code)) {
         throw new InvalidArgumentError(error.message, { cause: error });
       }
       throw error;

@@ -8,6 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { PodNetworkRequest, PortMapping } from '../network/pod-networks.js';
 import type { RecordStore } from '../state/record-store.js';
 import { unixNanos } from '../unix-nanos.js';
+import { checkPodConfig } from './pod-config-checks.js';
 import { writePodFiles, type DnsSettings, type PodFiles } from './pod-files.js';
 
 /**
@@ -116,6 +117,8 @@ export interface SandboxManagerDeps {
   /** Why pods cannot run with this RuntimeClass handler here (not configured, runtime not installed), or null. */
   readonly handlerProblem: (name: string) => string | null;
   readonly defaultHandler: () => string;
+  /** Throws InvalidArgumentError for pod values only the containers' OCI specs use (sysctls, cgroup parent). */
+  readonly checkSpecValues: (request: SandboxRequest) => void;
   readonly log: Logger;
 }
 
@@ -137,7 +140,8 @@ export class SandboxManager {
 
   /** `signal` is the caller's: a run it gives up on still finishes, for the kubelet's retry to collect. */
   async run(request: SandboxRequest, signal?: AbortSignal): Promise<SandboxRecord> {
-    validate(request);
+    await checkPodConfig(request);
+    this.deps.checkSpecValues(request);
     const handler = request.runtimeHandler === '' ? this.deps.defaultHandler() : request.runtimeHandler;
     const problem = this.deps.handlerProblem(handler);
     if (problem !== null) throw new NotFoundError(problem);
@@ -372,12 +376,3 @@ function reservedName(metadata: SandboxMetadata): string {
   return `${metadata.name}_${metadata.namespace}_${metadata.uid}_${metadata.attempt}`;
 }
 
-function validate(request: SandboxRequest): void {
-  const { metadata } = request;
-  if (metadata.name === '' || metadata.namespace === '' || metadata.uid === '') {
-    throw new InvalidArgumentError('PodSandboxConfig.metadata needs name, namespace and uid');
-  }
-  if (request.network === 'TARGET' || request.ipc === 'TARGET') {
-    throw new InvalidArgumentError('namespace mode TARGET applies to the PID namespace only');
-  }
-}
