@@ -190,6 +190,21 @@ test('a pull its client gives up on is cancelled at once and leaves nothing behi
   t.is(again.code, 0, again.stderr);
 });
 
+test('image.registry_stall_timeout_seconds and registry_attempts bound how long a stalling registry is waited for', async (t) => {
+  const proxy = await startStallingProxy(t, registry.host);
+  const { busybox } = images;
+  proxy.stall(busybox.layers[0]!.digest);
+  const daemon = await startDaemon(t, {
+    config: `[image]\nregistries_conf_dir = "/nonexistent"\nregistry_stall_timeout_seconds = 1\nregistry_attempts = 1\n`,
+    args: ['--image-registries-conf', await writeRegistriesConf(t, [proxy.host])],
+  });
+  // One attempt: the retry, which the proxy would serve, is never made.
+  const pulled = await crictl(daemon, ['pull', `${proxy.host}/${busybox.repository}:latest`]);
+  t.not(pulled.code, 0);
+  t.regex(pulled.stderr, /Unavailable.*nothing received for 1000 ms/);
+  t.deepEqual(await storeEntries(daemon), { layers: [], images: [], staging: [] });
+});
+
 test('basic auth: credentials from the request are used, and a wrong password is refused without leaving anything', async (t) => {
   const basic = await startRegistry(t, { auth: 'basic' });
   const published = await publishTestImages(basic);
