@@ -77,7 +77,8 @@ export class Puller {
     } catch (error) {
       if (signal.aborted) {
         reporter.failed('cancelled: no caller waits for it');
-        this.deps.log.info({ image: name, reason: (signal.reason as Error | undefined)?.message }, 'pull cancelled: no caller waits for it');
+        const reason = (signal.reason as Error | undefined)?.message;
+        this.deps.log.info({ image: name, reason }, 'pull cancelled: no caller waits for it');
       } else {
         reporter.failed(error instanceof Error ? error.message : String(error));
       }
