@@ -12,7 +12,7 @@ import { LayerStore } from './image/layer-store.js';
 import { loadAuthFile } from './image/auth.js';
 import { Puller } from './image/puller.js';
 import { PullProgressBoard } from './image/pull-progress.js';
-import { RegistryClient } from './image/registry-client.js';
+import { DEFAULT_RETRY, RegistryClient } from './image/registry-client.js';
 import { selectLayerUnpacker } from './image/unpack/index.js';
 import { loadRegistriesConfig } from './image/registries-conf.js';
 import {
@@ -94,7 +94,11 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   });
   const pullProgress = new PullProgressBoard();
   const puller = new Puller({
-    client: new RegistryClient({ log }),
+    client: new RegistryClient({
+      log,
+      idleTimeoutMs: config.image.registryStallTimeoutSeconds * 1000,
+      retry: { ...DEFAULT_RETRY, attempts: config.image.registryAttempts },
+    }),
     registries,
     authFile: await loadAuthFile(config.image.authFile),
     layers,

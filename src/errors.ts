@@ -22,7 +22,8 @@ export type CrionErrorKind =
   | 'deadline-exceeded'
   | 'unavailable'
   | 'unimplemented'
-  | 'permission-denied';
+  | 'permission-denied'
+  | 'cancelled';
 
 /** The request is malformed or contradicts itself; retrying it unchanged cannot succeed. */
 export class InvalidArgumentError extends CrionError {
@@ -67,4 +68,9 @@ export class UnimplementedError extends CrionError {
 /** Credentials were refused or missing. */
 export class PermissionDeniedError extends CrionError {
   readonly kind = 'permission-denied';
+}
+
+/** The caller gave up on the operation (cancelled the call, or let its deadline pass). */
+export class CancelledError extends CrionError {
+  readonly kind = 'cancelled';
 }

@@ -2,9 +2,11 @@ import test from 'ava';
 import { access, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { crictl, crictlJson } from '../helpers/crictl.js';
 import { spawnDaemon, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { REGISTRY_CREDENTIALS, startRegistry, startSharedRegistry, type Registry } from '../helpers/registry.js';
+import { startStallingProxy } from '../helpers/stalling-proxy.js';
 import { publishTestImages, type TestImages } from '../helpers/test-images.js';
 
 /**
@@ -149,6 +151,58 @@ test('identical concurrent pulls share one download and both succeed', async (t)
   const entries = await storeEntries(daemon);
   t.is(entries.layers.length, images.multilayer.layers.length);
   t.is(entries.images.length, 1);
+});
+
+/** The value, or 'pending' if it has not settled within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([promise, sleep(ms, 'pending' as const, { signal: timer.signal })]);
+  } finally {
+    timer.abort();
+  }
+}
+
+test('a pull its client gives up on is cancelled at once and leaves nothing behind', async (t) => {
+  const proxy = await startStallingProxy(t, registry.host);
+  const { multilayer } = images;
+  const stalled = proxy.stall(multilayer.layers.at(-1)!.digest);
+  const daemon = await imageDaemon(t, [proxy.host]);
+  const reference = `${proxy.host}/${multilayer.repository}:latest`;
+
+  const deadlineAt = Date.now() + 2_000;
+  const pulled = await crictl(daemon, ['pull', '--pull-timeout', '2s', reference]);
+  t.not(pulled.code, 0);
+  t.regex(pulled.stderr, /DeadlineExceeded/);
+  t.not(await within(stalled.reached, 0), 'pending', 'the pull reached the stalled layer before its deadline');
+
+  // Left alone, the pull would hold the connection until the 60 s stall timeout, and retry after it.
+  const closedAt = await within(stalled.closed, 20_000);
+  t.not(closedAt, 'pending', 'the daemon still waits on the registry after the client gave up');
+  if (closedAt === 'pending') return;
+  t.log(`the stalled download was cut ${closedAt - deadlineAt} ms after the client's deadline`);
+  await daemon.waitForLog((line) => line.msg === 'pull cancelled: no caller waits for it', 10_000);
+  const outcome = daemon.logs().find((line) => line.rpc === 'PullImage' && typeof line.outcome === 'string');
+  t.is(outcome?.msg, 'rpc failed', 'a cancelled pull is an outcome, not a crash');
+  t.deepEqual(await storeEntries(daemon), { layers: [], images: [], staging: [] }, 'no half layer, and the committed ones are collected');
+
+  const again = await crictl(daemon, ['pull', reference]);
+  t.is(again.code, 0, again.stderr);
+});
+
+test('image.registry_stall_timeout_seconds and registry_attempts bound how long a stalling registry is waited for', async (t) => {
+  const proxy = await startStallingProxy(t, registry.host);
+  const { busybox } = images;
+  proxy.stall(busybox.layers[0]!.digest);
+  const daemon = await startDaemon(t, {
+    config: `[image]\nregistries_conf_dir = "/nonexistent"\nregistry_stall_timeout_seconds = 1\nregistry_attempts = 1\n`,
+    args: ['--image-registries-conf', await writeRegistriesConf(t, [proxy.host])],
+  });
+  // One attempt: the retry, which the proxy would serve, is never made.
+  const pulled = await crictl(daemon, ['pull', `${proxy.host}/${busybox.repository}:latest`]);
+  t.not(pulled.code, 0);
+  t.regex(pulled.stderr, /Unavailable.*nothing received for 1000 ms/);
+  t.deepEqual(await storeEntries(daemon), { layers: [], images: [], staging: [] });
 });
 
 test('basic auth: credentials from the request are used, and a wrong password is refused without leaving anything', async (t) => {

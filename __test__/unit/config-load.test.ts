@@ -1,6 +1,7 @@
 import path from 'node:path';
 import test from 'ava';
-import { ConfigError, defaultConfig, loadConfig } from '../../src/config/index.js';
+import { Command } from 'commander';
+import { addConfigOptions, ConfigError, defaultConfig, loadConfig, overridesFrom, renderConfig } from '../../src/config/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { writeConfigFiles } from '../fixtures/config/temp-config.js';
 
@@ -147,4 +148,33 @@ test('IPv6 values are accepted', async (t) => {
   const { config } = await loadConfig(sources, []);
   t.is(config.network.defaultSubnet, 'fd00:88::/64');
   t.is(config.streaming.address, '::1');
+});
+
+test("the registry stall timeout and attempts: the client's former constants by default, set by file or flag, bounded", async (t) => {
+  const defaults = defaultConfig();
+  t.is(defaults.image.registryStallTimeoutSeconds, 60);
+  t.is(defaults.image.registryAttempts, 4);
+  t.regex(renderConfig(defaults), /\n# [^\n]*silence[^\n]*\n(?:# [^\n]*\n)*registry_stall_timeout_seconds = 60\n/);
+  t.regex(renderConfig(defaults), /\n# [^\n]*first included[^\n]*\n(?:# [^\n]*\n)*registry_attempts = 4\n/);
+
+  const sources = await writeConfigFiles(t, '[image]\nregistry_stall_timeout_seconds = 5\nregistry_attempts = 1\n');
+  const fromFile = (await loadConfig(sources, [])).config;
+  t.is(fromFile.image.registryStallTimeoutSeconds, 5);
+  t.is(fromFile.image.registryAttempts, 1);
+  const flags = addConfigOptions(new Command('daemon').exitOverride())
+    .parse(['--image-registry-stall-timeout-seconds', '120', '--image-registry-attempts', '2'], { from: 'user' })
+    .opts();
+  const fromFlags = (await loadConfig(sources, overridesFrom(flags))).config;
+  t.is(fromFlags.image.registryStallTimeoutSeconds, 120);
+  t.is(fromFlags.image.registryAttempts, 2);
+
+  for (const [toml, key] of [
+    ['registry_stall_timeout_seconds = 0', 'image.registry_stall_timeout_seconds'],
+    ['registry_attempts = 0', 'image.registry_attempts'],
+  ] as const) {
+    const bad = await writeConfigFiles(t, `[image]\n${toml}\n`);
+    const error = await t.throwsAsync(loadConfig(bad, []), { instanceOf: ConfigError });
+    t.is(error.key, key);
+    t.regex(error.reason, /expected an integer from 1 to/);
+  }
 });

@@ -2,6 +2,7 @@ import test from 'ava';
 import { status } from '@grpc/grpc-js';
 import {
   AlreadyExistsError,
+  CancelledError,
   DeadlineExceededError,
   FailedPreconditionError,
   InvalidArgumentError,
@@ -23,6 +24,7 @@ const cases = [
   [new UnavailableError('bad'), status.UNAVAILABLE],
   [new UnimplementedError('bad'), status.UNIMPLEMENTED],
   [new PermissionDeniedError('bad'), status.PERMISSION_DENIED],
+  [new CancelledError('bad'), status.CANCELLED],
 ] as const;
 
 for (const [error, code] of cases) {

@@ -66,6 +66,8 @@ export interface ImageConfig {
   readonly pinnedImages: readonly string[];
   readonly maxConcurrentDownloads: number;
   readonly maxLayerBytes: number;
+  readonly registryStallTimeoutSeconds: number;
+  readonly registryAttempts: number;
   readonly unpack: 'native' | 'js';
 }
 
@@ -190,6 +192,18 @@ export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
       integer(1024 * 1024, Number.MAX_SAFE_INTEGER),
       64 * 1024 ** 3,
       'Largest uncompressed size of one layer; a layer that inflates past it is refused as a decompression bomb.',
+    ),
+    registryStallTimeoutSeconds: setting(
+      integer(1, 3600),
+      60,
+      'Longest silence from a registry, awaiting its answer or mid-body, before the request counts as failed and is ' +
+        'tried again (registry_attempts). A pull whose callers have all gone stops at once, whatever this says.',
+    ),
+    registryAttempts: setting(
+      integer(1, 20),
+      4,
+      'Tries of one registry request in all, the first included, when it fails in a way that may pass ' +
+        '(a stall, a refused or reset connection, HTTP 429 or 5xx); backoff from 0.5 s, doubling up to 10 s.',
     ),
     unpack: setting(
       oneOf(['native', 'js']),

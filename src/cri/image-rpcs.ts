@@ -32,9 +32,12 @@ export function imageRpcs(deps: ImageRpcDeps): ServiceRpcs<ImageServiceHandlers>
   };
 
   return {
-    /** The returned ref is the image ID, the same string ImageStatus, ListImages and containers report. */
-    async PullImage(request) {
-      const image = await puller.pull(requireImageName(request.image?.image), request.auth);
+    /**
+     * The returned ref is the image ID, the same string ImageStatus, ListImages and containers report.
+     * A caller that cancels or lets its deadline pass takes its share of the pull with it.
+     */
+    async PullImage(request, context) {
+      const image = await puller.pull(requireImageName(request.image?.image), request.auth, context.signal);
       return { imageRef: image.id };
     },
 

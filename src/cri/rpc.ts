@@ -1,5 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger.js';
+import { CancelledError } from '../errors.js';
 import { toGrpcStatus } from './status-codes.js';
 
 /** What a CRI handler gets besides its request. Handlers never see gRPC objects. */
@@ -56,7 +57,8 @@ function trackCall(rpcName: string, baseLog: Logger, call: CancellableCall, requ
   const started = process.hrtime.bigint();
   const log = baseLog.child({ rpc: rpcName, ...correlationFields(request) });
   const controller = new AbortController();
-  call.once('cancelled', () => controller.abort(new Error(`${rpcName} was cancelled by the client`)));
+  // A domain error, so a handler that answers with the reason is logged as an outcome, not as a crash.
+  call.once('cancelled', () => controller.abort(new CancelledError(`${rpcName} was cancelled by the client`)));
   const level = POLLED_RPC.test(rpcName) ? 'debug' : 'info';
   log.trace({ request }, 'rpc started');
   const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;

@@ -12,6 +12,7 @@ const STATUS_BY_KIND: Record<CrionErrorKind, status> = {
   unavailable: status.UNAVAILABLE,
   unimplemented: status.UNIMPLEMENTED,
   'permission-denied': status.PERMISSION_DENIED,
+  cancelled: status.CANCELLED,
 };
 
 export interface MappedError {

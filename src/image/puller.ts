@@ -22,13 +22,19 @@ import type { LayerUnpacker } from './unpack/layer-unpacker.js';
  * record the image once all its layers are committed.
  *
  * Identical work is shared: two pulls of one name are one pull, and a layer
- * two images need at once is fetched once. Pulls run to the end even when
- * the kubelet gives up on the call, so its retry finds the image (or joins
- * the pull) instead of starting over.
+ * two images need at once is fetched once. A pull lasts as long as someone
+ * waits for it: when its last caller gives up (a cancelled call, a passed
+ * deadline) it is cancelled and undoes what it did, and a layer goes on
+ * while another pull still needs it. Otherwise a pull against a stalling
+ * registry would hold a download slot and staging space through every
+ * stall timeout and retry, for an answer nobody reads.
  */
 
+/** What the puller needs of the registry client; tests give it a fake. */
+export type PullerRegistry = Pick<RegistryClient, 'getManifest' | 'fetchBlob'>;
+
 export interface PullerDeps {
-  readonly client: RegistryClient;
+  readonly client: PullerRegistry;
   readonly registries: RegistriesConfig;
   readonly authFile: AuthFile;
   readonly layers: LayerStore;
@@ -51,36 +57,55 @@ export class Puller {
     this.downloads = new Limiter(deps.maxConcurrentDownloads);
   }
 
-  pull(name: string, auth: CriAuthConfig | null): Promise<ImageRecord> {
+  /**
+   * `signal` is the caller's: once it aborts, the caller is answered with its
+   * reason, and the pull is cancelled if no other caller waits for it. A
+   * caller without one (the daemon's own pull of the pause image) stays.
+   */
+  pull(name: string, auth: CriAuthConfig | null, signal?: AbortSignal): Promise<ImageRecord> {
     // Credentials are part of the key: a pull must not succeed on someone else's password.
     const key = JSON.stringify([name, auth]);
-    return this.pulls.run(key, () => this.pullOnce(name, auth));
+    return this.pulls.run(key, (pullSignal) => this.pullOnce(name, auth, pullSignal), signal);
   }
 
-  private async pullOnce(name: string, auth: CriAuthConfig | null): Promise<ImageRecord> {
+  private async pullOnce(name: string, auth: CriAuthConfig | null, signal: AbortSignal): Promise<ImageRecord> {
     const reporter = this.deps.progress.start(name);
     try {
-      const image = await this.pullFromCandidates(name, auth, reporter);
+      const image = await this.pullFromCandidates(name, auth, reporter, signal);
       reporter.finished(image.id);
       return image;
     } catch (error) {
-      reporter.failed(error instanceof Error ? error.message : String(error));
+      if (signal.aborted) {
+        reporter.failed('cancelled: no caller waits for it');
+        const reason = (signal.reason as Error | undefined)?.message;
+        this.deps.log.info({ image: name, reason }, 'pull cancelled: no caller waits for it');
+      } else {
+        reporter.failed(error instanceof Error ? error.message : String(error));
+      }
       throw error;
     }
   }
 
   /** Mirrors first, then the origin; a registry that lacks the image or fails hands over to the next. */
-  private async pullFromCandidates(name: string, auth: CriAuthConfig | null, reporter: PullReporter): Promise<ImageRecord> {
+  private async pullFromCandidates(
+    name: string,
+    auth: CriAuthConfig | null,
+    reporter: PullReporter,
+    signal: AbortSignal,
+  ): Promise<ImageRecord> {
     const candidates = resolvePullCandidates(this.deps.registries, parseReference(name));
     const failures: Array<{ candidate: PullCandidate; error: unknown }> = [];
     for (const candidate of candidates) {
       const call: RegistryCall = {
         credentials: resolveCredentials(auth, this.deps.authFile, candidate.reference.registry, candidate.reference.repository),
+        signal,
       };
       let resolved;
       try {
         resolved = await this.resolveManifest(candidate, call);
       } catch (error) {
+        // A cancelled pull has no reason to ask the next endpoint.
+        if (signal.aborted) throw signal.reason;
         this.deps.log.debug({ endpoint: referenceString(candidate.reference), err: error }, 'pull candidate failed');
         failures.push({ candidate, error });
         continue;
@@ -168,6 +193,7 @@ export class Puller {
     }
   }
 
+  /** `call.signal` is the pull's; the layer has its own, aborted only when no pull needs the layer any more. */
   private async ensureLayer(
     candidate: PullCandidate,
     call: RegistryCall,
@@ -179,26 +205,33 @@ export class Puller {
   ): Promise<LayerRecord> {
     const present = this.deps.layers.get(chainId);
     if (present) return present;
-    return this.layerWork.run(chainId, async () => {
+    const work = async (signal: AbortSignal): Promise<LayerRecord> => {
       const compression = layerCompression(descriptor.mediaType);
       const staging = await this.deps.layers.stage();
       try {
         await this.downloads.run(() => {
+          // Cancelled while queued: the slot goes to a layer someone still wants.
+          signal.throwIfAborted();
           reporter.layer(descriptor.digest, { stage: 'downloading' });
           return this.deps.client.fetchBlob(candidate, descriptor, staging.blobPath, {
             ...call,
+            signal,
             onProgress: (downloaded) => reporter.layer(descriptor.digest, { downloaded }),
           });
         });
         reporter.layer(descriptor.digest, { stage: 'unpacking', downloaded: descriptor.size });
-        const unpacked = await this.unpacks.run(() =>
-          this.deps.unpack({
-            blobPath: staging.blobPath,
-            destination: staging.diffDir,
-            compression,
-            maxUncompressedBytes: this.deps.maxLayerBytes,
-          }),
-        );
+        const unpacked = await this.unpacks.run(() => {
+          signal.throwIfAborted();
+          return this.deps.unpack(
+            {
+              blobPath: staging.blobPath,
+              destination: staging.diffDir,
+              compression,
+              maxUncompressedBytes: this.deps.maxLayerBytes,
+            },
+            signal,
+          );
+        });
         if (unpacked.diffId !== diffId) {
           throw new LayerUnpackError(
             'diff-id-mismatch',
@@ -219,7 +252,8 @@ export class Puller {
         await staging.discard();
         throw error;
       }
-    });
+    };
+    return this.layerWork.run(chainId, work, call.signal);
   }
 }
 

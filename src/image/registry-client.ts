@@ -76,7 +76,8 @@ export interface FetchedManifest {
   readonly parsed: Manifest;
 }
 
-const DEFAULT_RETRY: RetryPolicy = { attempts: 4, initialDelayMs: 500, maxDelayMs: 10_000 };
+/** `image.registry_attempts` sets the attempts; the delays are fixed. */
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, initialDelayMs: 500, maxDelayMs: 10_000 };
 /** containers/image's limit: a manifest is metadata, so anything larger is a broken or hostile registry. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
