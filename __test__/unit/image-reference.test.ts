@@ -94,6 +94,9 @@ const invalid: ReadonlyArray<readonly [string, string]> = [
   ['example.com/', 'empty path component'],
   ['-bad.example.com/app', 'invalid registry host "-bad.example.com"'],
   ['::1/app', 'invalid registry host "::1"'],
+  // A URL cannot hold these ports: once taken, they failed deep in the pull as "Invalid URL".
+  ['127.0.0.1:99999/x:1', 'invalid registry host "127.0.0.1:99999": port 99999 is not 1 to 65535'],
+  ['localhost:0/x', 'invalid registry host "localhost:0": port 0 is not 1 to 65535'],
   [':tag', 'missing repository name'],
   ['a'.repeat(64), 'a 64-digit hex string is an image ID, not a repository name'],
   [`example.com/${'a'.repeat(250)}`, 'repository name longer than 255 characters'],

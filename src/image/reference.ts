@@ -51,14 +51,23 @@ const MAX_TAG_LENGTH = 128;
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
 const REGISTRY_HOST = new RegExp(
-  `^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?$`,
+  `^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::([0-9]+))?$`,
 );
+const MAX_PORT = 65535;
 const TAG = /^\w[\w.-]*$/;
 const IMAGE_ID = /^[a-f0-9]{64}$/;
 
 /** `host[:port]` that a reference would take for a registry: with a dot or a port, or `localhost`. */
 export function isRegistryHost(text: string): boolean {
-  return REGISTRY_HOST.test(text) && namesRegistry(text);
+  return REGISTRY_HOST.test(text) && namesRegistry(text) && portProblem(text) === null;
+}
+
+/** A URL cannot hold a port out of range: taken here, it would fail deep in a pull as "Invalid URL". */
+function portProblem(host: string): string | null {
+  const port = REGISTRY_HOST.exec(host)?.[1];
+  if (port === undefined) return null;
+  const number = Number(port);
+  return number >= 1 && number <= MAX_PORT ? null : `port ${number} is not 1 to ${MAX_PORT}`;
 }
 
 /** Whether a name's first component names a registry rather than a path. */
@@ -106,7 +115,10 @@ function splitReference(text: string): Parts {
   const first = slash === -1 ? name : name.slice(0, slash);
   const registry = slash !== -1 && namesRegistry(first) ? first : null;
   const repository = registry === null ? name : name.slice(slash + 1);
-  if (registry !== null && !isRegistryHost(registry)) fail(`invalid registry host "${registry}"`);
+  if (registry !== null && !isRegistryHost(registry)) {
+    const problem = portProblem(registry);
+    fail(`invalid registry host "${registry}"${problem === null ? '' : `: ${problem}`}`);
+  }
   if (registry === null && IMAGE_ID.test(repository)) {
     fail('a 64-digit hex string is an image ID, not a repository name');
   }
