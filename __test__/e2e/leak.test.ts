@@ -1,17 +1,27 @@
 import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { randomInt } from 'node:crypto';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadCriPackage } from '../../src/cri/proto.js';
-import { startDaemon, type Daemon } from '../helpers/daemon.js';
-import type { TestNetwork } from '../helpers/test-network.js';
-import { removeCgroupTree, snapshotHost, type HostSnapshot } from '../helpers/host-snapshot.js';
-import { publishCritestImages } from '../helpers/critest-images.js';
-import { startSharedRegistry, type Registry } from '../helpers/registry.js';
-import { publishTestImages, type TestImages } from '../helpers/test-images.js';
+import {
+  BROKEN_NETWORK_NAME,
+  DEFAULT_CGROUP_PARENT,
+  call,
+  containerConfig,
+  containerStatus,
+  createContainer,
+  expectCode,
+  harnessRegistry,
+  podConfig,
+  restart,
+  runPod,
+  setUp,
+  snapshot,
+  useHarness,
+  waitExited,
+  type Setup,
+} from '../helpers/leak-harness.js';
 
 /**
  * The leak test: many pods and containers made and deleted, and every kind
@@ -20,230 +30,7 @@ import { publishTestImages, type TestImages } from '../helpers/test-images.js';
  * leases, veths and iptables rules must all be back to what they were.
  */
 
-let registry: Registry;
-let images: TestImages;
-let confDir: string;
-
-test.before(async () => {
-  registry = await startSharedRegistry();
-  images = await publishTestImages(registry);
-  // The pause stand-in, for the infra container of pods with a shared PID namespace.
-  await publishCritestImages(registry);
-  confDir = await mkdtemp(path.join(tmpdir(), 'crion-leak-'));
-  await writeFile(path.join(confDir, 'registries.conf'), `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`);
-});
-
-test.after.always(async () => {
-  await registry?.dispose();
-  if (confDir) await rm(confDir, { recursive: true, force: true });
-});
-
-const cri = loadCriPackage();
-type Runtime = InstanceType<typeof cri.RuntimeService>;
-type Images = InstanceType<typeof cri.ImageService>;
-
-/** Each test's own bridge, subnet and cgroup parents, so tests beside it on the host cannot blur what it sees. */
-interface Setup {
-  /** The daemon serving now; a restarted one works on the first one's directory. */
-  readonly daemon: Daemon;
-  /** Every daemon that ran on `dir`, for their logs and to tell them from leftovers. */
-  readonly daemons: readonly Daemon[];
-  /** The first daemon's directory: root, state, CNI configs and pod logs. */
-  readonly dir: string;
-  readonly config: string;
-  readonly runtime: Runtime;
-  readonly images: Images;
-  readonly bridge: string;
-  readonly network: TestNetwork;
-  /** A systemd slice name, the way the kubelet's systemd driver and critest name a pod's parent. */
-  readonly sliceParent: string;
-  /** What the cgroupfs driver makes of the slice name: the path systemd would have used. */
-  readonly sliceTop: string;
-  readonly slicePath: string;
-  /** A cgroupfs path, the way the kubelet's cgroupfs driver names it. */
-  readonly cgroupfsParent: string;
-  readonly cgroupfsTop: string;
-  readonly ids: Set<string>;
-}
-
-const NETWORK_NAME = 'crion';
-const BROKEN_NETWORK_NAME = 'crion-broken';
-
-async function setUp(t: ExecutionContext, pauseImage = `${registry.host}/pause:3.10`): Promise<Setup> {
-  const token = randomBytes(4).toString('hex');
-  const sliceTop = `/crionleak${token}.slice`;
-  const cgroupfsTop = `/crion-leak-${token}`;
-  // Registered first, so they run last: after the daemon and its containers are gone.
-  t.teardown(async () => {
-    await removeCgroupTree(sliceTop);
-    await removeCgroupTree(cgroupfsTop);
-  });
-  const config = [
-    '[image]',
-    `registries_conf = "${path.join(confDir, 'registries.conf')}"`,
-    'registries_conf_dir = "/nonexistent"',
-    `pause_image = "${pauseImage}"`,
-    '',
-  ].join('\n');
-  // The default network on the bridge and /24 the daemon helper claims for it (and removes after it).
-  const daemon = await startDaemon(t, { config });
-  const network = daemon.network!;
-  const setup = await connect(t, daemon);
-  await call(setup.images, 'PullImage', { image: { image: images.busybox.reference } });
-  // Pulled here, or by the first pod that needs it if it cannot be.
-  await call(setup.images, 'PullImage', { image: { image: pauseImage } }).catch(() => undefined);
-  return {
-    ...setup,
-    daemons: [daemon],
-    dir: daemon.dir,
-    config,
-    bridge: network.bridge,
-    network,
-    sliceParent: `crionleak${token}-pods.slice`,
-    sliceTop,
-    slicePath: `${sliceTop}/crionleak${token}-pods.slice`,
-    cgroupfsParent: `${cgroupfsTop}/kubepods`,
-    cgroupfsTop,
-    ids: new Set(),
-  };
-}
-
-/** Clients of `daemon`, and a teardown that removes its pods before it is disposed of: that runs CNI DEL. */
-async function connect(t: ExecutionContext, daemon: Daemon): Promise<{ daemon: Daemon; runtime: Runtime; images: Images }> {
-  const runtime = new cri.RuntimeService(daemon.endpoint, grpc.credentials.createInsecure());
-  const imageService = new cri.ImageService(daemon.endpoint, grpc.credentials.createInsecure());
-  t.teardown(async () => {
-    const pods = await call<{ items: Array<{ id: string }> }>(runtime, 'ListPodSandbox', {}).catch(() => ({ items: [] }));
-    for (const pod of pods.items) await call(runtime, 'RemovePodSandbox', { podSandboxId: pod.id }).catch(() => undefined);
-    runtime.close();
-    imageService.close();
-  });
-  return { daemon, runtime, images: imageService };
-}
-
-/** A new daemon on the same root, state and CNI configs, as after a crash and a restart. */
-async function restart(t: ExecutionContext, setup: Setup): Promise<Setup> {
-  const daemon = await startDaemon(t, {
-    config: setup.config,
-    args: ['--root', path.join(setup.dir, 'root'), '--state', path.join(setup.dir, 'state'), '--network-cni-config-dir', path.join(setup.dir, 'cni')],
-  });
-  return { ...setup, ...(await connect(t, daemon)), daemons: [...setup.daemons, daemon] };
-}
-
-/** One unary CRI call; rejects with the grpc-js error, whose `code` the tests check. */
-function call<T = unknown>(client: Runtime | Images, method: string, request: object): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const fn = (client as unknown as Record<string, (request: object, callback: (error: grpc.ServiceError | null, response: T) => void) => void>)[method]!;
-    fn.call(client, request, (error, response) => (error ? reject(error) : resolve(response)));
-  });
-}
-
-async function expectCode(t: ExecutionContext, promise: Promise<unknown>, code: grpc.status, message: RegExp): Promise<void> {
-  const error = await t.throwsAsync(promise);
-  t.is((error as grpc.ServiceError | undefined)?.code, code, `${grpc.status[code]} expected: ${error?.message}`);
-  t.regex(error?.message ?? '', message);
-}
-
-/** Every pod and container ID the daemon ever logged, also those of creates that failed and never reached the client. */
-function loggedIds(setup: Setup): Set<string> {
-  const ids = new Set(setup.ids);
-  for (const line of setup.daemons.flatMap((daemon) => daemon.logs())) {
-    for (const key of ['podSandboxId', 'containerId', 'infraContainerId']) {
-      const value = line[key];
-      if (typeof value === 'string' && /^[0-9a-f]{64}$/.test(value)) ids.add(value);
-    }
-  }
-  return ids;
-}
-
-function snapshot(setup: Setup): Promise<HostSnapshot> {
-  return snapshotHost({
-    dir: setup.dir,
-    daemonPids: setup.daemons.filter((daemon) => daemon.running).map((daemon) => daemon.child.pid!),
-    // Below the parents only: the parents are the caller's (the kubelet makes its own; runc makes critest's on demand).
-    cgroupParents: [setup.slicePath, setup.cgroupfsParent],
-    sharedCgroupParents: [DEFAULT_CGROUP_PARENT],
-    bridge: setup.bridge,
-    ids: loggedIds(setup),
-    networkNames: [NETWORK_NAME, BROKEN_NETWORK_NAME],
-  });
-}
-
-interface PodOptions {
-  readonly sharedPid: boolean;
-  readonly cgroupParent: string;
-  readonly hostPort?: number;
-  readonly sysctls?: Record<string, string>;
-  readonly seccompRef?: string;
-  readonly hostNetwork?: boolean;
-}
-
-function podConfig(setup: Setup, name: string, options: PodOptions) {
-  return {
-    metadata: { name, namespace: 'crion-leak', uid: `${name}-uid`, attempt: 0 },
-    hostname: name,
-    logDirectory: path.join(setup.dir, 'logs', name),
-    portMappings: options.hostPort === undefined ? [] : [{ protocol: 'TCP', containerPort: 80, hostPort: options.hostPort }],
-    linux: {
-      cgroupParent: options.cgroupParent,
-      sysctls: options.sysctls ?? {},
-      securityContext: {
-        namespaceOptions: { pid: options.sharedPid ? 'POD' : 'CONTAINER', network: options.hostNetwork ? 'NODE' : 'POD' },
-        seccomp: options.seccompRef === undefined ? null : { profileType: 'Localhost', localhostRef: options.seccompRef },
-      },
-    },
-  };
-}
-
-async function runPod(setup: Setup, config: ReturnType<typeof podConfig>, runtimeHandler = ''): Promise<string> {
-  const { podSandboxId } = await call<{ podSandboxId: string }>(setup.runtime, 'RunPodSandbox', { config, runtimeHandler });
-  setup.ids.add(podSandboxId);
-  return podSandboxId;
-}
-
-function containerConfig(name: string, command: string[], extra: { linux?: object; mounts?: object[]; image?: string } = {}) {
-  return {
-    metadata: { name },
-    image: { image: extra.image ?? images.busybox.reference },
-    command,
-    logPath: `${name}.log`,
-    mounts: extra.mounts ?? [],
-    linux: extra.linux ?? {},
-  };
-}
-
-async function createContainer(setup: Setup, podId: string, pod: object, config: object): Promise<string> {
-  const { containerId } = await call<{ containerId: string }>(setup.runtime, 'CreateContainer', {
-    podSandboxId: podId,
-    config,
-    sandboxConfig: pod,
-  });
-  setup.ids.add(containerId);
-  return containerId;
-}
-
-interface Status {
-  state: string;
-  exitCode: number;
-  reason: string;
-  message: string;
-}
-
-async function containerStatus(setup: Setup, id: string): Promise<Status & { pid: number }> {
-  const { status, info } = await call<{ status: Status; info: Record<string, string> }>(setup.runtime, 'ContainerStatus', {
-    containerId: id,
-    verbose: true,
-  });
-  return { ...status, pid: (JSON.parse(info.info ?? '{}') as { pid?: number }).pid ?? 0 };
-}
-
-async function waitExited(setup: Setup, id: string): Promise<Status> {
-  for (;;) {
-    const status = await containerStatus(setup, id);
-    if (status.state === 'CONTAINER_EXITED') return status;
-    await sleep(100);
-  }
-}
+useHarness(test);
 
 /** The process's memory cgroup (v1's memory hierarchy, else the v2 one) and the file listing its members. */
 async function memoryCgroupOf(pid: number): Promise<{ path: string; procs: string }> {
@@ -254,9 +41,8 @@ async function memoryCgroupOf(pid: number): Promise<{ path: string; procs: strin
   return { path: v2, procs: path.join('/sys/fs/cgroup', v2, 'cgroup.procs') };
 }
 
+
 const CYCLES = 20;
-/** Where crion puts the containers of pods that name no cgroup parent. */
-const DEFAULT_CGROUP_PARENT = '/crion';
 
 test('many pod and container lifecycles leave the host as it was', async (t) => {
   const setup = await setUp(t);
@@ -373,7 +159,7 @@ test('failed creates answer the right code and leave the host as it was', async 
 
   await expectCode(
     t,
-    createContainer(setup, podId, pod, containerConfig('no-image', ['true'], { image: `${registry.host}/crion-test/never-pulled:latest` })),
+    createContainer(setup, podId, pod, containerConfig('no-image', ['true'], { image: `${harnessRegistry().host}/crion-test/never-pulled:latest` })),
     grpc.status.NOT_FOUND,
     /never-pulled/,
   );
@@ -528,7 +314,7 @@ test('a pod removed while one of its containers is still being created takes tha
 });
 
 test('a pod whose infra image cannot be pulled fails and leaves the host as it was', async (t) => {
-  const setup = await setUp(t, `${registry.host}/crion-test/no-such-pause:1`);
+  const setup = await setUp(t, `${harnessRegistry().host}/crion-test/no-such-pause:1`);
   const before = await snapshot(setup);
   for (const hostNetwork of [false, true]) {
     await expectCode(
