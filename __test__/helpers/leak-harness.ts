@@ -141,11 +141,13 @@ export async function restart(t: ExecutionContext, setup: Setup): Promise<Setup>
   return { ...setup, ...(await connect(t, daemon)), daemons: [...setup.daemons, daemon] };
 }
 
+type UnaryMethod<T> = (request: object, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response: T) => void) => void;
+
 /** One unary CRI call; rejects with the grpc-js error, whose `code` the tests check. */
-export function call<T = unknown>(client: Runtime | Images, method: string, request: object): Promise<T> {
+export function call<T = unknown>(client: Runtime | Images, method: string, request: object, options: grpc.CallOptions = {}): Promise<T> {
   return new Promise((resolve, reject) => {
-    const fn = (client as unknown as Record<string, (request: object, callback: (error: grpc.ServiceError | null, response: T) => void) => void>)[method]!;
-    fn.call(client, request, (error, response) => (error ? reject(error) : resolve(response)));
+    const fn = (client as unknown as Record<string, UnaryMethod<T>>)[method]!;
+    fn.call(client, request, options, (error, response) => (error ? reject(error) : resolve(response)));
   });
 }
 

@@ -109,8 +109,9 @@ function sandboxRequest(config: PodSandboxConfig__Output | null, runtimeHandler:
     pid: namespaces?.pid ?? 'POD',
     ipc: namespaces?.ipc ?? 'POD',
     runtimeHandler,
+    // The kubelet sends every container port, with host_port 0 where the pod asks for none; a negative one is the client's error.
     portMappings: config.portMappings
-      .filter((mapping) => mapping.hostPort > 0)
+      .filter((mapping) => mapping.hostPort !== 0)
       .map((mapping) => ({
         hostPort: mapping.hostPort,
         containerPort: mapping.containerPort,
