@@ -288,6 +288,32 @@ test('what creates the daemon died in left behind is undone at its next start', 
   t.is(exec.stdout.toString().trim(), 'still here');
 });
 
+test('a container the daemon died starting is running after the restart, not stuck as created', async (t) => {
+  const first = await setUp(t);
+  const pod = podConfig(first, 'starting', { sharedPid: false, cgroupParent: first.cgroupfsParent });
+  const podId = await runPod(first, pod);
+  const work = await createContainer(first, podId, pod, containerConfig('work', ['sleep', '3600']));
+  const recordFile = path.join(first.dir, 'root', 'containers', work, 'container.json');
+  const created = JSON.parse(await readFile(recordFile, 'utf8')) as Record<string, unknown>;
+  await call(first.runtime, 'StartContainer', { containerId: work });
+  const { startedAt } = JSON.parse(await readFile(recordFile, 'utf8')) as { startedAt: string };
+  first.daemon.signal('SIGKILL');
+  await first.daemon.waitExit();
+  // What a daemon killed after `runc start`, before it recorded the start, leaves: the record as it was before the start began.
+  const { state, startedAt: unset } = created;
+  await writeFile(recordFile, JSON.stringify({ ...JSON.parse(await readFile(recordFile, 'utf8')), state, startedAt: unset }));
+
+  const second = await restart(t, first);
+  const status = await containerStatus(second, work);
+  t.is(status.state, 'CONTAINER_RUNNING');
+  // Known to the second, close to the first's: the start began before it.
+  t.true(BigInt(status.startedAt) > 0n && BigInt(status.startedAt) <= BigInt(startedAt), `${status.startedAt} vs ${startedAt}`);
+  const exec = await call<{ stdout: Buffer }>(second.runtime, 'ExecSync', { containerId: work, cmd: ['echo', 'started'], timeout: 30 });
+  t.is(exec.stdout.toString().trim(), 'started');
+  await call(second.runtime, 'StopContainer', { containerId: work, timeout: 0 });
+  t.like(await containerStatus(second, work), { state: 'CONTAINER_EXITED', exitCode: 137 });
+});
+
 test('a pod removed while one of its containers is still being created takes that container with it', async (t) => {
   const setup = await setUp(t);
   const before = await snapshot(setup);

@@ -237,6 +237,8 @@ export async function createContainer(setup: Setup, podId: string, pod: object, 
 
 export interface Status {
   state: string;
+  /** Nanoseconds since the epoch, as a decimal string. */
+  startedAt: string;
   exitCode: number;
   reason: string;
   message: string;

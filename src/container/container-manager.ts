@@ -93,6 +93,12 @@ export interface ContainerRecord {
   readonly user: { readonly uid: number; readonly gid: number; readonly supplementalGroups: readonly number[] };
   /** Made for a CreateContainer whose caller gave up: the kubelet's retry with the same name gets this container. */
   readonly unclaimed?: boolean;
+  /**
+   * When a StartContainer began, saved before the runtime's start: a daemon
+   * that dies after the start but before recording it finds the container
+   * running at its next start, and this is its start time.
+   */
+  readonly startingAt?: string;
 }
 
 export interface ContainerFilter {
@@ -168,12 +174,22 @@ export class ContainerManager {
       if (layers) this.layerHolds.set(container.id, this.deps.images.holdLayers(layers));
       if (container.state === 'CONTAINER_EXITED') continue;
       if (container.monitorPid > 0 && pidAlive(container.monitorPid)) {
-        if (container.state === 'CONTAINER_RUNNING') this.follow(container.id);
+        if (container.state === 'CONTAINER_CREATED') await this.finishInterruptedStart(container);
+        if (this.require(container.id).state === 'CONTAINER_RUNNING') this.follow(container.id);
       } else {
         await this.recordExit(container.id);
       }
     }
     await this.removeOrphans();
+  }
+
+  /** A start the daemon died in may have reached the runtime: then the container runs, whatever its record says. */
+  private async finishInterruptedStart(container: ContainerRecord): Promise<void> {
+    if (container.startingAt === undefined) return;
+    const status = await this.deps.runtimes(container.runtimeHandler).status(container.id);
+    if (status !== 'running' && status !== 'stopped') return;
+    await this.deps.records.save({ ...container, state: 'CONTAINER_RUNNING', startedAt: container.startingAt });
+    this.deps.log.info({ containerId: container.id }, 'a start the daemon died in had started the container');
   }
 
   /**
@@ -490,6 +506,7 @@ export class ContainerManager {
     if (container.state !== 'CONTAINER_CREATED') {
       throw new FailedPreconditionError(`container ${container.id} is ${stateWord(container.state)}; only a created container can start`);
     }
+    await this.deps.records.save({ ...container, startingAt: unixNanos() });
     try {
       await this.deps.runtimes(container.runtimeHandler).start(container.id);
     } catch (error) {

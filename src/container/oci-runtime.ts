@@ -58,6 +58,17 @@ export class OciRuntime {
     }
   }
 
+  /** The runtime's view of the container: `created`, `running`, `paused` or `stopped`; null when it has no such container. */
+  async status(id: string): Promise<string | null> {
+    try {
+      const state = JSON.parse(await this.invoke(['state', id], `state ${id}`)) as { status?: unknown };
+      return typeof state.status === 'string' ? state.status : null;
+    } catch (error) {
+      if (error instanceof RuntimeCommandError && /does not exist|container not found/.test(error.stderr)) return null;
+      throw error;
+    }
+  }
+
   /** `resourcesFile` holds the OCI linux.resources object to apply to the running container's cgroup. */
   async update(id: string, resourcesFile: string): Promise<void> {
     await this.invoke(['update', '--resources', resourcesFile, id], `update ${id}`);
