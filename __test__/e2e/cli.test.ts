@@ -82,3 +82,14 @@ test('a malformed drop-in in --config-dir is reported with its own path', async 
   t.true(daemon.stderr.includes(dropIn), `stderr does not name ${dropIn}:\n${daemon.stderr}`);
   t.true(daemon.stderr.includes('log.level'), daemon.stderr);
 });
+
+test('a bare socket path is a unix socket to crion daemon --listen and to the CLI, as to crictl', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'crion-e2e-bare-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const socketPath = path.join(dir, 'bare.sock');
+  // Given after the harness's own unix:// --listen, so this one is what the daemon serves.
+  await startDaemon(t, { socketPath, args: ['--listen', socketPath] });
+  const listed = await crion(['images', '--listen', socketPath]);
+  t.is(listed.code, 0, listed.stderr);
+  t.regex(listed.stdout, /^IMAGE\s+IMAGE ID\s+SIZE/);
+});

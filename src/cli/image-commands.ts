@@ -3,6 +3,7 @@ import { progressSocketFor } from '../admin/progress-server.js';
 import { watchPulls } from '../admin/progress-client.js';
 import { configSourcesFrom, loadConfig } from '../config/index.js';
 import { CriImageClient } from '../cri/client.js';
+import { unixEndpoint } from '../cri/unix-socket.js';
 import type { PullProgress } from '../image/pull-progress.js';
 import { createPullView, formatBytes } from './pull-view.js';
 
@@ -25,10 +26,16 @@ function withEndpointOptions(command: Command): Command {
     .option('--config-dir <dir>', 'drop-in directory to read the socket from (default: /etc/crion/crion.conf.d)');
 }
 
-async function endpointOf(options: EndpointOptions): Promise<string> {
-  if (options.listen) return options.listen;
+export async function endpointOf(options: EndpointOptions): Promise<string> {
+  if (options.listen !== undefined) return endpointFromText(options.listen, '--listen');
   const { config } = await loadConfig(configSourcesFrom(options as Record<string, unknown>), []);
   return config.listen;
+}
+
+function endpointFromText(text: string, from: string): string {
+  const endpoint = unixEndpoint(text);
+  if (endpoint === null) throw new Error(`${from}: expected "unix://" followed by an absolute path, or the absolute path alone; got "${text}"`);
+  return endpoint;
 }
 
 async function withClient<T>(options: EndpointOptions, use: (client: CriImageClient, listen: string) => Promise<T>): Promise<T> {

@@ -7,9 +7,25 @@ export class SocketClaimError extends Error {
   override name = 'SocketClaimError';
 }
 
-/** `unix:///run/crion/crion.sock` → `/run/crion/crion.sock`. The config layer has validated the form. */
-export function socketPathOf(listen: string): string {
-  return new URL(listen).pathname;
+const UNIX_SCHEME = 'unix://';
+
+/**
+ * The one reading of a socket endpoint, for the daemon's `listen` and the
+ * CLI's endpoint alike: `unix:///run/crion/crion.sock`, or the bare absolute
+ * path, which crictl also takes. The canonical `unix://` form, or null.
+ */
+export function unixEndpoint(text: string): string | null {
+  const socketPath = text.startsWith(UNIX_SCHEME) ? text.slice(UNIX_SCHEME.length) : text;
+  return path.posix.isAbsolute(socketPath) ? `${UNIX_SCHEME}${socketPath}` : null;
+}
+
+/**
+ * `unix:///run/crion/crion.sock` → `/run/crion/crion.sock`, for an endpoint
+ * from `unixEndpoint`. Not parsed as a URL, which would percent-encode a
+ * space or a `%` in the path.
+ */
+export function socketPathOf(endpoint: string): string {
+  return endpoint.slice(UNIX_SCHEME.length);
 }
 
 /**
