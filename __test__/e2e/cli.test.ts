@@ -93,3 +93,27 @@ test('a bare socket path is a unix socket to crion daemon --listen and to the CL
   t.is(listed.code, 0, listed.stderr);
   t.regex(listed.stdout, /^IMAGE\s+IMAGE ID\s+SIZE/);
 });
+
+test('with no daemon on the socket, the CLI says it cannot reach the daemon at that endpoint and why', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'crion-e2e-down-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const endpoint = `unix://${path.join(dir, 'crion.sock')}`;
+  const missing = await crion(['images', '--listen', endpoint]);
+  t.is(missing.code, 1);
+  t.is(missing.stderr, `crion: cannot reach the crion daemon at ${endpoint}: no socket there (ENOENT); is the daemon running?\n`);
+
+  // A daemon killed outright leaves its socket behind with nobody accepting on it.
+  const daemon = await startDaemon(t, { socketPath: path.join(dir, 'crion.sock') });
+  daemon.signal('SIGKILL');
+  await daemon.waitExit();
+  const stale = await crion(['rmi', 'app:1', '--listen', endpoint]);
+  t.is(stale.code, 1);
+  t.regex(stale.stderr, new RegExp(`^crion: cannot reach the crion daemon at ${endpoint}: nothing accepts connections on the socket \\(ECONNREFUSED\\)`));
+});
+
+test('a user the socket is closed to is told permission was denied (EACCES)', async (t) => {
+  const daemon = await startDaemon(t);
+  const nobody = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, crionBin, 'images', '--listen', daemon.endpoint], { cwd: repoRoot });
+  t.is(nobody.code, 1, nobody.stderr);
+  t.regex(nobody.stderr, new RegExp(`^crion: cannot reach the crion daemon at ${daemon.endpoint}: permission denied \\(EACCES\\)`));
+});

@@ -57,6 +57,15 @@ test('crion pull fails with the daemon\'s own message', async (t) => {
   t.regex(pulled.stderr, /: failed$/m);
 });
 
+test('a pull from a registry host that does not exist blames the registry, naming the daemon that reported it', async (t) => {
+  const daemon = await startDaemon(t);
+  const image = 'nosuch.invalid/app:1';
+  const pulled = await run(process.execPath, [crionBin, 'pull', image, '--listen', daemon.endpoint]);
+  t.not(pulled.code, 0);
+  t.regex(pulled.stderr, new RegExp(`^crion: crion daemon at ${daemon.endpoint}: pull of ${image} failed: .*nosuch\\.invalid: no such host \\(ENOTFOUND\\)$`, 'm'));
+  t.notRegex(pulled.stderr, /cannot reach/);
+});
+
 test('the progress socket serves the board as JSON', async (t) => {
   const { images, daemon, crion } = await setUp(t);
   t.is((await crion('pull', images.busybox.reference)).code, 0);

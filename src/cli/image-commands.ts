@@ -40,7 +40,7 @@ function endpointFromText(text: string, from: string): string {
 
 async function withClient<T>(options: EndpointOptions, use: (client: CriImageClient, listen: string) => Promise<T>): Promise<T> {
   const listen = await endpointOf(options);
-  const client = new CriImageClient(listen);
+  const client = await CriImageClient.connect(listen);
   try {
     return await use(client, listen);
   } finally {
