@@ -66,6 +66,14 @@ test('a pull from a registry host that does not exist blames the registry, namin
   t.notRegex(pulled.stderr, /cannot reach/);
 });
 
+test('crion rmi of an image the daemon does not have says so and fails', async (t) => {
+  const daemon = await startDaemon(t);
+  const removed = await run(process.execPath, [crionBin, 'rmi', 'nosuch:1', '--listen', daemon.endpoint]);
+  t.is(removed.code, 1);
+  t.is(removed.stderr, 'crion: no such image: nosuch:1\n');
+  t.is(removed.stdout, '');
+});
+
 test('the progress socket serves the board as JSON', async (t) => {
   const { images, daemon, crion } = await setUp(t);
   t.is((await crion('pull', images.busybox.reference)).code, 0);

@@ -85,12 +85,34 @@ export function addImageCommands(program: Command): void {
     program.command('rmi <image...>').description('remove images by name, digest or ID (a name removes only that tag)'),
   ).action((images: string[], options: EndpointOptions) =>
     withClient(options, async (client) => {
-      for (const image of images) {
-        await client.remove(image);
-        process.stdout.write(`removed ${image}\n`);
-      }
+      const missing = await removeImages(client, images, (line) => process.stdout.write(`${line}\n`));
+      if (missing.length > 0) throw new Error(`no such image: ${missing.join(', ')}`);
     }),
   );
+}
+
+/** What `rmi` needs of the client, so a fake can stand in for the daemon. */
+export interface ImageRemover {
+  status(image: string): Promise<unknown>;
+  remove(image: string): Promise<void>;
+}
+
+/**
+ * CRI RemoveImage succeeds for an image that is not there (the kubelet relies
+ * on it being idempotent), so only asking first tells the operator of a typo.
+ * Removes every image that exists and returns the names that matched none.
+ */
+export async function removeImages(client: ImageRemover, images: readonly string[], print: (line: string) => void): Promise<string[]> {
+  const missing: string[] = [];
+  for (const image of images) {
+    if ((await client.status(image)) === null) {
+      missing.push(image);
+      continue;
+    }
+    await client.remove(image);
+    print(`removed ${image}`);
+  }
+  return missing;
 }
 
 function printTable(rows: readonly (readonly string[])[]): void {

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadCriPackage } from './proto.js';
 import { connectError, socketPathOf } from './unix-socket.js';
 import type { Image__Output } from '../generated/runtime/v1/Image.js';
+import type { ImageStatusResponse__Output } from '../generated/runtime/v1/ImageStatusResponse.js';
 import type { ImageServiceClient } from '../generated/runtime/v1/ImageService.js';
 import type { ListImagesResponse__Output } from '../generated/runtime/v1/ListImagesResponse.js';
 import type { PullImageResponse__Output } from '../generated/runtime/v1/PullImageResponse.js';
@@ -46,6 +47,14 @@ export class CriImageClient {
 
   async list(): Promise<Image__Output[]> {
     return (await this.call<ListImagesResponse__Output>('listing images', (done) => this.client.ListImages({}, done))).images;
+  }
+
+  /** The image the daemon resolves `image` to, or null when it has none by that name. */
+  async status(image: string): Promise<Image__Output | null> {
+    const response = await this.call<ImageStatusResponse__Output>(`status of ${image}`, (done) =>
+      this.client.ImageStatus({ image: { image } }, done),
+    );
+    return response.image;
   }
 
   async remove(image: string): Promise<void> {
