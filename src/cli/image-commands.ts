@@ -10,8 +10,11 @@ import { createPullView, formatBytes } from './pull-view.js';
 /**
  * `crion pull`, `crion images`, `crion rmi`: operator commands that talk to
  * the running daemon over its CRI socket, as the kubelet does. The socket is
- * `--listen`, else the one the config files name.
+ * `--listen`, else $CRION_ENDPOINT, else the one the config files name: the
+ * order crictl gives its flag and $CONTAINER_RUNTIME_ENDPOINT.
  */
+
+export const ENDPOINT_ENV = 'CRION_ENDPOINT';
 
 interface EndpointOptions {
   listen?: string;
@@ -21,13 +24,19 @@ interface EndpointOptions {
 
 function withEndpointOptions(command: Command): Command {
   return command
-    .option('--listen <url>', "the daemon's CRI socket (default: listen from the config files)")
+    .option(
+      '--listen <url>',
+      `the daemon's CRI socket, unix:///path or /path (default: $${ENDPOINT_ENV}, else listen from the config files)`,
+    )
     .option('--config <file>', 'config file to read the socket from (default: /etc/crion/crion.conf)')
     .option('--config-dir <dir>', 'drop-in directory to read the socket from (default: /etc/crion/crion.conf.d)');
 }
 
-export async function endpointOf(options: EndpointOptions): Promise<string> {
+export async function endpointOf(options: EndpointOptions, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   if (options.listen !== undefined) return endpointFromText(options.listen, '--listen');
+  // Set but empty is unset, so `CRION_ENDPOINT= crion images` falls back as a shell user expects.
+  const fromEnv = env[ENDPOINT_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') return endpointFromText(fromEnv, ENDPOINT_ENV);
   const { config } = await loadConfig(configSourcesFrom(options as Record<string, unknown>), []);
   return config.listen;
 }
