@@ -82,3 +82,38 @@ test('a malformed drop-in in --config-dir is reported with its own path', async 
   t.true(daemon.stderr.includes(dropIn), `stderr does not name ${dropIn}:\n${daemon.stderr}`);
   t.true(daemon.stderr.includes('log.level'), daemon.stderr);
 });
+
+test('a bare socket path is a unix socket to crion daemon --listen and to the CLI, as to crictl', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'crion-e2e-bare-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const socketPath = path.join(dir, 'bare.sock');
+  // Given after the harness's own unix:// --listen, so this one is what the daemon serves.
+  await startDaemon(t, { socketPath, args: ['--listen', socketPath] });
+  const listed = await crion(['images', '--listen', socketPath]);
+  t.is(listed.code, 0, listed.stderr);
+  t.regex(listed.stdout, /^IMAGE\s+IMAGE ID\s+SIZE/);
+});
+
+test('with no daemon on the socket, the CLI says it cannot reach the daemon at that endpoint and why', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'crion-e2e-down-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const endpoint = `unix://${path.join(dir, 'crion.sock')}`;
+  const missing = await crion(['images', '--listen', endpoint]);
+  t.is(missing.code, 1);
+  t.is(missing.stderr, `crion: cannot reach the crion daemon at ${endpoint}: no socket there (ENOENT); is the daemon running?\n`);
+
+  // A daemon killed outright leaves its socket behind with nobody accepting on it.
+  const daemon = await startDaemon(t, { socketPath: path.join(dir, 'crion.sock') });
+  daemon.signal('SIGKILL');
+  await daemon.waitExit();
+  const stale = await crion(['rmi', 'app:1', '--listen', endpoint]);
+  t.is(stale.code, 1);
+  t.regex(stale.stderr, new RegExp(`^crion: cannot reach the crion daemon at ${endpoint}: nothing accepts connections on the socket \\(ECONNREFUSED\\)`));
+});
+
+test('a user the socket is closed to is told permission was denied (EACCES)', async (t) => {
+  const daemon = await startDaemon(t);
+  const nobody = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, crionBin, 'images', '--listen', daemon.endpoint], { cwd: repoRoot });
+  t.is(nobody.code, 1, nobody.stderr);
+  t.regex(nobody.stderr, new RegExp(`^crion: cannot reach the crion daemon at ${daemon.endpoint}: permission denied \\(EACCES\\)`));
+});

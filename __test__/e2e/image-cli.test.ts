@@ -57,6 +57,36 @@ test('crion pull fails with the daemon\'s own message', async (t) => {
   t.regex(pulled.stderr, /: failed$/m);
 });
 
+test('a pull from a registry host that does not exist blames the registry, naming the daemon that reported it', async (t) => {
+  const daemon = await startDaemon(t);
+  const image = 'nosuch.invalid/app:1';
+  const pulled = await run(process.execPath, [crionBin, 'pull', image, '--listen', daemon.endpoint]);
+  t.not(pulled.code, 0);
+  t.regex(pulled.stderr, new RegExp(`^crion: crion daemon at ${daemon.endpoint}: pull of ${image} failed: .*nosuch\\.invalid: no such host \\(ENOTFOUND\\)$`, 'm'));
+  t.notRegex(pulled.stderr, /cannot reach/);
+});
+
+test('crion rmi of an image the daemon does not have says so and fails', async (t) => {
+  const daemon = await startDaemon(t);
+  const removed = await run(process.execPath, [crionBin, 'rmi', 'nosuch:1', '--listen', daemon.endpoint]);
+  t.is(removed.code, 1);
+  t.is(removed.stderr, 'crion: no such image: nosuch:1\n');
+  t.is(removed.stdout, '');
+});
+
+test('CRION_ENDPOINT names the daemon when --listen is not given, and --listen wins over it', async (t) => {
+  const daemon = await startDaemon(t);
+  const withEnv = (endpoint: string, ...args: string[]) =>
+    run(process.execPath, [crionBin, 'images', ...args], { env: { ...process.env, CRION_ENDPOINT: endpoint } });
+  const fromEnv = await withEnv(daemon.socketPath);
+  t.is(fromEnv.code, 0, fromEnv.stderr);
+  t.regex(fromEnv.stdout, /^IMAGE\s+IMAGE ID\s+SIZE/);
+  const flagWins = await withEnv('unix:///nonexistent/crion.sock', '--listen', daemon.endpoint);
+  t.is(flagWins.code, 0, flagWins.stderr);
+  const envUsed = await withEnv('unix:///nonexistent/crion.sock');
+  t.is(envUsed.stderr, 'crion: cannot reach the crion daemon at unix:///nonexistent/crion.sock: no socket there (ENOENT); is the daemon running?\n');
+});
+
 test('the progress socket serves the board as JSON', async (t) => {
   const { images, daemon, crion } = await setUp(t);
   t.is((await crion('pull', images.busybox.reference)).code, 0);

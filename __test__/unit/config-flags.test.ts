@@ -51,6 +51,11 @@ test('flags beat files, and keys a flag does not set keep the file value', async
   t.is(config.image.maxConcurrentDownloads, 3);
 });
 
+test('--listen takes a bare socket path and keeps it as a unix:// URL', async (t) => {
+  const config = await configFrom(t, null, '--listen', '/tmp/crion.sock');
+  t.is(config.listen, 'unix:///tmp/crion.sock');
+});
+
 test('every kind of value can be given as a flag', async (t) => {
   const config = await configFrom(
     t,

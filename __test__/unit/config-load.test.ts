@@ -143,6 +143,12 @@ test('a handler named like an Object.prototype property is an ordinary entry', a
   t.deepEqual(config.runtime.handlers['constructor'], { path: 'runc', root: '/run/c' });
 });
 
+test('a bare socket path as listen is kept as its unix:// URL', async (t) => {
+  const sources = await writeConfigFiles(t, 'listen = "/run/other/crion.sock"\n');
+  const { config } = await loadConfig(sources, []);
+  t.is(config.listen, 'unix:///run/other/crion.sock');
+});
+
 test('IPv6 values are accepted', async (t) => {
   const sources = await writeConfigFiles(t, '[network]\ndefault_subnet = "fd00:88::/64"\n[streaming]\naddress = "::1"\n');
   const { config } = await loadConfig(sources, []);

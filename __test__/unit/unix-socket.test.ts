@@ -4,7 +4,7 @@ import { lstat, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { claimUnixSocket, socketPathOf, SocketClaimError } from '../../src/cri/unix-socket.js';
+import { claimUnixSocket, socketPathOf, SocketClaimError, unixEndpoint } from '../../src/cri/unix-socket.js';
 
 async function scratchDir(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'crion-socket-'));
@@ -18,7 +18,20 @@ function listen(server: Server, socketPath: string): Promise<void> {
 
 test('socketPathOf takes the path out of a unix:// URL', (t) => {
   t.is(socketPathOf('unix:///run/crion/crion.sock'), '/run/crion/crion.sock');
+  t.is(socketPathOf('unix:///tmp/a b%2F.sock'), '/tmp/a b%2F.sock', 'the path as written, not URL-encoded');
 });
+
+test('unixEndpoint takes a unix:// URL or a bare absolute path, as crictl does', (t) => {
+  t.is(unixEndpoint('unix:///run/crion/crion.sock'), 'unix:///run/crion/crion.sock');
+  t.is(unixEndpoint('/run/crion/crion.sock'), 'unix:///run/crion/crion.sock');
+  t.is(socketPathOf(unixEndpoint('/tmp/x.sock')!), '/tmp/x.sock');
+});
+
+for (const refused of ['crion.sock', 'unix://run/crion.sock', 'unix:/run/crion.sock', 'dns:/run/crion.sock', 'tcp://127.0.0.1:1234', '']) {
+  test(`unixEndpoint refuses ${JSON.stringify(refused)}`, (t) => {
+    t.is(unixEndpoint(refused), null);
+  });
+}
 
 test('a missing socket and its missing parent directory are fine', async (t) => {
   const dir = await scratchDir(t);

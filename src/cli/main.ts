@@ -4,7 +4,7 @@ import path from 'node:path';
 import { addConfigOptions, configSourcesFrom, loadConfig, overridesFrom, renderConfig } from '../config/index.js';
 import { runDaemon } from '../daemon.js';
 import { defaultNetworkFor, initDefaultNetwork } from '../network/default-network.js';
-import { addImageCommands } from './image-commands.js';
+import { addImageCommands, ENDPOINT_ENV } from './image-commands.js';
 import { packageRoot, packageVersion } from '../package-info.js';
 
 /**
@@ -26,7 +26,11 @@ export function buildProgram(): Command {
   const program = new Command('crion')
     .description('crion: a Kubernetes container runtime serving CRI v1 on a unix socket')
     .version(packageVersion, '-v, --version', 'print the crion version')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      `\nEnvironment:\n  ${ENDPOINT_ENV}  the daemon socket for pull, images and rmi when --listen is not given (unix:///path or /path)\n`,
+    );
 
   addConfigOptions(
     program

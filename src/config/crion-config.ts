@@ -11,8 +11,10 @@ import {
   ipAddress,
   list,
   oneOf,
+  stringCanonical,
   stringMatching,
 } from './value-types.js';
+import { unixEndpoint } from '../cri/unix-socket.js';
 
 /**
  * The daemon's effective configuration. What each key means, its default,
@@ -97,10 +99,7 @@ const handlerName = stringMatching(`a handler name matching ${HANDLER_NAME.sourc
   HANDLER_NAME.test(value),
 );
 
-const listenUrl = stringMatching('"unix://" followed by an absolute path', 'url', (value) => {
-  const socketPath = value.startsWith('unix://') ? value.slice('unix://'.length) : '';
-  return posix.isAbsolute(socketPath);
-});
+const listenUrl = stringCanonical('"unix://" followed by an absolute path, or the absolute path alone', 'url', unixEndpoint);
 
 const commandPath = stringMatching('a command name or an absolute path', 'path', (value) =>
   value.includes('/') ? posix.isAbsolute(value) : value !== '',

@@ -66,6 +66,23 @@ export function stringMatching(
   });
 }
 
+/** A string whose config form is its canonical spelling; `canonical` returns null for a value it refuses. */
+export function stringCanonical(
+  description: string,
+  placeholder: string,
+  canonical: (value: string) => string | null,
+): ValueType<string> {
+  return {
+    description,
+    placeholder,
+    fromToml: (value) => {
+      const checked = typeof value === 'string' ? canonical(value) : null;
+      return checked === null ? refused(description, value) : accepted(checked);
+    },
+    tomlFromFlag: (text) => text,
+  };
+}
+
 export const absolutePath = stringMatching('an absolute path', 'path', (value) => posix.isAbsolute(value));
 
 export const absolutePathOrEmpty = stringMatching(

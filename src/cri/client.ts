@@ -1,48 +1,156 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadCriPackage } from './proto.js';
+import { connectError, socketPathOf } from './unix-socket.js';
 import type { Image__Output } from '../generated/runtime/v1/Image.js';
+import type { ImageStatusResponse__Output } from '../generated/runtime/v1/ImageStatusResponse.js';
 import type { ImageServiceClient } from '../generated/runtime/v1/ImageService.js';
+import type { ListImagesResponse__Output } from '../generated/runtime/v1/ListImagesResponse.js';
+import type { PullImageResponse__Output } from '../generated/runtime/v1/PullImageResponse.js';
+import type { RemoveImageResponse__Output } from '../generated/runtime/v1/RemoveImageResponse.js';
 
 /**
  * A small CRI ImageService client for crion's own CLI: the operator commands
  * talk to the running daemon exactly as the kubelet does.
+ *
+ * As crictl does (its client validates the connection before the first
+ * call), it connects before calling, so a failure is blamed on the right
+ * party: one to connect is "cannot reach the daemon", and every status after
+ * that is the daemon's answer, even UNAVAILABLE, which the daemon itself
+ * sends when a registry cannot be reached.
  */
 export class CriImageClient {
-  private readonly client: ImageServiceClient;
+  private constructor(
+    private readonly client: ImageServiceClient,
+    readonly endpoint: string,
+  ) {}
 
-  constructor(listen: string) {
+  /** `endpoint` is a `unix://` URL as `unixEndpoint` gives it. Throws DaemonUnreachableError. */
+  static async connect(endpoint: string, timeoutMs = CONNECT_TIMEOUT_MS): Promise<CriImageClient> {
     const cri = loadCriPackage();
-    this.client = new cri.ImageService(listen, grpc.credentials.createInsecure());
+    const client = new cri.ImageService(endpoint, grpc.credentials.createInsecure());
+    const outcome = await firstConnection(client.getChannel(), Date.now() + timeoutMs);
+    if (outcome !== 'ready') {
+      client.close();
+      throw new DaemonUnreachableError(endpoint, await whyUnreachable(socketPathOf(endpoint), outcome, timeoutMs));
+    }
+    return new CriImageClient(client, endpoint);
   }
 
   close(): void {
     this.client.close();
   }
 
-  pull(image: string): Promise<string> {
+  async pull(image: string): Promise<string> {
+    const response = await this.call<PullImageResponse__Output>(`pull of ${image}`, (done) => this.client.PullImage({ image: { image } }, done));
+    return response.imageRef;
+  }
+
+  async list(): Promise<Image__Output[]> {
+    return (await this.call<ListImagesResponse__Output>('listing images', (done) => this.client.ListImages({}, done))).images;
+  }
+
+  /** The image the daemon resolves `image` to, or null when it has none by that name. */
+  async status(image: string): Promise<Image__Output | null> {
+    const response = await this.call<ImageStatusResponse__Output>(`status of ${image}`, (done) =>
+      this.client.ImageStatus({ image: { image } }, done),
+    );
+    return response.image;
+  }
+
+  async remove(image: string): Promise<void> {
+    await this.call<RemoveImageResponse__Output>(`removal of ${image}`, (done) => this.client.RemoveImage({ image: { image } }, done));
+  }
+
+  private call<Response>(
+    operation: string,
+    invoke: (done: grpc.requestCallback<Response>) => void,
+  ): Promise<Response> {
     return new Promise((resolve, reject) =>
-      this.client.PullImage({ image: { image } }, (error, response) =>
-        error ? reject(describe(error)) : resolve(response!.imageRef),
-      ),
+      invoke((error, response) => (error ? reject(this.failure(operation, error)) : resolve(response!))),
     );
   }
 
-  list(): Promise<Image__Output[]> {
-    return new Promise((resolve, reject) =>
-      this.client.ListImages({}, (error, response) => (error ? reject(describe(error)) : resolve(response!.images))),
-    );
-  }
-
-  remove(image: string): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.client.RemoveImage({ image: { image } }, (error) => (error ? reject(describe(error)) : resolve())),
-    );
+  /**
+   * Connected means the daemon was reached, so whatever status comes back is
+   * reported as its answer; a call cut off by the daemon dying says so in
+   * grpc-js's details ("Connection dropped").
+   */
+  private failure(operation: string, error: grpc.ServiceError): DaemonCallError {
+    return new DaemonCallError(this.endpoint, operation, grpc.status[error.code], error.details, { cause: error });
   }
 }
 
-/** The operator sees the daemon's own message, not grpc-js's "13 INTERNAL: …" prefix. */
-function describe(error: grpc.ServiceError): Error {
-  const message =
-    error.code === grpc.status.UNAVAILABLE ? `cannot reach the crion daemon: ${error.details}` : error.details;
-  return new Error(message, { cause: error });
+/** Long enough for a daemon busy starting pods to accept; short enough that a hung one is reported while the operator waits. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/** The daemon could not be reached, so nothing it said is there to report. */
+export class DaemonUnreachableError extends Error {
+  override name = 'DaemonUnreachableError';
+
+  constructor(
+    readonly endpoint: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`cannot reach the crion daemon at ${endpoint}: ${reason}`, options);
+  }
+}
+
+/** The daemon answered a call with an error status; `code` is its name (NOT_FOUND, UNAVAILABLE…). */
+export class DaemonCallError extends Error {
+  override name = 'DaemonCallError';
+
+  constructor(
+    readonly endpoint: string,
+    readonly operation: string,
+    readonly code: string,
+    readonly details: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`crion daemon at ${endpoint}: ${operation} failed: ${details}`, options);
+  }
+}
+
+type FirstConnection = 'ready' | 'failed' | 'timed-out';
+
+/**
+ * Follows the channel through its first attempt only. grpc-js's own
+ * waitForReady would retry with backoff until the deadline, making an
+ * operator wait seconds to learn that there is no socket.
+ */
+function firstConnection(channel: ReturnType<grpc.Client['getChannel']>, deadline: number): Promise<FirstConnection> {
+  return new Promise((resolve) => {
+    const follow = (): void => {
+      const state = channel.getConnectivityState(true);
+      if (state === grpc.connectivityState.READY) return resolve('ready');
+      if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) {
+        return resolve('failed');
+      }
+      channel.watchConnectivityState(state, deadline, (error) => (error ? resolve('timed-out') : follow()));
+    };
+    follow();
+  });
+}
+
+/**
+ * grpc-js keeps the connect error to itself, inside a details string; the
+ * kernel gives it again to a plain connect on the same socket.
+ */
+async function whyUnreachable(socketPath: string, outcome: 'failed' | 'timed-out', timeoutMs: number): Promise<string> {
+  const refusal = await connectError(socketPath);
+  if (refusal !== null) return unreachableReason(refusal);
+  return outcome === 'timed-out'
+    ? `the socket accepts connections but gave no gRPC answer within ${timeoutMs / 1000} s; is the daemon stopped or hung?`
+    : 'the socket accepts connections but does not answer as a gRPC server';
+}
+
+const UNREACHABLE_REASONS: Readonly<Record<string, string>> = {
+  ENOENT: 'no socket there (ENOENT); is the daemon running?',
+  ECONNREFUSED: 'nothing accepts connections on the socket (ECONNREFUSED); the daemon has exited, or has not started serving yet',
+  EACCES: 'permission denied (EACCES); the socket is open to its owner and group only: run as root or as a member of its group',
+};
+
+/** The kernel's reason a connect to the daemon's socket failed, as a sentence for the operator. */
+export function unreachableReason(error: NodeJS.ErrnoException): string {
+  return (error.code !== undefined ? UNREACHABLE_REASONS[error.code] : undefined) ?? error.message;
 }

@@ -7,9 +7,25 @@ export class SocketClaimError extends Error {
   override name = 'SocketClaimError';
 }
 
-/** `unix:///run/crion/crion.sock` → `/run/crion/crion.sock`. The config layer has validated the form. */
-export function socketPathOf(listen: string): string {
-  return new URL(listen).pathname;
+const UNIX_SCHEME = 'unix://';
+
+/**
+ * The one reading of a socket endpoint, for the daemon's `listen` and the
+ * CLI's endpoint alike: `unix:///run/crion/crion.sock`, or the bare absolute
+ * path, which crictl also takes. The canonical `unix://` form, or null.
+ */
+export function unixEndpoint(text: string): string | null {
+  const socketPath = text.startsWith(UNIX_SCHEME) ? text.slice(UNIX_SCHEME.length) : text;
+  return path.posix.isAbsolute(socketPath) ? `${UNIX_SCHEME}${socketPath}` : null;
+}
+
+/**
+ * `unix:///run/crion/crion.sock` → `/run/crion/crion.sock`, for an endpoint
+ * from `unixEndpoint`. Not parsed as a URL, which would percent-encode a
+ * space or a `%` in the path.
+ */
+export function socketPathOf(endpoint: string): string {
+  return endpoint.slice(UNIX_SCHEME.length);
 }
 
 /**
@@ -29,23 +45,25 @@ export async function claimUnixSocket(socketPath: string): Promise<void> {
   if (!existing.isSocket()) {
     throw new SocketClaimError(`${socketPath} exists and is not a socket; refusing to replace it`);
   }
-  if (await somebodyListens(socketPath)) {
+  const refusal = await connectError(socketPath);
+  if (refusal === null) {
     throw new SocketClaimError(`another daemon is already serving unix://${socketPath}`);
+  }
+  // ECONNREFUSED: the inode is there but nobody accepts on it, the mark of a crash.
+  if (refusal.code !== 'ECONNREFUSED') {
+    throw new SocketClaimError(`cannot check whether ${socketPath} is in use: ${refusal.message}`);
   }
   await rm(socketPath, { force: true });
 }
 
-function somebodyListens(socketPath: string): Promise<boolean> {
-  return new Promise((resolve, reject) => {
+/** Connects to `socketPath` and hangs up: null when something accepted, else the kernel's reason (ENOENT, ECONNREFUSED, EACCES…). */
+export function connectError(socketPath: string): Promise<NodeJS.ErrnoException | null> {
+  return new Promise((resolve) => {
     const probe = connect(socketPath);
     probe.once('connect', () => {
       probe.destroy();
-      resolve(true);
+      resolve(null);
     });
-    probe.once('error', (error: NodeJS.ErrnoException) => {
-      // ECONNREFUSED: the inode is there but nobody accepts on it, the mark of a crash.
-      if (error.code === 'ECONNREFUSED') resolve(false);
-      else reject(new SocketClaimError(`cannot check whether ${socketPath} is in use: ${error.message}`));
-    });
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error));
   });
 }
