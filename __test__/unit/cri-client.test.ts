@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -78,9 +78,12 @@ test('a socket a crashed daemon left behind: ECONNREFUSED', async (t) => {
 
 test('a socket that accepts but never speaks gRPC is reported after the connect timeout', async (t) => {
   const socketPath = path.join(await scratchDir(t), 'crion.sock');
-  const mute = createServer(() => undefined).listen(socketPath);
+  const accepted: Socket[] = [];
+  const mute = createServer((connection) => accepted.push(connection)).listen(socketPath);
   await once(mute, 'listening');
+  // close() waits for open connections, and an open one keeps the test worker alive after its last test.
   t.teardown(() => {
+    for (const connection of accepted) connection.destroy();
     mute.close();
   });
   const started = Date.now();
