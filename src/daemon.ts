@@ -27,6 +27,7 @@ import { createLogger, type Logger } from './log/logger.js';
 import { lockDirectory, monitorBinary, preparePrivateMountDir, probeHost } from './native/index.js';
 import { ContainerManager, type ContainerRecord } from './container/container-manager.js';
 import { nodeFacts, nodeLookups } from './container/node-facts.js';
+import { nativeContainerHost } from './container/container-host.js';
 import { OciRuntime } from './container/oci-runtime.js';
 import { checkPodSpecValues, LIMIT_CONTROLLERS } from './oci/index.js';
 import { containerRpcs } from './cri/container-rpcs.js';
@@ -144,6 +145,10 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       stop: (containerId) => containers.stop(containerId, 0),
       remove: (containerId) => containers.remove(containerId),
     },
+    containers: {
+      stopAllOf: (sandboxId) => containers.stopAllOf(sandboxId, POD_STOP_GRACE_SECONDS),
+      removeAllOf: (sandboxId) => containers.removeAllOf(sandboxId),
+    },
     network: networks,
     handlerProblem,
     defaultHandler: () => config.runtime.defaultHandler,
@@ -178,6 +183,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     ensureImage: async (name) => images.find(name) ?? (await puller.pull(name, null)),
     host,
     lookups: nodeLookups,
+    containerHost: nativeContainerHost,
     log,
   });
   await containers.restore();
@@ -209,12 +215,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
           verboseInfo: () => ({ config, hostProbe, cgroupDriver }),
         }),
       }),
-      ...sandboxRpcs({
-        sandboxes,
-        stopContainersOf: (sandboxId) => containers.stopAllOf(sandboxId, POD_STOP_GRACE_SECONDS),
-        removeContainersOf: (sandboxId) => containers.removeAllOf(sandboxId),
-      }),
-      ...containerRpcs({ containers, bundleOf: (id) => path.join(containerRuntimeDir, id) }),
+      ...sandboxRpcs({ sandboxes }),
+      ...containerRpcs({ containers }),
       ...statsRpcs({ stats }),
     },
     image: imageRpcs({ images, puller }),

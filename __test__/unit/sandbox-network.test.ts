@@ -35,6 +35,8 @@ class FakeNetwork implements SandboxNetwork {
   readonly attached: PodNetworkRequest[] = [];
   readonly detached: string[] = [];
   readonly resumed: string[] = [];
+  /** Detaches and the pod's container stops and removals, in the order they happened. */
+  readonly steps: string[] = [];
   failDetach = false;
   failAttach = false;
 
@@ -46,6 +48,7 @@ class FakeNetwork implements SandboxNetwork {
 
   async detach(cacheFile: string): Promise<void> {
     this.detached.push(cacheFile);
+    this.steps.push('detach');
     if (this.failDetach) throw new Error('DEL failed');
   }
 
@@ -88,6 +91,10 @@ async function manager(t: { teardown(fn: () => Promise<void>): void }, network: 
     runtimeDir: path.join(dir, 'state'),
     host: fakeHost,
     infra,
+    containers: {
+      stopAllOf: async (sandboxId) => void network.steps.push(`stop containers of ${sandboxId}`),
+      removeAllOf: async (sandboxId) => void network.steps.push(`remove containers of ${sandboxId}`),
+    },
     network,
     handlerProblem: (name) => (name === 'runc' ? null : `runtime handler "${name}" is not configured`),
     defaultHandler: () => 'runc',
@@ -116,6 +123,21 @@ test('a pod attaches with its pinned netns and port mappings and records its IPs
   const host = await sandboxes.run(request('host', 'NODE'));
   t.deepEqual(host.ips, []);
   t.is(network.attached.length, 1);
+});
+
+test("a pod's containers are stopped before its network goes, and removed before the pod", async (t) => {
+  const network = new FakeNetwork();
+  const { sandboxes } = await manager(t, network);
+  const pod = await sandboxes.run(request('ordered'));
+  await sandboxes.stop(pod.id);
+  await sandboxes.remove(pod.id);
+  t.deepEqual(network.steps, [
+    `stop containers of ${pod.id}`,
+    'detach',
+    `stop containers of ${pod.id}`,
+    `remove containers of ${pod.id}`,
+    'detach',
+  ]);
 });
 
 test('a failed attach leaves no record or runtime directory', async (t) => {

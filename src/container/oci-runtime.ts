@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { UnavailableError } from '../errors.js';
 
@@ -19,9 +19,13 @@ export interface OciRuntimeHandler {
 export class OciRuntime {
   constructor(readonly handler: OciRuntimeHandler) {}
 
+  private argv(args: readonly string[]): string[] {
+    return ['--root', this.handler.root, ...this.handler.extraArgs, ...args];
+  }
+
   private async invoke(args: readonly string[], what: string): Promise<string> {
     try {
-      const { stdout } = await run(this.handler.binary, ['--root', this.handler.root, ...this.handler.extraArgs, ...args], {
+      const { stdout } = await run(this.handler.binary, this.argv(args), {
         maxBuffer: 16 * 1024 * 1024,
       });
       return stdout;
@@ -69,6 +73,11 @@ export class OciRuntime {
     }
   }
 
+  /** Runs `command` in the running container, its stdout and stderr piped; `pidFile` gets the command's host PID. */
+  exec(id: string, command: readonly string[], pidFile: string): ChildProcess {
+    return spawn(this.handler.binary, this.argv(['exec', '--pid-file', pidFile, id, ...command]), { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
   /** `resourcesFile` holds the OCI linux.resources object to apply to the running container's cgroup. */
   async update(id: string, resourcesFile: string): Promise<void> {
     await this.invoke(['update', '--resources', resourcesFile, id], `update ${id}`);
@@ -85,3 +94,6 @@ export class RuntimeCommandError extends UnavailableError {
     super(message, options);
   }
 }
+
+/** What the container lifecycle asks of a runtime handler; the unit tests fake it. */
+export type ContainerRuntime = Pick<OciRuntime, 'handler' | 'start' | 'kill' | 'delete' | 'status' | 'update' | 'exec'>;

@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { ContainerManager, ContainerRecord } from '../container/container-manager.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeService.js';
@@ -8,8 +6,6 @@ import type { ServiceRpcs } from './services.js';
 
 export interface ContainerRpcDeps {
   readonly containers: ContainerManager;
-  /** Where each container's bundle lives, for the verbose status. */
-  readonly bundleOf: (id: string) => string;
 }
 
 /** CreateContainer, StartContainer, StopContainer, RemoveContainer, ContainerStatus, ListContainers, UpdateContainerResources, ExecSync, ReopenContainerLog. */
@@ -42,8 +38,7 @@ export function containerRpcs(deps: ContainerRpcDeps): ServiceRpcs<RuntimeServic
       const container = containers.require(request.containerId);
       const info: Record<string, string> = {};
       if (request.verbose) {
-        const spec = await readFile(path.join(deps.bundleOf(container.id), 'config.json'), 'utf8').catch(() => 'null');
-        info.info = JSON.stringify({ pid: container.pid, monitorPid: container.monitorPid, runtimeSpec: JSON.parse(spec) as unknown });
+        info.info = JSON.stringify({ pid: container.pid, monitorPid: container.monitorPid, runtimeSpec: await containers.specOf(container.id) });
       }
       return { status: statusOf(container), info };
     },

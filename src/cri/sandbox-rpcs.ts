@@ -7,9 +7,6 @@ import { unixNanos } from '../unix-nanos.js';
 
 export interface SandboxRpcDeps {
   readonly sandboxes: SandboxManager;
-  /** Stops every container of the pod before its namespaces go; provided by the container side. */
-  readonly stopContainersOf: (sandboxId: string) => Promise<void>;
-  readonly removeContainersOf: (sandboxId: string) => Promise<void>;
 }
 
 /** RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox. */
@@ -25,7 +22,6 @@ export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHan
     async StopPodSandbox(request) {
       const sandbox = sandboxes.find(request.podSandboxId);
       if (!sandbox) return {};
-      await deps.stopContainersOf(sandbox.id);
       await sandboxes.stop(sandbox.id);
       return {};
     },
@@ -34,8 +30,6 @@ export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHan
     async RemovePodSandbox(request) {
       const sandbox = sandboxes.find(request.podSandboxId);
       if (!sandbox) return {};
-      await deps.stopContainersOf(sandbox.id);
-      await deps.removeContainersOf(sandbox.id);
       await sandboxes.remove(sandbox.id);
       return {};
     },

@@ -83,6 +83,12 @@ export interface InfraContainers {
   remove(containerId: string): Promise<void>;
 }
 
+/** The pod's own containers, which go before its namespaces and network do. */
+export interface AppContainers {
+  stopAllOf(sandboxId: string): Promise<void>;
+  removeAllOf(sandboxId: string): Promise<void>;
+}
+
 /** The host operations a sandbox needs; native in the daemon, fakes in unit tests. */
 export interface SandboxHost {
   createNamespaces(request: {
@@ -113,6 +119,7 @@ export interface SandboxManagerDeps {
   readonly runtimeDir: string;
   readonly host: SandboxHost;
   readonly infra: InfraContainers;
+  readonly containers: AppContainers;
   readonly network: SandboxNetwork;
   /** Why pods cannot run with this RuntimeClass handler here (not configured, runtime not installed), or null. */
   readonly handlerProblem: (name: string) => string | null;
@@ -252,9 +259,11 @@ export class SandboxManager {
    * sandbox succeeds, as CRI requires (the kubelet retries stops freely).
    * Containers are stopped by the caller first.
    */
+  /** The pod's containers first, then its network and namespaces. Idempotent: the kubelet stops a pod as often as it likes. */
   async stop(id: string): Promise<void> {
     const sandbox = this.deps.records.get(id);
     if (!sandbox) return;
+    await this.deps.containers.stopAllOf(id);
     try {
       await this.detachNetwork(sandbox);
     } catch (error) {
@@ -278,9 +287,12 @@ export class SandboxManager {
   }
 
   /** Removing a missing sandbox succeeds, as CRI requires. */
+  /** Stopped first if it runs, then its containers, then the pod. Removing a missing pod succeeds. */
   async remove(id: string): Promise<void> {
     const sandbox = this.deps.records.get(id);
     if (!sandbox) return;
+    await this.deps.containers.stopAllOf(id);
+    await this.deps.containers.removeAllOf(id);
     // A DEL that still fails keeps the record, so the kubelet's retry of the remove retries it: no IP leaks silently.
     await this.detachNetwork(sandbox);
     await this.releaseRuntime(sandbox);

@@ -1,0 +1,186 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidArgumentError } from '../errors.js';
+import { makeDirectories } from '../fs/make-directories.js';
+import type { PodSandboxConfig__Output } from '../generated/runtime/v1/PodSandboxConfig.js';
+import type { ImageManager } from '../image/image-manager.js';
+import type { ImageRecord } from '../image/image-store.js';
+import type { LayerStore } from '../image/layer-store.js';
+import type { ContainerDefaults } from '../image/manifest.js';
+import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
+import {
+  cgroupDirOf,
+  resolveUser,
+  type HostFacts,
+  type OciSpec,
+  type ResolvedUser,
+  type SandboxContext,
+  type UserSecurityContext,
+} from '../oci/index.js';
+import type { SandboxRecord } from '../sandbox/sandbox-manager.js';
+import type { RecordStore } from '../state/record-store.js';
+import { unixNanos } from '../unix-nanos.js';
+import { writeBundleSpec } from './bundle.js';
+import type { ContainerHost } from './container-host.js';
+import type { ContainerRecord } from './container-record.js';
+import type { ContainerRuntime } from './oci-runtime.js';
+
+/**
+ * What every container needs before it can start, app or infra alike: a
+ * writable layer, the rootfs overlay of its image's layers, the OCI bundle,
+ * and a crion-monitor that runs the runtime's create. Each step pushes its
+ * undo onto the caller's cleanup stack, so a failure anywhere leaves nothing.
+ */
+
+export interface LaunchDeps {
+  /** Each record's directory holds the container's writable layer; the pod's infra record gives its PID namespace. */
+  readonly records: Pick<RecordStore<ContainerRecord>, 'dirOf' | 'get'>;
+  /** state/c: bundles, rootfs mount points and monitor state. */
+  readonly runtimeDir: string;
+  readonly images: Pick<ImageManager, 'config' | 'holdLayers'>;
+  readonly layers: Pick<LayerStore, 'lowerDirs' | 'overlayDir'>;
+  readonly runtimes: (handler: string) => ContainerRuntime;
+  readonly monitorBinary: string;
+  readonly host: HostFacts;
+  readonly containerHost: ContainerHost;
+}
+
+export interface LaunchOptions {
+  readonly securityContext: UserSecurityContext | null;
+  readonly logPath: string;
+  readonly terminal: boolean;
+  readonly stdin: boolean;
+  readonly cleanup: CleanupStack;
+  readonly spec: (input: SpecInput) => OciSpec;
+}
+
+export interface SpecInput {
+  readonly id: string;
+  readonly rootfs: string;
+  readonly identity: ResolvedUser;
+  readonly imageConfig: ContainerDefaults;
+  readonly sandboxContext: SandboxContext;
+}
+
+export interface Launched {
+  /** The record but for what the caller adds: its name, config, log path, stop signal and role. */
+  readonly created: Omit<ContainerRecord, 'metadata' | 'config' | 'logPath' | 'stopSignal' | 'infra'>;
+  readonly imageStopSignal: string | null;
+  /** Gives back the hold on the image's layers: call it when the container is removed. */
+  readonly release: () => Promise<void>;
+}
+
+/** Why a log directory of the client's choosing cannot be made: the path's fault, not the node's. */
+const LOG_DIRECTORY_REFUSALS: ReadonlySet<string> = new Set(['ENOTDIR', 'ENOENT', 'EACCES', 'EPERM', 'EROFS', 'ELOOP', 'ENAMETOOLONG']);
+
+export async function launchContainer(deps: LaunchDeps, sandbox: SandboxRecord, imageName: string, image: ImageRecord, options: LaunchOptions): Promise<Launched> {
+  const { cleanup } = options;
+  const id = randomBytes(32).toString('hex');
+  const imageConfig = await deps.images.config(image);
+
+  const persistentDir = deps.records.dirOf(id);
+  const runtimeDir = path.join(deps.runtimeDir, id);
+  await mkdir(path.join(persistentDir, 'upper'), { recursive: true, mode: 0o755 });
+  await mkdir(path.join(persistentDir, 'work'), { mode: 0o700 });
+  cleanup.push('remove the writable layer', () => rm(persistentDir, { recursive: true, force: true }));
+  const rootfs = path.join(runtimeDir, 'rootfs');
+  await mkdir(rootfs, { recursive: true, mode: 0o755 });
+  cleanup.push('remove the container runtime directory', () => rm(runtimeDir, { recursive: true, force: true }));
+
+  const release = deps.images.holdLayers(image.layers);
+  cleanup.push('release the image layers', release);
+  await deps.containerHost.mountRootfs({
+    target: rootfs,
+    lowerDirs: deps.layers.lowerDirs(image.layers),
+    upperDir: path.join(persistentDir, 'upper'),
+    workDir: path.join(persistentDir, 'work'),
+    cwd: deps.layers.overlayDir,
+    readonly: false,
+  });
+  cleanup.push('unmount the rootfs', () => deps.containerHost.unmountRootfs(rootfs));
+
+  const identity = resolveUser(
+    options.securityContext,
+    imageConfig.config.user,
+    await readFile(path.join(rootfs, 'etc', 'passwd'), 'utf8').catch(() => null),
+    await readFile(path.join(rootfs, 'etc', 'group'), 'utf8').catch(() => null),
+  );
+  const spec = options.spec({
+    id,
+    rootfs,
+    identity,
+    imageConfig: imageConfig.config,
+    sandboxContext: {
+      id: sandbox.id,
+      config: sandbox.config as PodSandboxConfig__Output,
+      namespaces: {
+        network: sandbox.namespaces.net,
+        ipc: sandbox.namespaces.ipc,
+        uts: sandbox.namespaces.uts,
+        infraPid: infraPidOf(deps, sandbox),
+      },
+      files: { hosts: sandbox.files.hosts, resolvConf: sandbox.files.resolvConf, hostname: sandbox.files.hostname, shm: sandbox.shm },
+      runtimeHandler: sandbox.runtimeHandler,
+    },
+  });
+  await writeBundleSpec(runtimeDir, spec);
+
+  const monitorLog = options.logPath === '' ? path.join(runtimeDir, 'discarded.log') : options.logPath;
+  await makeDirectories(path.dirname(monitorLog)).catch((error: NodeJS.ErrnoException) => {
+    if (!LOG_DIRECTORY_REFUSALS.has(error.code ?? '')) throw error;
+    throw new InvalidArgumentError(`log_path ${options.logPath}: cannot make its directory: ${error.message}`, { cause: error });
+  });
+  const runtime = deps.runtimes(sandbox.runtimeHandler);
+  cleanup.push('delete the container from the OCI runtime', () => runtime.delete(id));
+  const started = await deps.containerHost.launchMonitor({
+    binary: deps.monitorBinary,
+    containerId: id,
+    bundle: runtimeDir,
+    stateDir: runtimeDir,
+    logPath: monitorLog,
+    runtime: runtime.handler.binary,
+    runtimeRoot: runtime.handler.root,
+    terminal: options.terminal,
+    stdin: options.stdin,
+    memoryCgroup: memoryCgroupOf(spec.linux?.cgroupsPath ?? null, deps.host),
+  });
+  return {
+    created: {
+      id,
+      sandboxId: sandbox.id,
+      image: imageName,
+      imageId: image.id,
+      imageRef: image.repoDigests[0] ?? image.id,
+      layers: image.layers,
+      state: 'CONTAINER_CREATED',
+      createdAt: unixNanos(),
+      startedAt: '0',
+      finishedAt: '0',
+      exitCode: 0,
+      reason: '',
+      message: '',
+      pid: started.pid,
+      monitorPid: started.monitorPid,
+      runtimeHandler: sandbox.runtimeHandler,
+      user: { uid: identity.uid, gid: identity.gid, supplementalGroups: identity.additionalGids },
+    },
+    imageStopSignal: imageConfig.config.stopSignal,
+    release,
+  };
+}
+
+/** The pause process of a pod with a shared PID namespace, while it runs. */
+function infraPidOf(deps: LaunchDeps, sandbox: SandboxRecord): number | null {
+  if (sandbox.infraContainerId === null) return null;
+  const infra = deps.records.get(sandbox.infraContainerId);
+  return infra?.state === 'CONTAINER_RUNNING' ? infra.pid : null;
+}
+
+/** Where the monitor finds OOM kills; systemd's slice:prefix:name form is expanded like runc expands it. null: no OOM detection. */
+function memoryCgroupOf(cgroupsPath: string | null, host: HostFacts): string | null {
+  if (cgroupsPath === null) return null;
+  const dir = cgroupDirOf(cgroupsPath);
+  if (host.cgroupLayout === 'v2') return path.join('/sys/fs/cgroup', dir);
+  return path.join('/sys/fs/cgroup/memory', dir);
+}
