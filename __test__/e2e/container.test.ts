@@ -301,6 +301,17 @@ test('UpdateContainerResources reaches the cgroup; ReopenContainerLog makes the 
   const memoryPath = /^\d+:memory:(.*)$/m.exec(cgroups)?.[1];
   t.truthy(memoryPath, cgroups);
   t.is((await readFile(path.join('/sys/fs/cgroup/memory', memoryPath!, 'memory.limit_in_bytes'), 'utf8')).trim(), '67108864');
+  const inspected = await crictlJson<{ status: { resources: { linux: { memoryLimitInBytes: string; cpuQuota: string } } }; info: { runtimeSpec: { linux: { resources: { memory: { limit: number } } } } } }>(
+    daemon,
+    ['inspect', id],
+  );
+  t.like(inspected.status.resources.linux, { memoryLimitInBytes: '67108864', cpuQuota: '50000' }, 'ContainerStatus reports the new limits');
+  t.is(inspected.info.runtimeSpec.linux.resources.memory.limit, 67108864, 'the verbose spec follows the cgroup');
+
+  // A limit the kernel refuses is the request's fault, with runc's reason: not UNAVAILABLE, which clients retry as a lost connection.
+  const refused = await crictl(daemon, ['update', '--memory', '1', id]);
+  t.not(refused.code, 0);
+  t.regex(refused.stderr, /code = FailedPrecondition.*memory/s);
 
   const { status } = await crictlJson<{ status: { logPath: string } }>(daemon, ['inspect', id]);
   const { rename, stat } = await import('node:fs/promises');
@@ -316,6 +327,23 @@ test('UpdateContainerResources reaches the cgroup; ReopenContainerLog makes the 
   await t.notThrowsAsync(stat(status.logPath), 'the new log file exists as soon as the RPC returns');
   await sleep(600);
   t.regex(await readFile(status.logPath, 'utf8'), /stdout F line/, 'output goes to the new file');
+});
+
+test('ExecSync output past 16 MiB is capped to a response the kubelet and crictl can receive, and the command runs to its end', async (t) => {
+  const daemon = await startDaemon(t, { config: daemonConfig() });
+  const { podId, podFile } = await podWithImage(daemon, 'big-exec');
+  const id = (await createContainer(daemon, podId, podFile, 'talker', ['sleep', '3600'])).stdout.trim();
+  t.is((await crictl(daemon, ['start', id])).code, 0);
+  // 20 MiB fails at send time when each stream alone is capped at 16 MiB; 40 MiB overflows a buffer of twice that.
+  for (const mebibytes of [20, 40]) {
+    const exec = await crictl(daemon, ['exec', '-s', id, 'sh', '-c', `head -c ${mebibytes}m /dev/zero | tr '\\0' x; echo done >&2`]);
+    t.is(exec.code, 0, `${mebibytes} MiB: ${exec.stderr.slice(0, 500)}`);
+    // crictl prints stdout, then stderr, both to its stdout.
+    const [output, stderr] = exec.stdout.split('\n');
+    t.true(output!.length >= 15 * 1024 * 1024 && output!.length <= 16 * 1024 * 1024, `${mebibytes} MiB: ${output!.length} bytes of stdout`);
+    t.regex(output!, /^x+$/);
+    t.is(stderr, 'done', `${mebibytes} MiB: stderr keeps its share`);
+  }
 });
 
 test("a RunPodSandbox the caller gave up on is finished and handed to the retry, also after a daemon restart", async (t) => {

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { UnavailableError } from '../errors.js';
+import { FailedPreconditionError } from '../errors.js';
 
 const run = promisify(execFile);
 
@@ -84,8 +84,13 @@ export class OciRuntime {
   }
 }
 
-/** What the runtime printed is the useful part of the message; the operator sees it as is. */
-export class RuntimeCommandError extends UnavailableError {
+/**
+ * What the runtime printed is the useful part of the message; the operator
+ * sees it as is. The runtime was reached and refused: the request or the
+ * container's state is at fault, so clients must not retry it as a
+ * connection problem.
+ */
+export class RuntimeCommandError extends FailedPreconditionError {
   constructor(
     message: string,
     readonly stderr: string,

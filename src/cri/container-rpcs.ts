@@ -105,6 +105,8 @@ function statusOf(container: ContainerRecord): ContainerStatus {
     labels: container.config.labels,
     annotations: container.config.annotations,
     mounts: container.config.mounts,
+    // What the last create or UpdateContainerResources set, as the kubelet compares it for a resize.
+    resources: container.config.linux?.resources ? { linux: container.config.linux.resources } : null,
     logPath: container.logPath,
     user: {
       linux: {
