@@ -29,41 +29,46 @@ function launch(binary: string, dir: string) {
   });
 }
 
-test('a failed runtime create reports the runtime\'s exit code and all it printed, not only the last line', async (t) => {
-  const { binary, dir } = await fakeMonitor(t, {
-    ok: false,
-    code: 'ERR_RUNTIME_CREATE',
-    message: '`/usr/sbin/runc create` exited with code 2: no rootfs',
-    runtimeExitCode: 2,
-    runtimeStderr: 'warning: cgroup v1\nno rootfs\n',
-  });
-  const error = await t.throwsAsync(launch(binary, dir), { instanceOf: ContainerStartError });
-  t.is(error.message, '`/usr/sbin/runc create` failed with exit code 2: warning: cgroup v1\nno rootfs');
-});
+const FAILURES = [
+  {
+    title: 'a failed runtime create reports the runtime\'s exit code and all it printed, not only the last line',
+    sync: {
+      code: 'ERR_RUNTIME_CREATE',
+      message: '`/usr/sbin/runc create` exited with code 2: no rootfs',
+      runtimeExitCode: 2,
+      runtimeStderr: 'warning: cgroup v1\nno rootfs\n',
+    },
+    expected: '`/usr/sbin/runc create` failed with exit code 2: warning: cgroup v1\nno rootfs',
+  },
+  {
+    title: 'a runtime that printed nothing is said to have printed nothing',
+    sync: {
+      code: 'ERR_RUNTIME_CREATE',
+      message: '`/usr/sbin/runc create` was killed by signal 9: it printed nothing',
+      runtimeExitCode: 137,
+      runtimeStderr: '',
+    },
+    expected: '`/usr/sbin/runc create` failed with exit code 137: it printed nothing',
+  },
+  {
+    title: 'a failure of the monitor itself keeps the monitor\'s message',
+    sync: {
+      code: 'ERR_LOG_OPEN',
+      message: 'opening the container log /x: Permission denied (os error 13)',
+      runtimeExitCode: null,
+      runtimeStderr: null,
+    },
+    expected: 'opening the container log /x: Permission denied (os error 13)',
+  },
+];
 
-test('a runtime that printed nothing is said to have printed nothing', async (t) => {
-  const { binary, dir } = await fakeMonitor(t, {
-    ok: false,
-    code: 'ERR_RUNTIME_CREATE',
-    message: '`/usr/sbin/runc create` was killed by signal 9: it printed nothing',
-    runtimeExitCode: 137,
-    runtimeStderr: '',
+for (const { title, sync, expected } of FAILURES) {
+  test(title, async (t) => {
+    const { binary, dir } = await fakeMonitor(t, { ok: false, ...sync });
+    const error = await t.throwsAsync(launch(binary, dir), { instanceOf: ContainerStartError });
+    t.is(error.message, expected);
   });
-  const error = await t.throwsAsync(launch(binary, dir), { instanceOf: ContainerStartError });
-  t.is(error.message, '`/usr/sbin/runc create` failed with exit code 137: it printed nothing');
-});
-
-test('a failure of the monitor itself keeps the monitor\'s message', async (t) => {
-  const { binary, dir } = await fakeMonitor(t, {
-    ok: false,
-    code: 'ERR_LOG_OPEN',
-    message: 'opening the container log /x: Permission denied (os error 13)',
-    runtimeExitCode: null,
-    runtimeStderr: null,
-  });
-  const error = await t.throwsAsync(launch(binary, dir), { instanceOf: ContainerStartError });
-  t.is(error.message, 'opening the container log /x: Permission denied (os error 13)');
-});
+}
 
 test('a created container gives its pid and the monitor\'s', async (t) => {
   const { binary, dir } = await fakeMonitor(t, { ok: true, pid: 42, monitorPid: 7 });
