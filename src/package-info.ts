@@ -3,8 +3,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The installed package's root: compiled code runs from dist/src/, and the
- * daemon needs files that ship beside it (package.json, proto/).
+ * The installed package's root, found here only: compiled code runs from
+ * dist/src/, and the daemon needs files that ship beside it (package.json,
+ * proto/, the addon and crion-monitor in npm/linux-x64-gnu/). Walking up to
+ * the package.json works from any depth, where a fixed `../..` would not.
  */
 export const packageRoot: string = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
 

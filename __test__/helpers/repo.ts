@@ -1,30 +1,12 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot, packageVersion } from '../../src/package-info.js';
 
-/**
- * The checkout's root. Tests run compiled from dist/__test__/, so a fixed
- * relative path would differ between source and output; walk up instead.
- */
-export const repoRoot: string = findRepoRoot(path.dirname(fileURLToPath(import.meta.url)));
+/** The checkout's root: the package root, which src/package-info.ts finds from source and from dist/ alike. */
+export const repoRoot: string = packageRoot;
 
 export const crionBin: string = path.join(repoRoot, 'bin', 'crion.js');
 
-export const packageVersion: string = (
-  JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }
-).version;
-
-function findRepoRoot(start: string): string {
-  for (let dir = start; ; dir = path.dirname(dir)) {
-    try {
-      const manifest = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string };
-      if (manifest.name === 'crion') return dir;
-    } catch {
-      // No readable package.json at this level; keep walking up.
-    }
-    if (path.dirname(dir) === dir) throw new Error(`cannot find crion's package.json above ${start}`);
-  }
-}
+export { packageVersion };
 
 /** Reads a tool path the test runner exports, failing with a hint instead of a spawn ENOENT. */
 export function toolFromEnv(name: 'CRION_CRICTL' | 'CRION_CRITEST'): string {

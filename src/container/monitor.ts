@@ -43,6 +43,10 @@ interface SyncMessage {
   monitorPid?: number;
   code?: string;
   message?: string;
+  /** Set when `runtime create` itself failed (code ERR_RUNTIME_CREATE), else null. */
+  runtimeExitCode?: number | null;
+  /** What the runtime printed, up to 16 KiB; set with runtimeExitCode. */
+  runtimeStderr?: string | null;
 }
 
 /** The sync line arrives through fd 3 of the monitor, a pipe the daemon reads. */
@@ -84,7 +88,7 @@ export async function launchMonitor(launch: MonitorLaunch): Promise<MonitoredCon
     }
     const message = JSON.parse(line) as SyncMessage;
     if (!message.ok || message.pid === undefined || message.monitorPid === undefined) {
-      throw new ContainerStartError(message.message ?? `crion-monitor failed (${message.code ?? 'no code'})`, message.code ?? null);
+      throw new ContainerStartError(failureMessage(launch.runtime, message));
     }
     return { pid: message.pid, monitorPid: message.monitorPid };
   } finally {
@@ -92,15 +96,21 @@ export async function launchMonitor(launch: MonitorLaunch): Promise<MonitoredCon
   }
 }
 
-/** The OCI runtime refused to create the container; its own words are the message. */
-export class ContainerStartError extends FailedPreconditionError {
-  constructor(
-    message: string,
-    readonly code: string | null,
-  ) {
-    super(message);
+/**
+ * What the operator reads when a create fails: the runtime's exit code and
+ * everything it printed when `runtime create` failed (the monitor's own
+ * message quotes only the last line), else the monitor's error.
+ */
+function failureMessage(runtime: string, message: SyncMessage): string {
+  if (message.runtimeExitCode !== undefined && message.runtimeExitCode !== null) {
+    const stderr = message.runtimeStderr?.trim() ?? '';
+    return `\`${runtime} create\` failed with exit code ${message.runtimeExitCode}: ${stderr === '' ? 'it printed nothing' : stderr}`;
   }
+  return message.message ?? `crion-monitor failed (${message.code ?? 'no code'})`;
 }
+
+/** The OCI runtime refused to create the container, or the monitor failed before it reported the container. */
+export class ContainerStartError extends FailedPreconditionError {}
 
 /** Null while the container runs. */
 export async function readExitFile(stateDir: string): Promise<ExitStatus | null> {

@@ -1,5 +1,5 @@
 import { loadAddon, type NativeAddon } from './load-addon.js';
-import { rebuildNativeError } from './native-error.js';
+import { callNative } from './native-error.js';
 
 /** The part of the addon the directory claim needs, so that tests can pass a fake. */
 export type DirectoryLockAddon = Pick<NativeAddon, 'lockDirectory'>;
@@ -17,9 +17,5 @@ export interface DirectoryLock {
  * lock file cannot be opened, locked or written.
  */
 export function lockDirectory(dir: string, addon: DirectoryLockAddon = loadAddon()): DirectoryLock {
-  try {
-    return addon.lockDirectory(dir);
-  } catch (error) {
-    throw rebuildNativeError(error);
-  }
+  return callNative(() => addon.lockDirectory(dir));
 }

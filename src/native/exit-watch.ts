@@ -1,5 +1,5 @@
 import { loadAddon, type NativeAddon } from './load-addon.js';
-import { rebuildNativeError } from './native-error.js';
+import { callNative } from './native-error.js';
 
 /** The part of the addon exit watching needs, so that tests can pass a fake. */
 export type ExitWatchAddon = Pick<NativeAddon, 'watchExit' | 'pidAlive'>;
@@ -17,11 +17,7 @@ const MAX_PID = 2 ** 31 - 1;
  */
 export async function watchExit(pid: number, addon: ExitWatchAddon = loadAddon()): Promise<void> {
   checkPid(pid);
-  try {
-    await addon.watchExit(pid);
-  } catch (error) {
-    throw rebuildNativeError(error);
-  }
+  await callNative(() => addon.watchExit(pid));
 }
 
 /**
@@ -31,11 +27,7 @@ export async function watchExit(pid: number, addon: ExitWatchAddon = loadAddon()
  */
 export function pidAlive(pid: number, addon: ExitWatchAddon = loadAddon()): boolean {
   checkPid(pid);
-  try {
-    return addon.pidAlive(pid);
-  } catch (error) {
-    throw rebuildNativeError(error);
-  }
+  return callNative(() => addon.pidAlive(pid));
 }
 
 /** napi would truncate a fraction and wrap a value past int32 without a word. */

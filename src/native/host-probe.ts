@@ -1,6 +1,6 @@
 import type { HostProbe } from './addon.js';
 import { loadAddon, type NativeAddon } from './load-addon.js';
-import { rebuildNativeError } from './native-error.js';
+import { callNative } from './native-error.js';
 
 export type {
   CgroupLayout,
@@ -26,9 +26,5 @@ export type HostProbeAddon = Pick<NativeAddon, 'probeHost'>;
  * {@link NativeError}, only when /proc itself cannot be read or parsed.
  */
 export async function probeHost(addon: HostProbeAddon = loadAddon()): Promise<HostProbe> {
-  try {
-    return await addon.probeHost();
-  } catch (error) {
-    throw rebuildNativeError(error);
-  }
+  return await callNative(() => addon.probeHost());
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../package-info.js';
 import type * as Addon from './addon.js';
 
 /** The addon's exports, as declared by the `.d.ts` that napi generates from the Rust source. */
@@ -71,7 +71,7 @@ export function loadAddon(): NativeAddon {
 function addonCandidates(): string[] {
   const override = process.env[ADDON_PATH_ENV];
   if (override) return [path.resolve(override)];
-  return [path.join(packageRoot(), 'npm', 'linux-x64-gnu', ADDON_FILE), PLATFORM_PACKAGE];
+  return [path.join(packageRoot, 'npm', 'linux-x64-gnu', ADDON_FILE), PLATFORM_PACKAGE];
 }
 
 function loadFirst(candidates: readonly string[]): NativeAddon {
@@ -104,9 +104,4 @@ function describeRequireFailure(error: unknown): string {
   // Only the first line: the rest of MODULE_NOT_FOUND's message is the require stack.
   if ((error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') return 'not found';
   return error.message.split('\n', 1)[0] ?? error.message;
-}
-
-/** The compiled file sits in dist/src/native/, three levels below the package root. */
-function packageRoot(): string {
-  return fileURLToPath(new URL('../../../', import.meta.url));
 }

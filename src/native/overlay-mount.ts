@@ -1,6 +1,6 @@
 import type { OverlayMountMethod, OverlayMountRequest, OverlayUnmountResult } from './addon.js';
 import { loadAddon, type NativeAddon } from './load-addon.js';
-import { rebuildNativeError } from './native-error.js';
+import { callNative } from './native-error.js';
 
 export type { OverlayMountMethod, OverlayMountRequest, OverlayUnmountResult } from './addon.js';
 
@@ -20,11 +20,7 @@ export async function mountOverlay(
   request: OverlayMountRequest,
   addon: OverlayMountAddon = loadAddon(),
 ): Promise<OverlayMountMethod> {
-  try {
-    return await addon.mountOverlay(request);
-  } catch (error) {
-    throw rebuildNativeError(error);
-  }
+  return await callNative(() => addon.mountOverlay(request));
 }
 
 /**
@@ -37,9 +33,5 @@ export async function unmountOverlay(
   target: string,
   addon: OverlayMountAddon = loadAddon(),
 ): Promise<OverlayUnmountResult> {
-  try {
-    return await addon.unmountOverlay(target);
-  } catch (error) {
-    throw rebuildNativeError(error);
-  }
+  return await callNative(() => addon.unmountOverlay(target));
 }

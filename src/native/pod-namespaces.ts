@@ -1,6 +1,6 @@
 import type { PodNamespaces, PodNamespacesRequest } from './addon.js';
 import { loadAddon, type NativeAddon } from './load-addon.js';
-import { rebuildNativeError } from './native-error.js';
+import { callNative } from './native-error.js';
 
 export type { PodNamespaces, PodNamespacesRequest } from './addon.js';
 
@@ -25,11 +25,7 @@ export async function createPodNamespaces(
   request: PodNamespacesRequest,
   addon: PodNamespacesAddon = loadAddon(),
 ): Promise<PodNamespaces> {
-  try {
-    return await addon.createPodNamespaces(request);
-  } catch (error) {
-    throw rebuildNativeError(error);
-  }
+  return await callNative(() => addon.createPodNamespaces(request));
 }
 
 /**
@@ -38,11 +34,7 @@ export async function createPodNamespaces(
  * both call it. Rejects with `ERR_POD_NS_UNPIN`.
  */
 export async function removePodNamespaces(dir: string, addon: PodNamespacesAddon = loadAddon()): Promise<void> {
-  try {
-    await addon.removePodNamespaces(dir);
-  } catch (error) {
-    throw rebuildNativeError(error);
-  }
+  await callNative(() => addon.removePodNamespaces(dir));
 }
 
 /**
@@ -52,9 +44,5 @@ export async function removePodNamespaces(dir: string, addon: PodNamespacesAddon
  * `ERR_POD_NS_MOUNT_DIR`.
  */
 export async function preparePrivateMountDir(dir: string, addon: PodNamespacesAddon = loadAddon()): Promise<void> {
-  try {
-    await addon.preparePrivateMountDir(dir);
-  } catch (error) {
-    throw rebuildNativeError(error);
-  }
+  await callNative(() => addon.preparePrivateMountDir(dir));
 }

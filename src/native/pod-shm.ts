@@ -1,5 +1,5 @@
 import { loadAddon, type NativeAddon } from './load-addon.js';
-import { rebuildNativeError } from './native-error.js';
+import { callNative } from './native-error.js';
 
 /** The part of the addon a pod's /dev/shm needs, so that tests can pass a fake. */
 export type PodShmAddon = Pick<NativeAddon, 'mountPodShm' | 'unmountPodShm'>;
@@ -11,11 +11,7 @@ export type PodShmAddon = Pick<NativeAddon, 'mountPodShm' | 'unmountPodShm'>;
  * `ERR_POD_SHM_MOUNT`, naming the target.
  */
 export async function mountPodShm(target: string, sizeBytes: number, addon: PodShmAddon = loadAddon()): Promise<void> {
-  try {
-    await addon.mountPodShm(target, sizeBytes);
-  } catch (error) {
-    throw rebuildNativeError(error);
-  }
+  await callNative(() => addon.mountPodShm(target, sizeBytes));
 }
 
 /**
@@ -24,9 +20,5 @@ export async function mountPodShm(target: string, sizeBytes: number, addon: PodS
  * it. Rejects with `ERR_POD_SHM_UNMOUNT`.
  */
 export async function unmountPodShm(target: string, addon: PodShmAddon = loadAddon()): Promise<void> {
-  try {
-    await addon.unmountPodShm(target);
-  } catch (error) {
-    throw rebuildNativeError(error);
-  }
+  await callNative(() => addon.unmountPodShm(target));
 }

@@ -2,7 +2,7 @@ import { LayerUnpackError, type LayerRejection } from '../image/unpack/layer-unp
 import type { LayerUnpacker } from '../image/unpack/layer-unpacker.js';
 import type { LayerUnpackRequest, LayerUnpackResult } from './addon.js';
 import { loadAddon, type NativeAddon } from './load-addon.js';
-import { rebuildNativeError } from './native-error.js';
+import { callNative, rebuildNativeError } from './native-error.js';
 
 export type { LayerCompression, LayerUnpackRequest, LayerUnpackResult } from './addon.js';
 
@@ -45,10 +45,10 @@ export async function unpackLayerNative(
   const onAbort = (): void => cancel?.cancel();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    return await addon.unpackLayer(request, cancel);
-  } catch (error) {
-    if (signal?.aborted === true && codeOf(error) === 'ERR_UNPACK_CANCELLED') throw signal.reason;
-    throw rebuildUnpackError(error);
+    return await callNative(
+      () => addon.unpackLayer(request, cancel),
+      (error) => (signal?.aborted === true && codeOf(error) === 'ERR_UNPACK_CANCELLED' ? signal.reason : rebuildUnpackError(error)),
+    );
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
