@@ -6,6 +6,7 @@ import { crictl, crictlJson } from '../helpers/crictl.js';
 import { listRuncContainersBelow, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { run } from '../helpers/process.js';
 import { sharedImageSource } from '../helpers/image-source.js';
+import { defaultConfig } from '../../src/config/index.js';
 
 /**
  * RuntimeClass handlers through crictl: a pod run with a configured handler
@@ -41,6 +42,12 @@ async function handlerDaemon(t: Parameters<typeof startDaemon>[0]): Promise<{ da
   return { daemon, altRoot };
 }
 
+/** Where `command -v` finds `program` on this process's PATH, which the test daemon inherits; null when it is not installed. */
+async function onPath(program: string): Promise<string | null> {
+  const result = await run('sh', ['-c', 'command -v "$1"', 'sh', program]);
+  return result.code === 0 ? result.stdout.trim() : null;
+}
+
 async function writeJson(daemon: Daemon, name: string, value: unknown): Promise<string> {
   const file = path.join(daemon.dir, name);
   await writeFile(file, JSON.stringify(value));
@@ -60,8 +67,17 @@ test('a pod run with another handler has its containers made by that runtime und
   const info = await crictlJson<{ runtimeHandlers: Array<{ name?: string }>; ociRuntimes: Record<string, { binary: string | null }> }>(daemon, [
     'info',
   ]);
-  // Status lists the handlers a RuntimeClass can use here ("" is the default); the verbose info says how each resolved.
-  t.deepEqual(info.runtimeHandlers.map((handler) => handler.name ?? '').sort(), ['', 'runc', 'runc-alt']);
+  // Status lists the handlers a RuntimeClass can use here: "" (the default, runc) and every configured handler whose
+  // runtime is installed, which for the built-in crun and runsc depends on the host. The verbose info says how each
+  // resolved: to the program the shell finds on the PATH the daemon inherited, or to null.
+  const installed: string[] = [];
+  for (const name of Object.keys(defaultConfig().runtime.handlers)) {
+    // Each built-in handler runs the program it is named after.
+    const found = await onPath(name);
+    t.is(info.ociRuntimes[name]?.binary, found, `the ${name} handler resolves as the shell finds ${name}`);
+    if (found !== null) installed.push(name);
+  }
+  t.deepEqual(info.runtimeHandlers.map((handler) => handler.name ?? '').sort(), ['', 'runc-alt', ...installed].sort());
   t.is(info.ociRuntimes.missing?.binary, null);
   t.is(info.ociRuntimes['runc-alt']?.binary, info.ociRuntimes.runc?.binary);
 

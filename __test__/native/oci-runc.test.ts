@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BUSYBOX_GROUP, BUSYBOX_PASSWD } from '../helpers/busybox-rootfs.js';
 import { imageDefaults, lookups, podConfig, podLinux, resources, sandboxContext, withSecurity } from '../helpers/oci-fixtures.js';
+import { program, root, testNeeding } from '../helpers/host-requirements.js';
 import { run } from '../helpers/process.js';
 import type { LinuxContainerResources__Output } from '../../src/generated/runtime/v1/LinuxContainerResources.js';
 import type { LinuxContainerSecurityContext__Output } from '../../src/generated/runtime/v1/LinuxContainerSecurityContext.js';
@@ -26,13 +27,8 @@ import {
   type SandboxContext,
 } from '../../src/oci/index.js';
 
-const isRoot = process.getuid?.() === 0;
+const runcTest = testNeeding(root, program('runc'));
 const APPLETS = ['sh', 'cat', 'grep', 'id', 'hostname', 'adjtimex', 'touch', 'wc'];
-
-async function runcAvailable(): Promise<boolean> {
-  const result = await run('runc', ['--version']).catch(() => null);
-  return result?.code === 0;
-}
 
 async function sh(command: string, args: string[]): Promise<void> {
   const result = await run(command, args);
@@ -149,8 +145,7 @@ function capEff(stdout: string): Set<string> {
   return new Set(mask === undefined ? [] : capabilitiesFromMask(BigInt(`0x${mask}`)));
 }
 
-test('RuntimeDefault seccomp and dropped capabilities hold inside a runc container', async (t) => {
-  if (!isRoot || !(await runcAvailable())) return t.pass('needs root and runc');
+runcTest('RuntimeDefault seccomp and dropped capabilities hold inside a runc container', async (t) => {
   const result = await runContainer(
     'seccomp',
     {
@@ -173,16 +168,14 @@ test('RuntimeDefault seccomp and dropped capabilities hold inside a runc contain
   t.regex(result.stderr, /adjtimex: .*Operation not permitted/);
 });
 
-test('without a filter the same syscall works, so the refusal above was seccomp\'s', async (t) => {
-  if (!isRoot || !(await runcAvailable())) return t.pass('needs root and runc');
+runcTest('without a filter the same syscall works, so the refusal above was seccomp\'s', async (t) => {
   const result = await runContainer('unconfined', {}, 'grep "^Seccomp:" /proc/self/status; adjtimex >/dev/null; echo adjtimex=$?');
   t.is(result.code, 0, result.stderr);
   t.regex(result.stdout, /^Seccomp:\s+0$/m);
   t.regex(result.stdout, /^adjtimex=0$/m);
 });
 
-test('the image user, its groups, a read-only rootfs and masked and read-only paths hold inside a runc container', async (t) => {
-  if (!isRoot || !(await runcAvailable())) return t.pass('needs root and runc');
+runcTest('the image user, its groups, a read-only rootfs and masked and read-only paths hold inside a runc container', async (t) => {
   const result = await runContainer(
     'user',
     {
@@ -204,8 +197,7 @@ test('the image user, its groups, a read-only rootfs and masked and read-only pa
   t.regex(result.stdout, /^secret=0$/m, 'a masked file reads as empty');
 });
 
-test('the limits a kubelet sends on every node run in runc, hugepage limits included', async (t) => {
-  if (!isRoot || !(await runcAvailable())) return t.pass('needs root and runc');
+runcTest('the limits a kubelet sends on every node run in runc, hugepage limits included', async (t) => {
   const { host } = await setUpPod();
   // A Burstable container as the kubelet 1.37 sends it: shares, quota and period, a memory limit, its QoS score, and a
   // limit of 0 for each page size the kernel has, whether or not runc has a hugetlb cgroup to write it to.

@@ -11,9 +11,11 @@ import {
   type OverlayMountAddon,
   type OverlayMountRequest,
 } from '../../src/native/index.js';
+import { root, testNeeding } from '../helpers/host-requirements.js';
+import { kernelFeatures } from '../helpers/kernel-features.js';
 import { run } from '../helpers/process.js';
 
-const isRoot = process.getuid?.() === 0;
+const rootTest = testNeeding(root);
 
 async function sh(command: string, args: string[]): Promise<void> {
   const result = await run(command, args);
@@ -83,8 +85,7 @@ async function deepImage(dir: string, layers: number): Promise<OverlayMountReque
   };
 }
 
-test('three layers merge with whiteouts and an opaque directory, and writes land in the upper dir', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+rootTest('three layers merge with whiteouts and an opaque directory, and writes land in the upper dir', async (t) => {
   const dir = await scratch(t);
   const request = await threeLayers(dir);
   const { mountApi } = await probeHost();
@@ -106,10 +107,8 @@ test('three layers merge with whiteouts and an opaque directory, and writes land
   t.is(await unmountOverlay(path.join(dir, 'no-such-dir')), 'not-mounted');
 });
 
-test('200 layers mount through lowerdir+ with the first layer on top', async (t) => {
-  if (!isRoot) return t.pass('needs root');
-  const { mountApi } = await probeHost();
-  if (!mountApi.lowerdirAppend.available) return t.pass(`no lowerdir+: ${mountApi.lowerdirAppend.reason ?? ''}`);
+// The kernel's own answer (host-probe.test.ts checks that the probe gives the same one).
+testNeeding(root, kernelFeatures().lowerdirAppend)('200 layers mount through lowerdir+ with the first layer on top', async (t) => {
   const dir = await scratch(t);
   const request = await deepImage(dir, 200);
   t.is(await mountOverlay(request), 'new-mount-api');
@@ -118,8 +117,7 @@ test('200 layers mount through lowerdir+ with the first layer on top', async (t)
   t.is(await unmountOverlay(request.target), 'unmounted');
 });
 
-test('relative lower dirs are taken from cwd, and a read-only view refuses writes', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+rootTest('relative lower dirs are taken from cwd, and a read-only view refuses writes', async (t) => {
   const dir = await scratch(t);
   await put(path.join(dir, 'l/A/a.txt'), 'a');
   await put(path.join(dir, 'l/B/b.txt'), 'b');
@@ -137,8 +135,7 @@ test('relative lower dirs are taken from cwd, and a read-only view refuses write
   t.is(await unmountOverlay(request.target), 'unmounted');
 });
 
-test('a single read-only layer becomes a read-only bind mount', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+rootTest('a single read-only layer becomes a read-only bind mount', async (t) => {
   const dir = await scratch(t);
   await put(path.join(dir, 'layer/file'), 'content');
   const target = path.join(dir, 'merged');
@@ -156,8 +153,7 @@ test('a single read-only layer becomes a read-only bind mount', async (t) => {
   t.is(await unmountOverlay(target), 'unmounted');
 });
 
-test('a mount still in use is detached, and is gone from the tree at once', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+rootTest('a mount still in use is detached, and is gone from the tree at once', async (t) => {
   const dir = await scratch(t);
   const request = await threeLayers(dir);
   await mountOverlay(request);
@@ -171,8 +167,7 @@ test('a mount still in use is detached, and is gone from the tree at once', asyn
   }
 });
 
-test('a missing layer rejects with ERR_OVERLAY_MOUNT naming it; a bad request with ERR_OVERLAY_INVALID', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+rootTest('a missing layer rejects with ERR_OVERLAY_MOUNT naming it; a bad request with ERR_OVERLAY_INVALID', async (t) => {
   const dir = await scratch(t);
   const request = await threeLayers(dir);
   const missing = path.join(dir, 'no-such-layer');
@@ -194,8 +189,7 @@ test('a missing layer rejects with ERR_OVERLAY_MOUNT naming it; a bad request wi
   }
 });
 
-test('mount plus unmount time for 1 and 128 layers', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+rootTest('mount plus unmount time for 1 and 128 layers', async (t) => {
   const rounds = 50;
   for (const layers of [1, 128]) {
     const dir = await scratch(t);

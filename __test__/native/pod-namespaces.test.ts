@@ -10,9 +10,10 @@ import {
   type PodNamespacesAddon,
   type PodNamespacesRequest,
 } from '../../src/native/index.js';
+import { root, testNeeding } from '../helpers/host-requirements.js';
 import { run } from '../helpers/process.js';
 
-const isRoot = process.getuid?.() === 0;
+const rootTest = testNeeding(root);
 
 async function sh(command: string, args: string[]): Promise<string> {
   const result = await run(command, args);
@@ -43,8 +44,7 @@ function request(dir: string, overrides: Partial<PodNamespacesRequest> = {}): Po
   return { dir, net: true, ipc: true, uts: true, hostname: null, sysctls: {}, ...overrides };
 }
 
-test('a pod gets its own lo, hostname and sysctls, visible to nsenter, and removal leaves nothing', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+rootTest('a pod gets its own lo, hostname and sysctls, visible to nsenter, and removal leaves nothing', async (t) => {
   const dir = await nsDir(t);
   const hostShmmax = await readFile('/proc/sys/kernel/shmmax', 'utf8');
   const hostName = os.hostname();
@@ -74,8 +74,7 @@ test('a pod gets its own lo, hostname and sysctls, visible to nsenter, and remov
   await t.notThrowsAsync(removePodNamespaces(dir), 'removal is idempotent');
 });
 
-test('two pods get two network namespaces, neither the host one', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+rootTest('two pods get two network namespaces, neither the host one', async (t) => {
   const root = await nsDir(t);
   const inodes: string[] = [];
   for (const pod of ['a', 'b']) {
@@ -90,8 +89,7 @@ test('two pods get two network namespaces, neither the host one', async (t) => {
   t.is(new Set(inodes).size, 3, inodes.join(' '));
 });
 
-test('a sysctl the kernel lacks rejects with ERR_POD_NS_SYSCTL and leaves no pin or mount', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+rootTest('a sysctl the kernel lacks rejects with ERR_POD_NS_SYSCTL and leaves no pin or mount', async (t) => {
   const dir = await nsDir(t);
   const error = await t.throwsAsync(
     createPodNamespaces(request(dir, { hostname: 'pod', sysctls: { 'net.ipv4.crion_no_such_knob': '1' } })),
@@ -103,8 +101,7 @@ test('a sysctl the kernel lacks rejects with ERR_POD_NS_SYSCTL and leaves no pin
   t.deepEqual(await mountsUnder(dir), [dir]);
 });
 
-test('a pin file left from before rejects with ERR_POD_NS_PIN and undoes the pins made first', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+rootTest('a pin file left from before rejects with ERR_POD_NS_PIN and undoes the pins made first', async (t) => {
   const dir = await nsDir(t);
   await writeFile(path.join(dir, 'uts'), '');
   const error = await t.throwsAsync(createPodNamespaces(request(dir)), { instanceOf: NativeError });
@@ -127,8 +124,7 @@ test('a hostname or sysctl that would change the host is refused with ERR_POD_NS
   }
 });
 
-test('preparing the private mount dir twice leaves one private mount', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+rootTest('preparing the private mount dir twice leaves one private mount', async (t) => {
   const dir = await nsDir(t);
   await preparePrivateMountDir(dir);
   const entries = (await readFile('/proc/self/mountinfo', 'utf8'))

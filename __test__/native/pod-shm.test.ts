@@ -1,11 +1,12 @@
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { mountPodShm, NativeError, unmountPodShm } from '../../src/native/index.js';
+import { root, testNeeding } from '../helpers/host-requirements.js';
 import { run } from '../helpers/process.js';
 
-const isRoot = process.getuid?.() === 0;
+const rootTest = testNeeding(root);
 
 async function scratch(t: ExecutionContext): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'crion-shm-'));
@@ -23,8 +24,7 @@ async function mountOf(target: string): Promise<string[] | null> {
   return line === undefined ? null : line.split(' ');
 }
 
-test('a pod shm is a tmpfs of the given size, sticky and world-writable, without exec, suid or devices', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+rootTest('a pod shm is a tmpfs of the given size, sticky and world-writable, without exec, suid or devices', async (t) => {
   const dir = await scratch(t);
   await mountPodShm(dir, 64 * 1024 * 1024);
   const fields = await mountOf(dir);
@@ -38,8 +38,7 @@ test('a pod shm is a tmpfs of the given size, sticky and world-writable, without
   await writeFile(path.join(dir, 'segment'), 'shared');
 });
 
-test('unmounting twice, or a path that does not exist, succeeds', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+rootTest('unmounting twice, or a path that does not exist, succeeds', async (t) => {
   const dir = await scratch(t);
   await mountPodShm(dir, 1024 * 1024);
   await unmountPodShm(dir);
@@ -48,8 +47,7 @@ test('unmounting twice, or a path that does not exist, succeeds', async (t) => {
   await unmountPodShm(path.join(dir, 'missing'));
 });
 
-test('mounting on a missing directory rejects with ERR_POD_SHM_MOUNT naming it', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+rootTest('mounting on a missing directory rejects with ERR_POD_SHM_MOUNT naming it', async (t) => {
   const missing = path.join(await scratch(t), 'missing');
   const error = await t.throwsAsync(mountPodShm(missing, 1024), { instanceOf: NativeError });
   t.is(error?.code, 'ERR_POD_SHM_MOUNT');
