@@ -98,6 +98,8 @@ export interface ContainerMounts {
 }
 
 /** Options a pod may add to its bind mounts (CRI mount_options): flags that only take rights away or change atime. */
+// Laid out by hand, one line for the rights and one for atime (the formatter would put one per line).
+// prettier-ignore
 const EXTRA_OPTIONS: ReadonlySet<string> = new Set([
   'nosuid', 'suid', 'nodev', 'dev', 'noexec', 'exec',
   'noatime', 'atime', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'nodiratime', 'diratime',
