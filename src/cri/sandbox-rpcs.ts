@@ -86,7 +86,14 @@ export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHan
 }
 
 function verboseInfo(sandbox: SandboxRecord) {
-  return { ips: sandbox.ips, namespaces: sandbox.namespaces, files: sandbox.files, shm: sandbox.shm, cgroupParent: sandbox.cgroupParent, config: sandbox.config };
+  return {
+    ips: sandbox.ips,
+    namespaces: sandbox.namespaces,
+    files: sandbox.files,
+    shm: sandbox.shm,
+    cgroupParent: sandbox.cgroupParent,
+    config: sandbox.config,
+  };
 }
 
 /** CRI's PodSandboxConfig in the sandbox manager's terms; a missing config is the client's error. */

@@ -62,7 +62,9 @@ function checkDns({ dns }: SandboxRequest): void {
   for (const field of ['searches', 'options'] as const) {
     dns[field].forEach((value, index) => {
       if (!RESOLV_TOKEN.test(value)) {
-        throw new InvalidArgumentError(`dns_config.${field}[${index}] ${JSON.stringify(value)} must be one word without blanks or control characters`);
+        throw new InvalidArgumentError(
+          `dns_config.${field}[${index}] ${JSON.stringify(value)} must be one word without blanks or control characters`,
+        );
       }
     });
   }

@@ -318,7 +318,10 @@ export class SandboxManager {
       if (this.deps.records.get(id)) await this.deps.records.remove(id);
       this.deps.log.info({ podSandboxId: id }, 'removed what a pod sandbox the daemon died creating left behind');
     } catch (error) {
-      this.deps.log.error({ err: error, podSandboxId: id }, 'cannot remove what a pod sandbox the daemon died creating left behind; retried at the next start');
+      this.deps.log.error(
+        { err: error, podSandboxId: id },
+        'cannot remove what a pod sandbox the daemon died creating left behind; retried at the next start',
+      );
     }
   }
 
@@ -357,13 +360,15 @@ export class SandboxManager {
   }
 
   list(filter: SandboxFilter | null): SandboxRecord[] {
-    return this.deps.records.list().filter(
-      (sandbox) =>
-        filter === null ||
-        ((filter.id === null || sandbox.id.startsWith(filter.id)) &&
-          (filter.state === null || sandbox.state === filter.state) &&
-          Object.entries(filter.labels).every(([key, value]) => sandbox.labels[key] === value)),
-    );
+    return this.deps.records
+      .list()
+      .filter(
+        (sandbox) =>
+          filter === null ||
+          ((filter.id === null || sandbox.id.startsWith(filter.id)) &&
+            (filter.state === null || sandbox.state === filter.state) &&
+            Object.entries(filter.labels).every(([key, value]) => sandbox.labels[key] === value)),
+      );
   }
 }
 
@@ -375,4 +380,3 @@ function networkCache(runtimeDir: string): string {
 function reservedName(metadata: SandboxMetadata): string {
   return `${metadata.name}_${metadata.namespace}_${metadata.uid}_${metadata.attempt}`;
 }
-
