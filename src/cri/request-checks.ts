@@ -49,8 +49,9 @@ export class RequestChecks {
     private readonly packageName: string,
   ) {
     for (const [name, entry] of Object.entries(definition)) {
-      if (name.startsWith(`${packageName}.`) && (entry as { format?: string }).format === 'Protocol Buffer 3 DescriptorProto')
+      if (name.startsWith(`${packageName}.`) && (entry as { format?: string }).format === 'Protocol Buffer 3 DescriptorProto') {
         this.messageCheck(name);
+      }
     }
   }
 

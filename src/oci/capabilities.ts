@@ -92,11 +92,10 @@ const FIELD = 'linux.security_context.capabilities';
  */
 export function containerCapabilities(request: Capability__Output | null, privileged: boolean, available: readonly string[]): OciCapabilities {
   const held = new Set(available);
-  if (privileged)
-    return capabilitySets(
-      ALL_CAPABILITIES.filter((cap) => held.has(cap)),
-      [],
-    );
+  if (privileged) {
+    const all = ALL_CAPABILITIES.filter((cap) => held.has(cap));
+    return capabilitySets(all, []);
+  }
 
   const names = (list: readonly string[] | undefined, field: string, allowAll: boolean): string[] =>
     (list ?? []).map((name) => capabilityName(name, `${FIELD}.${field}`, allowAll));
