@@ -34,7 +34,7 @@ export async function endpointOf(options: EndpointOptions, env: NodeJS.ProcessEn
   // Set but empty is unset, so `CRION_ENDPOINT= crion images` falls back as a shell user expects.
   const fromEnv = env[ENDPOINT_ENV];
   if (fromEnv !== undefined && fromEnv !== '') return endpointFromText(fromEnv, ENDPOINT_ENV);
-  const { config } = await loadConfig(configSourcesFrom(options as Record<string, unknown>), []);
+  const { config } = await loadConfig(configSourcesFrom(options), []);
   return config.listen;
 }
 

@@ -376,7 +376,7 @@ class JsonReader {
     if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
       throw this.invalid(this.path(where, key), 'must be a list of strings');
     }
-    return value as string[];
+    return value;
   }
 
   stringMap(object: JsonObject, key: string, where?: string): Record<string, string> {

@@ -325,7 +325,7 @@ class Fields {
     if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
       throw this.error(key, 'must be a list of strings');
     }
-    return value as string[];
+    return value;
   }
 
   table(table: TomlTable, key: string): TomlTable | null {
@@ -342,7 +342,7 @@ class Fields {
     if (!Array.isArray(value) || !value.every(isTable)) {
       throw this.error(this.key(at, key), `must be an array of tables (${syntax})`);
     }
-    return value as TomlTable[];
+    return value;
   }
 }
 
@@ -382,16 +382,18 @@ export function resolvePullCandidates(config: RegistriesConfig, parsed: ParsedRe
         `${names.map(referenceString).join(', ')}; use a fully qualified name or add an [aliases] entry`,
     );
   }
+  // A loop rather than flatMap: TypeScript does not see `blocked` assigned inside a callback
+  // and would take it for always null below.
   let blocked: PermissionDeniedError | null = null;
-  const candidates = names.flatMap((name) => {
+  const candidates: PullCandidate[] = [];
+  for (const name of names) {
     try {
-      return candidatesFor(config, name);
+      candidates.push(...candidatesFor(config, name));
     } catch (error) {
       if (!(error instanceof PermissionDeniedError)) throw error;
       blocked ??= error;
-      return [];
     }
-  });
+  }
   if (candidates.length === 0 && blocked !== null) throw blocked;
   return candidates;
 }
