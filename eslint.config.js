@@ -2,10 +2,11 @@
 // TypeScript (src/, __test__/, bench/) and the plain JavaScript entry points
 // (bin/, scripts/*.mjs, the config files). `bash scripts/lint.sh` runs it.
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config(
+export default defineConfig(
   {
     ignores: [
       'dist/',
