@@ -24,10 +24,7 @@ interface EndpointOptions {
 
 function withEndpointOptions(command: Command): Command {
   return command
-    .option(
-      '--listen <url>',
-      `the daemon's CRI socket, unix:///path or /path (default: $${ENDPOINT_ENV}, else listen from the config files)`,
-    )
+    .option('--listen <url>', `the daemon's CRI socket, unix:///path or /path (default: $${ENDPOINT_ENV}, else listen from the config files)`)
     .option('--config <file>', 'config file to read the socket from (default: /etc/crion/crion.conf)')
     .option('--config-dir <dir>', 'drop-in directory to read the socket from (default: /etc/crion/crion.conf.d)');
 }
@@ -37,7 +34,7 @@ export async function endpointOf(options: EndpointOptions, env: NodeJS.ProcessEn
   // Set but empty is unset, so `CRION_ENDPOINT= crion images` falls back as a shell user expects.
   const fromEnv = env[ENDPOINT_ENV];
   if (fromEnv !== undefined && fromEnv !== '') return endpointFromText(fromEnv, ENDPOINT_ENV);
-  const { config } = await loadConfig(configSourcesFrom(options as Record<string, unknown>), []);
+  const { config } = await loadConfig(configSourcesFrom(options), []);
   return config.listen;
 }
 
@@ -58,26 +55,25 @@ async function withClient<T>(options: EndpointOptions, use: (client: CriImageCli
 }
 
 export function addImageCommands(program: Command): void {
-  withEndpointOptions(
-    program.command('pull <image>').description('pull an image through the daemon, showing per-layer progress'),
-  ).action((image: string, options: EndpointOptions) =>
-    withClient(options, async (client, listen) => {
-      const view = createPullView(process.stderr);
-      let followed: number | null = null;
-      // The board may still show earlier pulls of this name; follow the one that is running (ours, or one ours joined).
-      const watcher = watchPulls(progressSocketFor(listen), (pull: PullProgress) => {
-        if (followed === null && pull.image === image && pull.stage !== 'done' && pull.stage !== 'failed') followed = pull.id;
-        if (pull.id === followed) view.update(pull);
-      });
-      // Progress is a courtesy: without the side socket the pull still runs, just silently.
-      await watcher.ready.catch(() => undefined);
-      try {
-        const imageId = await client.pull(image);
-        process.stdout.write(`${imageId}\n`);
-      } finally {
-        watcher.stop();
-      }
-    }),
+  withEndpointOptions(program.command('pull <image>').description('pull an image through the daemon, showing per-layer progress')).action(
+    (image: string, options: EndpointOptions) =>
+      withClient(options, async (client, listen) => {
+        const view = createPullView(process.stderr);
+        let followed: number | null = null;
+        // The board may still show earlier pulls of this name; follow the one that is running (ours, or one ours joined).
+        const watcher = watchPulls(progressSocketFor(listen), (pull: PullProgress) => {
+          if (followed === null && pull.image === image && pull.stage !== 'done' && pull.stage !== 'failed') followed = pull.id;
+          if (pull.id === followed) view.update(pull);
+        });
+        // Progress is a courtesy: without the side socket the pull still runs, just silently.
+        await watcher.ready.catch(() => undefined);
+        try {
+          const imageId = await client.pull(image);
+          process.stdout.write(`${imageId}\n`);
+        } finally {
+          watcher.stop();
+        }
+      }),
   );
 
   withEndpointOptions(program.command('images').description('list the images in the store')).action((options: EndpointOptions) =>
@@ -90,13 +86,12 @@ export function addImageCommands(program: Command): void {
     }),
   );
 
-  withEndpointOptions(
-    program.command('rmi <image...>').description('remove images by name, digest or ID (a name removes only that tag)'),
-  ).action((images: string[], options: EndpointOptions) =>
-    withClient(options, async (client) => {
-      const missing = await removeImages(client, images, (line) => process.stdout.write(`${line}\n`));
-      if (missing.length > 0) throw new Error(`no such image: ${missing.join(', ')}`);
-    }),
+  withEndpointOptions(program.command('rmi <image...>').description('remove images by name, digest or ID (a name removes only that tag)')).action(
+    (images: string[], options: EndpointOptions) =>
+      withClient(options, async (client) => {
+        const missing = await removeImages(client, images, (line) => process.stdout.write(`${line}\n`));
+        if (missing.length > 0) throw new Error(`no such image: ${missing.join(', ')}`);
+      }),
   );
 }
 
@@ -127,6 +122,11 @@ export async function removeImages(client: ImageRemover, images: readonly string
 function printTable(rows: readonly (readonly string[])[]): void {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   for (const row of rows) {
-    process.stdout.write(`${row.map((cell, column) => cell.padEnd(widths[column]!)).join('   ').trimEnd()}\n`);
+    process.stdout.write(
+      `${row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('   ')
+        .trimEnd()}\n`,
+    );
   }
 }

@@ -71,7 +71,6 @@ class TerminalPullView implements PullView {
     const speed = layer.stage === 'downloading' ? `${formatBytes(this.meter.speed(layer, now))}/s` : '';
     return `  ${shortDigest(layer.digest)}  ${bar}  ${amount.padEnd(19)} ${speed.padEnd(11)} ${layer.stage}`;
   }
-
 }
 
 class PlainPullView implements PullView {
@@ -91,5 +90,4 @@ class PlainPullView implements PullView {
       this.output.write(`  ${shortDigest(layer.digest)} ${layer.stage} (${formatBytes(layer.size)})\n`);
     }
   }
-
 }

@@ -43,12 +43,7 @@ export function configDocument(config: CrionConfig): DocumentItem[] {
   });
 }
 
-function valueItem(
-  path: readonly string[],
-  props: readonly string[],
-  field: Field<unknown>,
-  config: CrionConfig,
-): DocumentItem {
+function valueItem(path: readonly string[], props: readonly string[], field: Field<unknown>, config: CrionConfig): DocumentItem {
   const value = valueAt(config, props);
   return { kind: 'value', key: tomlKey(path), name: tomlKey(path.slice(-1)), props, field, value };
 }

@@ -95,9 +95,7 @@ const LOG_FORMATS = ['json', 'text'] as const satisfies readonly LogFormat[];
 
 const HANDLER_NAME = /^[a-z0-9][a-z0-9._-]*$/;
 
-const handlerName = stringMatching(`a handler name matching ${HANDLER_NAME.source}`, 'name', (value) =>
-  HANDLER_NAME.test(value),
-);
+const handlerName = stringMatching(`a handler name matching ${HANDLER_NAME.source}`, 'name', (value) => HANDLER_NAME.test(value));
 
 const listenUrl = stringCanonical('"unix://" followed by an absolute path, or the absolute path alone', 'url', unixEndpoint);
 
@@ -109,15 +107,11 @@ const commandPath = stringMatching('a command name or an absolute path', 'path',
 const networkName = stringMatching('a CNI network name, or ""', 'name', () => true);
 
 // The kernel's IFNAMSIZ leaves 15 characters; the bridge plugin passes the name to netlink as is.
-const interfaceName = stringMatching('a network interface name (1-15 of a-z A-Z 0-9 _ . -)', 'name', (value) =>
-  /^[A-Za-z0-9_.-]{1,15}$/.test(value),
-);
+const interfaceName = stringMatching('a network interface name (1-15 of a-z A-Z 0-9 _ . -)', 'name', (value) => /^[A-Za-z0-9_.-]{1,15}$/.test(value));
 
 const imageReference = stringMatching('an image reference', 'image', (value) => /^[^\s*]+$/.test(value));
 
-const pinnedImagePattern = stringMatching('an image name, or a prefix ending in "*"', 'image', (value) =>
-  /^[^\s*]+\*?$/.test(value),
-);
+const pinnedImagePattern = stringMatching('an image name, or a prefix ending in "*"', 'image', (value) => /^[^\s*]+\*?$/.test(value));
 
 export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
   root: setting(absolutePath, '/var/lib/crion', 'Persistent data: images, containers and their metadata.'),
@@ -130,8 +124,7 @@ export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
   }),
   runtime: section('OCI runtimes that run the containers.', {
     defaultHandler: setting(handlerName, 'runc', 'Handler for pods whose RuntimeClass names none.', {
-      check: (name, config) =>
-        Object.hasOwn(config.runtime.handlers, name) ? null : `no [runtime.handlers.${name}] is configured`,
+      check: (name, config) => (Object.hasOwn(config.runtime.handlers, name) ? null : `no [runtime.handlers.${name}] is configured`),
     }),
     cgroupDriver: setting(
       oneOf(['auto', 'cgroupfs', 'systemd']),
@@ -171,20 +164,12 @@ export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
       '/etc/containers/registries.conf',
       'containers-registries.conf(5): mirrors, blocked and insecure registries, short-name search.',
     ),
-    registriesConfDir: setting(
-      absolutePath,
-      '/etc/containers/registries.conf.d',
-      'Drop-in directory read after registries_conf.',
-    ),
-    authFile: setting(
-      absolutePathOrEmpty,
-      '',
-      "Registry credentials in the kubelet's config.json format, for pulls that carry none.",
-    ),
+    registriesConfDir: setting(absolutePath, '/etc/containers/registries.conf.d', 'Drop-in directory read after registries_conf.'),
+    authFile: setting(absolutePathOrEmpty, '', "Registry credentials in the kubelet's config.json format, for pulls that carry none."),
     pinnedImages: setting(
       list(pinnedImagePattern),
       [],
-      "Images the kubelet's image garbage collection must keep: exact names, or prefixes ending in \"*\".",
+      'Images the kubelet\'s image garbage collection must keep: exact names, or prefixes ending in "*".',
     ),
     maxConcurrentDownloads: setting(integer(1, 64), 6, 'Layer downloads in flight at once, across all pulls.'),
     maxLayerBytes: setting(
@@ -204,24 +189,12 @@ export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
       'Tries of one registry request in all, the first included, when it fails in a way that may pass ' +
         '(a stall, a refused or reset connection, HTTP 429 or 5xx); backoff from 0.5 s, doubling up to 10 s.',
     ),
-    unpack: setting(
-      oneOf(['native', 'js']),
-      'native',
-      'Layer unpacker: native is the Rust addon, js the slower fallback for hosts without it.',
-    ),
+    unpack: setting(oneOf(['native', 'js']), 'native', 'Layer unpacker: native is the Rust addon, js the slower fallback for hosts without it.'),
   }),
   network: section('Pod networking through CNI.', {
     cniConfigDir: setting(absolutePath, '/etc/cni/net.d', 'Directory holding CNI network configurations.'),
-    cniPluginDirs: setting(
-      list(absolutePath),
-      ['/opt/cni/bin', '/usr/lib/cni'],
-      'Directories searched in order for CNI plugin binaries.',
-    ),
-    defaultNetwork: setting(
-      networkName,
-      '',
-      'CNI network that pods join; "" takes the first configuration in lexical order.',
-    ),
+    cniPluginDirs: setting(list(absolutePath), ['/opt/cni/bin', '/usr/lib/cni'], 'Directories searched in order for CNI plugin binaries.'),
+    defaultNetwork: setting(networkName, '', 'CNI network that pods join; "" takes the first configuration in lexical order.'),
     initDefaultNetwork: setting(
       boolean,
       true,

@@ -61,11 +61,7 @@ function mapFlag(entry: Extract<SchemaEntry, { kind: 'map' }>): ConfigFlag {
       });
   };
   return {
-    option: () =>
-      new Option(`${name} <${syntax}>`, help).argParser((text: string, previous: string[] | undefined) => [
-        ...(previous ?? []),
-        text,
-      ]),
+    option: () => new Option(`${name} <${syntax}>`, help).argParser((text: string, previous: string[] | undefined) => [...(previous ?? []), text]),
     layer: (parsed) => ({ source: name, assignments: (parsed as string[]).flatMap(parseOne) }),
   };
 }
@@ -83,10 +79,7 @@ const CONFIG_FLAGS: readonly ConfigFlag[] = CONFIG_INDEX.flatMap((entry) => {
 export function addConfigOptions(command: Command): Command {
   const options = [
     new Option('--config <file>', `Config file, read first (default: ${DEFAULT_CONFIG_FILE}); must exist when given.`),
-    new Option(
-      '--config-dir <dir>',
-      `Directory of *.conf drop-ins read in lexical order after --config (default: ${DEFAULT_CONFIG_DIR}).`,
-    ),
+    new Option('--config-dir <dir>', `Directory of *.conf drop-ins read in lexical order after --config (default: ${DEFAULT_CONFIG_DIR}).`),
     ...CONFIG_FLAGS.map((flag) => flag.option()),
   ];
   for (const option of options) command.addOption(option.helpGroup(HELP_GROUP));

@@ -54,11 +54,7 @@ function guarded<T>(spec: {
   };
 }
 
-export function stringMatching(
-  description: string,
-  placeholder: string,
-  isValid: (value: string) => boolean,
-): ValueType<string> {
+export function stringMatching(description: string, placeholder: string, isValid: (value: string) => boolean): ValueType<string> {
   return guarded({
     description,
     placeholder,
@@ -67,11 +63,7 @@ export function stringMatching(
 }
 
 /** A string whose config form is its canonical spelling; `canonical` returns null for a value it refuses. */
-export function stringCanonical(
-  description: string,
-  placeholder: string,
-  canonical: (value: string) => string | null,
-): ValueType<string> {
+export function stringCanonical(description: string, placeholder: string, canonical: (value: string) => string | null): ValueType<string> {
   return {
     description,
     placeholder,
@@ -85,11 +77,7 @@ export function stringCanonical(
 
 export const absolutePath = stringMatching('an absolute path', 'path', (value) => posix.isAbsolute(value));
 
-export const absolutePathOrEmpty = stringMatching(
-  'an absolute path, or "" for none',
-  'path',
-  (value) => value === '' || posix.isAbsolute(value),
-);
+export const absolutePathOrEmpty = stringMatching('an absolute path, or "" for none', 'path', (value) => value === '' || posix.isAbsolute(value));
 
 export const ipAddress = stringMatching('an IPv4 or IPv6 address', 'address', (value) => isIP(value) !== 0);
 
@@ -114,9 +102,7 @@ export function integer(min: number, max: number): ValueType<number> {
     description,
     placeholder: 'n',
     fromToml: (value) =>
-      typeof value === 'bigint' && value >= BigInt(min) && value <= BigInt(max)
-        ? accepted(Number(value))
-        : refused(description, value),
+      typeof value === 'bigint' && value >= BigInt(min) && value <= BigInt(max) ? accepted(Number(value)) : refused(description, value),
     tomlFromFlag: (text) => (/^[+-]?\d+$/.test(text) ? BigInt(text) : text),
   };
 }

@@ -61,13 +61,8 @@ export class CriImageClient {
     await this.call<RemoveImageResponse__Output>(`removal of ${image}`, (done) => this.client.RemoveImage({ image: { image } }, done));
   }
 
-  private call<Response>(
-    operation: string,
-    invoke: (done: grpc.requestCallback<Response>) => void,
-  ): Promise<Response> {
-    return new Promise((resolve, reject) =>
-      invoke((error, response) => (error ? reject(this.failure(operation, error)) : resolve(response!))),
-    );
+  private call<Response>(operation: string, invoke: (done: grpc.requestCallback<Response>) => void): Promise<Response> {
+    return new Promise((resolve, reject) => invoke((error, response) => (error ? reject(this.failure(operation, error)) : resolve(response!))));
   }
 
   /**

@@ -2,6 +2,7 @@ import type { ContainerManager, ContainerRecord } from '../container/container-m
 import { InvalidArgumentError } from '../errors.js';
 import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeService.js';
 import type { ContainerStatus } from '../generated/runtime/v1/ContainerStatus.js';
+import { containerListFilter } from './list-filters.js';
 import type { ServiceRpcs } from './services.js';
 
 export interface ContainerRpcDeps {
@@ -44,17 +45,7 @@ export function containerRpcs(deps: ContainerRpcDeps): ServiceRpcs<RuntimeServic
     },
 
     async ListContainers(request) {
-      const filter = request.filter;
-      const items = containers.list(
-        filter === null
-          ? null
-          : {
-              id: filter.id === '' ? null : filter.id,
-              sandboxId: filter.podSandboxId === '' ? null : filter.podSandboxId,
-              state: filter.state?.state ?? null,
-              labels: filter.labelSelector,
-            },
-      );
+      const items = containers.list(containerListFilter(request.filter));
       return {
         containers: items.map((container) => ({
           id: container.id,

@@ -49,7 +49,9 @@ export class RequestChecks {
     private readonly packageName: string,
   ) {
     for (const [name, entry] of Object.entries(definition)) {
-      if (name.startsWith(`${packageName}.`) && (entry as { format?: string }).format === 'Protocol Buffer 3 DescriptorProto') this.messageCheck(name);
+      if (name.startsWith(`${packageName}.`) && (entry as { format?: string }).format === 'Protocol Buffer 3 DescriptorProto') {
+        this.messageCheck(name);
+      }
     }
   }
 
@@ -64,7 +66,11 @@ export class RequestChecks {
     const entry = this.definition[fullName] as { type?: MessageDescriptor } | undefined;
     if (entry?.type === undefined) throw new Error(`${fullName} is not a message of the CRI proto`);
     const descriptor = entry.type;
-    const fields = descriptor.field.map((field) => ({ key: field.name, name: protoName(field.name), check: this.fieldCheck(descriptor, fullName, field) }));
+    const fields = descriptor.field.map((field) => ({
+      key: field.name,
+      name: protoName(field.name),
+      check: this.fieldCheck(descriptor, fullName, field),
+    }));
     const check: ValueCheck = (value, where) => {
       if (value === null || value === undefined) return;
       const message = value as Record<string, unknown>;

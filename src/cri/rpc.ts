@@ -13,11 +13,7 @@ export interface RpcContext {
 export type UnaryRpc<Request, Response> = (request: Request, context: RpcContext) => Promise<Response>;
 
 /** Pushes messages to the client until it returns; the stream then ends with OK. */
-export type ServerStreamRpc<Request, Message> = (
-  request: Request,
-  send: (message: Message) => void,
-  context: RpcContext,
-) => Promise<void>;
+export type ServerStreamRpc<Request, Message> = (request: Request, send: (message: Message) => void, context: RpcContext) => Promise<void>;
 
 /**
  * The kubelet polls these every few seconds; logging each at info would

@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeService.js';
 import type { PodSandboxConfig__Output } from '../generated/runtime/v1/PodSandboxConfig.js';
 import type { SandboxManager, SandboxRecord, SandboxRequest } from '../sandbox/sandbox-manager.js';
+import { podListFilter } from './list-filters.js';
 import type { ServiceRpcs } from './services.js';
 import { unixNanos } from '../unix-nanos.js';
 
@@ -60,10 +61,7 @@ export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHan
     },
 
     async ListPodSandbox(request) {
-      const filter = request.filter;
-      const items = sandboxes.list(
-        filter === null ? null : { id: filter.id === '' ? null : filter.id, state: filter.state?.state ?? null, labels: filter.labelSelector },
-      );
+      const items = sandboxes.list(podListFilter(request.filter));
       return {
         items: items.map((sandbox) => ({
           id: sandbox.id,
@@ -80,7 +78,14 @@ export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHan
 }
 
 function verboseInfo(sandbox: SandboxRecord) {
-  return { ips: sandbox.ips, namespaces: sandbox.namespaces, files: sandbox.files, shm: sandbox.shm, cgroupParent: sandbox.cgroupParent, config: sandbox.config };
+  return {
+    ips: sandbox.ips,
+    namespaces: sandbox.namespaces,
+    files: sandbox.files,
+    shm: sandbox.shm,
+    cgroupParent: sandbox.cgroupParent,
+    config: sandbox.config,
+  };
 }
 
 /** CRI's PodSandboxConfig in the sandbox manager's terms; a missing config is the client's error. */

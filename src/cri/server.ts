@@ -40,10 +40,7 @@ export class CriServer {
       cri.RuntimeService.service,
       serviceHandlers<RuntimeServiceHandlers>(cri.RuntimeService.service, options.runtime, options.log, checks),
     );
-    server.addService(
-      cri.ImageService.service,
-      serviceHandlers<ImageServiceHandlers>(cri.ImageService.service, options.image, options.log, checks),
-    );
+    server.addService(cri.ImageService.service, serviceHandlers<ImageServiceHandlers>(cri.ImageService.service, options.image, options.log, checks));
 
     const socketPath = socketPathOf(options.listen);
     await claimUnixSocket(socketPath);
@@ -51,9 +48,7 @@ export class CriServer {
     const previousUmask = process.umask(0o117);
     try {
       await new Promise<number>((resolve, reject) =>
-        server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (error, port) =>
-          error ? reject(error) : resolve(port),
-        ),
+        server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
       );
     } finally {
       process.umask(previousUmask);

@@ -9,10 +9,7 @@ import { serverStreamHandler, unaryHandler, type ServerStreamRpc, type UnaryRpc 
  * RPC is a plain async function, and any of them may be left out.
  */
 export type ServiceRpcs<Handlers> = {
-  [Name in keyof Handlers as string extends Name ? never : Name]?: Handlers[Name] extends grpc.handleUnaryCall<
-    infer Request,
-    infer Response
-  >
+  [Name in keyof Handlers as string extends Name ? never : Name]?: Handlers[Name] extends grpc.handleUnaryCall<infer Request, infer Response>
     ? UnaryRpc<Request, Response>
     : Handlers[Name] extends grpc.handleServerStreamingCall<infer Request, infer Message>
       ? ServerStreamRpc<Request, Message>

@@ -8,6 +8,7 @@ import type { UInt64Value } from '../generated/runtime/v1/UInt64Value.js';
 import type { ContainerStats, CpuStats, MemoryStats, PodStats, StatsCollector } from '../stats/stats-collector.js';
 import type { InterfaceUsage } from '../stats/network-usage.js';
 import { unixNanos } from '../unix-nanos.js';
+import { containerListFilter, podListFilter } from './list-filters.js';
 import type { ServiceRpcs } from './services.js';
 
 export interface StatsRpcDeps {
@@ -16,7 +17,8 @@ export interface StatsRpcDeps {
 
 /**
  * ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats.
- * An empty filter field means "any", as for ListContainers; a missing
+ * The filters are read as ListContainers and ListPodSandbox read theirs
+ * (list-filters.ts: an empty field means "any"); a missing
  * container or pod is NOT_FOUND for the single-object calls.
  */
 export function statsRpcs(deps: StatsRpcDeps): ServiceRpcs<RuntimeServiceHandlers> {
@@ -27,16 +29,7 @@ export function statsRpcs(deps: StatsRpcDeps): ServiceRpcs<RuntimeServiceHandler
     },
 
     async ListContainerStats(request) {
-      const filter = request.filter;
-      const items = await stats.containers(
-        filter === null
-          ? null
-          : {
-              id: filter.id === '' ? null : filter.id,
-              sandboxId: filter.podSandboxId === '' ? null : filter.podSandboxId,
-              labels: filter.labelSelector,
-            },
-      );
+      const items = await stats.containers(containerListFilter(request.filter));
       return { stats: items.map(criContainerStats) };
     },
 
@@ -45,8 +38,7 @@ export function statsRpcs(deps: StatsRpcDeps): ServiceRpcs<RuntimeServiceHandler
     },
 
     async ListPodSandboxStats(request) {
-      const filter = request.filter;
-      const items = await stats.pods(filter === null ? null : { id: filter.id === '' ? null : filter.id, labels: filter.labelSelector });
+      const items = await stats.pods(podListFilter(request.filter));
       return { stats: items.map(criPodStats) };
     },
   };

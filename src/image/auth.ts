@@ -158,12 +158,7 @@ export function authFileCredentials(file: AuthFile, registry: string, repository
  * unless it names another server (then it is not for this endpoint, e.g. a
  * mirror), else the auth file's entry.
  */
-export function resolveCredentials(
-  authConfig: CriAuthConfig | null,
-  authFile: AuthFile,
-  registry: string,
-  repository: string,
-): Credentials | null {
+export function resolveCredentials(authConfig: CriAuthConfig | null, authFile: AuthFile, registry: string, repository: string): Credentials | null {
   if (authConfig !== null) {
     const server = authConfig.serverAddress === '' ? null : normalizeAuthKey(authConfig.serverAddress).split('/')[0];
     const credentials = server === null || server === registry ? credentialsFromAuthConfig(authConfig) : null;
@@ -311,9 +306,7 @@ export class RegistryAuth {
    */
   challenged(target: AuthTarget, header: string | undefined): boolean {
     const challenges = parseChallenges(header ?? '');
-    const challenge =
-      challenges.find((c) => c.scheme === 'bearer' && c.params.realm !== undefined) ??
-      challenges.find((c) => c.scheme === 'basic');
+    const challenge = challenges.find((c) => c.scheme === 'bearer' && c.params.realm !== undefined) ?? challenges.find((c) => c.scheme === 'basic');
     if (challenge === undefined || target.credentials?.kind === 'registry-token') return false;
     if (challenge.scheme === 'basic' && target.credentials?.kind !== 'basic') return false;
     this.challenges.set(target.registry, challenge);
@@ -322,8 +315,7 @@ export class RegistryAuth {
   }
 
   private tokenKey(challenge: Challenge, target: AuthTarget): string {
-    const who =
-      target.credentials === null ? '' : createHash('sha256').update(JSON.stringify(target.credentials)).digest('hex');
+    const who = target.credentials === null ? '' : createHash('sha256').update(JSON.stringify(target.credentials)).digest('hex');
     return [challenge.params.realm, challenge.params.service ?? '', scopeOf(target), who].join('\0');
   }
 
@@ -367,18 +359,14 @@ export class RegistryAuth {
       throw new PermissionDeniedError(
         credentials === null
           ? `${where} refused anonymous access to ${target.repository} (HTTP ${response.status})`
-          : `${where} refused the credentials for ${target.repository} (HTTP ${response.status}); ` +
-              'check the credentials',
+          : `${where} refused the credentials for ${target.repository} (HTTP ${response.status}); ` + 'check the credentials',
       );
     }
     const parsed = response.status === 200 && body !== null ? parseTokenResponse(body) : null;
     if (parsed === null) {
       throw new UnavailableError(`${where} answered ${response.status} without a token`);
     }
-    this.log.debug(
-      { registry: target.registry, realm: realm.origin + realm.pathname, scope, expiresInS: parsed.seconds },
-      'registry token obtained',
-    );
+    this.log.debug({ registry: target.registry, realm: realm.origin + realm.pathname, scope, expiresInS: parsed.seconds }, 'registry token obtained');
     return {
       header: `Bearer ${parsed.token}`,
       expiresAt: this.now() + Math.max(0, parsed.seconds * 1000 - TOKEN_EXPIRY_MARGIN_MS),

@@ -49,8 +49,7 @@ export class ImageManager {
     const byName = this.candidateNames(name)
       .map((reference) =>
         reference.digest !== null
-          ? images.byRepoDigest(`${referenceName(reference)}@${reference.digest}`) ??
-            images.get(reference.digest)
+          ? (images.byRepoDigest(`${referenceName(reference)}@${reference.digest}`) ?? images.get(reference.digest))
           : images.byTag(referenceString(reference)),
       )
       .find((image) => image !== undefined);

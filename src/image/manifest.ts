@@ -131,12 +131,9 @@ export interface HistoryEntry {
 export function parseManifest(bytes: Uint8Array, contentType: string | null): Manifest {
   const document = parseJson(bytes, 'manifest');
   const reader = new JsonReader('manifest');
-  const mediaType =
-    reader.optionalString(document, 'mediaType') ?? knownContentType(contentType) ?? guessMediaType(document);
+  const mediaType = reader.optionalString(document, 'mediaType') ?? knownContentType(contentType) ?? guessMediaType(document);
   if (document.schemaVersion === 1 || (mediaType !== null && SCHEMA1_TYPES.has(mediaType))) {
-    throw new InvalidArgumentError(
-      'Docker schema 1 manifests are not supported; re-push the image with a current client',
-    );
+    throw new InvalidArgumentError('Docker schema 1 manifests are not supported; re-push the image with a current client');
   }
   if (mediaType === null) {
     throw new InvalidArgumentError('unsupported manifest: it names no media type and has no manifests or layers');
@@ -146,18 +143,14 @@ export function parseManifest(bytes: Uint8Array, contentType: string | null): Ma
   if (MANIFEST_TYPES.has(mediaType)) {
     const config = descriptor(reader, document.config, 'config');
     if (!CONFIG_TYPES.has(config.mediaType)) {
-      throw new InvalidArgumentError(
-        `not a container image: its config has media type "${config.mediaType}" (an OCI artifact?)`,
-      );
+      throw new InvalidArgumentError(`not a container image: its config has media type "${config.mediaType}" (an OCI artifact?)`);
     }
     const layers = reader.array(document, 'layers').map((entry, i) => descriptor(reader, entry, `layers[${i}]`));
     for (const layer of layers) layerCompression(layer.mediaType);
     return { kind: 'manifest', mediaType, config, layers, annotations };
   }
   if (INDEX_TYPES.has(mediaType)) {
-    const manifests = reader
-      .array(document, 'manifests')
-      .map((entry, i) => descriptor(reader, entry, `manifests[${i}]`));
+    const manifests = reader.array(document, 'manifests').map((entry, i) => descriptor(reader, entry, `manifests[${i}]`));
     return { kind: 'index', mediaType, manifests, annotations };
   }
   throw new InvalidArgumentError(`unsupported manifest media type "${mediaType}"`);
@@ -204,9 +197,7 @@ export function layerCompression(mediaType: string): LayerCompression {
   const compression = LAYER_COMPRESSION.get(mediaType);
   if (compression !== undefined) return compression;
   if (mediaType.includes('foreign') || mediaType.includes('nondistributable')) {
-    throw new InvalidArgumentError(
-      `layer media type "${mediaType}" is a foreign (non-distributable) layer, which crion does not fetch`,
-    );
+    throw new InvalidArgumentError(`layer media type "${mediaType}" is a foreign (non-distributable) layer, which crion does not fetch`);
   }
   throw new InvalidArgumentError(`layer media type "${mediaType}" is not supported`);
 }
@@ -270,9 +261,7 @@ export function selectPlatform(index: ImageIndex, platform: Platform = hostPlatf
     if (score !== -1 && (best === null || score < rank(best))) best = entry;
   }
   if (best !== null) return best;
-  const offered = images.flatMap((entry) =>
-    entry.platform === null || entry.platform.os === 'unknown' ? [] : [platformString(entry.platform)],
-  );
+  const offered = images.flatMap((entry) => (entry.platform === null || entry.platform.os === 'unknown' ? [] : [platformString(entry.platform)]));
   throw new NotFoundError(
     `the image has no manifest for ${platformString(platform)}` +
       (offered.length === 0 ? '; its index lists no platforms' : `; it offers ${[...new Set(offered)].join(', ')}`),
@@ -309,18 +298,16 @@ export function parseImageConfig(bytes: Uint8Array): ImageConfigFile {
       volumes: reader.keys(defaults, 'Volumes', where),
     },
     diffIds,
-    history: (document.history === undefined || document.history === null ? [] : reader.array(document, 'history')).map(
-      (value, i) => {
-        const entry = reader.asObject(value, `history[${i}]`);
-        const at = `history[${i}]`;
-        return {
-          created: reader.optionalString(entry, 'created', at),
-          createdBy: reader.optionalString(entry, 'created_by', at),
-          comment: reader.optionalString(entry, 'comment', at),
-          emptyLayer: entry.empty_layer === true,
-        };
-      },
-    ),
+    history: (document.history === undefined || document.history === null ? [] : reader.array(document, 'history')).map((value, i) => {
+      const entry = reader.asObject(value, `history[${i}]`);
+      const at = `history[${i}]`;
+      return {
+        created: reader.optionalString(entry, 'created', at),
+        createdBy: reader.optionalString(entry, 'created_by', at),
+        comment: reader.optionalString(entry, 'comment', at),
+        emptyLayer: entry.empty_layer === true,
+      };
+    }),
   };
 }
 
@@ -389,7 +376,7 @@ class JsonReader {
     if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
       throw this.invalid(this.path(where, key), 'must be a list of strings');
     }
-    return value as string[];
+    return value;
   }
 
   stringMap(object: JsonObject, key: string, where?: string): Record<string, string> {

@@ -87,12 +87,7 @@ export class Puller {
   }
 
   /** Mirrors first, then the origin; a registry that lacks the image or fails hands over to the next. */
-  private async pullFromCandidates(
-    name: string,
-    auth: CriAuthConfig | null,
-    reporter: PullReporter,
-    signal: AbortSignal,
-  ): Promise<ImageRecord> {
+  private async pullFromCandidates(name: string, auth: CriAuthConfig | null, reporter: PullReporter, signal: AbortSignal): Promise<ImageRecord> {
     const candidates = resolvePullCandidates(this.deps.registries, parseReference(name));
     const failures: Array<{ candidate: PullCandidate; error: unknown }> = [];
     for (const candidate of candidates) {
@@ -116,10 +111,7 @@ export class Puller {
     throw pullFailure(name, failures);
   }
 
-  private async resolveManifest(
-    candidate: PullCandidate,
-    call: RegistryCall,
-  ): Promise<{ manifest: ImageManifest; repoDigest: string }> {
+  private async resolveManifest(candidate: PullCandidate, call: RegistryCall): Promise<{ manifest: ImageManifest; repoDigest: string }> {
     const top = await this.deps.client.getManifest(candidate, call);
     const repoDigest = `${referenceName(candidate.canonical)}@${top.digest}`;
     if (top.parsed.kind === 'manifest') return { manifest: top.parsed, repoDigest };

@@ -35,13 +35,11 @@ export interface ShortName {
 }
 
 export type ParsedReference =
-  | { readonly kind: 'qualified'; readonly reference: ImageReference }
-  | { readonly kind: 'short'; readonly name: ShortName };
+  { readonly kind: 'qualified'; readonly reference: ImageReference } | { readonly kind: 'short'; readonly name: ShortName };
 
 /** A repository named without tag or digest, as registries.conf aliases are. */
 export type ParsedRepository =
-  | { readonly kind: 'qualified'; readonly registry: string; readonly repository: string }
-  | { readonly kind: 'short'; readonly repository: string };
+  { readonly kind: 'qualified'; readonly registry: string; readonly repository: string } | { readonly kind: 'short'; readonly repository: string };
 
 export const DOCKER_HUB = 'docker.io';
 const LEGACY_DOCKER_HUB = 'index.docker.io';
@@ -50,9 +48,7 @@ const MAX_TAG_LENGTH = 128;
 
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-const REGISTRY_HOST = new RegExp(
-  `^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::([0-9]+))?$`,
-);
+const REGISTRY_HOST = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::([0-9]+))?$`);
 const MAX_PORT = 65535;
 const TAG = /^\w[\w.-]*$/;
 const IMAGE_ID = /^[a-f0-9]{64}$/;

@@ -196,14 +196,20 @@ function parseAliases(fields: Fields, table: TomlTable): Map<string, Alias | nul
   const aliases = new Map<string, Alias | null>();
   for (const [name, value] of Object.entries(fields.table(table, 'aliases') ?? {})) {
     const key = `aliases.${tomlKey([name])}`;
-    const written = parseOrThrow(() => parseRepository(name), (reason) => fields.error(key, reason));
+    const written = parseOrThrow(
+      () => parseRepository(name),
+      (reason) => fields.error(key, reason),
+    );
     if (written.kind !== 'short') throw fields.error(key, 'an alias name must be a short name, without a registry');
     if (typeof value !== 'string') throw fields.error(key, 'must be a string');
     if (value === '') {
       aliases.set(name, null);
       continue;
     }
-    const target = parseOrThrow(() => parseRepository(value), (reason) => fields.error(key, reason));
+    const target = parseOrThrow(
+      () => parseRepository(value),
+      (reason) => fields.error(key, reason),
+    );
     if (target.kind !== 'qualified') {
       throw fields.error(key, `"${value}" must be fully qualified (registry/repository)`);
     }
@@ -216,14 +222,8 @@ function parseRegistry(fields: Fields, entry: TomlTable, at: string): RegistryCo
   fields.checkKeys(entry, REGISTRY_KEYS, at);
   const locationText = fields.string(entry, 'location', at);
   const prefixText = fields.string(entry, 'prefix', at);
-  const location =
-    locationText === null
-      ? null
-      : checkLocation(locationText, false, (reason) => fields.error(`${at}.location`, reason));
-  const prefix =
-    prefixText === null
-      ? location
-      : checkLocation(prefixText, true, (reason) => fields.error(`${at}.prefix`, reason));
+  const location = locationText === null ? null : checkLocation(locationText, false, (reason) => fields.error(`${at}.location`, reason));
+  const prefix = prefixText === null ? location : checkLocation(prefixText, true, (reason) => fields.error(`${at}.prefix`, reason));
   if (prefix === null) throw fields.error(at, 'sets neither prefix nor location');
   if (location === null && !prefix.startsWith('*.')) {
     throw fields.error(`${at}.location`, 'is required unless the prefix is a wildcard (*.example.com)');
@@ -236,17 +236,11 @@ function parseRegistry(fields: Fields, entry: TomlTable, at: string): RegistryCo
     if (mirrorLocation === null) throw fields.error(`${mirrorAt}.location`, 'is required');
     const pullText = fields.string(mirror, 'pull-from-mirror', mirrorAt);
     if (pullText !== null && mirrorByDigestOnly) {
-      throw fields.error(
-        `${mirrorAt}.pull-from-mirror`,
-        'cannot be combined with mirror-by-digest-only on the registry',
-      );
+      throw fields.error(`${mirrorAt}.pull-from-mirror`, 'cannot be combined with mirror-by-digest-only on the registry');
     }
     const pullFromMirror = pullText === null ? 'all' : PULL_FROM_MIRROR.find((value) => value === pullText);
     if (pullFromMirror === undefined) {
-      throw fields.error(
-        `${mirrorAt}.pull-from-mirror`,
-        `must be one of ${PULL_FROM_MIRROR.join(', ')}, not "${pullText}"`,
-      );
+      throw fields.error(`${mirrorAt}.pull-from-mirror`, `must be one of ${PULL_FROM_MIRROR.join(', ')}, not "${pullText}"`);
     }
     return {
       location: checkLocation(mirrorLocation, false, (reason) => fields.error(`${mirrorAt}.location`, reason)),
@@ -331,7 +325,7 @@ class Fields {
     if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
       throw this.error(key, 'must be a list of strings');
     }
-    return value as string[];
+    return value;
   }
 
   table(table: TomlTable, key: string): TomlTable | null {
@@ -348,7 +342,7 @@ class Fields {
     if (!Array.isArray(value) || !value.every(isTable)) {
       throw this.error(this.key(at, key), `must be an array of tables (${syntax})`);
     }
-    return value as TomlTable[];
+    return value;
   }
 }
 
@@ -388,16 +382,18 @@ export function resolvePullCandidates(config: RegistriesConfig, parsed: ParsedRe
         `${names.map(referenceString).join(', ')}; use a fully qualified name or add an [aliases] entry`,
     );
   }
+  // A loop rather than flatMap: TypeScript does not see `blocked` assigned inside a callback
+  // and would take it for always null below.
   let blocked: PermissionDeniedError | null = null;
-  const candidates = names.flatMap((name) => {
+  const candidates: PullCandidate[] = [];
+  for (const name of names) {
     try {
-      return candidatesFor(config, name);
+      candidates.push(...candidatesFor(config, name));
     } catch (error) {
       if (!(error instanceof PermissionDeniedError)) throw error;
       blocked ??= error;
-      return [];
     }
-  });
+  }
   if (candidates.length === 0 && blocked !== null) throw blocked;
   return candidates;
 }
@@ -408,15 +404,11 @@ function candidatesFor(config: RegistriesConfig, canonical: ImageReference): Pul
   if (match === null) return [{ reference: canonical, canonical, insecure: false, mirror: false }];
   const { registry, end } = match;
   if (registry.blocked) {
-    throw new PermissionDeniedError(
-      `pulling "${name}" is refused: registry "${registry.prefix}" is blocked by ${registry.source}`,
-    );
+    throw new PermissionDeniedError(`pulling "${name}" is refused: registry "${registry.prefix}" is blocked by ${registry.source}`);
   }
   const digested = canonical.digest !== null;
   const mirrors = registry.mirrors.filter((mirror) =>
-    registry.mirrorByDigestOnly
-      ? digested
-      : mirror.pullFromMirror === 'all' || (mirror.pullFromMirror === 'digest-only') === digested,
+    registry.mirrorByDigestOnly ? digested : mirror.pullFromMirror === 'all' || (mirror.pullFromMirror === 'digest-only') === digested,
   );
   // Locations are checked at load, so only an odd prefix and name combination can make this fail.
   const rewrite = (location: string): ImageReference => {

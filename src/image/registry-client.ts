@@ -113,10 +113,7 @@ export class RegistryClient {
     const expected = call.digest ?? reference.digest;
     const selector = expected ?? reference.tag ?? 'latest';
     const subject = `manifest of ${referenceString(reference)}`;
-    const missing =
-      call.digest === undefined
-        ? `image ${referenceString(reference)}`
-        : `manifest ${call.digest} of ${referenceName(reference)}`;
+    const missing = call.digest === undefined ? `image ${referenceString(reference)}` : `manifest ${call.digest} of ${referenceName(reference)}`;
     return this.withRetries(endpoint, subject, call.signal, async () => {
       const response = await this.send(endpoint, `manifests/${selector}`, MANIFEST_ACCEPT.join(', '), call);
       if (response.status !== 200) {
@@ -132,9 +129,7 @@ export class RegistryClient {
       }
       const announced = response.headers['docker-content-digest'];
       if (typeof announced === 'string' && isDigest(announced) && announced !== digest) {
-        throw new ContentMismatchError(
-          `${subject}: the registry announced digest ${announced}, the content has ${digest}`,
-        );
+        throw new ContentMismatchError(`${subject}: the registry announced digest ${announced}, the content has ${digest}`);
       }
       return { mediaType: parsed.mediaType, digest, bytes, parsed };
     });
@@ -198,12 +193,7 @@ export class RegistryClient {
   }
 
   /** A GET under `/v2/<repository>/`, answering one auth challenge. */
-  private async send(
-    endpoint: RegistryEndpoint,
-    path: string,
-    accept: string,
-    call: RegistryCall,
-  ): Promise<HttpResponse> {
+  private async send(endpoint: RegistryEndpoint, path: string, accept: string, call: RegistryCall): Promise<HttpResponse> {
     const target = this.authTarget(endpoint, call);
     for (let challenged = false; ; challenged = true) {
       const authorization = await this.auth.authorization(target);
@@ -251,12 +241,7 @@ export class RegistryClient {
   }
 
   /** The error for a response that is not the content asked for; reads (a bounded part of) its body. */
-  private async failure(
-    endpoint: RegistryEndpoint,
-    response: HttpResponse,
-    call: RegistryCall,
-    notFound: string,
-  ): Promise<Error> {
+  private async failure(endpoint: RegistryEndpoint, response: HttpResponse, call: RegistryCall, notFound: string): Promise<Error> {
     const { registry, repository } = endpoint.reference;
     const detail = registryErrorDetail(await readBody(response.body, MAX_ERROR_BODY_BYTES));
     const status = `HTTP ${response.status}${detail}`;
@@ -264,8 +249,7 @@ export class RegistryClient {
     if (response.status === 401 || response.status === 403) {
       return new PermissionDeniedError(
         call.credentials === null
-          ? `registry ${registry} refused anonymous access to ${repository} (${status}); ` +
-              'the repository may not exist or may need credentials'
+          ? `registry ${registry} refused anonymous access to ${repository} (${status}); ` + 'the repository may not exist or may need credentials'
           : `registry ${registry} refused the credentials for ${repository} (${status}); check the credentials`,
       );
     }
@@ -275,12 +259,7 @@ export class RegistryClient {
     return new UnavailableError(`registry ${registry} answered ${status}`);
   }
 
-  private async withRetries<T>(
-    endpoint: RegistryEndpoint,
-    subject: string,
-    signal: AbortSignal | undefined,
-    attempt: () => Promise<T>,
-  ): Promise<T> {
+  private async withRetries<T>(endpoint: RegistryEndpoint, subject: string, signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
     const { registry } = endpoint.reference;
     for (let tries = 1; ; tries++) {
       try {
@@ -295,10 +274,7 @@ export class RegistryClient {
         }
         const backoff = Math.min(this.retry.initialDelayMs * 2 ** (tries - 1), this.retry.maxDelayMs);
         const delayMs = Math.min(failure.retryAfterMs ?? backoff, this.retry.maxDelayMs);
-        this.log.warn(
-          { registry, subject, attempt: tries, delayMs, reason: failure.message },
-          'registry request failed; retrying',
-        );
+        this.log.warn({ registry, subject, attempt: tries, delayMs, reason: failure.message }, 'registry request failed; retrying');
         await delay(delayMs, signal);
       }
     }

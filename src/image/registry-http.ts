@@ -143,7 +143,12 @@ export class HttpTransport {
   /** Closes every connection, in use or idle: for shutdown. */
   close(): void {
     this.httpAgent.destroy();
-    for (const agent of this.httpsAgents.values()) void agent.then((a) => a.destroy(), () => undefined);
+    for (const agent of this.httpsAgents.values()) {
+      void agent.then(
+        (a) => a.destroy(),
+        () => undefined,
+      );
+    }
     this.httpsAgents.clear();
   }
 

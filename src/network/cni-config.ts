@@ -68,7 +68,7 @@ export function parseNetworkConfig(file: string, text: string): NetworkConfigLis
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new Error(`not JSON: ${(error as Error).message}`);
+    throw new Error(`not JSON: ${(error as Error).message}`, { cause: error });
   }
   if (!isObject(value)) throw new Error('not a JSON object');
   const name = requireString(value, 'name');

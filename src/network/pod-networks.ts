@@ -155,9 +155,9 @@ export class PodNetworks {
     if (cached === null) return;
     const log = this.settings.log.child({ podSandboxId: cached.runtime.containerId, network: cached.network.name });
     const portMappings = (cached.runtime.capabilities.portMappings ?? []) as PortMapping[];
-    await this.hostPorts.reserve(cached.runtime.containerId, portMappings).catch((error: unknown) =>
-      log.warn({ err: error }, 'cannot hold the pod host ports again after the restart'),
-    );
+    await this.hostPorts
+      .reserve(cached.runtime.containerId, portMappings)
+      .catch((error: unknown) => log.warn({ err: error }, 'cannot hold the pod host ports again after the restart'));
     // A ready pod's ADD finished before its record was saved, so its result is there.
     if (cached.result === null) return;
     try {

@@ -10,17 +10,10 @@ import type { HostFacts } from './spec-inputs.js';
  * are dropped, but a named profile is refused: silently running a container
  * without the confinement it asked for would be worse than failing.
  */
-export function apparmorProfile(
-  request: ProfileRequest,
-  privileged: boolean,
-  apparmor: HostFacts['apparmor'],
-  field: string,
-): string | null {
+export function apparmorProfile(request: ProfileRequest, privileged: boolean, apparmor: HostFacts['apparmor'], field: string): string | null {
   if (apparmor === null) {
     if (request.kind === 'localhost') {
-      throw new InvalidArgumentError(
-        `${field}: profile "${request.ref}" was asked for, but AppArmor is not enabled on this node`,
-      );
+      throw new InvalidArgumentError(`${field}: profile "${request.ref}" was asked for, but AppArmor is not enabled on this node`);
     }
     return null;
   }

@@ -90,13 +90,12 @@ const FIELD = 'linux.security_context.capabilities';
  * gets exactly that, and asking for a capability outside it fails here
  * rather than in runc's capset at start.
  */
-export function containerCapabilities(
-  request: Capability__Output | null,
-  privileged: boolean,
-  available: readonly string[],
-): OciCapabilities {
+export function containerCapabilities(request: Capability__Output | null, privileged: boolean, available: readonly string[]): OciCapabilities {
   const held = new Set(available);
-  if (privileged) return capabilitySets(ALL_CAPABILITIES.filter((cap) => held.has(cap)), []);
+  if (privileged) {
+    const all = ALL_CAPABILITIES.filter((cap) => held.has(cap));
+    return capabilitySets(all, []);
+  }
 
   const names = (list: readonly string[] | undefined, field: string, allowAll: boolean): string[] =>
     (list ?? []).map((name) => capabilityName(name, `${FIELD}.${field}`, allowAll));
@@ -110,9 +109,7 @@ export function containerCapabilities(
   for (const cap of add) {
     if (cap === 'ALL') continue;
     if (!held.has(cap)) {
-      throw new FailedPreconditionError(
-        `${FIELD}.add_capabilities: ${cap} is outside crion's own capability bounding set`,
-      );
+      throw new FailedPreconditionError(`${FIELD}.add_capabilities: ${cap} is outside crion's own capability bounding set`);
     }
     granted.add(cap);
   }
@@ -122,9 +119,7 @@ export function containerCapabilities(
       throw new InvalidArgumentError(`${FIELD}: ${cap} is both dropped and added as ambient`);
     }
     if (!held.has(cap)) {
-      throw new FailedPreconditionError(
-        `${FIELD}.add_ambient_capabilities: ${cap} is outside crion's own capability bounding set`,
-      );
+      throw new FailedPreconditionError(`${FIELD}.add_ambient_capabilities: ${cap} is outside crion's own capability bounding set`);
     }
     // The kernel keeps an ambient capability only while it is also permitted and inheritable.
     granted.add(cap);

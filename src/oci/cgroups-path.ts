@@ -56,8 +56,7 @@ export function containerCgroupsPath(parent: string, driver: CgroupDriver, id: s
 
 /** systemd's slice hierarchy, as runc's ExpandSlice computes it: `a-b-c.slice` is `/a.slice/a-b.slice/a-b-c.slice`. */
 function expandSlice(slice: string): string {
-  const invalid = (why: string): InvalidArgumentError =>
-    new InvalidArgumentError(`${FIELD}: "${slice}" is not a valid systemd slice name: ${why}`);
+  const invalid = (why: string): InvalidArgumentError => new InvalidArgumentError(`${FIELD}: "${slice}" is not a valid systemd slice name: ${why}`);
   if (!slice.endsWith(SLICE) || slice.length === SLICE.length) throw invalid('it must end in .slice');
   if (slice.includes('/')) throw invalid('it may not contain "/"');
   const name = slice.slice(0, -SLICE.length);

@@ -8,23 +8,9 @@ export { DEFAULT_DEVICE_RULES } from './devices.js';
 export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './masked-paths.js';
 export { checkPodSpecValues, type PodSpecValues } from './pod-spec-checks.js';
 export { sandboxSpec, type SandboxSpecInput } from './sandbox-spec.js';
-export {
-  compileSeccompPolicy,
-  parseSeccompProfile,
-  type HostArch,
-  type SeccompPolicy,
-  type SeccompRule,
-  type SeccompSupport,
-} from './seccomp.js';
+export { compileSeccompPolicy, parseSeccompProfile, type HostArch, type SeccompPolicy, type SeccompRule, type SeccompSupport } from './seccomp.js';
 export { DEFAULT_SECCOMP_POLICY } from './seccomp-default.js';
 export { podSysctls } from './sysctls.js';
-export type {
-  HostDevice,
-  HostFacts,
-  HostLookups,
-  PodNamespacePaths,
-  SandboxContext,
-  SandboxFiles,
-} from './spec-inputs.js';
+export type { HostDevice, HostFacts, HostLookups, PodNamespacePaths, SandboxContext, SandboxFiles } from './spec-inputs.js';
 export * from './spec-types.js';
 export { resolveUser, type ResolvedUser, type UserSecurityContext } from './user.js';

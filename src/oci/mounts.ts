@@ -98,6 +98,8 @@ export interface ContainerMounts {
 }
 
 /** Options a pod may add to its bind mounts (CRI mount_options): flags that only take rights away or change atime. */
+// Laid out by hand, one line for the rights and one for atime (the formatter would put one per line).
+// prettier-ignore
 const EXTRA_OPTIONS: ReadonlySet<string> = new Set([
   'nosuid', 'suid', 'nodev', 'dev', 'noexec', 'exec',
   'noatime', 'atime', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'nodiratime', 'diratime',
@@ -107,11 +109,7 @@ const EXTRA_OPTIONS: ReadonlySet<string> = new Set([
  * The full mount list: the defaults, the pod's files over them, the CRI
  * mounts over both (null for an infra process, which has none).
  */
-export function assembleMounts(
-  defaults: readonly OciMount[],
-  podFiles: readonly OciMount[],
-  cri: CriMountInput | null,
-): ContainerMounts {
+export function assembleMounts(defaults: readonly OciMount[], podFiles: readonly OciMount[], cri: CriMountInput | null): ContainerMounts {
   let rootfsPropagation: OciRootfsPropagation | null = null;
   const converted = cri === null ? [] : cri.requested.map((mount, i) => criMount(mount, `mounts[${i}]`, cri));
   for (const { propagation } of converted) {
@@ -133,17 +131,11 @@ export function assembleMounts(
 function overlay(base: readonly OciMount[], overrides: readonly OciMount[]): OciMount[] {
   const destinations = new Set(overrides.map((mount) => mount.destination));
   const replacesDev = destinations.has('/dev');
-  const kept = base.filter(
-    (mount) => !destinations.has(mount.destination) && !(replacesDev && mount.destination.startsWith('/dev/')),
-  );
+  const kept = base.filter((mount) => !destinations.has(mount.destination) && !(replacesDev && mount.destination.startsWith('/dev/')));
   return [...kept, ...overrides];
 }
 
-function criMount(
-  mount: Mount__Output,
-  field: string,
-  input: CriMountInput,
-): { mount: OciMount; propagation: 'rprivate' | 'rslave' | 'rshared' } {
+function criMount(mount: Mount__Output, field: string, input: CriMountInput): { mount: OciMount; propagation: 'rprivate' | 'rslave' | 'rshared' } {
   if (mount.image !== null) throw new InvalidArgumentError(`${field}.image: image volume mounts are not supported yet`);
   if (mount.uidMappings.length > 0 || mount.gidMappings.length > 0) {
     throw new InvalidArgumentError(`${field}: ID-mapped mounts need user namespaces, which crion does not support yet`);
@@ -158,23 +150,16 @@ function criMount(
   if (source === null) throw new InvalidArgumentError(`${field}.host_path "${mount.hostPath}" does not exist`);
 
   const propagation =
-    mount.propagation === 'PROPAGATION_BIDIRECTIONAL'
-      ? 'rshared'
-      : mount.propagation === 'PROPAGATION_HOST_TO_CONTAINER'
-        ? 'rslave'
-        : 'rprivate';
+    mount.propagation === 'PROPAGATION_BIDIRECTIONAL' ? 'rshared' : mount.propagation === 'PROPAGATION_HOST_TO_CONTAINER' ? 'rslave' : 'rprivate';
   let access: string;
   if (mount.recursiveReadOnly) {
     if (!mount.readonly) throw new InvalidArgumentError(`${field}.recursive_read_only needs readonly to be set too`);
     if (propagation !== 'rprivate') {
-      throw new InvalidArgumentError(
-        `${field}.recursive_read_only needs PROPAGATION_PRIVATE, not ${mount.propagation}`,
-      );
+      throw new InvalidArgumentError(`${field}.recursive_read_only needs PROPAGATION_PRIVATE, not ${mount.propagation}`);
     }
     if (!input.recursiveReadOnly) {
       throw new FailedPreconditionError(
-        `${field}.recursive_read_only: this node cannot make mounts read-only recursively ` +
-          '(needs Linux 5.12 and runc 1.1)',
+        `${field}.recursive_read_only: this node cannot make mounts read-only recursively ` + '(needs Linux 5.12 and runc 1.1)',
       );
     }
     access = 'rro';
@@ -183,9 +168,7 @@ function criMount(
   }
   for (const option of mount.mountOptions) {
     if (!EXTRA_OPTIONS.has(option)) {
-      throw new InvalidArgumentError(
-        `${field}.mount_options: "${option}" is not one of ${[...EXTRA_OPTIONS].join(', ')}`,
-      );
+      throw new InvalidArgumentError(`${field}.mount_options: "${option}" is not one of ${[...EXTRA_OPTIONS].join(', ')}`);
     }
   }
   return {

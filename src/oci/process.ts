@@ -20,9 +20,7 @@ export function processArgs(command: readonly string[], args: readonly string[],
     resolved = [...entrypoint, ...(args.length > 0 ? args : (image.cmd ?? []))];
   }
   if (resolved.length === 0) {
-    throw new InvalidArgumentError(
-      'no command: the container config sets neither command nor args, and the image has no ENTRYPOINT or CMD',
-    );
+    throw new InvalidArgumentError('no command: the container config sets neither command nor args, and the image has no ENTRYPOINT or CMD');
   }
   return resolved;
 }
@@ -68,9 +66,7 @@ export function processEnv(input: EnvironmentInput): string[] {
 export function processCwd(workingDir: string, imageWorkingDir: string): string {
   const cwd = workingDir !== '' ? workingDir : imageWorkingDir !== '' ? imageWorkingDir : '/';
   if (!path.posix.isAbsolute(cwd)) {
-    throw new InvalidArgumentError(
-      `${workingDir !== '' ? 'working_dir' : "the image's WorkingDir"} "${cwd}" is not an absolute path`,
-    );
+    throw new InvalidArgumentError(`${workingDir !== '' ? 'working_dir' : "the image's WorkingDir"} "${cwd}" is not an absolute path`);
   }
   return cwd;
 }

@@ -55,10 +55,7 @@ export function containerLimits(resources: LinuxContainerResources__Output | nul
     cpu: Object.keys(cpu).length === 0 ? null : cpu,
     hugepageLimits: hugepageLimits(resources, host, reachable, dropped),
     unified: unifiedLimits(resources, host, dropped),
-    oomScoreAdj: clampOomScoreAdj(
-      int64Field(resources.oomScoreAdj, `${FIELD}.oom_score_adj`, -1000, 1000),
-      host.oomScoreAdjFloor,
-    ),
+    oomScoreAdj: clampOomScoreAdj(int64Field(resources.oomScoreAdj, `${FIELD}.oom_score_adj`, -1000, 1000), host.oomScoreAdjFloor),
     dropped,
   };
 }
@@ -103,8 +100,7 @@ function memoryLimits(resources: LinuxContainerResources__Output, host: LimitFac
   const swap = int64Field(resources.memorySwapLimitInBytes, `${FIELD}.memory_swap_limit_in_bytes`, -1, INT64_MAX);
   if (swap > 0 && limit > 0 && swap < limit) {
     throw new InvalidArgumentError(
-      `${FIELD}.memory_swap_limit_in_bytes (${swap}) is below memory_limit_in_bytes (${limit}); ` +
-        'it counts memory plus swap',
+      `${FIELD}.memory_swap_limit_in_bytes (${swap}) is below memory_limit_in_bytes (${limit}); ` + 'it counts memory plus swap',
     );
   }
   const memory: OciMemory = {};
@@ -166,8 +162,7 @@ function hugepageLimits(
   if (requested.length === 0) return null;
   if (!host.tolerateMissingHugetlbController && !host.cgroupControllers.includes('hugetlb')) {
     throw new FailedPreconditionError(
-      `${FIELD}.hugepage_limits: ${missingController('hugetlb', host)}, ` +
-        'and runtime.tolerate_missing_hugetlb_controller is false',
+      `${FIELD}.hugepage_limits: ${missingController('hugetlb', host)}, ` + 'and runtime.tolerate_missing_hugetlb_controller is false',
     );
   }
   const sized = requested.filter((entry) => host.hugepageSizes.includes(entry.pageSize));

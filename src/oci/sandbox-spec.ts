@@ -67,11 +67,7 @@ export function sandboxSpec(input: SandboxSpecInput): OciSpec {
   // The pod's security context has no legacy AppArmor string, only the message.
   const apparmorRequest = profileRequest(securityContext?.apparmor ?? null, '', APPARMOR);
   const apparmor = apparmorProfile(apparmorRequest, privileged, host.apparmor, APPARMOR);
-  const { mounts } = assembleMounts(
-    defaultMounts(privileged),
-    podFileMounts({ files: sandbox.files, hostIpc, readonly: true }),
-    null,
-  );
+  const { mounts } = assembleMounts(defaultMounts(privileged), podFileMounts({ files: sandbox.files, hostIpc, readonly: true }), null);
   const sysctls = podSysctls(sandbox.config.linux?.sysctls ?? {}, { hostNetwork, hostIpc });
 
   const process: OciProcess = {

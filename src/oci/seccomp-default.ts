@@ -25,7 +25,11 @@ const ERRNO = 'SCMP_ACT_ERRNO' as const;
 const EPERM = 1;
 const ENOSYS = 38;
 
+// The syscall lists below are laid out by hand, related calls on one line (the
+// `prettier-ignore` above each keeps the formatter from putting one name per line).
+
 /** Reading, writing and moving data through file descriptors. */
+// prettier-ignore
 const FILE_IO = [
   'read', 'write', 'readv', 'writev', 'pread64', 'pwrite64', 'preadv', 'pwritev', 'preadv2', 'pwritev2',
   'open', 'openat', 'openat2', 'creat', 'close', 'close_range', 'lseek', '_llseek',
@@ -38,6 +42,7 @@ const FILE_IO = [
 ];
 
 /** Names, metadata and permissions in the filesystem tree. */
+// prettier-ignore
 const FILE_METADATA = [
   'stat', 'stat64', 'fstat', 'fstat64', 'lstat', 'lstat64', 'newfstatat', 'fstatat64', 'statx',
   'statfs', 'statfs64', 'fstatfs', 'fstatfs64', 'access', 'faccessat', 'faccessat2',
@@ -56,6 +61,7 @@ const FILE_METADATA = [
 ];
 
 /** The process's own memory. */
+// prettier-ignore
 const MEMORY = [
   'brk', 'mmap', 'mmap2', 'munmap', 'mremap', 'mprotect', 'madvise', 'mincore', 'msync', 'remap_file_pages',
   'mlock', 'mlock2', 'munlock', 'mlockall', 'munlockall', 'membarrier', 'memfd_create', 'memfd_secret', 'mseal',
@@ -65,6 +71,7 @@ const MEMORY = [
 ];
 
 /** Creating, running, inspecting and ending processes and threads. */
+// prettier-ignore
 const PROCESSES = [
   'fork', 'vfork', 'execve', 'execveat', 'exit', 'exit_group', 'wait4', 'waitid', 'waitpid',
   'getpid', 'getppid', 'gettid', 'getpgid', 'setpgid', 'getpgrp', 'getsid', 'setsid',
@@ -86,6 +93,7 @@ const PROCESSES = [
 ];
 
 /** User and group IDs; the kernel checks CAP_SETUID/CAP_SETGID. */
+// prettier-ignore
 const CREDENTIALS = [
   'getuid', 'getuid32', 'geteuid', 'geteuid32', 'getgid', 'getgid32', 'getegid', 'getegid32',
   'setuid', 'setuid32', 'setgid', 'setgid32', 'setreuid', 'setreuid32', 'setregid', 'setregid32',
@@ -93,6 +101,7 @@ const CREDENTIALS = [
   'setfsuid', 'setfsuid32', 'setfsgid', 'setfsgid32', 'getgroups', 'getgroups32', 'setgroups', 'setgroups32',
 ];
 
+// prettier-ignore
 const SIGNALS = [
   'kill', 'tkill', 'tgkill', 'rt_sigqueueinfo', 'rt_tgsigqueueinfo',
   'rt_sigaction', 'rt_sigprocmask', 'rt_sigreturn', 'rt_sigpending', 'rt_sigsuspend',
@@ -101,6 +110,7 @@ const SIGNALS = [
 ];
 
 /** Reading clocks and sleeping; setting the clock needs CAP_SYS_TIME below. */
+// prettier-ignore
 const TIME = [
   'clock_gettime', 'clock_gettime64', 'clock_getres', 'clock_getres_time64',
   'clock_nanosleep', 'clock_nanosleep_time64', 'gettimeofday', 'time', 'nanosleep',
@@ -111,6 +121,7 @@ const TIME = [
 ];
 
 /** Waiting on many descriptors, and Linux AIO. */
+// prettier-ignore
 const EVENTS = [
   'select', '_newselect', 'pselect6', 'pselect6_time64', 'poll', 'ppoll', 'ppoll_time64',
   'epoll_create', 'epoll_create1', 'epoll_ctl', 'epoll_ctl_old', 'epoll_wait', 'epoll_wait_old',
@@ -119,6 +130,7 @@ const EVENTS = [
 ];
 
 /** Sockets other than creating one, which has its own rule. */
+// prettier-ignore
 const SOCKETS = [
   'socketpair', 'bind', 'listen', 'accept', 'accept4', 'connect', 'getsockname', 'getpeername',
   'getsockopt', 'setsockopt', 'sendto', 'recvfrom', 'sendmsg', 'recvmsg', 'sendmmsg', 'recvmmsg',
@@ -128,6 +140,7 @@ const SOCKETS = [
 ];
 
 /** System V and POSIX IPC: namespaced with the pod's IPC namespace. */
+// prettier-ignore
 const IPC = [
   'shmget', 'shmat', 'shmdt', 'shmctl', 'semget', 'semop', 'semtimedop', 'semtimedop_time64', 'semctl',
   'msgget', 'msgsnd', 'msgrcv', 'msgctl', 'ipc',
@@ -141,6 +154,7 @@ const AF_VSOCK = 40;
 /** personality(2) values glibc, setarch and 32-bit tools use: PER_LINUX, PER_LINUX32, with UNAME26, and the query. */
 const PERSONALITIES = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff];
 
+// prettier-ignore
 const rules: SeccompRule[] = [
   {
     names: [

@@ -1,15 +1,7 @@
 import path from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError } from '../errors.js';
 import type { ProfileRequest } from './security-profile.js';
-import type {
-  OciSeccomp,
-  OciSeccompArg,
-  OciSyscall,
-  SeccompAction,
-  SeccompArchitecture,
-  SeccompFlag,
-  SeccompOperator,
-} from './spec-types.js';
+import type { OciSeccomp, OciSeccompArg, OciSyscall, SeccompAction, SeccompArchitecture, SeccompFlag, SeccompOperator } from './spec-types.js';
 
 /**
  * The seccomp filter of a container: none, the runtime default compiled for
@@ -84,19 +76,14 @@ export function seccompFor(input: SeccompInput): OciSeccomp | null {
   try {
     text = input.readProfile(request.ref);
   } catch (error) {
-    throw new InvalidArgumentError(
-      `${input.field}: cannot read seccomp profile "${request.ref}": ${(error as Error).message ?? String(error)}`,
-      { cause: error },
-    );
+    throw new InvalidArgumentError(`${input.field}: cannot read seccomp profile "${request.ref}": ${(error as Error).message ?? String(error)}`, {
+      cause: error,
+    });
   }
   return parseSeccompProfile(text, `seccomp profile "${request.ref}"`);
 }
 
-export function compileSeccompPolicy(
-  policy: SeccompPolicy,
-  capabilities: readonly string[],
-  arch: HostArch,
-): OciSeccomp {
+export function compileSeccompPolicy(policy: SeccompPolicy, capabilities: readonly string[], arch: HostArch): OciSeccomp {
   const held = new Set(capabilities);
   const syscalls: OciSyscall[] = [];
   for (const rule of policy.rules) {
@@ -182,8 +169,7 @@ export function parseSeccompProfile(text: string, source: string): OciSeccomp {
   } catch (error) {
     throw new InvalidArgumentError(`${source} is not JSON: ${(error as Error).message}`, { cause: error });
   }
-  const invalid = (where: string, why: string): InvalidArgumentError =>
-    new InvalidArgumentError(`${source}: ${where} ${why}`);
+  const invalid = (where: string, why: string): InvalidArgumentError => new InvalidArgumentError(`${source}: ${where} ${why}`);
   const profile = asObject(document, 'the document', invalid);
   const seccomp: OciSeccomp = { defaultAction: member(profile.defaultAction, ACTIONS, 'defaultAction', invalid) };
   if (profile.defaultErrnoRet !== undefined && profile.defaultErrnoRet !== null) {
@@ -195,14 +181,10 @@ export function parseSeccompProfile(text: string, source: string): OciSeccomp {
     );
   }
   if (profile.flags !== undefined && profile.flags !== null) {
-    seccomp.flags = asArray(profile.flags, 'flags', invalid).map((value, i) =>
-      member(value, FLAGS, `flags[${i}]`, invalid),
-    );
+    seccomp.flags = asArray(profile.flags, 'flags', invalid).map((value, i) => member(value, FLAGS, `flags[${i}]`, invalid));
   }
   if (profile.syscalls !== undefined && profile.syscalls !== null) {
-    seccomp.syscalls = asArray(profile.syscalls, 'syscalls', invalid).map((value, i) =>
-      syscallRule(value, `syscalls[${i}]`, invalid),
-    );
+    seccomp.syscalls = asArray(profile.syscalls, 'syscalls', invalid).map((value, i) => syscallRule(value, `syscalls[${i}]`, invalid));
   }
   return seccomp;
 }
@@ -236,9 +218,7 @@ function syscallRule(value: unknown, where: string, invalid: Invalid): OciSyscal
     syscall.errnoRet = errno(rule.errnoRet, `${where}.errnoRet`, invalid);
   }
   if (rule.args !== undefined && rule.args !== null) {
-    syscall.args = asArray(rule.args, `${where}.args`, invalid).map((arg, i) =>
-      syscallArg(arg, `${where}.args[${i}]`, invalid),
-    );
+    syscall.args = asArray(rule.args, `${where}.args`, invalid).map((arg, i) => syscallArg(arg, `${where}.args[${i}]`, invalid));
   }
   return syscall;
 }

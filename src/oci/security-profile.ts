@@ -15,11 +15,7 @@ export type ProfileRequest =
 
 const LOCALHOST_PREFIX = 'localhost/';
 
-export function profileRequest(
-  profile: SecurityProfile__Output | null,
-  legacy: string,
-  field: string,
-): ProfileRequest {
+export function profileRequest(profile: SecurityProfile__Output | null, legacy: string, field: string): ProfileRequest {
   if (profile !== null) {
     switch (profile.profileType) {
       case 'Unconfined':
@@ -30,9 +26,7 @@ export function profileRequest(
         return profile.profileType === 'Unconfined' ? { kind: 'unconfined' } : { kind: 'runtime-default' };
       case 'Localhost': {
         // The prefix is not meant to be there, but older clients copy the legacy form into the message.
-        const ref = profile.localhostRef.startsWith(LOCALHOST_PREFIX)
-          ? profile.localhostRef.slice(LOCALHOST_PREFIX.length)
-          : profile.localhostRef;
+        const ref = profile.localhostRef.startsWith(LOCALHOST_PREFIX) ? profile.localhostRef.slice(LOCALHOST_PREFIX.length) : profile.localhostRef;
         if (ref === '') {
           throw new InvalidArgumentError(`${field}.localhost_ref is required with profile_type Localhost`);
         }
@@ -47,7 +41,5 @@ export function profileRequest(
   if (legacy.startsWith(LOCALHOST_PREFIX) && legacy.length > LOCALHOST_PREFIX.length) {
     return { kind: 'localhost', ref: legacy.slice(LOCALHOST_PREFIX.length) };
   }
-  throw new InvalidArgumentError(
-    `${field}: "${legacy}" is not runtime/default, unconfined or localhost/<profile>`,
-  );
+  throw new InvalidArgumentError(`${field}: "${legacy}" is not runtime/default, unconfined or localhost/<profile>`);
 }

@@ -150,14 +150,7 @@ export type SeccompAction =
   | 'SCMP_ACT_LOG'
   | 'SCMP_ACT_NOTIFY';
 
-export type SeccompOperator =
-  | 'SCMP_CMP_NE'
-  | 'SCMP_CMP_LT'
-  | 'SCMP_CMP_LE'
-  | 'SCMP_CMP_EQ'
-  | 'SCMP_CMP_GE'
-  | 'SCMP_CMP_GT'
-  | 'SCMP_CMP_MASKED_EQ';
+export type SeccompOperator = 'SCMP_CMP_NE' | 'SCMP_CMP_LT' | 'SCMP_CMP_LE' | 'SCMP_CMP_EQ' | 'SCMP_CMP_GE' | 'SCMP_CMP_GT' | 'SCMP_CMP_MASKED_EQ';
 
 export type SeccompArchitecture =
   | 'SCMP_ARCH_X86'
@@ -182,10 +175,7 @@ export type SeccompArchitecture =
   | 'SCMP_ARCH_LOONGARCH64';
 
 export type SeccompFlag =
-  | 'SECCOMP_FILTER_FLAG_TSYNC'
-  | 'SECCOMP_FILTER_FLAG_LOG'
-  | 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'
-  | 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV';
+  'SECCOMP_FILTER_FLAG_TSYNC' | 'SECCOMP_FILTER_FLAG_LOG' | 'SECCOMP_FILTER_FLAG_SPEC_ALLOW' | 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV';
 
 export interface OciSeccomp {
   defaultAction: SeccompAction;

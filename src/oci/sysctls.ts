@@ -20,10 +20,7 @@ export interface PodNamespaceOwnership {
 }
 
 /** The sysctls to put in linux.sysctl, with names in dotted form. */
-export function podSysctls(
-  sysctls: Readonly<Record<string, string>>,
-  ownership: PodNamespaceOwnership,
-): Record<string, string> {
+export function podSysctls(sysctls: Readonly<Record<string, string>>, ownership: PodNamespaceOwnership): Record<string, string> {
   const result: Record<string, string> = {};
   for (const [raw, value] of Object.entries(sysctls).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const name = normalizeSysctlName(raw);
@@ -35,15 +32,11 @@ export function podSysctls(
     }
     if (IPC_NAMES.has(name) || IPC_PREFIXES.some((prefix) => name.startsWith(prefix))) {
       if (ownership.hostIpc) {
-        throw new InvalidArgumentError(
-          `${FIELD}: ${name} would change the node's IPC namespace (the pod uses host IPC)`,
-        );
+        throw new InvalidArgumentError(`${FIELD}: ${name} would change the node's IPC namespace (the pod uses host IPC)`);
       }
     } else if (name.startsWith('net.')) {
       if (ownership.hostNetwork) {
-        throw new InvalidArgumentError(
-          `${FIELD}: ${name} would change the node's network namespace (the pod uses host network)`,
-        );
+        throw new InvalidArgumentError(`${FIELD}: ${name} would change the node's network namespace (the pod uses host network)`);
       }
     } else {
       throw new InvalidArgumentError(`${FIELD}: ${name} is not namespaced; setting it would change the whole node`);

@@ -97,9 +97,7 @@ function imageIdentity(
   }
   let gid = entry?.gid ?? 0;
   if (groupPart !== undefined && groupPart !== '') {
-    gid = isNumeric(groupPart)
-      ? numericId(groupPart, `the image's USER "${imageUser}"`)
-      : groupByName(groups, groupPart).gid;
+    gid = isNumeric(groupPart) ? numericId(groupPart, `the image's USER "${imageUser}"`) : groupByName(groups, groupPart).gid;
   }
   return { uid, gid, name: entry?.name ?? null };
 }
@@ -155,7 +153,14 @@ function parseGroup(text: string): GroupEntry[] {
   for (const fields of records(text)) {
     const [name = '', , gid = '', members = ''] = fields;
     if (isNumeric(gid)) {
-      entries.push({ name, gid: Number(gid), members: members.split(',').map((m) => m.trim()).filter(Boolean) });
+      entries.push({
+        name,
+        gid: Number(gid),
+        members: members
+          .split(',')
+          .map((m) => m.trim())
+          .filter(Boolean),
+      });
     }
   }
   return entries;

@@ -43,18 +43,12 @@ export async function reportRuntimeStatus(source: RuntimeStatusSource, verbose: 
 
   return {
     conditions: [runtimeReady(source.defaultHandler, defaultHandler), networkReady(await source.networkReadiness())],
-    handlers: [
-      ...(defaultHandler?.binary ? [handlerFeatures('')] : []),
-      ...installed.map((handler) => handlerFeatures(handler.name)),
-    ],
+    handlers: [...(defaultHandler?.binary ? [handlerFeatures('')] : []), ...installed.map((handler) => handlerFeatures(handler.name))],
     info: verbose
       ? Object.fromEntries(
           // crictl shows a value as a JSON tree only when it is an object, so handlers go in keyed by name; not as
           // "runtimeHandlers", which crictl info fills from the response's own handler list and an info key would replace.
-          Object.entries({ ...source.verboseInfo(), ociRuntimes: handlersByName(handlers) }).map(([key, value]) => [
-            key,
-            JSON.stringify(value),
-          ]),
+          Object.entries({ ...source.verboseInfo(), ociRuntimes: handlersByName(handlers) }).map(([key, value]) => [key, JSON.stringify(value)]),
         )
       : null,
   };

@@ -13,8 +13,10 @@ import type { SandboxRequest } from './sandbox-manager.js';
 
 /** CNI_ARGS is `K=V;K=V`: a name holding either separator would add arguments of its own (`x;IP=10.0.0.9`). */
 const CNI_ARGS_SEPARATORS = /[;=]/;
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const CONTROL = /[\x00-\x1f\x7f]/;
 /** A resolv.conf word: the line is split on blanks, and a newline would start a line of the client's choosing. */
+// eslint-disable-next-line no-control-regex -- control characters are what it excludes
 const RESOLV_TOKEN = /^[^\s\x00-\x1f\x7f]+$/;
 /** RFC 1123 labels joined by dots; the kernel takes 64 bytes. /etc/hosts gets it as one word. */
 const HOSTNAME = /^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?$/;
@@ -62,7 +64,9 @@ function checkDns({ dns }: SandboxRequest): void {
   for (const field of ['searches', 'options'] as const) {
     dns[field].forEach((value, index) => {
       if (!RESOLV_TOKEN.test(value)) {
-        throw new InvalidArgumentError(`dns_config.${field}[${index}] ${JSON.stringify(value)} must be one word without blanks or control characters`);
+        throw new InvalidArgumentError(
+          `dns_config.${field}[${index}] ${JSON.stringify(value)} must be one word without blanks or control characters`,
+        );
       }
     });
   }

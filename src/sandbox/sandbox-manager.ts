@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { NotFoundError } from '../errors.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { NameReservations, recordMarks } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
@@ -330,7 +330,10 @@ export class SandboxManager {
       if (this.deps.records.get(id)) await this.deps.records.remove(id);
       this.deps.log.info({ podSandboxId: id }, 'removed what a pod sandbox the daemon died creating left behind');
     } catch (error) {
-      this.deps.log.error({ err: error, podSandboxId: id }, 'cannot remove what a pod sandbox the daemon died creating left behind; retried at the next start');
+      this.deps.log.error(
+        { err: error, podSandboxId: id },
+        'cannot remove what a pod sandbox the daemon died creating left behind; retried at the next start',
+      );
     }
   }
 
@@ -369,13 +372,15 @@ export class SandboxManager {
   }
 
   list(filter: SandboxFilter | null): SandboxRecord[] {
-    return this.deps.records.list().filter(
-      (sandbox) =>
-        filter === null ||
-        ((filter.id === null || sandbox.id.startsWith(filter.id)) &&
-          (filter.state === null || sandbox.state === filter.state) &&
-          Object.entries(filter.labels).every(([key, value]) => sandbox.labels[key] === value)),
-    );
+    return this.deps.records
+      .list()
+      .filter(
+        (sandbox) =>
+          filter === null ||
+          ((filter.id === null || sandbox.id.startsWith(filter.id)) &&
+            (filter.state === null || sandbox.state === filter.state) &&
+            Object.entries(filter.labels).every(([key, value]) => sandbox.labels[key] === value)),
+      );
   }
 }
 
@@ -387,4 +392,3 @@ function networkCache(runtimeDir: string): string {
 function reservedName(metadata: SandboxMetadata): string {
   return `${metadata.name}_${metadata.namespace}_${metadata.uid}_${metadata.attempt}`;
 }
-

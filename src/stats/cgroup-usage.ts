@@ -47,11 +47,7 @@ export function cgroupHierarchies(cgroups: Cgroups): CgroupHierarchies {
 
 /** Reads the usage of the cgroup at `dir`, a path relative to each hierarchy's mount point. */
 export async function readCgroupUsage(hierarchies: CgroupHierarchies, dir: string): Promise<CgroupUsage> {
-  const [cpuNanos, memory, processes] = await Promise.all([
-    readCpu(hierarchies, dir),
-    readMemory(hierarchies, dir),
-    readProcesses(hierarchies, dir),
-  ]);
+  const [cpuNanos, memory, processes] = await Promise.all([readCpu(hierarchies, dir), readMemory(hierarchies, dir), readProcesses(hierarchies, dir)]);
   return { cpuNanos, memory, processes };
 }
 

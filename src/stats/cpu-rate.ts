@@ -30,8 +30,7 @@ export class CpuRates {
     const at = this.now();
     const before = this.previous.get(key);
     if (before !== undefined && cpuNanos >= before.cpuNanos && at - before.at < this.minWindowNanos) return before.rate;
-    const rate =
-      before === undefined || cpuNanos < before.cpuNanos ? null : ((cpuNanos - before.cpuNanos) * 1_000_000_000n) / (at - before.at);
+    const rate = before === undefined || cpuNanos < before.cpuNanos ? null : ((cpuNanos - before.cpuNanos) * 1_000_000_000n) / (at - before.at);
     this.previous.set(key, { cpuNanos, at, rate });
     return rate;
   }

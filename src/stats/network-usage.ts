@@ -33,7 +33,10 @@ export function parseNetDev(text: string): InterfaceUsage[] {
     const colon = line.indexOf(':');
     if (colon < 0) continue;
     const name = line.slice(0, colon).trim();
-    const fields = line.slice(colon + 1).trim().split(/\s+/);
+    const fields = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/);
     if (name === 'lo' || fields.length < 16 || !fields.every((field) => /^\d+$/.test(field))) continue;
     const field = (index: number) => BigInt(fields[index] ?? '0');
     interfaces.push({ name, rxBytes: field(0), rxErrors: field(2), txBytes: field(8), txErrors: field(10) });

@@ -195,7 +195,11 @@ export class StatsCollector {
    * otherwise its containers share crion's default parent with other pods,
    * and the pod's usage is the sum of its running containers' and infra's.
    */
-  private async podUsage(sandbox: SandboxRecord, samples: readonly ContainerSample[], infra: ContainerRecord | undefined): Promise<CgroupUsage | null> {
+  private async podUsage(
+    sandbox: SandboxRecord,
+    samples: readonly ContainerSample[],
+    infra: ContainerRecord | undefined,
+  ): Promise<CgroupUsage | null> {
     const dir = podCgroupDir(sandbox.cgroupParent, this.deps.cgroupDriver);
     if (dir !== null) return readCgroupUsage(this.deps.hierarchies, dir);
     const usages = samples.map((sample) => sample.usage);
@@ -241,11 +245,7 @@ export class StatsCollector {
               pageFaults: memory.pageFaults,
               majorPageFaults: memory.majorPageFaults,
               availableBytes:
-                memory.limitBytes === null
-                  ? null
-                  : memory.limitBytes > memory.workingSetBytes
-                    ? memory.limitBytes - memory.workingSetBytes
-                    : 0n,
+                memory.limitBytes === null ? null : memory.limitBytes > memory.workingSetBytes ? memory.limitBytes - memory.workingSetBytes : 0n,
             },
     };
   }

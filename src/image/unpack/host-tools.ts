@@ -40,10 +40,7 @@ export async function makeNode(path: string, node: DeviceNode, signal?: AbortSig
  * (EPERM, e.g. `user.*` on a symlink), is skipped, as containerd does:
  * setfattr goes on past them, and its messages tell them from real errors.
  */
-export async function setXattrs(
-  files: Iterable<[path: Buffer, xattrs: ReadonlyMap<ByteString, Buffer>]>,
-  signal?: AbortSignal,
-): Promise<void> {
+export async function setXattrs(files: Iterable<[path: Buffer, xattrs: ReadonlyMap<ByteString, Buffer>]>, signal?: AbortSignal): Promise<void> {
   const dump: Buffer[] = [];
   for (const [path, xattrs] of files) {
     dump.push(Buffer.from(`# file: ${escape(path)}\n`, 'latin1'));
@@ -82,7 +79,14 @@ export async function setXattrs(
 function escape(bytes: Buffer): string {
   let out = '';
   for (const byte of bytes) {
-    const safe = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || byte === 0x2f || byte === 0x2e || byte === 0x5f || byte === 0x2d;
+    const safe =
+      (byte >= 0x30 && byte <= 0x39) ||
+      (byte >= 0x41 && byte <= 0x5a) ||
+      (byte >= 0x61 && byte <= 0x7a) ||
+      byte === 0x2f ||
+      byte === 0x2e ||
+      byte === 0x5f ||
+      byte === 0x2d;
     out += safe ? String.fromCharCode(byte) : `\\${byte.toString(8).padStart(3, '0')}`;
   }
   return out;

@@ -42,10 +42,7 @@ export async function readLayer(
     for await (const chunk of source) {
       uncompressedSize += chunk.length;
       if (uncompressedSize > request.maxUncompressedBytes) {
-        throw new LayerUnpackError(
-          'too-large',
-          `the layer inflates past ${request.maxUncompressedBytes} bytes (image.max_layer_bytes)`,
-        );
+        throw new LayerUnpackError('too-large', `the layer inflates past ${request.maxUncompressedBytes} bytes (image.max_layer_bytes)`);
       }
       diffIdHash.update(chunk);
       yield chunk;

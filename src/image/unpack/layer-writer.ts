@@ -149,7 +149,7 @@ export class LayerWriter {
     const handle = await this.#create(entryPath, (target) => open(target, EXCLUSIVE_CREATE, 0o600));
     try {
       for await (const piece of body) {
-        for (let written = 0; written < piece.length; ) {
+        for (let written = 0; written < piece.length;) {
           written += (await handle.write(piece, written, piece.length - written)).bytesWritten;
         }
       }

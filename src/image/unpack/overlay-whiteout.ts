@@ -11,11 +11,7 @@ import type { ByteString } from './tar-reader.js';
  * AUFS bookkeeping that overlayfs has no use for.
  */
 
-export type Whiteout =
-  | { kind: 'none' }
-  | { kind: 'skip' }
-  | { kind: 'delete'; path: ByteString }
-  | { kind: 'opaque'; directory: ByteString };
+export type Whiteout = { kind: 'none' } | { kind: 'skip' } | { kind: 'delete'; path: ByteString } | { kind: 'opaque'; directory: ByteString };
 
 const PREFIX = '.wh.';
 const META_PREFIX = '.wh..wh.';

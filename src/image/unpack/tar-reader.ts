@@ -165,9 +165,9 @@ export class TarReader {
   /** Makes the current chunk non-empty; false at the end of the source. */
   async #load(): Promise<boolean> {
     while (this.#offset >= this.#chunk.length) {
-      const { value, done } = await this.#source.next();
-      if (done === true) return false;
-      this.#chunk = value;
+      const next = await this.#source.next();
+      if (next.done === true) return false;
+      this.#chunk = next.value;
       this.#offset = 0;
     }
     return true;
