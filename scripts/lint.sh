@@ -7,6 +7,8 @@
 #             it needs the generated CRI types (src/generated, npm run build:proto),
 #             without which every CRI message would be an error type
 #   prettier  formatting, .prettierrc.json and .prettierignore
+#   rustfmt   cargo fmt --check over the workspace
+#   clippy    every lint a warning, every warning an error, tests included
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -15,4 +17,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 failed=0
 npx eslint --max-warnings 0 . || failed=1
 npx prettier --check . || failed=1
+cargo fmt --all -- --check || failed=1
+cargo clippy --workspace --all-targets --locked -- -D warnings || failed=1
 exit "$failed"
