@@ -124,11 +124,7 @@ function outcome(results: readonly RuntimeResult[], samples: number): Outcome {
       ...results.map((result) => formatNumber(medianOf(result, operation))),
       `${formatNumber(medianOf(of('crion'), operation) / medianOf(of('containerd'), operation), 2)}×`,
     ]),
-    [
-      'CreatePod + CreateContainer + StartContainer',
-      ...results.map((result) => formatNumber(startOf(result))),
-      `${formatNumber(ratio, 2)}×`,
-    ],
+    ['CreatePod + CreateContainer + StartContainer', ...results.map((result) => formatNumber(startOf(result))), `${formatNumber(ratio, 2)}×`],
   ];
   return {
     verdict: 'reported',
@@ -142,7 +138,7 @@ function outcome(results: readonly RuntimeResult[], samples: number): Outcome {
       "critest's pods have their own network namespace and leave the PID mode at POD: both runtimes run the same CNI chain " +
         "(crion's default conflist: bridge with host-local, portmap, on a bridge and /24 of each runtime's own, plugins from " +
         '/usr/lib/cni; containerd also runs loopback), and crion starts a pause process as containerd does for every pod.',
-      'The container is critest\'s default (`registry.k8s.io/e2e-test-images/busybox:1.29-2` running `top`, a local stand-in), ' +
+      "The container is critest's default (`registry.k8s.io/e2e-test-images/busybox:1.29-2` running `top`, a local stand-in), " +
         'the pause image `registry.k8s.io/pause:3.10` for both; images are pulled before critest runs.',
       "The last row adds the three medians; it is not the pod-start target, which pod-start-vs-containerd measures for the kubelet's default pod.",
     ],

@@ -114,7 +114,7 @@ function outcome(samples: readonly Sample[]): Outcome {
     },
     notes: [
       `The same kubelet (v1.37.2, standalone, scripts/kubelet.sh) on each runtime in turn, images present; ${PODS} pods each after one untimed warm-up, one at a time.`,
-      'A pod is two busybox containers with CPU and memory limits, on the runtime\'s CNI bridge (crion\'s default network conflist for both), ' +
+      "A pod is two busybox containers with CPU and memory limits, on the runtime's CNI bridge (crion's default network conflist for both), " +
         'PID namespace per container as the kubelet sends by default, no probes: ready means running.',
       `Timed from writing the manifest (the kubelet watches its static pod dir with inotify) to \`/pods\` reporting every container ready, ` +
         `asked every ${POLL_MS} ms; the kubelet's own status sync is part of the figure on both sides.`,

@@ -59,7 +59,10 @@ export async function loadLayerCorpus(cacheDir: string): Promise<LayerCorpus> {
 }
 
 async function sizeOf(file: string): Promise<number | null> {
-  return stat(file).then((info) => info.size, () => null);
+  return stat(file).then(
+    (info) => info.size,
+    () => null,
+  );
 }
 
 /** Written under a temporary name and renamed, so a cached file is always a whole one. */

@@ -87,9 +87,9 @@ export const monitorMemory: Benchmark = {
       notes: [
         `${MONITOR_PODS} host-network pods, one busybox container each sleeping in a shell, started with crictl; ` +
           `read ${SETTLE_MS / 1000} s after the last start.`,
-        'RssAnon (from /proc/PID/status) is the process\'s own anonymous memory; Pss (/proc/PID/smaps_rollup) adds its share of ' +
+        "RssAnon (from /proc/PID/status) is the process's own anonymous memory; Pss (/proc/PID/smaps_rollup) adds its share of " +
           'mapped files and shared pages, so many copies of one binary each count a fraction of its text.',
-        'crion runs one monitor per container, the pod\'s infra (pause) container included when it has one; containerd runs one shim per pod, ' +
+        "crion runs one monitor per container, the pod's infra (pause) container included when it has one; containerd runs one shim per pod, " +
           'holding the pause container and the pod\'s containers. "Pss per pod" divides all of a runtime\'s helpers among the pods.',
       ],
       data: { pods: MONITOR_PODS, populations },
@@ -126,7 +126,7 @@ export const daemonRss: Benchmark = {
       notes: [
         `${DAEMON_PODS} host-network pods, one busybox container each sleeping in a shell, started one after another with crictl; ` +
           `read ${SETTLE_MS / 1000} s after the last start. Idle: once the daemon serves, images pulled, no pod.`,
-        'Daemon: crion\'s Node process; containerd\'s daemon (its CRI plugin included). Helpers: every crion-monitor, or every ' +
+        "Daemon: crion's Node process; containerd's daemon (its CRI plugin included). Helpers: every crion-monitor, or every " +
           'containerd-shim-runc-v2, of that daemon; their Pss sums to what they cost together.',
         'crion runs at log level info; the V8 heap grows lazily and is collected when it likes, so its RSS moves by a few MiB between runs.',
       ],

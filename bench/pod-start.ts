@@ -153,7 +153,7 @@ function outcome(samples: readonly Sample[], runtimes: readonly PodRuntime[]): O
       'Daemon-side: the three calls as each daemon times them, without client, connection and gRPC: crion from the ' +
         '`latencyMs` of its "rpc finished" lines, containerd from the timestamps of its CRI plugin\'s start and "returns" lines. Outside the target.',
       'Pods use the host network (namespace_options.network = NODE) on both runtimes, so neither sets up a network: no CNI for containerd, ' +
-        'no network namespace or CNI for crion. The container is critest\'s busybox (`registry.k8s.io/e2e-test-images/busybox:1.29-2`, a local ' +
+        "no network namespace or CNI for crion. The container is critest's busybox (`registry.k8s.io/e2e-test-images/busybox:1.29-2`, a local " +
         'stand-in) running a shell that sleeps; the pod sandbox image is `registry.k8s.io/pause:3.10` for both, through a loopback mirror.',
       'containerd: CRI plugin defaults, runc v2 shim (one per pod), overlayfs snapshotter. crion: defaults, at log level info.',
     ],

@@ -95,7 +95,7 @@ export class PodRig {
     const crictl = await Crictl.find(context.workDir);
     const registry = await Registry.start({ auth: 'none' });
     try {
-      context.progress('pods: pushing critest\'s busybox and pause stand-ins to a loopback registry');
+      context.progress("pods: pushing critest's busybox and pause stand-ins to a loopback registry");
       await publishCritestImages(registry);
       const registriesConf = path.join(context.workDir, 'pods-registries.conf');
       await writeFile(registriesConf, critestRegistriesConf(registry));
@@ -149,7 +149,8 @@ export class PodRig {
     const started = performance.now();
     const result = await this.crictl.run(runtime.endpoint, args, CRICTL_TIMEOUT_MS);
     const ms = performance.now() - started;
-    if (result.code !== 0) throw runtime.failure(`crictl ${args.join(' ')} against ${runtime.label} exited ${result.code}\n${result.stderr}${result.stdout}`);
+    if (result.code !== 0)
+      throw runtime.failure(`crictl ${args.join(' ')} against ${runtime.label} exited ${result.code}\n${result.stderr}${result.stdout}`);
     return { ms, stdout: result.stdout };
   }
 
@@ -305,7 +306,10 @@ function logTimeMs(line: string): number {
 function deleteLeftoversSync(dir: string, runcRoot: string, helperMarker: string): void {
   let listed: { id: string; bundle: string }[] = [];
   try {
-    listed = JSON.parse(execFileSync('runc', ['--root', runcRoot, 'list', '-f', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }) || 'null') ?? [];
+    listed =
+      JSON.parse(
+        execFileSync('runc', ['--root', runcRoot, 'list', '-f', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }) || 'null',
+      ) ?? [];
   } catch {
     // No runc root: nothing was created.
   }

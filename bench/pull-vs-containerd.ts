@@ -85,11 +85,7 @@ async function pullWithCrion(setup: PullSetup): Promise<Omit<Sample, 'run' | 'ru
   const daemon = await startSharedDaemon({
     // Debug lines cost time on the hot path; production runs at info.
     logLevel: 'info',
-    args: [
-      '--image-registries-conf', setup.registriesConf,
-      '--image-registries-conf-dir', setup.registriesConfDir,
-      '--image-unpack', 'native',
-    ],
+    args: ['--image-registries-conf', setup.registriesConf, '--image-registries-conf-dir', setup.registriesConfDir, '--image-unpack', 'native'],
   });
   try {
     const readyRssBytes = await peakRss(daemon.child.pid!);
@@ -178,7 +174,7 @@ function outcome(samples: readonly Sample[], image: PublishedImage, containerdVe
         `${formatNumber(image.layersSize / MB)} MB compressed, ${formatNumber(uncompressedBytes / MB)} MB uncompressed, ` +
         'served by docker-registry on 127.0.0.1 over plain HTTP.',
       'Wall time of `crictl pull` (the same binary for both, process start included) against a daemon started beforehand on an ' +
-        'empty root and stopped after the pull; `sync` before each pull. The registry\'s blobs stay in the page cache.',
+        "empty root and stopped after the pull; `sync` before each pull. The registry's blobs stay in the page cache.",
       'crion: started with `--image-unpack native` (the default), other settings at their defaults (6 concurrent downloads, unpacks up to one per core). ' +
         'containerd: CRI plugin defaults (3 concurrent downloads), overlayfs snapshotter, pull with unpack.',
       "RSS is the daemon's VmHWM (high-water mark) of a fresh process: idle once it serves, peak after the pull.",

@@ -20,15 +20,7 @@ import { unpackThroughput } from './unpack-throughput.js';
  *   npm run bench -- --runs 5 --only unpack-throughput
  */
 
-const BENCHMARKS: readonly Benchmark[] = [
-  unpackThroughput,
-  pullVsContainerd,
-  podStart,
-  kubeletPodStart,
-  critestBenchmark,
-  monitorMemory,
-  daemonRss,
-];
+const BENCHMARKS: readonly Benchmark[] = [unpackThroughput, pullVsContainerd, podStart, kubeletPodStart, critestBenchmark, monitorMemory, daemonRss];
 
 const { values } = parseArgs({
   options: {
@@ -60,7 +52,11 @@ process.on('exit', () => {
     console.error(`bench: could not remove ${workDir}: ${(error as Error).message}`);
   }
 });
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.once(signal, () => process.exit(code));
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const)
+  process.once(signal, () => process.exit(code));
 
 const started = Date.now();
 const loadAtStart = os.loadavg()[0]!;

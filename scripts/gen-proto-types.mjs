@@ -20,6 +20,14 @@ rmSync(outDir, { recursive: true, force: true });
 execFileSync(
   path.join(root, 'node_modules/.bin/proto-loader-gen-types'),
   // The file name goes first: the tool's array-valued flags swallow any operand after them.
-  ['runtime/v1/api.proto', ...flags, '--grpcLib=@grpc/grpc-js', '--includeComments', '--importFileExtension=.js', `--outDir=${outDir}`, `--includeDirs=${path.join(root, 'proto')}`],
+  [
+    'runtime/v1/api.proto',
+    ...flags,
+    '--grpcLib=@grpc/grpc-js',
+    '--includeComments',
+    '--importFileExtension=.js',
+    `--outDir=${outDir}`,
+    `--includeDirs=${path.join(root, 'proto')}`,
+  ],
   { stdio: 'inherit' },
 );

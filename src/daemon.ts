@@ -15,14 +15,7 @@ import { PullProgressBoard } from './image/pull-progress.js';
 import { DEFAULT_RETRY, RegistryClient } from './image/registry-client.js';
 import { selectLayerUnpacker } from './image/unpack/index.js';
 import { loadRegistriesConfig } from './image/registries-conf.js';
-import {
-  applyReloadableChanges,
-  diffConfig,
-  loadConfig,
-  type ConfigOverrides,
-  type ConfigSources,
-  type CrionConfig,
-} from './config/index.js';
+import { applyReloadableChanges, diffConfig, loadConfig, type ConfigOverrides, type ConfigSources, type CrionConfig } from './config/index.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { lockDirectory, monitorBinary, preparePrivateMountDir, probeHost } from './native/index.js';
 import { ContainerManager, type ContainerRecord } from './container/container-manager.js';
@@ -169,7 +162,10 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const host = nodeFacts(hostProbe, config, cgroupDriver);
   const unreachable = LIMIT_CONTROLLERS.filter((controller) => !host.cgroupControllers.includes(controller));
   if (unreachable.length > 0) {
-    log.info({ controllers: unreachable, cgroupLayout: host.cgroupLayout }, "the OCI runtime's cgroup hierarchy lacks these controllers: their limits are left out");
+    log.info(
+      { controllers: unreachable, cgroupLayout: host.cgroupLayout },
+      "the OCI runtime's cgroup hierarchy lacks these controllers: their limits are left out",
+    );
   }
   const containerRuntimeDir = path.join(config.state, 'c');
   const containers: ContainerManager = new ContainerManager({
@@ -222,10 +218,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     image: imageRpcs({ images, puller }),
   });
   const progressServer = await ProgressServer.start(progressSocketFor(config.listen), pullProgress);
-  log.info(
-    { listen: config.listen, progress: progressServer.socketPath, root: config.root, state: config.state, cgroupDriver },
-    'serving CRI',
-  );
+  log.info({ listen: config.listen, progress: progressServer.socketPath, root: config.root, state: config.state, cgroupDriver }, 'serving CRI');
 
   const signal = await stopSignal;
   log.info({ signal }, 'shutting down');

@@ -37,19 +37,28 @@ test('crion network init writes the bridge network once, with the configured sub
   const empty = path.join(dir, 'empty.conf');
   await writeFile(empty, '');
   const args = [
-    'network', 'init',
-    '--config', empty,
-    '--config-dir', '/nonexistent',
-    '--state', path.join(dir, 'state'),
-    '--network-cni-config-dir', path.join(dir, 'net.d'),
-    '--network-default-subnet', '10.123.48.0/24',
+    'network',
+    'init',
+    '--config',
+    empty,
+    '--config-dir',
+    '/nonexistent',
+    '--state',
+    path.join(dir, 'state'),
+    '--network-cni-config-dir',
+    path.join(dir, 'net.d'),
+    '--network-default-subnet',
+    '10.123.48.0/24',
   ];
   const first = await crion(args);
   t.is(first.code, 0, first.stderr);
   const file = path.join(dir, 'net.d', '99-crion-bridge.conflist');
   t.is(first.stdout, `wrote ${file}\n`);
   const network = JSON.parse(await readFile(file, 'utf8')) as { plugins: Array<{ type: string; ipam?: unknown }> };
-  t.deepEqual(network.plugins.map((plugin) => plugin.type), ['bridge', 'portmap']);
+  t.deepEqual(
+    network.plugins.map((plugin) => plugin.type),
+    ['bridge', 'portmap'],
+  );
   t.like(network.plugins[0]?.ipam, { ranges: [[{ subnet: '10.123.48.0/24' }]], dataDir: path.join(dir, 'state', 'cni', 'networks') });
 
   const second = await crion(args);
@@ -108,12 +117,19 @@ test('with no daemon on the socket, the CLI says it cannot reach the daemon at t
   await daemon.waitExit();
   const stale = await crion(['rmi', 'app:1', '--listen', endpoint]);
   t.is(stale.code, 1);
-  t.regex(stale.stderr, new RegExp(`^crion: cannot reach the crion daemon at ${endpoint}: nothing accepts connections on the socket \\(ECONNREFUSED\\)`));
+  t.regex(
+    stale.stderr,
+    new RegExp(`^crion: cannot reach the crion daemon at ${endpoint}: nothing accepts connections on the socket \\(ECONNREFUSED\\)`),
+  );
 });
 
 test('a user the socket is closed to is told permission was denied (EACCES)', async (t) => {
   const daemon = await startDaemon(t);
-  const nobody = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, crionBin, 'images', '--listen', daemon.endpoint], { cwd: repoRoot });
+  const nobody = await run(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, crionBin, 'images', '--listen', daemon.endpoint],
+    { cwd: repoRoot },
+  );
   t.is(nobody.code, 1, nobody.stderr);
   t.regex(nobody.stderr, new RegExp(`^crion: cannot reach the crion daemon at ${daemon.endpoint}: permission denied \\(EACCES\\)`));
 });

@@ -185,7 +185,10 @@ test('containers survive kill -9 of the daemon; exits that happen meanwhile are 
   t.is(exec.stdout.trim(), 'still here');
   const exited = await crictlJson<{ status: { state: string; exitCode: number } }>(second, ['inspect', short]);
   t.like(exited.status, { state: 'CONTAINER_EXITED', exitCode: 5 });
-  t.deepEqual((await crictlJson<{ items: Array<{ id: string }> }>(second, ['pods'])).items.map((pod) => pod.id), [podId]);
+  t.deepEqual(
+    (await crictlJson<{ items: Array<{ id: string }> }>(second, ['pods'])).items.map((pod) => pod.id),
+    [podId],
+  );
 
   t.is((await crictl(second, ['stop', '--timeout', '0', long])).code, 0);
   const stopped = await crictlJson<{ status: { state: string; exitCode: number } }>(second, ['inspect', long]);
@@ -239,7 +242,11 @@ test('a pod with a shared PID namespace runs an infra container whose PID namesp
   t.regex(ps.stdout, /^\s*1\s+.*\/pause$/m, 'PID 1 of the shared namespace is the pause process');
   t.regex(ps.stdout, /sleep 3600/);
   const listed = await crictlJson<{ containers: Array<{ id: string }> }>(daemon, ['ps', '-a']);
-  t.deepEqual(listed.containers.map((container) => container.id), [id], 'the infra container is not listed');
+  t.deepEqual(
+    listed.containers.map((container) => container.id),
+    [id],
+    'the infra container is not listed',
+  );
   t.is((await crictl(daemon, ['stopp', podId])).code, 0);
   t.is((await crictl(daemon, ['rmp', podId])).code, 0);
   t.deepEqual(await leftovers(daemon), { rootfsMounts: 0, records: 0, runtimeDirs: 0, runcContainers: 0 });
@@ -250,7 +257,9 @@ async function infraPid(daemon: Daemon, podId: string): Promise<number> {
   const { infraContainerId } = JSON.parse(await readFile(path.join(daemon.dir, 'root', 'pods', podId, 'sandbox.json'), 'utf8')) as {
     infraContainerId: string;
   };
-  const { pid } = JSON.parse(await readFile(path.join(daemon.dir, 'root', 'containers', infraContainerId, 'container.json'), 'utf8')) as { pid: number };
+  const { pid } = JSON.parse(await readFile(path.join(daemon.dir, 'root', 'containers', infraContainerId, 'container.json'), 'utf8')) as {
+    pid: number;
+  };
   return pid;
 }
 
@@ -277,7 +286,9 @@ test('a pod whose infra container is gone is NOTREADY, whether it died under the
   t.is(await podState(daemon, live), 'SANDBOX_NOTREADY', 'the kubelet sees it must replace the pod');
 
   const downPid = await infraPid(daemon, down);
-  const restarted = await daemon.restart('SIGKILL', async () => { process.kill(downPid, 'SIGKILL'); });
+  const restarted = await daemon.restart('SIGKILL', async () => {
+    process.kill(downPid, 'SIGKILL');
+  });
   t.teardown(() => restarted.dispose());
   daemon = restarted;
   t.is(await podState(daemon, down), 'SANDBOX_NOTREADY');
@@ -301,10 +312,10 @@ test('UpdateContainerResources reaches the cgroup; ReopenContainerLog makes the 
   const memoryPath = /^\d+:memory:(.*)$/m.exec(cgroups)?.[1];
   t.truthy(memoryPath, cgroups);
   t.is((await readFile(path.join('/sys/fs/cgroup/memory', memoryPath!, 'memory.limit_in_bytes'), 'utf8')).trim(), '67108864');
-  const inspected = await crictlJson<{ status: { resources: { linux: { memoryLimitInBytes: string; cpuQuota: string } } }; info: { runtimeSpec: { linux: { resources: { memory: { limit: number } } } } } }>(
-    daemon,
-    ['inspect', id],
-  );
+  const inspected = await crictlJson<{
+    status: { resources: { linux: { memoryLimitInBytes: string; cpuQuota: string } } };
+    info: { runtimeSpec: { linux: { resources: { memory: { limit: number } } } } };
+  }>(daemon, ['inspect', id]);
   t.like(inspected.status.resources.linux, { memoryLimitInBytes: '67108864', cpuQuota: '50000' }, 'ContainerStatus reports the new limits');
   t.is(inspected.info.runtimeSpec.linux.resources.memory.limit, 67108864, 'the verbose spec follows the cgroup');
 
@@ -321,9 +332,7 @@ test('UpdateContainerResources reaches the cgroup; ReopenContainerLog makes the 
   const cri = loadCriPackage();
   const client = new cri.RuntimeService(daemon.endpoint, grpc.credentials.createInsecure());
   t.teardown(() => client.close());
-  await new Promise<void>((resolve, reject) =>
-    client.ReopenContainerLog({ containerId: id }, (error) => (error ? reject(error) : resolve())),
-  );
+  await new Promise<void>((resolve, reject) => client.ReopenContainerLog({ containerId: id }, (error) => (error ? reject(error) : resolve())));
   await t.notThrowsAsync(stat(status.logPath), 'the new log file exists as soon as the RPC returns');
   await sleep(600);
   t.regex(await readFile(status.logPath, 'utf8'), /stdout F line/, 'output goes to the new file');
@@ -346,7 +355,7 @@ test('ExecSync output past 16 MiB is capped to a response the kubelet and crictl
   }
 });
 
-test("a RunPodSandbox the caller gave up on is finished and handed to the retry, also after a daemon restart", async (t) => {
+test('a RunPodSandbox the caller gave up on is finished and handed to the retry, also after a daemon restart', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'crion-abandoned-'));
   t.teardown(async () => {
     await deleteContainersBelow(dir);
@@ -361,7 +370,7 @@ test("a RunPodSandbox the caller gave up on is finished and handed to the retry,
     [
       '#!/usr/bin/env node',
       "let input = '';",
-      'process.stdin.on(\'data\', (chunk) => (input += chunk)).on(\'end\', () => {',
+      "process.stdin.on('data', (chunk) => (input += chunk)).on('end', () => {",
       '  const conf = JSON.parse(input);',
       "  if (process.env.CNI_COMMAND !== 'ADD') return;",
       '  setTimeout(() => process.stdout.write(JSON.stringify(conf.prevResult)), 1000);',
@@ -372,14 +381,21 @@ test("a RunPodSandbox the caller gave up on is finished and handed to the retry,
   );
   const cniDir = path.join(dir, 'cni');
   const shared = [
-    '--root', path.join(dir, 'root'),
-    '--state', path.join(dir, 'state'),
-    '--network-cni-config-dir', cniDir,
-    '--network-cni-plugin-dirs', `${pluginDir},/usr/lib/cni`,
+    '--root',
+    path.join(dir, 'root'),
+    '--state',
+    path.join(dir, 'state'),
+    '--network-cni-config-dir',
+    cniDir,
+    '--network-cni-plugin-dirs',
+    `${pluginDir},/usr/lib/cni`,
   ];
   const first = await startDaemon(t, { config: daemonConfig(), args: shared });
   const network = JSON.parse(await readFile(path.join(cniDir, '99-crion-bridge.conflist'), 'utf8')) as { plugins: unknown[] };
-  await writeFile(path.join(cniDir, '05-slow.conflist'), JSON.stringify({ ...network, name: 'slow', plugins: [...network.plugins, { type: 'slow-add' }] }));
+  await writeFile(
+    path.join(cniDir, '05-slow.conflist'),
+    JSON.stringify({ ...network, name: 'slow', plugins: [...network.plugins, { type: 'slow-add' }] }),
+  );
 
   const cri = loadCriPackage();
   const config = {

@@ -17,7 +17,11 @@ const FOCUS = 'PodSandbox|\\[k8s.io\\] Container |Idempotence|Security Context|C
 /** The host IPC namespace's shared memory segments: id and how many processes have it attached. */
 async function hostSegments(): Promise<Array<{ id: string; attached: number }>> {
   // Columns: key shmid perms size cpid lpid nattch ...
-  const rows = (await readFile('/proc/sysvipc/shm', 'utf8')).split('\n').slice(1).filter(Boolean).map((line) => line.trim().split(/\s+/));
+  const rows = (await readFile('/proc/sysvipc/shm', 'utf8'))
+    .split('\n')
+    .slice(1)
+    .filter(Boolean)
+    .map((line) => line.trim().split(/\s+/));
   return rows.map((row) => ({ id: row[1]!, attached: Number(row[6]) }));
 }
 

@@ -61,7 +61,11 @@ test('a second daemon on the same root and state is refused before it changes an
   await mkdir(halfMade, { recursive: true });
   await writeFile(path.join(halfMade, 'hostname'), 'in-progress\n');
 
-  for (const args of [['--root', root, '--state', state], ['--root', root], ['--state', state]]) {
+  for (const args of [
+    ['--root', root, '--state', state],
+    ['--root', root],
+    ['--state', state],
+  ]) {
     const second = await spawnDaemon({ socketPath: path.join(first.dir, `second-${args.length}.sock`), args });
     t.teardown(() => second.dispose());
     const status = await second.waitExit();

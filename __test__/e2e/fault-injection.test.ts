@@ -87,7 +87,12 @@ const OPERATIONS: readonly Operation[] = [
       const pod = roundPod(setup, round);
       const podId = await runPod(setup, pod);
       // Leaves at SIGTERM (a plain sleep as PID 1 ignores it), so the kill points fall on the pod's own teardown, not a grace period.
-      const containerId = await createContainer(setup, podId, pod, containerConfig('work', ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 0.1; done']));
+      const containerId = await createContainer(
+        setup,
+        podId,
+        pod,
+        containerConfig('work', ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 0.1; done']),
+      );
       await call(setup.runtime, 'StartContainer', { containerId });
       return () => call(setup.runtime, 'StopPodSandbox', { podSandboxId: podId });
     },
@@ -171,9 +176,15 @@ async function expectExec(t: ExecutionContext, setup: Setup, containerId: string
 async function expectImageRuns(t: ExecutionContext, setup: Setup, round: number): Promise<void> {
   const pod = podConfig(setup, `image-check-${round}`, { sharedPid: false, cgroupParent: setup.cgroupfsParent, hostNetwork: true });
   const podId = await runPod(setup, pod);
-  const reader = await createContainer(setup, podId, pod, containerConfig('reader', ['cat', '/etc/compression'], { image: harnessImages().zstd.reference }));
+  const reader = await createContainer(
+    setup,
+    podId,
+    pod,
+    containerConfig('reader', ['cat', '/etc/compression'], { image: harnessImages().zstd.reference }),
+  );
   await call(setup.runtime, 'StartContainer', { containerId: reader });
-  for (let status = await containerStatus(setup, reader); status.state !== 'CONTAINER_EXITED'; status = await containerStatus(setup, reader)) await sleep(50);
+  for (let status = await containerStatus(setup, reader); status.state !== 'CONTAINER_EXITED'; status = await containerStatus(setup, reader))
+    await sleep(50);
   t.like(await containerStatus(setup, reader), { exitCode: 0 }, `round ${round}: the listed image runs`);
 }
 

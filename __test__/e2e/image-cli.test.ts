@@ -49,7 +49,7 @@ test('crion pull reports each layer as it goes and prints the image ID; images a
   t.notRegex((await crion('images')).stdout, /multilayer/);
 });
 
-test('crion pull fails with the daemon\'s own message', async (t) => {
+test("crion pull fails with the daemon's own message", async (t) => {
   const { images, crion } = await setUp(t);
   const pulled = await crion('pull', images.hostile.reference);
   t.not(pulled.code, 0);
@@ -62,7 +62,10 @@ test('a pull from a registry host that does not exist blames the registry, namin
   const image = 'nosuch.invalid/app:1';
   const pulled = await run(process.execPath, [crionBin, 'pull', image, '--listen', daemon.endpoint]);
   t.not(pulled.code, 0);
-  t.regex(pulled.stderr, new RegExp(`^crion: crion daemon at ${daemon.endpoint}: pull of ${image} failed: .*nosuch\\.invalid: no such host \\(ENOTFOUND\\)$`, 'm'));
+  t.regex(
+    pulled.stderr,
+    new RegExp(`^crion: crion daemon at ${daemon.endpoint}: pull of ${image} failed: .*nosuch\\.invalid: no such host \\(ENOTFOUND\\)$`, 'm'),
+  );
   t.notRegex(pulled.stderr, /cannot reach/);
 });
 
@@ -101,5 +104,8 @@ test('the progress socket serves the board as JSON', async (t) => {
     call.end();
   });
   const pulls = JSON.parse(body) as Array<{ image: string; stage: string; imageId: string }>;
-  t.like(pulls.find((pull) => pull.image === images.busybox.reference), { stage: 'done', imageId: images.busybox.configDigest });
+  t.like(
+    pulls.find((pull) => pull.image === images.busybox.reference),
+    { stage: 'done', imageId: images.busybox.configDigest },
+  );
 });

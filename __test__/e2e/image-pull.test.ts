@@ -79,7 +79,10 @@ test('pull, inspect, list and remove an image; the image ID is the config digest
   t.true(Number(status.size) > 0);
 
   const listed = await crictlJson<{ images: CriImage[] }>(daemon, ['images']);
-  t.deepEqual(listed.images.map((image) => image.id), [busybox.configDigest]);
+  t.deepEqual(
+    listed.images.map((image) => image.id),
+    [busybox.configDigest],
+  );
 
   const fsInfo = await crictlJson<{ status: { imageFilesystems: Array<{ usedBytes: { value: string } }> } }>(daemon, ['imagefsinfo']);
   t.true(Number(fsInfo.status.imageFilesystems[0]!.usedBytes.value) > 0);
@@ -214,7 +217,12 @@ test('basic auth: credentials from the request are used, and a wrong password is
   t.regex(wrong.stderr, /PermissionDenied/);
   t.false(wrong.stderr.includes('not-the-password'), 'the password is never echoed');
   t.deepEqual(await storeEntries(daemon), { layers: [], images: [], staging: [] });
-  const right = await crictl(daemon, ['pull', '--creds', `${REGISTRY_CREDENTIALS.username}:${REGISTRY_CREDENTIALS.password}`, published.busybox.reference]);
+  const right = await crictl(daemon, [
+    'pull',
+    '--creds',
+    `${REGISTRY_CREDENTIALS.username}:${REGISTRY_CREDENTIALS.password}`,
+    published.busybox.reference,
+  ]);
   t.is(right.code, 0, right.stderr);
 });
 
@@ -224,9 +232,17 @@ test('token auth: the bearer challenge is answered with a token from the realm',
   const daemon = await imageDaemon(t, [tokenRegistry.host]);
   const anonymous = await crictl(daemon, ['pull', published.busybox.reference]);
   t.not(anonymous.code, 0, 'the token service refuses anonymous pulls');
-  const pulled = await crictl(daemon, ['pull', '--creds', `${REGISTRY_CREDENTIALS.username}:${REGISTRY_CREDENTIALS.password}`, published.busybox.reference]);
+  const pulled = await crictl(daemon, [
+    'pull',
+    '--creds',
+    `${REGISTRY_CREDENTIALS.username}:${REGISTRY_CREDENTIALS.password}`,
+    published.busybox.reference,
+  ]);
   t.is(pulled.code, 0, pulled.stderr);
-  t.true(tokenRegistry.tokenService!.requests.some((request) => request.granted), 'a token was issued');
+  t.true(
+    tokenRegistry.tokenService!.requests.some((request) => request.granted),
+    'a token was issued',
+  );
 });
 
 test('credentials from image.auth_file (kubelet config.json format) are used when the request carries none', async (t) => {

@@ -41,7 +41,6 @@ async function memoryCgroupOf(pid: number): Promise<{ path: string; procs: strin
   return { path: v2, procs: path.join('/sys/fs/cgroup', v2, 'cgroup.procs') };
 }
 
-
 const CYCLES = 20;
 
 test('many pod and container lifecycles leave the host as it was', async (t) => {
@@ -72,7 +71,11 @@ test('many pod and container lifecycles leave the host as it was', async (t) => 
     // Proves the cgroup comparison looks where the containers really are.
     const memoryCgroup = await memoryCgroupOf(running.pid);
     t.true(memoryCgroup.path.startsWith(`${cgroupPath}/`), memoryCgroup.path);
-    const exec = await call<{ stdout: Buffer; exitCode: number }>(setup.runtime, 'ExecSync', { containerId: work, cmd: ['echo', `cycle ${cycle}`], timeout: 30 });
+    const exec = await call<{ stdout: Buffer; exitCode: number }>(setup.runtime, 'ExecSync', {
+      containerId: work,
+      cmd: ['echo', `cycle ${cycle}`],
+      timeout: 30,
+    });
     t.is(exec.stdout.toString().trim(), `cycle ${cycle}`);
 
     if (cycle % 5 === 2) {
@@ -186,7 +189,12 @@ test('failed creates answer the right code and leave the host as it was', async 
   );
   await expectCode(
     t,
-    createContainer(setup, podId, pod, containerConfig('bad-mount', ['true'], { mounts: [{ containerPath: '/data', hostPath: '/nonexistent/crion-leak' }] })),
+    createContainer(
+      setup,
+      podId,
+      pod,
+      containerConfig('bad-mount', ['true'], { mounts: [{ containerPath: '/data', hostPath: '/nonexistent/crion-leak' }] }),
+    ),
     grpc.status.INVALID_ARGUMENT,
     /host_path "\/nonexistent\/crion-leak" does not exist/,
   );
@@ -239,7 +247,10 @@ test('failed creates answer the right code and leave the host as it was', async 
       // Read for the infra container's spec, with its rootfs already mounted; a pod without one has no process to filter.
       await expectCode(
         t,
-        runPod(setup, podConfig(setup, name('bad-seccomp'), { sharedPid, cgroupParent: setup.sliceParent, seccompRef: '/nonexistent/pod-seccomp.json' })),
+        runPod(
+          setup,
+          podConfig(setup, name('bad-seccomp'), { sharedPid, cgroupParent: setup.sliceParent, seccompRef: '/nonexistent/pod-seccomp.json' }),
+        ),
         grpc.status.INVALID_ARGUMENT,
         /pod-seccomp\.json/,
       );
@@ -270,7 +281,10 @@ test('what creates the daemon died in left behind is undone at its next start', 
   const before = await snapshot(first);
 
   // Each made in full, then its last record write taken back: what a daemon killed just before that write leaves.
-  const halfPodId = await runPod(first, podConfig(first, 'half-pod', { sharedPid: false, cgroupParent: first.sliceParent, hostPort: randomInt(30_000, 40_000) }));
+  const halfPodId = await runPod(
+    first,
+    podConfig(first, 'half-pod', { sharedPid: false, cgroupParent: first.sliceParent, hostPort: randomInt(30_000, 40_000) }),
+  );
   const halfContainer = await createContainer(first, podId, pod, containerConfig('half-container', ['sleep', '3600']));
   const infraPodId = await runPod(first, podConfig(first, 'half-infra', { sharedPid: true, cgroupParent: first.sliceParent }));
   first.daemon.signal('SIGKILL');
@@ -365,9 +379,7 @@ test('pods and containers made and removed all at once leave the host as it was'
         hostPort: index % 4 === 0 ? randomInt(30_000, 40_000) : undefined,
       });
       const podId = await runPod(setup, pod);
-      const containers = await Promise.all(
-        ['a', 'b'].map((name) => createContainer(setup, podId, pod, containerConfig(name, ['sleep', '3600']))),
-      );
+      const containers = await Promise.all(['a', 'b'].map((name) => createContainer(setup, podId, pod, containerConfig(name, ['sleep', '3600']))));
       await Promise.all(containers.map((containerId) => call(setup.runtime, 'StartContainer', { containerId })));
     }),
   );

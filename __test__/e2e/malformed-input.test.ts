@@ -118,30 +118,65 @@ const TABLE: readonly BadRequest[] = [
   badPod('a DNS option with a newline', INVALID_ARGUMENT, /dns_config\.options\[0\]/, (c) => {
     c.dnsConfig = { servers: [], searches: [], options: ['ndots:1\nnameserver 6.6.6.6'] };
   }),
-  badPod('host_port 70000', INVALID_ARGUMENT, /host_port 70000/, (c) => void (c.portMappings = [{ protocol: 'TCP', containerPort: 80, hostPort: 70000 }])),
+  badPod(
+    'host_port 70000',
+    INVALID_ARGUMENT,
+    /host_port 70000/,
+    (c) => void (c.portMappings = [{ protocol: 'TCP', containerPort: 80, hostPort: 70000 }]),
+  ),
   badPod('host_port -1', INVALID_ARGUMENT, /host_port -1/, (c) => void (c.portMappings = [{ protocol: 'TCP', containerPort: 80, hostPort: -1 }])),
-  badPod('container_port 0', INVALID_ARGUMENT, /container_port 0/, (c) => void (c.portMappings = [{ protocol: 'TCP', containerPort: 0, hostPort: 8080 }])),
+  badPod(
+    'container_port 0',
+    INVALID_ARGUMENT,
+    /container_port 0/,
+    (c) => void (c.portMappings = [{ protocol: 'TCP', containerPort: 0, hostPort: 8080 }]),
+  ),
   badPod('protocol enum 7', INVALID_ARGUMENT, /port_mappings\[0\]\.protocol: 7 is not a Protocol value/, (c) => {
     c.portMappings = [{ protocol: 7 as unknown as string, containerPort: 80, hostPort: 8080 }];
   }),
   badPod('a host_ip that is no IP', INVALID_ARGUMENT, /host_ip/, (c) => {
     c.portMappings = [{ protocol: 'TCP', containerPort: 80, hostPort: 8080, hostIp: '10.0.0.300' } as (typeof c.portMappings)[number]];
   }),
-  badPod('a relative log_directory', INVALID_ARGUMENT, /log_directory "logs\/pod" must be an absolute path/, (c) => void (c.logDirectory = 'logs/pod')),
-  badPod('a log_directory with ..', INVALID_ARGUMENT, /log_directory .* "\.\." components/, (c) => void (c.logDirectory = `${c.logDirectory}/../../..`)),
+  badPod(
+    'a relative log_directory',
+    INVALID_ARGUMENT,
+    /log_directory "logs\/pod" must be an absolute path/,
+    (c) => void (c.logDirectory = 'logs/pod'),
+  ),
+  badPod(
+    'a log_directory with ..',
+    INVALID_ARGUMENT,
+    /log_directory .* "\.\." components/,
+    (c) => void (c.logDirectory = `${c.logDirectory}/../../..`),
+  ),
   badPod('log_directory in /proc', INVALID_ARGUMENT, /pseudo-filesystem/, (c) => void (c.logDirectory = '/proc/1/probe')),
   badPod('log_directory /dev/null', INVALID_ARGUMENT, /pseudo-filesystem/, (c) => void (c.logDirectory = '/dev/null')),
   badPod('a log_directory that is a file', INVALID_ARGUMENT, /is not a directory/, (c) => void (c.logDirectory = '/etc/hostname')),
   badPod('network namespace mode 99', INVALID_ARGUMENT, /namespace_options\.network: 99 is not a NamespaceMode value/, (c) => {
     namespaceOptions(c).network = 99;
   }),
-  badPod('pid namespace mode 99', INVALID_ARGUMENT, /namespace_options\.pid: 99 is not a NamespaceMode value/, (c) => void (namespaceOptions(c).pid = 99)),
-  badPod('network namespace TARGET', INVALID_ARGUMENT, /TARGET applies to the PID namespace only/, (c) => void (namespaceOptions(c).network = 'TARGET')),
+  badPod(
+    'pid namespace mode 99',
+    INVALID_ARGUMENT,
+    /namespace_options\.pid: 99 is not a NamespaceMode value/,
+    (c) => void (namespaceOptions(c).pid = 99),
+  ),
+  badPod(
+    'network namespace TARGET',
+    INVALID_ARGUMENT,
+    /TARGET applies to the PID namespace only/,
+    (c) => void (namespaceOptions(c).network = 'TARGET'),
+  ),
   badPod('a sysctl the kernel lacks', INVALID_ARGUMENT, /kernel\.no_such_sysctl/, (c) => void (c.linux.sysctls = { 'kernel.no_such_sysctl': '1' })),
   badPod('a sysctl value the kernel refuses', INVALID_ARGUMENT, /net\.ipv4\.ip_local_port_range/, (c) => {
     c.linux.sysctls = { 'net.ipv4.ip_local_port_range': 'low high' };
   }),
-  badPod('a sysctl name with a NUL byte', INVALID_ARGUMENT, /sysctls key contains a NUL byte/, (c) => void (c.linux.sysctls = { 'kernel.shm\0max': '1' })),
+  badPod(
+    'a sysctl name with a NUL byte',
+    INVALID_ARGUMENT,
+    /sysctls key contains a NUL byte/,
+    (c) => void (c.linux.sysctls = { 'kernel.shm\0max': '1' }),
+  ),
   badPod('a cgroup_parent with a NUL byte', INVALID_ARGUMENT, /cgroup_parent contains a NUL byte/, (c) => void (c.linux.cgroupParent = '/crion\0x')),
   badPod('a cgroup_parent that climbs out', INVALID_ARGUMENT, /cgroup_parent/, (c) => void (c.linux.cgroupParent = '../../x')),
   badPod('a label key with a NUL byte', INVALID_ARGUMENT, /labels key contains a NUL byte/, (c) => void (c.labels = { 'app\0x': 'web' })),
@@ -149,8 +184,20 @@ const TABLE: readonly BadRequest[] = [
   runtimeCall('RunPodSandbox', 'the same metadata as a pod that exists', ({ pod }) => ({ config: pod }), ALREADY_EXISTS, /target/),
   runtimeCall('PodSandboxStatus', 'an unknown pod', () => ({ podSandboxId: MISSING_ID }), NOT_FOUND, new RegExp(MISSING_ID)),
   runtimeCall('PodSandboxStats', 'an unknown pod', () => ({ podSandboxId: MISSING_ID }), NOT_FOUND, new RegExp(MISSING_ID)),
-  runtimeCall('ListPodSandbox', 'state filter 9', () => ({ filter: { state: { state: 9 } } }), INVALID_ARGUMENT, /filter\.state\.state: 9 is not a PodSandboxState value/),
-  runtimeCall('ListContainers', 'state filter 9', () => ({ filter: { state: { state: 9 } } }), INVALID_ARGUMENT, /filter\.state\.state: 9 is not a ContainerState value/),
+  runtimeCall(
+    'ListPodSandbox',
+    'state filter 9',
+    () => ({ filter: { state: { state: 9 } } }),
+    INVALID_ARGUMENT,
+    /filter\.state\.state: 9 is not a PodSandboxState value/,
+  ),
+  runtimeCall(
+    'ListContainers',
+    'state filter 9',
+    () => ({ filter: { state: { state: 9 } } }),
+    INVALID_ARGUMENT,
+    /filter\.state\.state: 9 is not a ContainerState value/,
+  ),
 
   runtimeCall('CreateContainer', 'no config', ({ podId, pod }) => ({ podSandboxId: podId, sandboxConfig: pod }), INVALID_ARGUMENT, /metadata\.name/),
   runtimeCall(
@@ -161,10 +208,20 @@ const TABLE: readonly BadRequest[] = [
     /pod sandbox/,
   ),
   badContainer('no image', INVALID_ARGUMENT, /config\.image\.image/, (c) => void (c.image = { image: '' })),
-  badContainer('an image never pulled', NOT_FOUND, /never-pulled/, (c) => void (c.image = { image: `${harnessRegistry().host}/crion-test/never-pulled:1` })),
+  badContainer(
+    'an image never pulled',
+    NOT_FOUND,
+    /never-pulled/,
+    (c) => void (c.image = { image: `${harnessRegistry().host}/crion-test/never-pulled:1` }),
+  ),
   badContainer('a log_path that climbs out', INVALID_ARGUMENT, /log_path/, (c) => void (c.logPath = '../../escape.log')),
   badContainer('an absolute log_path', INVALID_ARGUMENT, /log_path/, (c) => void (c.logPath = '/tmp/crion-escape.log')),
-  badContainer('a command with a NUL byte', INVALID_ARGUMENT, /config\.command\[1\] contains a NUL byte/, (c) => void (c.command = ['echo', 'cut\0here'])),
+  badContainer(
+    'a command with a NUL byte',
+    INVALID_ARGUMENT,
+    /config\.command\[1\] contains a NUL byte/,
+    (c) => void (c.command = ['echo', 'cut\0here']),
+  ),
   badContainer('an argument with a NUL byte', INVALID_ARGUMENT, /config\.args\[0\] contains a NUL byte/, (c) => void (c.args = ['cut\0here'])),
   // KeyValue.value is bytes in api.proto, so the gRPC door cannot see it as a string.
   badContainer('an environment value with a NUL byte', INVALID_ARGUMENT, /envs\[0\] \(GREETING\) contains a NUL byte/, (c) => {
@@ -186,7 +243,12 @@ const TABLE: readonly BadRequest[] = [
   badContainer('mount propagation 9', INVALID_ARGUMENT, /mounts\[0\]\.propagation: 9 is not a MountPropagation value/, (c) => {
     c.mounts = [{ containerPath: '/data', hostPath: '/tmp', propagation: 9 }];
   }),
-  badContainer('ipc namespace mode 99', INVALID_ARGUMENT, /namespace_options\.ipc: 99 is not a NamespaceMode value/, (c) => void (namespaceOptions(c).ipc = 99)),
+  badContainer(
+    'ipc namespace mode 99',
+    INVALID_ARGUMENT,
+    /namespace_options\.ipc: 99 is not a NamespaceMode value/,
+    (c) => void (namespaceOptions(c).ipc = 99),
+  ),
   badContainer('a PID namespace target that does not exist', NOT_FOUND, /e{64}/, (c) => {
     Object.assign(namespaceOptions(c), { pid: 'TARGET', targetId: 'e'.repeat(64) });
   }),
@@ -202,8 +264,20 @@ const TABLE: readonly BadRequest[] = [
   ),
 
   runtimeCall('StartContainer', 'an unknown container', () => ({ containerId: MISSING_ID }), NOT_FOUND, new RegExp(MISSING_ID)),
-  runtimeCall('StartContainer', 'a running container', ({ running }) => ({ containerId: running }), FAILED_PRECONDITION, /only a created container can start/),
-  runtimeCall('StartContainer', 'an exited container', ({ exited }) => ({ containerId: exited }), FAILED_PRECONDITION, /only a created container can start/),
+  runtimeCall(
+    'StartContainer',
+    'a running container',
+    ({ running }) => ({ containerId: running }),
+    FAILED_PRECONDITION,
+    /only a created container can start/,
+  ),
+  runtimeCall(
+    'StartContainer',
+    'an exited container',
+    ({ exited }) => ({ containerId: exited }),
+    FAILED_PRECONDITION,
+    /only a created container can start/,
+  ),
   runtimeCall('ContainerStatus', 'an unknown container', () => ({ containerId: MISSING_ID }), NOT_FOUND, new RegExp(MISSING_ID)),
   runtimeCall('ContainerStats', 'an unknown container', () => ({ containerId: MISSING_ID }), NOT_FOUND, new RegExp(MISSING_ID)),
   runtimeCall('UpdateContainerResources', 'an unknown container', () => ({ containerId: MISSING_ID, linux: {} }), NOT_FOUND, new RegExp(MISSING_ID)),
@@ -223,7 +297,13 @@ const TABLE: readonly BadRequest[] = [
     INVALID_ARGUMENT,
     /cmd\[1\] contains a NUL byte/,
   ),
-  runtimeCall('ExecSync', 'an exited container', ({ exited }) => ({ containerId: exited, cmd: ['true'], timeout: 10 }), FAILED_PRECONDITION, /not running/),
+  runtimeCall(
+    'ExecSync',
+    'an exited container',
+    ({ exited }) => ({ containerId: exited, cmd: ['true'], timeout: 10 }),
+    FAILED_PRECONDITION,
+    /not running/,
+  ),
   runtimeCall('ReopenContainerLog', 'an unknown container', () => ({ containerId: MISSING_ID }), NOT_FOUND, new RegExp(MISSING_ID)),
   runtimeCall('ReopenContainerLog', 'an exited container', ({ exited }) => ({ containerId: exited }), FAILED_PRECONDITION, /not running/),
 
@@ -242,8 +322,22 @@ const TABLE: readonly BadRequest[] = [
     code: NOT_FOUND,
     message: /no-such-repository/,
   },
-  { name: 'RemoveImage: no image', service: 'images', method: 'RemoveImage', request: () => ({ image: { image: '' } }), code: INVALID_ARGUMENT, message: /ImageSpec\.image/ },
-  { name: 'ImageStatus: no image', service: 'images', method: 'ImageStatus', request: () => ({ image: { image: '' } }), code: INVALID_ARGUMENT, message: /ImageSpec\.image/ },
+  {
+    name: 'RemoveImage: no image',
+    service: 'images',
+    method: 'RemoveImage',
+    request: () => ({ image: { image: '' } }),
+    code: INVALID_ARGUMENT,
+    message: /ImageSpec\.image/,
+  },
+  {
+    name: 'ImageStatus: no image',
+    service: 'images',
+    method: 'ImageStatus',
+    request: () => ({ image: { image: '' } }),
+    code: INVALID_ARGUMENT,
+    message: /ImageSpec\.image/,
+  },
 ];
 
 test(`${TABLE.length} malformed requests each get their own status code and leave the host as it was`, async (t) => {
@@ -258,7 +352,10 @@ test(`${TABLE.length} malformed requests each get their own status code and leav
   await waitExited(setup, exited);
   const targets: Targets = { setup, podId, pod, running, exited };
   const before = await snapshot(setup);
-  t.true(before.processes.some((line) => line.includes('sleep 3600')), 'the snapshot sees the running container');
+  t.true(
+    before.processes.some((line) => line.includes('sleep 3600')),
+    'the snapshot sees the running container',
+  );
 
   // Gathered, not asserted one by one: ava shows a test's first failed assertion only, and the table is read whole.
   const problems: string[] = [];

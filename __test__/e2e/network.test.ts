@@ -71,7 +71,10 @@ test('pods on the default bridge network get IPs in its subnet, reach each other
   t.deepEqual(await readdir(cniDir), ['99-crion-bridge.conflist']);
 
   const info = await crictlJson<{ status: { conditions: Array<{ type: string; status: boolean; message: string }> } }>(daemon, ['info']);
-  t.like(info.status.conditions.find((condition) => condition.type === 'NetworkReady'), { status: true });
+  t.like(
+    info.status.conditions.find((condition) => condition.type === 'NetworkReady'),
+    { status: true },
+  );
 
   const a = await runPod(daemon, 'net-a');
   t.is(a.code, 0, a.stderr);

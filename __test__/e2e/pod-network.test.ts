@@ -122,13 +122,24 @@ test('a host port forwards to the pod from the node address and from localhost, 
   t.not(refused.code, 0);
   t.regex(refused.stderr, /FailedPrecondition desc = host port 31780\/tcp on 0\.0\.0\.0 is already in use/);
   const pods = await crictlJson<{ items: Array<{ metadata: { name: string } }> }>(daemon, ['pods']);
-  t.deepEqual(pods.items.map((pod) => pod.metadata.name), ['web-port'], 'the refused pod left no sandbox');
+  t.deepEqual(
+    pods.items.map((pod) => pod.metadata.name),
+    ['web-port'],
+    'the refused pod left no sandbox',
+  );
 
   // kill -9: the pod keeps running and its DNAT rules stay; the restarted daemon holds the port again.
   daemon.signal('SIGKILL');
   await daemon.waitExit();
   const restarted = await startDaemon(t, {
-    args: ['--root', path.join(daemon.dir, 'root'), '--state', path.join(daemon.dir, 'state'), '--network-cni-config-dir', path.join(daemon.dir, 'cni')],
+    args: [
+      '--root',
+      path.join(daemon.dir, 'root'),
+      '--state',
+      path.join(daemon.dir, 'state'),
+      '--network-cni-config-dir',
+      path.join(daemon.dir, 'cni'),
+    ],
   });
   t.teardown(async () => {
     await crictl(restarted, ['rmp', '--all', '--force']);
@@ -158,13 +169,24 @@ test('after a restart, CHECK passes for an intact pod network and reports one br
   t.is(flush.code, 0, flush.stderr);
 
   const restarted = await startDaemon(t, {
-    args: ['--root', path.join(daemon.dir, 'root'), '--state', path.join(daemon.dir, 'state'), '--network-cni-config-dir', path.join(daemon.dir, 'cni')],
+    args: [
+      '--root',
+      path.join(daemon.dir, 'root'),
+      '--state',
+      path.join(daemon.dir, 'state'),
+      '--network-cni-config-dir',
+      path.join(daemon.dir, 'cni'),
+    ],
   });
   t.teardown(async () => {
     await crictl(restarted, ['rmp', '--all', '--force']);
   });
   const warnings = restarted.logs().filter((line) => line.msg === 'CNI CHECK found the pod network changed while the daemon was down');
-  t.deepEqual(warnings.map((line) => line.podSandboxId), [broken.podId], `only the broken pod is reported; intact is ${intact.podId}`);
+  t.deepEqual(
+    warnings.map((line) => line.podSandboxId),
+    [broken.podId],
+    `only the broken pod is reported; intact is ${intact.podId}`,
+  );
   t.regex(JSON.stringify(warnings[0]?.err), /bridge.*failed CHECK/);
 });
 
@@ -175,7 +197,10 @@ test("the container sees the pod's DNS config and hostname", async (t) => {
   const resolv = await crictl(daemon, ['exec', '-s', containerId, 'cat', '/etc/resolv.conf']);
   t.is(resolv.code, 0, resolv.stderr);
   // crictl ends what it prints with a newline of its own.
-  t.is(`${resolv.stdout.trimEnd()}\n`, 'search podnet.svc.cluster.local cluster.local\nnameserver 10.96.0.10\nnameserver 10.96.0.11\noptions ndots:5\n');
+  t.is(
+    `${resolv.stdout.trimEnd()}\n`,
+    'search podnet.svc.cluster.local cluster.local\nnameserver 10.96.0.10\nnameserver 10.96.0.11\noptions ndots:5\n',
+  );
   const hostname = await crictl(daemon, ['exec', '-s', containerId, 'hostname']);
   t.is(hostname.stdout.trim(), 'dns-pod');
   const hosts = await crictl(daemon, ['exec', '-s', containerId, 'cat', '/etc/hosts']);
@@ -227,7 +252,11 @@ test("the kubelet's bandwidth annotations shape the pod's traffic through the ba
       ],
     }),
   );
-  const podFile = await writeJson(daemon, 'shaped-pod.json', podConfig(daemon, 'shaped', { annotations: { 'kubernetes.io/ingress-bandwidth': '3M' } }));
+  const podFile = await writeJson(
+    daemon,
+    'shaped-pod.json',
+    podConfig(daemon, 'shaped', { annotations: { 'kubernetes.io/ingress-bandwidth': '3M' } }),
+  );
   const pod = await crictl(daemon, ['runp', podFile]);
   t.is(pod.code, 0, pod.stderr);
   // Ingress to the pod is egress of its host-side veth on the bridge, shaped by a token bucket.

@@ -120,7 +120,10 @@ test('token registry: challenges with Bearer, issues tokens for the right passwo
   t.deepEqual(tokens.granted, []);
   // Authenticated, with a token for that scope: the manifest is merely unknown.
   t.is((await plainFetch(url, REGISTRY_CREDENTIALS.password)).status, 404);
-  t.deepEqual(tokens.granted.map((request) => [request.username, request.scopes]), [['crion', ['repository:crion-test/none:pull']]]);
+  t.deepEqual(
+    tokens.granted.map((request) => [request.username, request.scopes]),
+    [['crion', ['repository:crion-test/none:pull']]],
+  );
 
   const forged = await fetch(url, { headers: { authorization: 'Bearer not.a.token' } });
   t.is(forged.status, 401);
@@ -132,14 +135,21 @@ test('open registry: index, Docker, zstd and corrupt images are served as descri
   const { multiarch } = images;
   t.deepEqual(
     multiarch.images.map((image) => image.platform),
-    [{ os: 'linux', architecture: 'arm64' }, { os: 'linux', architecture: 'arm', variant: 'v7' }, { os: 'linux', architecture: 'amd64' }],
+    [
+      { os: 'linux', architecture: 'arm64' },
+      { os: 'linux', architecture: 'arm', variant: 'v7' },
+      { os: 'linux', architecture: 'amd64' },
+    ],
   );
   t.is(multiarch.selected, multiarch.images[2]!);
   t.is(new Set(multiarch.images.map((image) => image.configDigest)).size, 3, 'each platform is a distinct image');
   const index = await fetch(`${registry.url}/v2/crion-test/multiarch/manifests/latest`, { headers: { accept: MediaType.ociIndex } });
   t.is(index.headers.get('docker-content-digest'), multiarch.indexDigest);
   const indexJson = (await index.json()) as { manifests: { digest: string }[] };
-  t.deepEqual(indexJson.manifests.map((entry) => entry.digest), multiarch.images.map((image) => image.manifestDigest));
+  t.deepEqual(
+    indexJson.manifests.map((entry) => entry.digest),
+    multiarch.images.map((image) => image.manifestDigest),
+  );
 
   const list = await fetch(`${registry.url}/v2/crion-test/docker-schema2/manifests/latest`, {
     headers: { accept: `${MediaType.dockerManifestList}, ${MediaType.dockerManifest}` },
@@ -240,7 +250,7 @@ function sorted(tree: ExpectedTree): [string, ExpectedNode][] {
   return Object.entries(tree).sort(([a], [b]) => a.localeCompare(b));
 }
 
-test('the multilayer image\'s expected tree is what applying its layers gives', async (t) => {
+test("the multilayer image's expected tree is what applying its layers gives", async (t) => {
   const { multilayer } = t.context.images;
   t.deepEqual(sorted(multilayer.tree), sorted(applyLayers(MULTILAYER_ENTRIES)));
   const firstLayerPaths = new Set(MULTILAYER_ENTRIES[0]!.map((entry) => entry.path.replace(/\/$/, '')));
@@ -251,7 +261,10 @@ test('the multilayer image\'s expected tree is what applying its layers gives', 
 });
 
 test('the busybox layer unpacks with GNU tar into a rootfs whose shell runs and whose applets are hard links', async (t) => {
-  const { registry, images: { busybox } } = t.context;
+  const {
+    registry,
+    images: { busybox },
+  } = t.context;
   const layer = await registry.client().getBlob(busybox.repository, busybox.layers[0]!.digest);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'crion-busybox-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -299,7 +312,10 @@ test('critest stand-ins: every name the image specs pull, with the users and ide
     headers: { accept: MediaType.dockerManifestList },
   });
   t.is(manifest.headers.get('docker-content-digest'), byName.get(`${staging}/test-image-tag:test`)!.indexDigest);
-  t.regex(critestRegistriesConf(t.context.registry), new RegExp(`prefix = "gcr.io"\\n[^[]*\\n\\[\\[registry.mirror\\]\\]\\nlocation = "${t.context.registry.host}"`));
+  t.regex(
+    critestRegistriesConf(t.context.registry),
+    new RegExp(`prefix = "gcr.io"\\n[^[]*\\n\\[\\[registry.mirror\\]\\]\\nlocation = "${t.context.registry.host}"`),
+  );
 });
 
 test('big image: generated into the cache, reused from it, and pushed by streaming the cached files', async (t) => {

@@ -103,7 +103,10 @@ test('a pod run with another handler has its containers made by that runtime und
   const alt = await run('runc', ['--root', altRoot, 'list', '-q']);
   t.true(alt.stdout.split('\n').includes(containerId), `runc --root ${altRoot} list: ${alt.stdout}`);
   const standard = await listRuncContainersBelow(daemon.dir);
-  t.false(standard.some((container) => container.id === containerId), 'not under the default handler root');
+  t.false(
+    standard.some((container) => container.id === containerId),
+    'not under the default handler root',
+  );
   const exec = await crictl(daemon, ['exec', '-s', containerId, 'echo', 'through-runc-alt']);
   t.is(exec.stdout.trim(), 'through-runc-alt', exec.stderr);
 

@@ -51,10 +51,10 @@ test('a pod gets its own network, IPC and UTS namespaces, its hostname, sysctls 
     }),
   );
   t.is(pod.code, 0, pod.stderr);
-  const { status, info } = await crictlJson<{ status: { state: string; metadata: { name: string } }; info: { namespaces: Record<string, string>; files: Record<string, string> } }>(
-    daemon,
-    ['inspectp', pod.id],
-  );
+  const { status, info } = await crictlJson<{
+    status: { state: string; metadata: { name: string } };
+    info: { namespaces: Record<string, string>; files: Record<string, string> };
+  }>(daemon, ['inspectp', pod.id]);
   t.is(status.state, 'SANDBOX_READY');
   t.is(status.metadata.name, 'ns-pod');
 
@@ -118,7 +118,13 @@ test('pods are listed with filters by state and label', async (t) => {
   const stopped = await runPod(daemon, podConfig('stopped'));
   await crictl(daemon, ['stopp', stopped.id]);
   const byState = await crictlJson<{ items: Array<{ id: string }> }>(daemon, ['pods', '--state', 'ready']);
-  t.deepEqual(byState.items.map((pod) => pod.id), [ready.id]);
+  t.deepEqual(
+    byState.items.map((pod) => pod.id),
+    [ready.id],
+  );
   const byLabel = await crictlJson<{ items: Array<{ id: string }> }>(daemon, ['pods', '--label', 'tier=web']);
-  t.deepEqual(byLabel.items.map((pod) => pod.id), [ready.id]);
+  t.deepEqual(
+    byLabel.items.map((pod) => pod.id),
+    [ready.id],
+  );
 });

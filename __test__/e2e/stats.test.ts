@@ -132,7 +132,11 @@ test('crictl stats and statsp show a container burning CPU, allocating memory an
   t.is((await crictl(daemon, ['start', id])).code, 0);
 
   // CPU: cumulative time grows, and from the second sample on there is a rate no higher than the machine has cores.
-  const first = await until('CPU time', () => containerStats(daemon, id), (stats) => n(stats.cpu?.usageCoreNanoSeconds) > 0);
+  const first = await until(
+    'CPU time',
+    () => containerStats(daemon, id),
+    (stats) => n(stats.cpu?.usageCoreNanoSeconds) > 0,
+  );
   await sleep(1000);
   const second = await containerStats(daemon, id);
   t.true(n(second.cpu?.usageCoreNanoSeconds) > n(first.cpu?.usageCoreNanoSeconds));
@@ -150,10 +154,7 @@ test('crictl stats and statsp show a container burning CPU, allocating memory an
   const fill = await crictl(daemon, ['exec', '-s', id, 'dd', 'if=/dev/zero', 'of=/dev/shm/fill', 'bs=1M', 'count=48']);
   t.is(fill.code, 0, fill.stderr);
   const after = (await containerStats(daemon, id)).memory!;
-  t.true(
-    n(after.workingSetBytes) >= n(before.workingSetBytes) + 40 * MIB,
-    `working set ${n(before.workingSetBytes)} → ${n(after.workingSetBytes)}`,
-  );
+  t.true(n(after.workingSetBytes) >= n(before.workingSetBytes) + 40 * MIB, `working set ${n(before.workingSetBytes)} → ${n(after.workingSetBytes)}`);
   t.true(n(after.availableBytes) <= MEMORY_LIMIT - 40 * MIB);
 
   // Writable layer: an 8 MiB file shows once the cached measurement expires.
@@ -182,12 +183,19 @@ test('crictl stats and statsp show a container burning CPU, allocating memory an
   t.true(n(podStats.linux.cpu?.usageCoreNanoSeconds) >= n(second.cpu?.usageCoreNanoSeconds));
   t.true(n(podStats.linux.memory?.workingSetBytes) >= 40 * MIB);
   t.true(n(podStats.linux.process?.processCount) >= 1);
-  t.deepEqual(podStats.linux.containers?.map((entry) => entry.attributes.id), [id]);
+  t.deepEqual(
+    podStats.linux.containers?.map((entry) => entry.attributes.id),
+    [id],
+  );
   // The harness's daemon writes its default bridge network, so the pod has an eth0 beside its loopback.
   const { status: podStatus } = await crictlJson<{ status: { network?: { ip?: string } } }>(daemon, ['inspectp', podId]);
   t.truthy(podStatus.network?.ip);
   t.is(podStats.linux.network?.defaultInterface?.name, 'eth0');
-  t.deepEqual(podStats.linux.network?.interfaces?.map((entry) => entry.name), ['eth0'], 'loopback is not the pod network');
+  t.deepEqual(
+    podStats.linux.network?.interfaces?.map((entry) => entry.name),
+    ['eth0'],
+    'loopback is not the pod network',
+  );
   const podTable = await crictl(daemon, ['statsp']);
   t.is(podTable.code, 0, podTable.stderr);
   // Columns: POD, POD ID, CPU %, MEM.
@@ -195,7 +203,10 @@ test('crictl stats and statsp show a container burning CPU, allocating memory an
 
   // Filters: by pod, by label, and a container that has exited keeps its entry without cgroup figures.
   const byPod = await crictlJson<{ stats?: CriContainerStats[] }>(daemon, ['stats', '--pod', podId]);
-  t.deepEqual(byPod.stats?.map((entry) => entry.attributes.id), [id]);
+  t.deepEqual(
+    byPod.stats?.map((entry) => entry.attributes.id),
+    [id],
+  );
   const byLabel = await crictlJson<{ stats?: CriContainerStats[] }>(daemon, ['stats', '--label', 'no=such']);
   t.deepEqual(byLabel.stats ?? [], []);
   t.is((await crictl(daemon, ['stop', '--timeout', '0', id])).code, 0);

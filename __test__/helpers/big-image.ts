@@ -42,7 +42,10 @@ export async function buildBigImage(options: BigImageOptions = {}): Promise<Buil
   const layerCount = options.layers ?? 4;
   const seed = options.seed ?? 'crion-big-v1';
   const root = options.cacheDir ?? process.env.CRION_TEST_CACHE ?? path.join(os.tmpdir(), 'crion-test-cache');
-  const key = createHash('sha256').update(JSON.stringify({ totalBytes, layerCount, seed, format: 1 })).digest('hex').slice(0, 16);
+  const key = createHash('sha256')
+    .update(JSON.stringify({ totalBytes, layerCount, seed, format: 1 }))
+    .digest('hex')
+    .slice(0, 16);
   const dir = path.join(root, `big-${key}`);
   const layers = (await loadCached(dir)) ?? (await generate(dir, totalBytes, layerCount, seed));
   return buildImage({
@@ -75,7 +78,10 @@ async function loadCached(dir: string): Promise<Layer[] | null> {
   for (const { file, ...layer } of cached) {
     const blobPath = path.join(dir, file);
     // A truncated or deleted blob means a rebuild, not a push that fails its digest.
-    const size = await stat(blobPath).then((info) => info.size, () => -1);
+    const size = await stat(blobPath).then(
+      (info) => info.size,
+      () => -1,
+    );
     if (size !== layer.size) return null;
     layers.push({ ...layer, data: new BlobFile(blobPath) });
   }
@@ -110,14 +116,22 @@ async function writeAtomically(target: string, data: Buffer): Promise<void> {
 
 function layerEntries(seed: string, index: number, layerBytes: number): TarEntry[] {
   const top = `big/layer-${index + 1}`;
-  const entries: TarEntry[] = [{ type: 'dir', path: 'big/' }, { type: 'dir', path: `${top}/` }, { type: 'dir', path: `${top}/text/` }];
+  const entries: TarEntry[] = [
+    { type: 'dir', path: 'big/' },
+    { type: 'dir', path: `${top}/` },
+    { type: 'dir', path: `${top}/text/` },
+  ];
   const randomBytes = Math.floor(layerBytes / 2);
   const random = keystream(`${seed}/${index}`, randomBytes);
   for (let offset = 0, n = 0; offset < randomBytes; offset += RANDOM_FILE_BYTES, n++) {
     entries.push({ type: 'file', path: `${top}/random-${n}.bin`, content: random.subarray(offset, offset + RANDOM_FILE_BYTES) });
   }
   for (let written = 0, n = 0; written < layerBytes - randomBytes; written += TEXT_FILE_BYTES, n++) {
-    entries.push({ type: 'file', path: `${top}/text/file-${n}.txt`, content: textFile(index, n, Math.min(TEXT_FILE_BYTES, layerBytes - randomBytes - written)) });
+    entries.push({
+      type: 'file',
+      path: `${top}/text/file-${n}.txt`,
+      content: textFile(index, n, Math.min(TEXT_FILE_BYTES, layerBytes - randomBytes - written)),
+    });
   }
   return entries;
 }

@@ -181,7 +181,10 @@ async function config(dir: string, socketPath: string, insecureRegistry: string,
   // TOML basic strings share JSON's escapes for anything a temp path or a host holds.
   const q = JSON.stringify;
   const registryUrl = `http://${insecureRegistry}`;
-  const hostsFiles: [string, string][] = [[insecureRegistry, registryUrl], ...(pods?.mirroredHosts ?? []).map((host): [string, string] => [host, `https://${host}`])];
+  const hostsFiles: [string, string][] = [
+    [insecureRegistry, registryUrl],
+    ...(pods?.mirroredHosts ?? []).map((host): [string, string] => [host, `https://${host}`]),
+  ];
   for (const [host, server] of hostsFiles) {
     await mkdir(path.join(certsDir, host), { recursive: true });
     await writeFile(

@@ -36,8 +36,7 @@ export class Crictl {
 export async function criTool(name: 'crictl' | 'critest'): Promise<string> {
   const variable = `CRION_${name.toUpperCase()}`;
   const binary =
-    process.env[variable] ??
-    path.join(execFileSync('bash', ['scripts/cri-tools.sh', 'path'], { cwd: repoRoot, encoding: 'utf8' }).trim(), name);
+    process.env[variable] ?? path.join(execFileSync('bash', ['scripts/cri-tools.sh', 'path'], { cwd: repoRoot, encoding: 'utf8' }).trim(), name);
   try {
     await access(binary, constants.X_OK);
   } catch {

@@ -8,10 +8,14 @@ export function crictl(daemon: Daemon, args: readonly string[], timeoutMs = 60_0
   return run(
     toolFromEnv('CRION_CRICTL'),
     [
-      '--config', path.join(daemon.dir, 'crictl.yaml'),
-      '--runtime-endpoint', daemon.endpoint,
-      '--image-endpoint', daemon.endpoint,
-      '--timeout', '30s',
+      '--config',
+      path.join(daemon.dir, 'crictl.yaml'),
+      '--runtime-endpoint',
+      daemon.endpoint,
+      '--image-endpoint',
+      daemon.endpoint,
+      '--timeout',
+      '30s',
       ...args,
     ],
     { timeoutMs },

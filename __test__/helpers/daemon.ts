@@ -218,11 +218,16 @@ export async function spawnDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const logLevel = options.logLevel === undefined ? 'debug' : options.logLevel;
   const network = bringsOwnNetwork(options) ? null : await claimTestNetwork();
   const args = [
-    '--listen', `unix://${socketPath}`,
-    '--root', path.join(dir, 'root'),
-    '--state', path.join(dir, 'state'),
-    '--config', configPath,
-    '--config-dir', configDir,
+    '--listen',
+    `unix://${socketPath}`,
+    '--root',
+    path.join(dir, 'root'),
+    '--state',
+    path.join(dir, 'state'),
+    '--config',
+    configPath,
+    '--config-dir',
+    configDir,
     ...(logLevel === null ? [] : ['--log-level', logLevel]),
     // The daemon's own CNI dir, so networks on the host (or another test's) never reach its pods.
     ...(options.args?.includes('--network-cni-config-dir') ? [] : ['--network-cni-config-dir', path.join(dir, 'cni')]),
@@ -340,9 +345,7 @@ export async function listRuncContainersBelow(dir: string, runcRoot = '/run/runc
 
 function runRuncList(runcRoot: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) =>
-    execFile('runc', ['--root', runcRoot, 'list', '-f', 'json'], (error, stdout, stderr) =>
-      resolve({ code: error ? 1 : 0, stdout, stderr }),
-    ),
+    execFile('runc', ['--root', runcRoot, 'list', '-f', 'json'], (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })),
   );
 }
 

@@ -17,7 +17,7 @@ import { parentDirEntries, type TarEntry } from './tar-writer.js';
 /** Where scripts/setup.sh unpacks the package. */
 export const DYNAMIC_BUSYBOX = path.join(os.homedir(), '.cache', 'crion', 'busybox-dynamic', 'bin', 'busybox');
 
-const INSTALL_HINT = 'run scripts/setup.sh, which unpacks Debian\'s busybox package there';
+const INSTALL_HINT = "run scripts/setup.sh, which unpacks Debian's busybox package there";
 
 let cached: TarEntry[] | undefined;
 

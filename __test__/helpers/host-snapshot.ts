@@ -265,6 +265,8 @@ async function iptablesRulesOf(ids: ReadonlySet<string>, networkNames: readonly 
  * name and pod ID, cut to iptables' 28 characters.
  */
 function podChains(networkName: string, id: string): string[] {
-  const hash = createHash('sha512').update(networkName + id).digest('hex');
+  const hash = createHash('sha512')
+    .update(networkName + id)
+    .digest('hex');
   return ['CNI-', 'CNI-DN-'].map((prefix) => (prefix + hash).slice(0, 28));
 }

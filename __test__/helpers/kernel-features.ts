@@ -75,7 +75,12 @@ function askKernel(): KernelFeatures {
     if (result.status !== 0) {
       throw new Error(`kernel-features: perl failed (${result.error?.message ?? `exit ${result.status}`}): ${result.stderr}`);
     }
-    const answers = new Map(result.stdout.split('\n').filter(Boolean).map((line) => line.split('\t') as [string, string]));
+    const answers = new Map(
+      result.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.split('\t') as [string, string]),
+    );
     const feature = (name: keyof KernelFeatures): Missing => {
       const reason = answers.get(name);
       if (reason === undefined) throw new Error(`kernel-features: no answer for ${name} in ${JSON.stringify(result.stdout)}`);

@@ -69,8 +69,7 @@ process.on('exit', () => {
 
 /** `$CRION_KUBELET`, else the pinned build that scripts/kubelet.sh leaves in its cache. */
 export async function kubeletBinary(): Promise<string> {
-  const binary =
-    process.env.CRION_KUBELET ?? execFileSync('bash', ['scripts/kubelet.sh', 'path'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+  const binary = process.env.CRION_KUBELET ?? execFileSync('bash', ['scripts/kubelet.sh', 'path'], { cwd: repoRoot, encoding: 'utf8' }).trim();
   try {
     await access(binary, constants.X_OK);
   } catch {
@@ -220,7 +219,9 @@ export class Kubelet {
       last = await this.pod(manifestName).catch(() => last);
       if (last !== null && ready(last)) return last;
       if (Date.now() > deadline) {
-        throw await this.failure(`pod ${manifestName}: not ${what} within ${timeoutMs} ms; last seen:\n${JSON.stringify(last?.status ?? null, null, 2)}`);
+        throw await this.failure(
+          `pod ${manifestName}: not ${what} within ${timeoutMs} ms; last seen:\n${JSON.stringify(last?.status ?? null, null, 2)}`,
+        );
       }
       await sleep(500);
     }
@@ -262,15 +263,12 @@ export class Kubelet {
   /** Its API is HTTPS with a certificate it made for itself. */
   private request(pathname: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
-      const request = https.get(
-        { host: '127.0.0.1', port: this.port, path: pathname, rejectUnauthorized: false, timeout: 10_000 },
-        (response) => {
-          let body = '';
-          response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-          response.on('error', reject);
-        },
-      );
+      const request = https.get({ host: '127.0.0.1', port: this.port, path: pathname, rejectUnauthorized: false, timeout: 10_000 }, (response) => {
+        let body = '';
+        response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+        response.on('error', reject);
+      });
       request.on('timeout', () => request.destroy(new Error(`GET ${pathname}: no answer within 10 s`)));
       request.on('error', reject);
     });

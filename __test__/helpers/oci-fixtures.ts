@@ -30,9 +30,7 @@ export function namespaceOptions(overrides: Partial<NamespaceOption__Output> = {
   return { network: 'POD', pid: 'CONTAINER', ipc: 'POD', targetId: '', usernsOptions: null, ...overrides };
 }
 
-export function securityContext(
-  overrides: Partial<LinuxContainerSecurityContext__Output> = {},
-): LinuxContainerSecurityContext__Output {
+export function securityContext(overrides: Partial<LinuxContainerSecurityContext__Output> = {}): LinuxContainerSecurityContext__Output {
   return {
     capabilities: null,
     privileged: false,
@@ -55,9 +53,7 @@ export function securityContext(
   };
 }
 
-export function sandboxSecurityContext(
-  overrides: Partial<LinuxSandboxSecurityContext__Output> = {},
-): LinuxSandboxSecurityContext__Output {
+export function sandboxSecurityContext(overrides: Partial<LinuxSandboxSecurityContext__Output> = {}): LinuxSandboxSecurityContext__Output {
   return {
     namespaceOptions: namespaceOptions(),
     selinuxOptions: null,
@@ -265,8 +261,7 @@ export function specProblems(spec: OciSpec): string[] {
   const doc = JSON.parse(JSON.stringify(spec)) as Record<string, unknown>;
   const text = JSON.stringify(spec);
   if (text.includes('null')) problems.push('contains null');
-  const isObject = (value: unknown): value is Record<string, unknown> =>
-    typeof value === 'object' && value !== null && !Array.isArray(value);
+  const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
   const strings = (value: unknown): boolean => Array.isArray(value) && value.every((item) => typeof item === 'string');
   const uint = (value: unknown): boolean => typeof value === 'number' && Number.isInteger(value) && value >= 0;
 

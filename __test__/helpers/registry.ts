@@ -83,8 +83,7 @@ export class Registry {
   static async start(options: RegistryOptions = {}): Promise<Registry> {
     const auth = options.auth ?? 'none';
     const dir = await mkdtemp(path.join(os.tmpdir(), 'crion-registry-'));
-    const tokenService =
-      auth === 'token' ? await TokenService.start({ service: TOKEN_SERVICE_NAME, credentials: REGISTRY_CREDENTIALS }) : null;
+    const tokenService = auth === 'token' ? await TokenService.start({ service: TOKEN_SERVICE_NAME, credentials: REGISTRY_CREDENTIALS }) : null;
     // A free port can be taken between the probe and the registry's bind; try again on a new one.
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();

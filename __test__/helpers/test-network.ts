@@ -89,7 +89,8 @@ async function deleteNatRulesFor(prefix: string): Promise<void> {
   const saved = await run('iptables-save', ['-t', 'nat']);
   if (saved.code !== 0) return;
   const rules = saved.stdout.split('\n').filter((line) => line.startsWith('-A '));
-  const isPodChain = (chain: string | undefined): chain is string => chain !== undefined && chain.startsWith('CNI-') && !chain.startsWith('CNI-HOSTPORT-');
+  const isPodChain = (chain: string | undefined): chain is string =>
+    chain !== undefined && chain.startsWith('CNI-') && !chain.startsWith('CNI-HOSTPORT-');
   const chains = new Set<string>();
   for (const rule of rules.filter((candidate) => candidate.includes(prefix))) {
     const [, chain] = rule.split(' ');

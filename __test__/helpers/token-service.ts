@@ -61,8 +61,22 @@ async function createSigner(): Promise<TokenSigner> {
     const keyPath = path.join(dir, 'key.pem');
     const certPath = path.join(dir, 'cert.pem');
     await execFileAsync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-sha256', '-days', '7',
-      '-subj', `/CN=${TOKEN_ISSUER}`, '-keyout', keyPath, '-out', certPath,
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-sha256',
+      '-days',
+      '7',
+      '-subj',
+      `/CN=${TOKEN_ISSUER}`,
+      '-keyout',
+      keyPath,
+      '-out',
+      certPath,
     ]);
     const key: KeyObject = createPrivateKey(await readFile(keyPath));
     const certificatePem = await readFile(certPath, 'utf8');
@@ -166,7 +180,16 @@ function parseScope(scope: string): { type: string; name: string; actions: strin
   const first = scope.indexOf(':');
   const last = scope.lastIndexOf(':');
   if (first === -1 || last === first) return [];
-  return [{ type: scope.slice(0, first), name: scope.slice(first + 1, last), actions: scope.slice(last + 1).split(',').filter(Boolean) }];
+  return [
+    {
+      type: scope.slice(0, first),
+      name: scope.slice(first + 1, last),
+      actions: scope
+        .slice(last + 1)
+        .split(',')
+        .filter(Boolean),
+    },
+  ];
 }
 
 function basicCredentials(header: string | undefined): Credentials | null {

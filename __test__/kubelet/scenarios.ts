@@ -64,7 +64,11 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
   /** Writes the manifest, removes it when the test ends, and waits until every container is ready. */
   async function runPod(t: ExecutionContext, name: string, spec: Record<string, unknown>, timeoutMs = 60_000): Promise<KubePod> {
     await node().kubelet.writeManifest(name, staticPod(name, spec));
-    t.teardown(() => node().kubelet.removeManifest(name).catch(() => undefined));
+    t.teardown(() =>
+      node()
+        .kubelet.removeManifest(name)
+        .catch(() => undefined),
+    );
     return node().kubelet.waitForPod(name, allReady, timeoutMs, 'ready');
   }
 
@@ -81,7 +85,12 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
       restartCount: status.restartCount,
       running: status.state.running !== undefined,
     }));
-    const containers = (await node().containersOf(podName(manifest))).map((c) => ({ id: c.id, name: c.metadata.name, attempt: c.metadata.attempt, state: c.state }));
+    const containers = (await node().containersOf(podName(manifest))).map((c) => ({
+      id: c.id,
+      name: c.metadata.name,
+      attempt: c.metadata.attempt,
+      state: c.state,
+    }));
     const sandboxes = (await node().sandboxesOf(podName(manifest))).map((s) => `${s.id} ${s.state}`);
     return { statuses, containers, sandboxes };
   }
@@ -115,11 +124,17 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
     const hostDir = path.join(node().dir, 'cleanup-host');
     await mkdir(hostDir, { recursive: true });
     const pod = await runPod(t, 'cleanup', {
-      volumes: [{ name: 'scratch', emptyDir: {} }, { name: 'host', hostPath: { path: hostDir, type: 'Directory' } }],
+      volumes: [
+        { name: 'scratch', emptyDir: {} },
+        { name: 'host', hostPath: { path: hostDir, type: 'Directory' } },
+      ],
       initContainers: [container('init', 'echo ready > /scratch/state', { volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }] })],
       containers: [
         container('app', 'cat /scratch/state; exec sleep 3600', {
-          volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }, { name: 'host', mountPath: '/host' }],
+          volumeMounts: [
+            { name: 'scratch', mountPath: '/scratch' },
+            { name: 'host', mountPath: '/host' },
+          ],
           resources: { limits: { cpu: '100m', memory: '32Mi' } },
         }),
         container('sidecar', 'exec sleep 3600'),
@@ -173,7 +188,10 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
     // A few probe periods first, so the pod is steady before the restart.
     await sleep(4_000);
     const before = await observe(manifest);
-    t.true(before.statuses.every((status) => status.running && status.restartCount === 0), JSON.stringify(before));
+    t.true(
+      before.statuses.every((status) => status.running && status.restartCount === 0),
+      JSON.stringify(before),
+    );
     await restart();
     // Long enough for several relists, probe rounds and pod syncs, which would restart a container they thought gone.
     await sleep(12_000);
@@ -188,12 +206,15 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
     await sleep(10_000);
     const later = (await node().kubelet.pod('probes'))!;
     t.true(allReady(later), JSON.stringify(later.status));
-    t.deepEqual(statusesOf(later).map((status) => status.restartCount), [0, 0]);
-    const containers = await node().containersOf(podName('probes'));
     t.deepEqual(
-      containers.map((c) => [c.metadata.name, c.metadata.attempt, c.state]).sort(),
-      [['web', 0, 'CONTAINER_RUNNING'], ['worker', 0, 'CONTAINER_RUNNING']],
+      statusesOf(later).map((status) => status.restartCount),
+      [0, 0],
     );
+    const containers = await node().containersOf(podName('probes'));
+    t.deepEqual(containers.map((c) => [c.metadata.name, c.metadata.attempt, c.state]).sort(), [
+      ['web', 0, 'CONTAINER_RUNNING'],
+      ['worker', 0, 'CONTAINER_RUNNING'],
+    ]);
   });
 
   test('a failing liveness probe restarts its container', async (t) => {
@@ -208,7 +229,11 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
         ],
       }),
     );
-    t.teardown(() => node().kubelet.removeManifest('liveness-fail').catch(() => undefined));
+    t.teardown(() =>
+      node()
+        .kubelet.removeManifest('liveness-fail')
+        .catch(() => undefined),
+    );
     const pod = await node().kubelet.waitForPod('liveness-fail', (p) => (statusesOf(p)[0]?.restartCount ?? 0) >= 1, 90_000, 'restarted');
     // sleep as PID 1 ignores SIGTERM, so the kill comes at the end of the grace period.
     t.is(statusesOf(pod)[0]!.lastState?.terminated?.exitCode, 137);
@@ -222,7 +247,11 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
   test('a crashing container is restarted with a growing back-off and a rising restart count', async (t) => {
     t.timeout(180_000);
     await node().kubelet.writeManifest('crashloop', staticPod('crashloop', { containers: [container('app', 'echo crash; exit 3')] }));
-    t.teardown(() => node().kubelet.removeManifest('crashloop').catch(() => undefined));
+    t.teardown(() =>
+      node()
+        .kubelet.removeManifest('crashloop')
+        .catch(() => undefined),
+    );
     // When each restart count was first seen.
     const seenAt = new Map<number, number>();
     const pod = await node().kubelet.waitForPod(
@@ -258,9 +287,15 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
   test('init containers run in order before the app, through an emptyDir and a hostPath volume', async (t) => {
     const hostDir = path.join(node().dir, 'init-host');
     await mkdir(hostDir, { recursive: true });
-    const mounts = [{ name: 'work', mountPath: '/work' }, { name: 'host', mountPath: '/host' }];
+    const mounts = [
+      { name: 'work', mountPath: '/work' },
+      { name: 'host', mountPath: '/host' },
+    ];
     const pod = await runPod(t, 'init', {
-      volumes: [{ name: 'work', emptyDir: {} }, { name: 'host', hostPath: { path: hostDir, type: 'Directory' } }],
+      volumes: [
+        { name: 'work', emptyDir: {} },
+        { name: 'host', hostPath: { path: hostDir, type: 'Directory' } },
+      ],
       initContainers: [
         container('first', 'echo first > /work/order', { volumeMounts: mounts }),
         container('second', 'cp /work/order /host/after-first; echo second >> /work/order', { volumeMounts: mounts }),
@@ -269,14 +304,20 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
     });
     t.deepEqual(
       (pod.status.initContainerStatuses ?? []).map((status) => [status.name, status.state.terminated?.exitCode, status.state.terminated?.reason]),
-      [['first', 0, 'Completed'], ['second', 0, 'Completed']],
+      [
+        ['first', 0, 'Completed'],
+        ['second', 0, 'Completed'],
+      ],
     );
     await poll(async () => existsSync(path.join(hostDir, 'app-saw')), 10_000, 'the app to copy what the init containers wrote');
     t.is(await readFile(path.join(hostDir, 'after-first'), 'utf8'), 'first\n');
     t.is(await readFile(path.join(hostDir, 'app-saw'), 'utf8'), 'first\nsecond\n');
     const containers = await node().containersOf(podName('init'));
     const exited = containers.filter((c) => c.metadata.name !== 'app').map((c) => [c.metadata.name, c.state]);
-    t.deepEqual(exited.sort(), [['first', 'CONTAINER_EXITED'], ['second', 'CONTAINER_EXITED']]);
+    t.deepEqual(exited.sort(), [
+      ['first', 'CONTAINER_EXITED'],
+      ['second', 'CONTAINER_EXITED'],
+    ]);
   });
 
   test("CPU and memory limits reach the container's cgroup, and the kubelet's hugepage limits never break a create", async (t) => {
@@ -314,19 +355,25 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
   test("logs go to the kubelet's pod log layout and rotate without losing a line", async (t) => {
     t.timeout(120_000);
     // Bursts of 50 numbered lines ten times a second: several rotations at the node's 8 KiB size limit.
-    const script = 'i=0; while true; do echo "line $i ................................................................"; i=$((i+1)); [ $((i % 50)) = 0 ] && usleep 100000; done';
+    const script =
+      'i=0; while true; do echo "line $i ................................................................"; i=$((i+1)); [ $((i % 50)) = 0 ] && usleep 100000; done';
     const pod = await runPod(t, 'chatty', { containers: [container('chatty', script)] });
     const dir = path.join(node().kubelet.podLogsDir, `${NAMESPACE}_${pod.metadata.name}_${pod.metadata.uid}`, 'chatty');
     const [chatty] = await node().containersOf(podName('chatty'));
     t.is((await inspect(chatty!.id)).status.logPath, path.join(dir, '0.log'));
     // Rotated files are named 0.log.<timestamp>; all but the newest are compressed.
-    await poll(async () => {
-      const names = await readdir(dir);
-      return names.some((name) => name.endsWith('.gz')) && names.some((name) => /^0\.log\.\d{8}-\d{6}$/.test(name));
-    }, 90_000, 'two rotations');
+    await poll(
+      async () => {
+        const names = await readdir(dir);
+        return names.some((name) => name.endsWith('.gz')) && names.some((name) => /^0\.log\.\d{8}-\d{6}$/.test(name));
+      },
+      90_000,
+      'two rotations',
+    );
     // The kubelet renames and compresses files as it goes: read again when one moved under the reader.
     let numbers: number[] | null = null;
-    while (numbers === null) numbers = await logLineNumbers(dir).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : Promise.reject(error)));
+    while (numbers === null)
+      numbers = await logLineNumbers(dir).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : Promise.reject(error)));
     t.true(numbers.length > 200, `${numbers.length} lines`);
     const gaps = numbers.flatMap((n, i) => (i > 0 && n !== numbers[i - 1]! + 1 ? [`${numbers[i - 1]} → ${n}`] : []));
     t.deepEqual(gaps, [], 'the retained files hold consecutive lines, across every rotation');
@@ -346,7 +393,9 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
       async () => {
         stats = (await node().kubelet.statsSummary()).pods.find((entry) => entry.podRef.uid === pod.metadata.uid);
         const writer = stats?.containers?.find((entry) => entry.name === 'writer');
-        return (writer?.rootfs?.usedBytes ?? 0) >= 512 * 1024 && (stats?.containers ?? []).every((entry) => (entry.cpu?.usageCoreNanoSeconds ?? 0) > 0);
+        return (
+          (writer?.rootfs?.usedBytes ?? 0) >= 512 * 1024 && (stats?.containers ?? []).every((entry) => (entry.cpu?.usageCoreNanoSeconds ?? 0) > 0)
+        );
       },
       90_000,
       "the writer's 512 KiB in its rootfs figure",
@@ -398,7 +447,10 @@ async function pollSnapshot(take: () => Promise<HostSnapshot>, expected: HostSna
 
 /** The memory limit and CFS quota of a process's cgroups, from the v1 hierarchies or the v2 one. */
 async function cgroupLimits(pid: number): Promise<CgroupLimits> {
-  const lines = (await readFile(`/proc/${pid}/cgroup`, 'utf8')).trim().split('\n').map((line) => line.split(':'));
+  const lines = (await readFile(`/proc/${pid}/cgroup`, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => line.split(':'));
   const v1 = (controller: string) => lines.find(([, controllers]) => controllers!.split(',').includes(controller))?.[2];
   const read = async (file: string) => (await readFile(file, 'utf8')).trim();
   const memory = v1('memory');

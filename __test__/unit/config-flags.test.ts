@@ -135,12 +135,7 @@ test('--runtime-handler adds a handler and sets fields of a built-in one', async
 });
 
 test('--runtime-handler can complete a handler a file started', async (t) => {
-  const config = await configFrom(
-    t,
-    '[runtime.handlers.youki]\npath = "youki"\n',
-    '--runtime-handler',
-    'youki:root=/run/youki',
-  );
+  const config = await configFrom(t, '[runtime.handlers.youki]\npath = "youki"\n', '--runtime-handler', 'youki:root=/run/youki');
   t.deepEqual(config.runtime.handlers['youki'], { path: 'youki', root: '/run/youki' });
 });
 

@@ -27,21 +27,13 @@ test('the config is deeply frozen', (t) => {
 });
 
 test('drop-ins apply after the main file in lexical order, each overriding only the keys it sets', async (t) => {
-  const sources = await writeConfigFiles(
-    t,
-    '[log]\nlevel = "debug"\nformat = "text"\n[image]\nmax_concurrent_downloads = 10\n',
-    {
-      '10-late.conf': '[log]\nlevel = "warn"\n',
-      '02-early.conf': '[log]\nlevel = "error"\n[image]\nmax_concurrent_downloads = 20\n',
-      'ignored.conf.bak': 'this is not read = [',
-    },
-  );
+  const sources = await writeConfigFiles(t, '[log]\nlevel = "debug"\nformat = "text"\n[image]\nmax_concurrent_downloads = 10\n', {
+    '10-late.conf': '[log]\nlevel = "warn"\n',
+    '02-early.conf': '[log]\nlevel = "error"\n[image]\nmax_concurrent_downloads = 20\n',
+    'ignored.conf.bak': 'this is not read = [',
+  });
   const { config, files } = await loadConfig(sources, []);
-  t.deepEqual(files, [
-    sources.configFile,
-    path.join(sources.configDir, '02-early.conf'),
-    path.join(sources.configDir, '10-late.conf'),
-  ]);
+  t.deepEqual(files, [sources.configFile, path.join(sources.configDir, '02-early.conf'), path.join(sources.configDir, '10-late.conf')]);
   t.is(config.log.level, 'warn');
   t.is(config.log.format, 'text');
   t.is(config.image.maxConcurrentDownloads, 20);
@@ -75,7 +67,12 @@ const rejected: ReadonlyArray<readonly [title: string, toml: string, key: string
   ['an unknown key in a table', '[log]\nlevle = "debug"\n', 'log.levle', /^unknown key$/],
   ['an unknown table', '[logging]\nlevel = "debug"\n', 'logging', /^unknown key$/],
   ['an unknown handler field', '[runtime.handlers.runc]\nbinary = "/x"\n', 'runtime.handlers.runc.binary', /^unknown key$/],
-  ['a string for an integer', '[image]\nmax_concurrent_downloads = "6"\n', 'image.max_concurrent_downloads', /expected an integer from 1 to 64, got "6"/],
+  [
+    'a string for an integer',
+    '[image]\nmax_concurrent_downloads = "6"\n',
+    'image.max_concurrent_downloads',
+    /expected an integer from 1 to 64, got "6"/,
+  ],
   ['a float for an integer', '[streaming]\nport = 80.0\n', 'streaming.port', /expected an integer from 0 to 65535, got 80\.0/],
   ['a string for a boolean', '[network]\ninit_default_network = "yes"\n', 'network.init_default_network', /expected true or false, got "yes"/],
   ['a string for a list', '[network]\ncni_plugin_dirs = "/opt/cni/bin"\n', 'network.cni_plugin_dirs', /expected an array of strings/],
@@ -87,9 +84,19 @@ const rejected: ReadonlyArray<readonly [title: string, toml: string, key: string
   ['an unknown default handler', '[runtime]\ndefault_handler = "kata"\n', 'runtime.default_handler', /no \[runtime\.handlers\.kata\] is configured/],
   ['an invalid name on an empty handler table', '[runtime.handlers."kata runtime"]\n', 'runtime.handlers."kata runtime"', /name must match/],
   ['an invalid handler name', '[runtime.handlers.Kata]\npath = "kata"\nroot = "/run/kata"\n', 'runtime.handlers.Kata', /name must match/],
-  ['a relative handler path with a slash', '[runtime.handlers.runc]\npath = "bin/runc"\n', 'runtime.handlers.runc.path', /a command name or an absolute path/],
+  [
+    'a relative handler path with a slash',
+    '[runtime.handlers.runc]\npath = "bin/runc"\n',
+    'runtime.handlers.runc.path',
+    /a command name or an absolute path/,
+  ],
   ['a relative handler root', '[runtime.handlers.runc]\nroot = "run/runc"\n', 'runtime.handlers.runc.root', /an absolute path/],
-  ['a handler without a root', '[runtime.handlers.kata]\npath = "kata-runtime"\n', 'runtime.handlers.kata.root', /missing; every \[runtime\.handlers\] entry needs path and root/],
+  [
+    'a handler without a root',
+    '[runtime.handlers.kata]\npath = "kata-runtime"\n',
+    'runtime.handlers.kata.root',
+    /missing; every \[runtime\.handlers\] entry needs path and root/,
+  ],
   ['an address for a subnet', '[network]\ndefault_subnet = "10.88.0.1"\n', 'network.default_subnet', /CIDR/],
   ['a prefix too long for IPv4', '[network]\ndefault_subnet = "10.88.0.0/33"\n', 'network.default_subnet', /CIDR/],
   ['a garbage subnet', '[network]\ndefault_subnet = "10.88.0/16"\n', 'network.default_subnet', /CIDR/],
@@ -97,10 +104,20 @@ const rejected: ReadonlyArray<readonly [title: string, toml: string, key: string
   ['zero concurrent downloads', '[image]\nmax_concurrent_downloads = 0\n', 'image.max_concurrent_downloads', /from 1 to 64, got 0/],
   ['too many concurrent downloads', '[image]\nmax_concurrent_downloads = 65\n', 'image.max_concurrent_downloads', /from 1 to 64, got 65/],
   ['a host name as the streaming address', '[streaming]\naddress = "localhost"\n', 'streaming.address', /an IPv4 or IPv6 address/],
-  ['a pinned pattern with an inner star', '[image]\npinned_images = ["ok", "reg/*/pause"]\n', 'image.pinned_images', /^item 1: expected an image name, or a prefix ending in "\*"/],
+  [
+    'a pinned pattern with an inner star',
+    '[image]\npinned_images = ["ok", "reg/*/pause"]\n',
+    'image.pinned_images',
+    /^item 1: expected an image name, or a prefix ending in "\*"/,
+  ],
   ['a relative auth file', '[image]\nauth_file = "auth.json"\n', 'image.auth_file', /an absolute path, or "" for none/],
   ['a bad cgroup driver', '[runtime]\ncgroup_driver = "cgroupv2"\n', 'runtime.cgroup_driver', /one of "auto", "cgroupfs", "systemd"/],
-  ['a string "true" for the oom tri-state', '[runtime]\nrestrict_oom_score_adj = "true"\n', 'runtime.restrict_oom_score_adj', /"auto", true or false/],
+  [
+    'a string "true" for the oom tri-state',
+    '[runtime]\nrestrict_oom_score_adj = "true"\n',
+    'runtime.restrict_oom_score_adj',
+    /"auto", true or false/,
+  ],
 ];
 
 for (const [title, toml, key, reason] of rejected) {

@@ -11,10 +11,7 @@ test('identical configs have no changes', async (t) => {
 });
 
 test('each changed key is listed with whether SIGHUP can apply it', async (t) => {
-  const after = await configOf(
-    t,
-    '[log]\nlevel = "debug"\nformat = "text"\n[network]\ncni_plugin_dirs = ["/opt/cni/bin"]\n',
-  );
+  const after = await configOf(t, '[log]\nlevel = "debug"\nformat = "text"\n[network]\ncni_plugin_dirs = ["/opt/cni/bin"]\n');
   t.deepEqual(diffConfig(defaultConfig(), after), [
     { key: 'log.level', from: 'info', to: 'debug', reloadable: true },
     { key: 'log.format', from: 'json', to: 'text', reloadable: false },

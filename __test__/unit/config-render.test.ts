@@ -1,14 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import test from 'ava';
 import { Command } from 'commander';
-import {
-  addConfigOptions,
-  defaultConfig,
-  loadConfig,
-  overridesFrom,
-  renderConfig,
-  type CrionConfig,
-} from '../../src/config/index.js';
+import { addConfigOptions, defaultConfig, loadConfig, overridesFrom, renderConfig, type CrionConfig } from '../../src/config/index.js';
 import { writeConfigFiles } from '../fixtures/config/temp-config.js';
 
 async function reload(t: Parameters<typeof writeConfigFiles>[0], config: CrionConfig): Promise<CrionConfig> {

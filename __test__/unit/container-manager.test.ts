@@ -249,7 +249,10 @@ test('create mounts the rootfs, writes the bundle and launches the monitor; the 
   t.is((await manager.specOf(container.id))?.root.path, path.join(dir, 'state', container.id, 'rootfs'));
   t.is(container.logPath, path.join(dir, 'logs', 'app', '0.log'));
   t.is(layerHolds(), 1, "the image's layers are held");
-  t.deepEqual(manager.list(null).map((listed) => listed.id), [container.id]);
+  t.deepEqual(
+    manager.list(null).map((listed) => listed.id),
+    [container.id],
+  );
 });
 
 test('a create whose rootfs cannot be mounted leaves no writable layer, runtime directory or layer hold', async (t) => {
@@ -273,7 +276,7 @@ test('a create whose monitor fails unwinds the runtime container, the mount, the
   t.deepEqual(await leftovers(dir), { records: [], runtimeDirs: [] });
 });
 
-test("a log path whose directory cannot be made is INVALID_ARGUMENT, undone before the monitor starts", async (t) => {
+test('a log path whose directory cannot be made is INVALID_ARGUMENT, undone before the monitor starts', async (t) => {
   const { dir, host, runtime, manager } = await fixture(t);
   await mkdir(path.join(dir, 'logs'), { recursive: true });
   await writeFile(path.join(dir, 'logs', 'app'), 'a file where the directory should be');
@@ -393,7 +396,11 @@ test('after a restart: running containers are followed, exits meanwhile recorded
   await restarted.restore();
 
   t.like(restarted.require(exitedMeanwhile.id), { state: 'CONTAINER_EXITED', exitCode: 3, reason: 'Error' });
-  t.like(restarted.require(vanished.id), { state: 'CONTAINER_EXITED', exitCode: 255, message: 'the container monitor died without recording an exit status' });
+  t.like(restarted.require(vanished.id), {
+    state: 'CONTAINER_EXITED',
+    exitCode: 255,
+    message: 'the container monitor died without recording an exit status',
+  });
   t.is(restarted.require(running.id).state, 'CONTAINER_RUNNING');
   await t.throwsAsync(stat(orphan), { code: 'ENOENT' }, 'the orphan bundle is gone');
   t.true(runtime.steps.includes('delete'), 'the orphan is deleted from the runtime');

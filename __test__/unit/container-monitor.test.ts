@@ -31,7 +31,7 @@ function launch(binary: string, dir: string) {
 
 const FAILURES = [
   {
-    title: 'a failed runtime create reports the runtime\'s exit code and all it printed, not only the last line',
+    title: "a failed runtime create reports the runtime's exit code and all it printed, not only the last line",
     sync: {
       code: 'ERR_RUNTIME_CREATE',
       message: '`/usr/sbin/runc create` exited with code 2: no rootfs',
@@ -51,7 +51,7 @@ const FAILURES = [
     expected: '`/usr/sbin/runc create` failed with exit code 137: it printed nothing',
   },
   {
-    title: 'a failure of the monitor itself keeps the monitor\'s message',
+    title: "a failure of the monitor itself keeps the monitor's message",
     sync: {
       code: 'ERR_LOG_OPEN',
       message: 'opening the container log /x: Permission denied (os error 13)',
@@ -70,7 +70,7 @@ for (const { title, sync, expected } of FAILURES) {
   });
 }
 
-test('a created container gives its pid and the monitor\'s', async (t) => {
+test("a created container gives its pid and the monitor's", async (t) => {
   const { binary, dir } = await fakeMonitor(t, { ok: true, pid: 42, monitorPid: 7 });
   t.deepEqual(await launch(binary, dir), { pid: 42, monitorPid: 7 });
 });

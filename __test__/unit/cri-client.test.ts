@@ -73,7 +73,10 @@ test('a socket a crashed daemon left behind: ECONNREFUSED', async (t) => {
   ]);
   t.is(child.signal, 'SIGKILL');
   const error = await t.throwsAsync(CriImageClient.connect(`unix://${socketPath}`), { instanceOf: DaemonUnreachableError });
-  t.regex(error.message, new RegExp(`^cannot reach the crion daemon at unix://${socketPath}: nothing accepts connections on the socket \\(ECONNREFUSED\\)`));
+  t.regex(
+    error.message,
+    new RegExp(`^cannot reach the crion daemon at unix://${socketPath}: nothing accepts connections on the socket \\(ECONNREFUSED\\)`),
+  );
 });
 
 test('a socket that accepts but never speaks gRPC is reported after the connect timeout', async (t) => {

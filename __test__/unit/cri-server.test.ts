@@ -50,9 +50,7 @@ async function startServer(
 
 function call<Response>(client: Harness['runtime'], method: string, request: object): Promise<Response> {
   return new Promise((resolve, reject) =>
-    client[method]!(request, (error: grpc.ServiceError | null, response: Response) =>
-      error ? reject(error) : resolve(response),
-    ),
+    client[method]!(request, (error: grpc.ServiceError | null, response: Response) => (error ? reject(error) : resolve(response))),
   );
 }
 
@@ -119,11 +117,7 @@ test('an unexpected error becomes UNKNOWN; its detail reaches the log only', asy
 });
 
 test('registry credentials in a request never reach the log, even at trace level', async (t) => {
-  const { image, logLines } = await startServer(
-    t,
-    { image: { PullImage: async () => ({ imageRef: 'sha256:0' }) } },
-    'trace',
-  );
+  const { image, logLines } = await startServer(t, { image: { PullImage: async () => ({ imageRef: 'sha256:0' }) } }, 'trace');
   await call(image as Harness['runtime'], 'PullImage', {
     image: { image: 'example.com/app:1' },
     auth: { username: 'alice', password: 'hunter2', auth: 'YWxpY2U6aHVudGVyMg==', identityToken: 'id-tok', registryToken: 'reg-tok' },

@@ -34,10 +34,7 @@ const none: CriAuthConfig = {
 
 test('a Bearer challenge with quoted values holding commas', (t) => {
   t.deepEqual(
-    parseChallenges(
-      'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",' +
-        'scope="repository:library/busybox:pull,push"',
-    ),
+    parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",' + 'scope="repository:library/busybox:pull,push"'),
     [
       {
         scheme: 'bearer',
@@ -56,9 +53,7 @@ test('several challenges in one header, with spacing, case and escapes', (t) => 
     { scheme: 'basic', params: { realm: 'Registry Realm' } },
     { scheme: 'bearer', params: { realm: 'https://a/token', error: 'invalid_token' } },
   ]);
-  t.deepEqual(parseChallenges('Bearer realm="a \\"quoted\\" realm"'), [
-    { scheme: 'bearer', params: { realm: 'a "quoted" realm' } },
-  ]);
+  t.deepEqual(parseChallenges('Bearer realm="a \\"quoted\\" realm"'), [{ scheme: 'bearer', params: { realm: 'a "quoted" realm' } }]);
   t.deepEqual(parseChallenges('Basic'), [{ scheme: 'basic', params: {} }]);
   t.deepEqual(parseChallenges(''), []);
   t.deepEqual(parseChallenges('Bearer realm="unterminated'), [{ scheme: 'bearer', params: { realm: 'unterminated' } }]);

@@ -17,10 +17,7 @@ test('parseDigest accepts sha256 only, and says why otherwise', (t) => {
   t.is(parseDigest(HELLO), HELLO);
   t.true(isDigest(HELLO));
   t.false(isDigest(HELLO.toUpperCase()));
-  t.is(
-    digestProblem(`sha512:${'a'.repeat(128)}`),
-    'digest algorithm "sha512" is not supported; crion verifies sha256 only',
-  );
+  t.is(digestProblem(`sha512:${'a'.repeat(128)}`), 'digest algorithm "sha512" is not supported; crion verifies sha256 only');
   t.is(digestProblem('sha256:abc'), 'a sha256 digest has exactly 64 lowercase hex digits');
   t.is(digestProblem('abc'), 'expected "sha256:" followed by 64 hex digits');
   const error = t.throws(() => parseDigest('md5:x'), { instanceOf: InvalidArgumentError });

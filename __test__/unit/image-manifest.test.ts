@@ -84,10 +84,7 @@ test('malformed manifests name the field', (t) => {
       { ...ociManifest, layers: [{ ...ociManifest.layers[0], digest: 'sha256:xyz' }] },
       'invalid manifest: layers[0].digest a sha256 digest has exactly 64 lowercase hex digits',
     ],
-    [
-      { ...ociManifest, config: { ...ociManifest.config, size: -1 } },
-      'invalid manifest: config.size must be a non-negative integer',
-    ],
+    [{ ...ociManifest, config: { ...ociManifest.config, size: -1 } }, 'invalid manifest: config.size must be a non-negative integer'],
     [
       { ...ociManifest, config: descriptor('application/vnd.cncf.helm.config.v1+json', '{}') },
       'not a container image: its config has media type "application/vnd.cncf.helm.config.v1+json" (an OCI artifact?)',
@@ -126,9 +123,7 @@ test('layer compression follows the media type', (t) => {
 });
 
 function index(platforms: ReadonlyArray<Partial<Platform> | null>): ImageIndex {
-  const manifests = platforms.map((platform, i) =>
-    descriptor(MediaType.ociManifest, `manifest ${i}`, platform === null ? {} : { platform }),
-  );
+  const manifests = platforms.map((platform, i) => descriptor(MediaType.ociManifest, `manifest ${i}`, platform === null ? {} : { platform }));
   const parsed = parseManifest(json({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }), null);
   if (parsed.kind !== 'index') throw new Error('expected an index');
   return parsed;
@@ -210,7 +205,10 @@ test('an image config', (t) => {
         Volumes: { '/data': {} },
       },
       rootfs: { type: 'layers', diff_ids: [diffId] },
-      history: [{ created_by: 'ADD file', empty_layer: false }, { created_by: 'CMD', empty_layer: true }],
+      history: [
+        { created_by: 'ADD file', empty_layer: false },
+        { created_by: 'CMD', empty_layer: true },
+      ],
     }),
   );
   t.deepEqual(config, {
@@ -238,9 +236,7 @@ test('an image config', (t) => {
 });
 
 test('an image config without a config object gets empty defaults', (t) => {
-  const config = parseImageConfig(
-    json({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
-  );
+  const config = parseImageConfig(json({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
   t.deepEqual(config.config, {
     user: '',
     env: [],

@@ -166,7 +166,10 @@ async function rejectionWithin(promise: Promise<unknown>, ms: number): Promise<u
   const timer = new AbortController();
   try {
     return await Promise.race([
-      promise.then(() => 'fulfilled', (reason: unknown) => reason),
+      promise.then(
+        () => 'fulfilled',
+        (reason: unknown) => reason,
+      ),
       sleep(ms, 'pending', { signal: timer.signal }),
     ]);
   } finally {
@@ -241,7 +244,9 @@ test('a shared pull survives one of its callers leaving and completes for the ot
   t.is(pulled.id, image.config.digest);
   t.deepEqual(await contents(), {
     staging: [],
-    layers: chainIds(image.layers.map((layer) => layer.diffId)).map((chainId) => chainId.slice('sha256:'.length)).sort(),
+    layers: chainIds(image.layers.map((layer) => layer.diffId))
+      .map((chainId) => chainId.slice('sha256:'.length))
+      .sort(),
     images: [image.config.digest.slice('sha256:'.length)],
   });
 });
@@ -267,7 +272,7 @@ test('a layer two images share goes on downloading when the pull of one of them 
   t.not(rejection, 'pending', 'the cancelled pull is not answered');
   t.is((rejection as Error).message, 'the first client went away');
   t.false(stall.signal()?.aborted, 'the shared layer is still wanted');
-  t.is(registry.fetches(shared.digest), 1, 'the second pull joined the first one\'s download');
+  t.is(registry.fetches(shared.digest), 1, "the second pull joined the first one's download");
   stall.release();
   t.is((await stays).id, second.config.digest);
   t.deepEqual((await contents()).images, [second.config.digest.slice('sha256:'.length)]);

@@ -84,10 +84,7 @@ const invalid: ReadonlyArray<readonly [string, string]> = [
   [`busybox:${'t'.repeat(129)}`, 'tag too long (at most 128 characters)'],
   ['busybox@sha256:abc', 'invalid digest: a sha256 digest has exactly 64 lowercase hex digits'],
   [`busybox@sha256:${'A'.repeat(64)}`, 'invalid digest: a sha256 digest has exactly 64 lowercase hex digits'],
-  [
-    `busybox@sha512:${'a'.repeat(128)}`,
-    'invalid digest: digest algorithm "sha512" is not supported; crion verifies sha256 only',
-  ],
+  [`busybox@sha512:${'a'.repeat(128)}`, 'invalid digest: digest algorithm "sha512" is not supported; crion verifies sha256 only'],
   ['busybox@latest', 'invalid digest: expected "sha256:" followed by 64 hex digits'],
   ['example.com/app-', 'invalid path component "app-"'],
   ['example.com//app', 'empty path component'],

@@ -16,11 +16,7 @@ import {
 const DIGEST = `sha256:${'d'.repeat(64)}`;
 
 /** Writes registries.conf (unless null) and registries.conf.d/<name> into a fresh directory. */
-async function load(
-  t: ExecutionContext,
-  main: string | null,
-  dropIns: Readonly<Record<string, string>> = {},
-): Promise<RegistriesConfig> {
+async function load(t: ExecutionContext, main: string | null, dropIns: Readonly<Record<string, string>> = {}): Promise<RegistriesConfig> {
   const dir = await mkdtemp(path.join(tmpdir(), 'crion-registries-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'registries.conf');
@@ -100,10 +96,7 @@ location = "docker.io"
 location = "mirror.gcr.io"
 `,
   );
-  t.deepEqual(candidates(config, 'busybox'), [
-    'mirror.gcr.io/library/busybox:latest mirror',
-    'docker.io/library/busybox:latest',
-  ]);
+  t.deepEqual(candidates(config, 'busybox'), ['mirror.gcr.io/library/busybox:latest mirror', 'docker.io/library/busybox:latest']);
 });
 
 test('the longest prefix wins; a host prefix does not match another port', async (t) => {
@@ -152,10 +145,7 @@ blocked = true
 test('blocked registries are refused, naming the file', async (t) => {
   const config = await load(t, '[[registry]]\nlocation = "evil.example.com"\nblocked = true\n');
   const error = t.throws(() => candidates(config, 'evil.example.com/app'), { instanceOf: PermissionDeniedError });
-  t.is(
-    error.message,
-    `pulling "evil.example.com/app:latest" is refused: registry "evil.example.com" is blocked by ${config.files[0]}`,
-  );
+  t.is(error.message, `pulling "evil.example.com/app:latest" is refused: registry "evil.example.com" is blocked by ${config.files[0]}`);
 });
 
 test('pull-from-mirror and mirror-by-digest-only decide which mirrors a reference uses', async (t) => {
@@ -180,21 +170,14 @@ mirror-by-digest-only = true
 location = "pinned.local"
 `,
   );
-  t.deepEqual(candidates(config, 'one.example.com/app:1'), [
-    'all.local/app:1 mirror',
-    'tag.local/app:1 mirror',
-    'one.example.com/app:1',
-  ]);
+  t.deepEqual(candidates(config, 'one.example.com/app:1'), ['all.local/app:1 mirror', 'tag.local/app:1 mirror', 'one.example.com/app:1']);
   t.deepEqual(candidates(config, `one.example.com/app@${DIGEST}`), [
     `all.local/app@${DIGEST} mirror`,
     `digest.local/app@${DIGEST} mirror`,
     `one.example.com/app@${DIGEST}`,
   ]);
   t.deepEqual(candidates(config, 'two.example.com/app:1'), ['two.example.com/app:1']);
-  t.deepEqual(candidates(config, `two.example.com/app:1@${DIGEST}`), [
-    `pinned.local/app:1@${DIGEST} mirror`,
-    `two.example.com/app:1@${DIGEST}`,
-  ]);
+  t.deepEqual(candidates(config, `two.example.com/app:1@${DIGEST}`), [`pinned.local/app:1@${DIGEST} mirror`, `two.example.com/app:1@${DIGEST}`]);
 });
 
 test('short names: an alias wins, then each search registry in order', async (t) => {
@@ -250,8 +233,7 @@ test('an empty search list refuses short names', async (t) => {
   t.throws(() => candidates(config, 'busybox'), {
     instanceOf: InvalidArgumentError,
     message:
-      `short name "busybox:latest" cannot be resolved: ${config.files[0]} sets no unqualified-search-registries; ` +
-      'use a fully qualified name',
+      `short name "busybox:latest" cannot be resolved: ${config.files[0]} sets no unqualified-search-registries; ` + 'use a fully qualified name',
   });
 });
 
@@ -325,11 +307,7 @@ const malformed: ReadonlyArray<readonly [string, string, string]> = [
     'registry[1].prefix',
     'is already defined earlier in this file',
   ],
-  [
-    '[[registry]]\nlocation = "a.example.com"\n[[registry.mirror]]\ninsecure = true\n',
-    'registry[0].mirror[0].location',
-    'is required',
-  ],
+  ['[[registry]]\nlocation = "a.example.com"\n[[registry.mirror]]\ninsecure = true\n', 'registry[0].mirror[0].location', 'is required'],
   [
     '[[registry]]\nlocation = "a.example.com"\n[[registry.mirror]]\nlocation = "m.local"\npull-from-mirror = "never"\n',
     'registry[0].mirror[0].pull-from-mirror',

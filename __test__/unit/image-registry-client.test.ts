@@ -33,11 +33,7 @@ interface Server {
   readonly requests: Recorded[];
 }
 
-async function serve(
-  t: ExecutionContext,
-  handler: Handler,
-  options: { tls?: https.ServerOptions; hostname?: string } = {},
-): Promise<Server> {
+async function serve(t: ExecutionContext, handler: Handler, options: { tls?: https.ServerOptions; hostname?: string } = {}): Promise<Server> {
   const requests: Recorded[] = [];
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     let body = '';
@@ -85,9 +81,7 @@ function registryHandler(fake: FakeRegistry, tokenRealm: () => string): Handler 
       (fake.auth === 'bearer' && req.headers.authorization === `Bearer ${TOKEN}`);
     if (!authorized) {
       const challenge =
-        fake.auth === 'basic'
-          ? 'Basic realm="fake"'
-          : `Bearer realm="${tokenRealm()}",service="fake-registry",scope="repository:team/app:pull"`;
+        fake.auth === 'basic' ? 'Basic realm="fake"' : `Bearer realm="${tokenRealm()}",service="fake-registry",scope="repository:team/app:pull"`;
       res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json' });
       res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
       return;
@@ -123,7 +117,10 @@ interface Harness {
 async function harness(t: ExecutionContext, options: Partial<RegistryClientOptions> = {}): Promise<Harness> {
   const fake: FakeRegistry = { manifests: new Map(), blobs: new Map(), auth: 'none', intercept: () => false };
   let host = '';
-  const server = await serve(t, registryHandler(fake, () => `http://${host}/token`));
+  const server = await serve(
+    t,
+    registryHandler(fake, () => `http://${host}/token`),
+  );
   host = server.host;
   const output = new PassThrough();
   let logged = '';
@@ -240,9 +237,7 @@ test('a missing manifest is NotFound naming image and registry', async (t) => {
   const { client, endpoint, server } = await harness(t);
   await t.throwsAsync(client.getManifest(endpoint(), noAuth), {
     instanceOf: NotFoundError,
-    message:
-      `image ${server.host}/team/app:v1 not found in registry ${server.host} ` +
-      '(HTTP 404: MANIFEST_UNKNOWN unknown)',
+    message: `image ${server.host}/team/app:v1 not found in registry ${server.host} ` + '(HTTP 404: MANIFEST_UNKNOWN unknown)',
   });
 });
 
@@ -373,8 +368,7 @@ test('a blob whose content does not match its digest is refused and no file is l
   });
   t.is(
     error.message,
-    `blob ${layerDescriptor.digest} of ${server.host}/team/app: expected digest ${layerDescriptor.digest}, ` +
-      `got ${digestOf('layer bytez')}`,
+    `blob ${layerDescriptor.digest} of ${server.host}/team/app: expected digest ${layerDescriptor.digest}, ` + `got ${digestOf('layer bytez')}`,
   );
   t.false(await exists(file));
 });
@@ -452,8 +446,7 @@ test('retries are bounded, then the registry is Unavailable', async (t) => {
   await t.throwsAsync(client.getManifest(endpoint(), noAuth), {
     instanceOf: UnavailableError,
     message:
-      `pulling manifest of ${server.host}/team/app:v1: registry ${server.host} answered ` +
-      'HTTP 500: UNKNOWN database is down (after 3 attempts)',
+      `pulling manifest of ${server.host}/team/app:v1: registry ${server.host} answered ` + 'HTTP 500: UNKNOWN database is down (after 3 attempts)',
   });
   t.is(server.requests.length, 3);
 });
@@ -516,10 +509,10 @@ test('a refused connection is retried, then Unavailable', async (t) => {
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
   const { port } = closed.address() as AddressInfo;
   await new Promise((resolve) => closed.close(resolve));
-  await t.throwsAsync(
-    client.getManifest({ reference: qualified(`127.0.0.1:${port}/team/app:v1`), insecure: false }, noAuth),
-    { instanceOf: UnavailableError, message: /ECONNREFUSED.*\(after 3 attempts\)/ },
-  );
+  await t.throwsAsync(client.getManifest({ reference: qualified(`127.0.0.1:${port}/team/app:v1`), insecure: false }, noAuth), {
+    instanceOf: UnavailableError,
+    message: /ECONNREFUSED.*\(after 3 attempts\)/,
+  });
 });
 
 test('a plain HTTP registry not marked insecure is refused with a hint', async (t) => {
@@ -540,13 +533,30 @@ const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
   const key = path.join(dir, 'key.pem');
   const cert = path.join(dir, 'cert.pem');
   await execFileAsync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert,
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
   ]);
   const fake: FakeRegistry = { manifests: new Map(), blobs: new Map(), auth: 'none', intercept: () => false };
   pushImage(fake);
   const tls = { key: await readFile(key), cert: await readFile(cert) };
-  const server = await serve(t, registryHandler(fake, () => ''), { tls, hostname: 'localhost' });
+  const server = await serve(
+    t,
+    registryHandler(fake, () => ''),
+    { tls, hostname: 'localhost' },
+  );
   const certsDir = path.join(dir, 'certs.d');
   const log = createLogger({ level: 'error', format: 'json', destination: new PassThrough() });
   const retry = { attempts: 1, initialDelayMs: 1, maxDelayMs: 1 };

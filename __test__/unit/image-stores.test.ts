@@ -61,7 +61,10 @@ test('restart drops staging leftovers and unreadable layers, and repairs missing
   await rm(path.join(dir, 'l', layer.link));
 
   const reopened = await LayerStore.open(dir, log);
-  t.deepEqual(reopened.list().map((record) => record.chainId), [layer.chainId]);
+  t.deepEqual(
+    reopened.list().map((record) => record.chainId),
+    [layer.chainId],
+  );
   t.deepEqual(await readdir(path.join(dir, 'staging')), []);
   t.deepEqual(await readdir(path.join(dir, 'layers')), [layer.chainId.slice(7)]);
   t.true((await lstat(path.join(dir, 'l', layer.link))).isSymbolicLink());
@@ -80,7 +83,10 @@ test('images share layers; removing one image frees only the layers no other ima
 
   await images.remove(sha256('image-a'));
   t.deepEqual(
-    layers.list().map((layer) => layer.chainId).sort(),
+    layers
+      .list()
+      .map((layer) => layer.chainId)
+      .sort(),
     [base.chainId, onlyB.chainId].sort(),
   );
   t.is(images.byTag('example.com/a:1'), undefined);
@@ -119,7 +125,10 @@ test('records survive a restart; an image whose layer vanished is dropped', asyn
 
   const reopenedLayers = await LayerStore.open(path.join(dir, 'overlay'), log);
   const reopened = await ImageStore.open(path.join(dir, 'images'), reopenedLayers, log);
-  t.deepEqual(reopened.list().map((image) => image.id), [sha256('kept')]);
+  t.deepEqual(
+    reopened.list().map((image) => image.id),
+    [sha256('kept')],
+  );
   t.is(reopened.byIdPrefix(sha256('kept').slice(7, 19))?.user, '1000');
   t.deepEqual(JSON.parse((await reopened.readConfig(sha256('kept'))).toString()), { config: {} });
 });
@@ -131,7 +140,15 @@ test('layers held by a pull in progress are not collected', async (t) => {
   const pulling = await addLayer(layers, 'pulling', null);
   const other = await addLayer(layers, 'other', null);
   const release = images.holdLayers([pulling.chainId]);
-  await images.add({ id: sha256('x'), layers: [other.chainId], size: 1, user: '', config: Buffer.from('{}'), tag: 'example.com/x:1', repoDigest: null });
+  await images.add({
+    id: sha256('x'),
+    layers: [other.chainId],
+    size: 1,
+    user: '',
+    config: Buffer.from('{}'),
+    tag: 'example.com/x:1',
+    repoDigest: null,
+  });
   await images.remove(sha256('x'));
   t.truthy(layers.get(pulling.chainId));
   release();
@@ -145,7 +162,15 @@ test('a reopened store collects no layer until asked, so a running container who
   const stray = await addLayer(layers, 'stray', null);
   // A container runs on the image's layer; then the image is removed (crictl rmi), which the hold outlives.
   const container = images.holdLayers([rootfs.chainId]);
-  await images.add({ id: sha256('app'), layers: [rootfs.chainId], size: 1, user: '', config: Buffer.from('{}'), tag: 'example.com/app:1', repoDigest: null });
+  await images.add({
+    id: sha256('app'),
+    layers: [rootfs.chainId],
+    size: 1,
+    user: '',
+    config: Buffer.from('{}'),
+    tag: 'example.com/app:1',
+    repoDigest: null,
+  });
   await images.remove(sha256('app'));
   t.truthy(layers.get(rootfs.chainId));
   container();

@@ -61,13 +61,19 @@ interface Call {
 
 async function calls(dir: string): Promise<Call[]> {
   const text = await readFile(path.join(dir, 'calls.jsonl'), 'utf8').catch(() => '');
-  return text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Call);
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Call);
 }
 
 const chain = JSON.stringify({
   cniVersion: '1.0.0',
   name: 'testnet',
-  plugins: [{ type: 'fake-bridge', bridge: 'br9' }, { type: 'fake-portmap', capabilities: { portMappings: true } }],
+  plugins: [
+    { type: 'fake-bridge', bridge: 'br9' },
+    { type: 'fake-portmap', capabilities: { portMappings: true } },
+  ],
 });
 
 test('configs load in lexical order; invalid files are reported with their reason and skipped', async (t) => {
@@ -78,9 +84,15 @@ test('configs load in lexical order; invalid files are reported with their reaso
   await writeFile(path.join(dir, '30-single.conf'), JSON.stringify({ cniVersion: '0.4.0', name: 'single', type: 'bridge' }));
   await writeFile(path.join(dir, 'README.md'), 'not a network');
   const { networks, invalid } = await loadNetworkConfigs(dir);
-  t.deepEqual(networks.map((network) => network.name), ['second', 'single']);
+  t.deepEqual(
+    networks.map((network) => network.name),
+    ['second', 'single'],
+  );
   t.deepEqual(networks[1]!.plugins, [{ cniVersion: '0.4.0', name: 'single', type: 'bridge' }]);
-  t.deepEqual(invalid.map((file) => path.basename(file.file)), ['10-broken.conflist', '15-empty.conflist']);
+  t.deepEqual(
+    invalid.map((file) => path.basename(file.file)),
+    ['10-broken.conflist', '15-empty.conflist'],
+  );
   t.regex(invalid[0]!.reason, /not JSON/);
   t.regex(invalid[1]!.reason, /plugins/);
 
@@ -138,7 +150,10 @@ test('ADD runs the chain in order with prevResult and runtimeConfig; DEL runs it
   await rm(path.join(confDir, '10-test.conflist'));
   await networks.detach(cacheFile);
   const dels = (await calls(binDir)).slice(2);
-  t.deepEqual(dels.map((call) => `${call.type} ${call.command}`), ['fake-portmap DEL', 'fake-bridge DEL']);
+  t.deepEqual(
+    dels.map((call) => `${call.type} ${call.command}`),
+    ['fake-portmap DEL', 'fake-bridge DEL'],
+  );
   t.like(dels[1]!.stdin, { prevResult: { ips: [{ address: '10.1.0.7/24' }, { address: 'fd00::5/64' }] } });
   await networks.detach(cacheFile);
   t.is((await calls(binDir)).length, 4, 'a second detach has nothing left to delete');
@@ -153,11 +168,24 @@ test("a failing plugin's error message becomes the error, and the chain is delet
   const { log } = capturedLogger();
   const networks = new PodNetworks({ configDir: () => dir, pluginDirs: () => [dir], defaultNetwork: () => '', log });
   const cacheFile = path.join(dir, 'network.json');
-  const request = { sandboxId: 'pod2', name: 'web', namespace: 'default', uid: 'uid-2', netns: '/x', portMappings: [], dns: null, annotations: {}, cacheFile };
+  const request = {
+    sandboxId: 'pod2',
+    name: 'web',
+    namespace: 'default',
+    uid: 'uid-2',
+    netns: '/x',
+    portMappings: [],
+    dns: null,
+    annotations: {},
+    cacheFile,
+  };
   const error = await t.throwsAsync(networks.attach(request));
   t.is(error?.name, 'UnavailableError');
   t.regex(error?.message ?? '', /fake-bridge.*no IP addresses available in range set: 10\.1\.0\.0\/30/);
-  t.deepEqual((await calls(dir)).map((call) => `${call.type} ${call.command}`), ['fake-bridge ADD', 'fake-portmap DEL', 'fake-bridge DEL']);
+  t.deepEqual(
+    (await calls(dir)).map((call) => `${call.type} ${call.command}`),
+    ['fake-bridge ADD', 'fake-portmap DEL', 'fake-bridge DEL'],
+  );
   t.false((await readdir(dir)).includes('network.json'), 'a failed ADD is not cached');
   await networks.detach(cacheFile);
   t.is((await calls(dir)).length, 3, 'so a later stop has nothing to delete');
@@ -186,8 +214,16 @@ test('the default network is written only into a directory without network confi
   const written = await initDefaultNetwork(options);
   t.is(written, path.join(dir, 'net.d', DEFAULT_NETWORK_FILE));
   const [network] = (await loadNetworkConfigs(options.configDir)).networks;
-  t.deepEqual(network?.plugins.map((plugin) => plugin.type), ['bridge', 'portmap']);
-  t.like(network?.plugins[0], { bridge: 'crion-u1', isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.123.7.0/24' }]], dataDir: options.ipamDataDir } });
+  t.deepEqual(
+    network?.plugins.map((plugin) => plugin.type),
+    ['bridge', 'portmap'],
+  );
+  t.like(network?.plugins[0], {
+    bridge: 'crion-u1',
+    isGateway: true,
+    ipMasq: true,
+    ipam: { type: 'host-local', ranges: [[{ subnet: '10.123.7.0/24' }]], dataDir: options.ipamDataDir },
+  });
   t.like(network?.plugins[1], { capabilities: { portMappings: true } });
   t.is(await initDefaultNetwork({ ...options, subnet: '10.99.0.0/16' }), null);
 });
@@ -200,7 +236,17 @@ test('a plugin killed by a signal (as a hung one is after its timeout) fails the
   const { log } = capturedLogger();
   const networks = new PodNetworks({ configDir: () => dir, pluginDirs: () => [dir], defaultNetwork: () => '', log });
   const cacheFile = path.join(dir, 'network.json');
-  const request = { sandboxId: 'pod3', name: 'web', namespace: 'default', uid: 'uid-3', netns: '/x', portMappings: [], dns: null, annotations: {}, cacheFile };
+  const request = {
+    sandboxId: 'pod3',
+    name: 'web',
+    namespace: 'default',
+    uid: 'uid-3',
+    netns: '/x',
+    portMappings: [],
+    dns: null,
+    annotations: {},
+    cacheFile,
+  };
   await t.throwsAsync(networks.attach(request), { message: /"fake-killed" of network "killed" failed ADD: killed by SIGKILL/ });
 });
 
@@ -267,7 +313,11 @@ test('resume after a restart holds the host ports again and runs CHECK with the 
   await restarted.resume(up.cacheFile);
   t.false(await canListen(38520));
   const checks = (await calls(dir)).filter((call) => call.command === 'CHECK');
-  t.deepEqual(checks.map((call) => call.type), ['fake-bridge', 'fake-portmap'], 'CHECK walks the chain in order');
+  t.deepEqual(
+    checks.map((call) => call.type),
+    ['fake-bridge', 'fake-portmap'],
+    'CHECK walks the chain in order',
+  );
   t.like(checks[0]!.stdin, { prevResult: { ips: [{ address: '10.1.0.7/24' }, { address: 'fd00::5/64' }] } });
 
   await writeFile(path.join(dir, 'fail-CHECK'), '');
@@ -282,12 +332,21 @@ test('CHECK is not run for configs older than CNI 0.4.0, STATUS only from 1.1.0'
   await old.networks.attach(up);
   await old.networks.resume(up.cacheFile);
   t.deepEqual(await old.networks.readiness(), { ready: true, message: '' });
-  t.deepEqual((await calls(old.dir)).map((call) => call.command), ['ADD', 'ADD']);
+  t.deepEqual(
+    (await calls(old.dir)).map((call) => call.command),
+    ['ADD', 'ADD'],
+  );
 
   const current = await fakeNetwork(t, '1.1.0');
   t.deepEqual(await current.networks.readiness(), { ready: true, message: '' });
   const statuses = (await calls(current.dir)).filter((call) => call.command === 'STATUS');
-  t.deepEqual(statuses.map((call) => [call.type, call.containerId, call.netns]), [['fake-bridge', '', ''], ['fake-portmap', '', '']]);
+  t.deepEqual(
+    statuses.map((call) => [call.type, call.containerId, call.netns]),
+    [
+      ['fake-bridge', '', ''],
+      ['fake-portmap', '', ''],
+    ],
+  );
   await writeFile(path.join(current.dir, 'fail-STATUS'), '');
   const notReady = await current.networks.readiness();
   t.false(notReady.ready);
@@ -341,7 +400,7 @@ test('the pod CIDR replaces the ranges of the network crion wrote, one range set
   t.regex(error?.message ?? '', /pod CIDR: expected an IPv4 or IPv6 CIDR/);
 });
 
-test("the pod CIDR leaves a network crion did not write alone", async (t) => {
+test('the pod CIDR leaves a network crion did not write alone', async (t) => {
   const dir = await tempDir(t);
   await writeFile(path.join(dir, '10-test.conflist'), chain);
   t.is(await applyPodCidr(dir, '10.244.3.0/24'), 'not-ours');
@@ -390,14 +449,32 @@ test('dns and bandwidth reach only the plugins that declare them; a bad bandwidt
 test('the attachment is cached before ADD runs, so a daemon that dies during ADD still DELs what the chain made', async (t) => {
   const dir = await tempDir(t);
   await writeFile(path.join(dir, '10-test.conf'), JSON.stringify({ cniVersion: '1.0.0', name: 'slow', type: 'fake-slow' }));
-  await writeFile(path.join(dir, 'fake-slow'), `#!/bin/sh\ncat > /dev/null\necho "$CNI_COMMAND" >> "${dir}/slow-calls"\n[ "$CNI_COMMAND" = ADD ] && sleep 1 && echo '{"cniVersion":"1.0.0","ips":[]}'\nexit 0\n`);
+  await writeFile(
+    path.join(dir, 'fake-slow'),
+    `#!/bin/sh\ncat > /dev/null\necho "$CNI_COMMAND" >> "${dir}/slow-calls"\n[ "$CNI_COMMAND" = ADD ] && sleep 1 && echo '{"cniVersion":"1.0.0","ips":[]}'\nexit 0\n`,
+  );
   await chmod(path.join(dir, 'fake-slow'), 0o755);
   const networks = new PodNetworks({ configDir: () => dir, pluginDirs: () => [dir], defaultNetwork: () => '', log: capturedLogger().log });
   t.teardown(() => networks.close());
   const cacheFile = path.join(dir, 'pod.json');
-  const attaching = networks.attach({ sandboxId: 'slow', name: 'slow', namespace: 'default', uid: 'u', netns: '/x', portMappings: [], dns: null, annotations: {}, cacheFile });
-  while (!(await readFile(path.join(dir, 'slow-calls'), 'utf8').catch(() => '')).includes('ADD')) await new Promise((resolve) => setTimeout(resolve, 10));
-  t.like(JSON.parse(await readFile(cacheFile, 'utf8')), { network: { name: 'slow' }, runtime: { containerId: 'slow' }, result: null }, 'cached while ADD runs');
+  const attaching = networks.attach({
+    sandboxId: 'slow',
+    name: 'slow',
+    namespace: 'default',
+    uid: 'u',
+    netns: '/x',
+    portMappings: [],
+    dns: null,
+    annotations: {},
+    cacheFile,
+  });
+  while (!(await readFile(path.join(dir, 'slow-calls'), 'utf8').catch(() => '')).includes('ADD'))
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  t.like(
+    JSON.parse(await readFile(cacheFile, 'utf8')),
+    { network: { name: 'slow' }, runtime: { containerId: 'slow' }, result: null },
+    'cached while ADD runs',
+  );
   // What the start-up sweep does for a pod the daemon died creating: DEL from the cache, without a result.
   const afterRestart = new PodNetworks({ configDir: () => dir, pluginDirs: () => [dir], defaultNetwork: () => '', log: capturedLogger().log });
   t.teardown(() => afterRestart.close());

@@ -1,11 +1,6 @@
 import test from 'ava';
 import { FailedPreconditionError, InvalidArgumentError } from '../../src/errors.js';
-import {
-  ALL_CAPABILITIES,
-  DEFAULT_CAPABILITIES,
-  capabilitiesFromMask,
-  containerCapabilities,
-} from '../../src/oci/index.js';
+import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilitiesFromMask, containerCapabilities } from '../../src/oci/index.js';
 
 const HOST = ALL_CAPABILITIES.filter((cap) => cap !== 'CAP_SYS_RESOURCE');
 const request = (add: string[] = [], drop: string[] = [], ambient: string[] = []) => ({
@@ -19,7 +14,11 @@ const cases: Array<[string, ReturnType<typeof request> | null, readonly string[]
   ['no request: the default set', null, DEFAULT_CAPABILITIES],
   ['add NET_ADMIN (critest)', request(['NET_ADMIN']), [...DEFAULT_CAPABILITIES, 'CAP_NET_ADMIN']],
   ['drop NET_RAW (critest)', request([], ['NET_RAW']), DEFAULT_CAPABILITIES.filter((cap) => cap !== 'CAP_NET_RAW')],
-  ['names with CAP_ and in lower case', request(['cap_sys_ptrace'], ['Chown']), [...DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_CHOWN'), 'CAP_SYS_PTRACE']],
+  [
+    'names with CAP_ and in lower case',
+    request(['cap_sys_ptrace'], ['Chown']),
+    [...DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_CHOWN'), 'CAP_SYS_PTRACE'],
+  ],
   ['add ALL is everything crion holds (critest)', request(['ALL']), HOST],
   ['drop ALL is nothing (critest)', request([], ['ALL']), []],
   ['add ALL then drop one', request(['ALL'], ['CHOWN']), HOST.filter((cap) => cap !== 'CAP_CHOWN')],
@@ -59,7 +58,7 @@ const refusals: Array<[string, ReturnType<typeof request>, new (...args: never[]
   ['an unknown dropped name', request([], ['CAP_']), InvalidArgumentError, /drop_capabilities: unknown capability/],
   ['ALL as ambient', request([], [], ['ALL']), InvalidArgumentError, /ALL cannot be ambient/],
   ['an ambient capability that is also dropped', request([], ['NET_RAW'], ['NET_RAW']), InvalidArgumentError, /both dropped and added as ambient/],
-  ['a capability outside crion\'s bounding set', request(['SYS_RESOURCE']), FailedPreconditionError, /CAP_SYS_RESOURCE is outside crion's own/],
+  ["a capability outside crion's bounding set", request(['SYS_RESOURCE']), FailedPreconditionError, /CAP_SYS_RESOURCE is outside crion's own/],
 ];
 
 for (const [title, caps, kind, message] of refusals) {

@@ -44,7 +44,7 @@ for (const [parent, driver, message] of invalid) {
   });
 }
 
-test('containerCgroupsPath is a directory under the parent with cgroupfs and runc\'s slice:prefix:name with systemd', (t) => {
+test("containerCgroupsPath is a directory under the parent with cgroupfs and runc's slice:prefix:name with systemd", (t) => {
   t.is(containerCgroupsPath('/kubepods/pod1', 'cgroupfs', 'abc'), '/kubepods/pod1/crion-abc');
   t.is(containerCgroupsPath('/test.slice', 'cgroupfs', 'abc'), '/test.slice/crion-abc');
   t.is(containerCgroupsPath('/test.slice', 'systemd', 'abc'), 'test.slice:crion:abc');

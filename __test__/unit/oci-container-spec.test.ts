@@ -21,10 +21,7 @@ import {
   withSecurity,
 } from '../helpers/oci-fixtures.js';
 
-function specFor(
-  config: ContainerConfig__Output,
-  options: { sandbox?: SandboxContext; host?: Partial<HostFacts> } = {},
-): OciSpec {
+function specFor(config: ContainerConfig__Output, options: { sandbox?: SandboxContext; host?: Partial<HostFacts> } = {}): OciSpec {
   return containerSpec(
     containerSpecInput({
       config,
@@ -59,11 +56,14 @@ test('a plain container: the whole spec', (t) => {
 });
 
 test('the same input gives the same spec', (t) => {
-  const config = withSecurity({ seccompProfilePath: 'runtime/default', capabilities: { addCapabilities: ['NET_ADMIN'], dropCapabilities: [], addAmbientCapabilities: [] } });
+  const config = withSecurity({
+    seccompProfilePath: 'runtime/default',
+    capabilities: { addCapabilities: ['NET_ADMIN'], dropCapabilities: [], addAmbientCapabilities: [] },
+  });
   t.is(JSON.stringify(specFor(config)), JSON.stringify(specFor(config)));
 });
 
-test('the kubelet\'s masked and read-only paths are applied as sent (critest MaskedPaths, ReadonlyPaths)', (t) => {
+test("the kubelet's masked and read-only paths are applied as sent (critest MaskedPaths, ReadonlyPaths)", (t) => {
   const spec = specFor(withSecurity({ maskedPaths: [...DEFAULT_MASKED_PATHS, '/bin/ls'], readonlyPaths: ['/tmp'] }));
   t.deepEqual(spec.linux.maskedPaths, [...DEFAULT_MASKED_PATHS, '/bin/ls']);
   t.deepEqual(spec.linux.readonlyPaths, ['/tmp']);
@@ -134,7 +134,7 @@ test('AppArmor: a named profile on a node without AppArmor is refused', (t) => {
   });
 });
 
-test('annotations: crion\'s keys, then the request\'s except those the runtime acts on', (t) => {
+test("annotations: crion's keys, then the request's except those the runtime acts on", (t) => {
   const spec = specFor(
     containerConfig({
       annotations: {
@@ -160,7 +160,7 @@ test('annotations: crion\'s keys, then the request\'s except those the runtime a
   });
 });
 
-test('the pod\'s sysctls go into every container, which enters the pinned namespaces', (t) => {
+test("the pod's sysctls go into every container, which enters the pinned namespaces", (t) => {
   const sandbox = sandboxContext({
     config: podConfig({ linux: podLinux({ sysctls: { 'kernel.shm_rmid_forced': '1' } }) }),
   });
@@ -169,7 +169,7 @@ test('the pod\'s sysctls go into every container, which enters the pinned namesp
   t.is(spec.linux.cgroupsPath, '/crion/crion-c1');
 });
 
-test('RuntimeDefault seccomp follows the container\'s capabilities', (t) => {
+test("RuntimeDefault seccomp follows the container's capabilities", (t) => {
   const withAdmin = specFor(
     withSecurity({
       seccomp: { profileType: 'RuntimeDefault', localhostRef: '' },

@@ -2,15 +2,7 @@ import test from 'ava';
 import { InvalidArgumentError } from '../../src/errors.js';
 import type { Device__Output } from '../../src/generated/runtime/v1/Device.js';
 import { DEFAULT_DEVICE_RULES, containerSpec, type OciSpec } from '../../src/oci/index.js';
-import {
-  FUSE,
-  SDA,
-  containerConfig,
-  containerSpecInput,
-  podConfig,
-  sandboxContext,
-  securityContext,
-} from '../helpers/oci-fixtures.js';
+import { FUSE, SDA, containerConfig, containerSpecInput, podConfig, sandboxContext, securityContext } from '../helpers/oci-fixtures.js';
 
 function specWith(devices: Device__Output[], privileged = false): OciSpec {
   return containerSpec(
@@ -53,7 +45,10 @@ test('an empty container path is the host path and empty permissions are rwm', (
 test('a privileged container gets every host device and access to all of them', (t) => {
   const spec = specWith([device('/dev/fuse', '/dev/fuse', 'rwm')], true);
   t.deepEqual(spec.linux.resources.devices, [{ allow: true, access: 'rwm' }]);
-  t.deepEqual(spec.linux.devices.map((entry) => entry.path), ['/dev/sda', '/dev/fuse']);
+  t.deepEqual(
+    spec.linux.devices.map((entry) => entry.path),
+    ['/dev/sda', '/dev/fuse'],
+  );
   t.deepEqual(spec.linux.devices[0], { ...SDA });
   t.deepEqual(spec.linux.devices[1], { ...FUSE });
 });

@@ -14,10 +14,7 @@ import {
   withSecurity,
 } from '../helpers/oci-fixtures.js';
 
-function specFor(
-  config: ContainerConfig__Output,
-  options: { sandbox?: SandboxContext; host?: Partial<HostFacts> } = {},
-): OciSpec {
+function specFor(config: ContainerConfig__Output, options: { sandbox?: SandboxContext; host?: Partial<HostFacts> } = {}): OciSpec {
   return containerSpec(
     containerSpecInput({
       config,
@@ -27,8 +24,7 @@ function specFor(
   );
 }
 
-const at = (spec: OciSpec, destination: string): OciMount | undefined =>
-  spec.mounts.find((entry) => entry.destination === destination);
+const at = (spec: OciSpec, destination: string): OciMount | undefined => spec.mounts.find((entry) => entry.destination === destination);
 
 test('the default mounts, the pod files and nothing else for a plain container', (t) => {
   const spec = specFor(containerConfig());
@@ -69,7 +65,7 @@ test('a read-only rootfs makes the pod files read-only too, but not /dev/shm', (
   t.is(at(spec, '/dev/shm')?.options.at(-1), 'rw');
 });
 
-test('host IPC binds the node\'s /dev/shm; a pod without a shared shm keeps the private tmpfs', (t) => {
+test("host IPC binds the node's /dev/shm; a pod without a shared shm keeps the private tmpfs", (t) => {
   const hostIpc = sandboxContext({ config: podConfig({}, { namespaceOptions: namespaceOptions({ ipc: 'NODE' }) }) });
   t.is(at(specFor(containerConfig(), { sandbox: hostIpc }), '/dev/shm')?.source, '/dev/shm');
   const noShm = sandboxContext({ files: { hosts: null, resolvConf: null, hostname: null, shm: null } });
@@ -106,8 +102,7 @@ for (const [title, fields, expected] of binds) {
 
 test('the rootfs propagation follows the mounts that propagate from the host', (t) => {
   const propagation = (...modes: Array<'PROPAGATION_PRIVATE' | 'PROPAGATION_HOST_TO_CONTAINER' | 'PROPAGATION_BIDIRECTIONAL'>) =>
-    specFor(containerConfig({ mounts: modes.map((mode, i) => mount({ containerPath: `/m${i}`, propagation: mode })) })).linux
-      .rootfsPropagation;
+    specFor(containerConfig({ mounts: modes.map((mode, i) => mount({ containerPath: `/m${i}`, propagation: mode })) })).linux.rootfsPropagation;
   t.is(propagation('PROPAGATION_PRIVATE'), undefined);
   t.is(propagation('PROPAGATION_HOST_TO_CONTAINER'), 'rslave');
   t.is(propagation('PROPAGATION_BIDIRECTIONAL'), 'rshared');
@@ -124,8 +119,14 @@ test('CRI mounts replace the defaults and pod files at the same place, and a /de
       ],
     }),
   );
-  t.deepEqual(spec.mounts.filter((entry) => entry.destination === '/etc/hosts').map((entry) => entry.source), ['/var/lib/kubelet/pods/x/etc-hosts']);
-  t.deepEqual(spec.mounts.filter((entry) => entry.destination.startsWith('/dev')).map((entry) => `${entry.destination} ${entry.type}`), ['/dev bind']);
+  t.deepEqual(
+    spec.mounts.filter((entry) => entry.destination === '/etc/hosts').map((entry) => entry.source),
+    ['/var/lib/kubelet/pods/x/etc-hosts'],
+  );
+  t.deepEqual(
+    spec.mounts.filter((entry) => entry.destination.startsWith('/dev')).map((entry) => `${entry.destination} ${entry.type}`),
+    ['/dev bind'],
+  );
 });
 
 test('mounts are ordered parents first, keeping the request order among equals', (t) => {
@@ -145,7 +146,12 @@ test('mounts are ordered parents first, keeping the request order among equals',
 });
 
 const refused: Array<[string, Parameters<typeof mount>[0], new (...args: never[]) => Error, RegExp]> = [
-  ['recursive read-only without readonly (critest)', { recursiveReadOnly: true }, InvalidArgumentError, /mounts\[0\]\.recursive_read_only needs readonly/],
+  [
+    'recursive read-only without readonly (critest)',
+    { recursiveReadOnly: true },
+    InvalidArgumentError,
+    /mounts\[0\]\.recursive_read_only needs readonly/,
+  ],
   [
     'recursive read-only with host-to-container propagation (critest)',
     { readonly: true, recursiveReadOnly: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' },
@@ -179,10 +185,13 @@ for (const [title, fields, kind, message] of refused) {
 }
 
 test('recursive read-only mounts fail on a node that cannot make them', (t) => {
-  t.throws(() => specFor(containerConfig({ mounts: [mount({ readonly: true, recursiveReadOnly: true })] }), { host: { recursiveReadOnlyMounts: false } }), {
-    instanceOf: FailedPreconditionError,
-    message: /needs Linux 5\.12 and runc 1\.1/,
-  });
+  t.throws(
+    () => specFor(containerConfig({ mounts: [mount({ readonly: true, recursiveReadOnly: true })] }), { host: { recursiveReadOnlyMounts: false } }),
+    {
+      instanceOf: FailedPreconditionError,
+      message: /needs Linux 5\.12 and runc 1\.1/,
+    },
+  );
 });
 
 test('a destination mounted twice is refused', (t) => {

@@ -49,17 +49,21 @@ function containerFor(options: Case): OciSpec {
 }
 
 const containers: Array<[string, Case, OciNamespace[]]> = [
-  ['own PID namespace, the pod\'s others, a new cgroup one on v2', {}, [OWN_PID, ...POD, MOUNT, CGROUP]],
-  ['the pod\'s PID namespace through the infra process', { pod: { pid: 'POD' } }, [{ type: 'pid', path: '/proc/4242/ns/pid' }, ...POD, MOUNT, CGROUP]],
-  ['the node\'s PID namespace (hostPID)', { pod: { pid: 'NODE' } }, [...POD, MOUNT, CGROUP]],
-  ['a target container\'s PID namespace', { container: { pid: 'TARGET', targetId: 'c0' }, target: '/proc/77/ns/pid' }, [{ type: 'pid', path: '/proc/77/ns/pid' }, ...POD, MOUNT, CGROUP]],
-  ['the node\'s network and so its UTS namespace', { pod: { network: 'NODE' } }, [OWN_PID, IPC, MOUNT, CGROUP]],
-  ['the node\'s IPC namespace', { pod: { ipc: 'NODE' } }, [OWN_PID, NET, UTS, MOUNT, CGROUP]],
+  ["own PID namespace, the pod's others, a new cgroup one on v2", {}, [OWN_PID, ...POD, MOUNT, CGROUP]],
+  ["the pod's PID namespace through the infra process", { pod: { pid: 'POD' } }, [{ type: 'pid', path: '/proc/4242/ns/pid' }, ...POD, MOUNT, CGROUP]],
+  ["the node's PID namespace (hostPID)", { pod: { pid: 'NODE' } }, [...POD, MOUNT, CGROUP]],
+  [
+    "a target container's PID namespace",
+    { container: { pid: 'TARGET', targetId: 'c0' }, target: '/proc/77/ns/pid' },
+    [{ type: 'pid', path: '/proc/77/ns/pid' }, ...POD, MOUNT, CGROUP],
+  ],
+  ["the node's network and so its UTS namespace", { pod: { network: 'NODE' } }, [OWN_PID, IPC, MOUNT, CGROUP]],
+  ["the node's IPC namespace", { pod: { ipc: 'NODE' } }, [OWN_PID, NET, UTS, MOUNT, CGROUP]],
   ['no cgroup namespace on cgroup v1', { host: { cgroupLayout: 'v1' } }, [OWN_PID, ...POD, MOUNT]],
   ['no cgroup namespace on a hybrid layout', { host: { cgroupLayout: 'hybrid' } }, [OWN_PID, ...POD, MOUNT]],
   ['no cgroup namespace when privileged', { privileged: true }, [OWN_PID, ...POD, MOUNT]],
-  ['the container\'s network and IPC modes do not matter', { container: { network: 'NODE', ipc: 'NODE' } }, [OWN_PID, ...POD, MOUNT, CGROUP]],
-  ['user namespace NODE is the host\'s', { container: { usernsOptions: { mode: 'NODE', uids: [], gids: [] } } }, [OWN_PID, ...POD, MOUNT, CGROUP]],
+  ["the container's network and IPC modes do not matter", { container: { network: 'NODE', ipc: 'NODE' } }, [OWN_PID, ...POD, MOUNT, CGROUP]],
+  ["user namespace NODE is the host's", { container: { usernsOptions: { mode: 'NODE', uids: [], gids: [] } } }, [OWN_PID, ...POD, MOUNT, CGROUP]],
 ];
 
 for (const [title, options, expected] of containers) {
@@ -70,21 +74,51 @@ for (const [title, options, expected] of containers) {
   });
 }
 
-test('the hostname is the pod\'s, except on the host network', (t) => {
+test("the hostname is the pod's, except on the host network", (t) => {
   t.is(containerFor({}).hostname, 'web-0');
   t.is(containerFor({ pod: { network: 'NODE' } }).hostname, undefined);
   t.true(containerFor({ pod: { network: 'NODE' } }).process.env.includes('HOSTNAME=web-0'));
 });
 
 const refusals: Array<[string, Case, new (...args: never[]) => Error, RegExp]> = [
-  ['a shared PID namespace without an infra process', { pod: { pid: 'POD' }, paths: { infraPid: null } }, InvalidArgumentError, /pid is POD but the pod has no shared PID namespace/],
-  ['the pod\'s PID namespace in a hostPID pod', { pod: { pid: 'NODE' }, container: { pid: 'POD' } }, InvalidArgumentError, /pid is POD but the pod has no shared PID namespace/],
-  ['the node\'s PID namespace in a pod without hostPID', { container: { pid: 'NODE' } }, InvalidArgumentError, /pid is NODE but the pod does not use the node's PID namespace/],
+  [
+    'a shared PID namespace without an infra process',
+    { pod: { pid: 'POD' }, paths: { infraPid: null } },
+    InvalidArgumentError,
+    /pid is POD but the pod has no shared PID namespace/,
+  ],
+  [
+    "the pod's PID namespace in a hostPID pod",
+    { pod: { pid: 'NODE' }, container: { pid: 'POD' } },
+    InvalidArgumentError,
+    /pid is POD but the pod has no shared PID namespace/,
+  ],
+  [
+    "the node's PID namespace in a pod without hostPID",
+    { container: { pid: 'NODE' } },
+    InvalidArgumentError,
+    /pid is NODE but the pod does not use the node's PID namespace/,
+  ],
   ['TARGET without a target', { container: { pid: 'TARGET', targetId: 'c0' } }, InvalidArgumentError, /TARGET without a running target container/],
   ['TARGET without a target id', { container: { pid: 'TARGET' }, target: '/proc/1/ns/pid' }, InvalidArgumentError, /TARGET without/],
-  ['a pod user namespace', { container: { usernsOptions: { mode: 'POD', uids: [], gids: [] } } }, InvalidArgumentError, /userns_options: user namespaces are not supported yet/],
-  ['a container user namespace', { container: { usernsOptions: { mode: 'CONTAINER', uids: [], gids: [] } } }, InvalidArgumentError, /mode must be NODE or POD, not CONTAINER/],
-  ['a pod network namespace that was not set up', { paths: { network: null } }, FailedPreconditionError, /the pod's network namespace has not been set up/],
+  [
+    'a pod user namespace',
+    { container: { usernsOptions: { mode: 'POD', uids: [], gids: [] } } },
+    InvalidArgumentError,
+    /userns_options: user namespaces are not supported yet/,
+  ],
+  [
+    'a container user namespace',
+    { container: { usernsOptions: { mode: 'CONTAINER', uids: [], gids: [] } } },
+    InvalidArgumentError,
+    /mode must be NODE or POD, not CONTAINER/,
+  ],
+  [
+    'a pod network namespace that was not set up',
+    { paths: { network: null } },
+    FailedPreconditionError,
+    /the pod's network namespace has not been set up/,
+  ],
 ];
 
 for (const [title, options, kind, message] of refusals) {
@@ -106,9 +140,9 @@ function sandboxFor(pod: Partial<NamespaceOption__Output>, host: Partial<HostFac
 }
 
 const sandboxes: Array<[string, Partial<NamespaceOption__Output>, OciNamespace[]]> = [
-  ['creates the pod\'s PID namespace and joins the pinned ones', { pid: 'POD' }, [OWN_PID, ...POD, MOUNT, CGROUP]],
-  ['stays in the node\'s PID namespace for hostPID', { pid: 'NODE' }, [...POD, MOUNT, CGROUP]],
-  ['stays in the node\'s network, UTS and IPC namespaces', { pid: 'POD', network: 'NODE', ipc: 'NODE' }, [OWN_PID, MOUNT, CGROUP]],
+  ["creates the pod's PID namespace and joins the pinned ones", { pid: 'POD' }, [OWN_PID, ...POD, MOUNT, CGROUP]],
+  ["stays in the node's PID namespace for hostPID", { pid: 'NODE' }, [...POD, MOUNT, CGROUP]],
+  ["stays in the node's network, UTS and IPC namespaces", { pid: 'POD', network: 'NODE', ipc: 'NODE' }, [OWN_PID, MOUNT, CGROUP]],
 ];
 
 for (const [title, pod, expected] of sandboxes) {
@@ -126,7 +160,7 @@ test('the infra process refuses pod user namespaces too', (t) => {
   });
 });
 
-test('a container without namespace options follows the pod\'s PID mode', (t) => {
+test("a container without namespace options follows the pod's PID mode", (t) => {
   const pidOf = (pid: 'POD' | 'CONTAINER' | 'NODE') =>
     containerSpec(
       containerSpecInput({

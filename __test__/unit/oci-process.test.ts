@@ -5,11 +5,7 @@ import type { ContainerDefaults } from '../../src/image/manifest.js';
 import { containerSpec, type HostFacts, type OciProcess } from '../../src/oci/index.js';
 import { containerConfig, containerSpecInput, hostFacts, imageDefaults } from '../helpers/oci-fixtures.js';
 
-function processOf(
-  config: Partial<ContainerConfig__Output>,
-  image: Partial<ContainerDefaults> = {},
-  host: Partial<HostFacts> = {},
-): OciProcess {
+function processOf(config: Partial<ContainerConfig__Output>, image: Partial<ContainerDefaults> = {}, host: Partial<HostFacts> = {}): OciProcess {
   return containerSpec(
     containerSpecInput({
       config: containerConfig(config),
@@ -23,10 +19,20 @@ function processOf(
 const env = (pairs: Record<string, string>) => Object.entries(pairs).map(([key, value]) => ({ key, value: Buffer.from(value) }));
 
 const args: Array<[string, Partial<ContainerConfig__Output>, Partial<ContainerDefaults>, string[]]> = [
-  ['the image\'s entrypoint and cmd', {}, { entrypoint: ['/docker-entrypoint.sh'], cmd: ['nginx', '-g', 'daemon off;'] }, ['/docker-entrypoint.sh', 'nginx', '-g', 'daemon off;']],
+  [
+    "the image's entrypoint and cmd",
+    {},
+    { entrypoint: ['/docker-entrypoint.sh'], cmd: ['nginx', '-g', 'daemon off;'] },
+    ['/docker-entrypoint.sh', 'nginx', '-g', 'daemon off;'],
+  ],
   ['command replaces the entrypoint and drops the cmd', { command: ['sh', '-c'] }, { entrypoint: ['/init'], cmd: ['serve'] }, ['sh', '-c']],
   ['command with args', { command: ['sleep'], args: ['10'] }, { entrypoint: ['/init'], cmd: ['serve'] }, ['sleep', '10']],
-  ['args alone replace the cmd and keep the entrypoint', { args: ['--port', '80'] }, { entrypoint: ['/init'], cmd: ['serve'] }, ['/init', '--port', '80']],
+  [
+    'args alone replace the cmd and keep the entrypoint',
+    { args: ['--port', '80'] },
+    { entrypoint: ['/init'], cmd: ['serve'] },
+    ['/init', '--port', '80'],
+  ],
   ['args alone without an entrypoint', { args: ['ls', '/'] }, { entrypoint: null, cmd: ['sh'] }, ['ls', '/']],
   ['an entrypoint of [""] is none', {}, { entrypoint: [''], cmd: ['sh'] }, ['sh']],
   ['the cmd alone', {}, { entrypoint: null, cmd: ['sh'] }, ['sh']],
@@ -84,8 +90,8 @@ for (const [title, pairs, message] of badEnv) {
 }
 
 const cwds: Array<[string, string, string, string]> = [
-  ['the request\'s', '/work', '/app', '/work'],
-  ['the image\'s', '', '/app', '/app'],
+  ["the request's", '/work', '/app', '/work'],
+  ["the image's", '', '/app', '/app'],
   ['the root by default', '', '', '/'],
 ];
 
@@ -105,5 +111,5 @@ test('the user, terminal and rlimits are passed on', (t) => {
   t.deepEqual(process.user, { uid: 1000, gid: 1000, additionalGids: [1000, 1234] });
   t.true(process.terminal);
   t.deepEqual(process.rlimits, [{ type: 'RLIMIT_NOFILE', hard: 1048576, soft: 1048576 }]);
-  t.is(processOf({}).rlimits, undefined, 'no rlimits: the runtime inherits crion\'s');
+  t.is(processOf({}).rlimits, undefined, "no rlimits: the runtime inherits crion's");
 });

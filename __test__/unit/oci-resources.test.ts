@@ -39,17 +39,39 @@ const cases: Array<[string, Partial<LinuxContainerResources__Output> | null, Par
   ['a memory limit forbids swap by default', { memoryLimitInBytes: '268435456' }, {}, { memory: { limit: 268435456, swap: 268435456 } }],
   ['a memory limit with a swap limit', { memoryLimitInBytes: '100', memorySwapLimitInBytes: '300' }, {}, { memory: { limit: 100, swap: 300 } }],
   ['unlimited swap', { memoryLimitInBytes: '100', memorySwapLimitInBytes: '-1' }, {}, { memory: { limit: 100, swap: -1 } }],
-  ['no swap accounting on the node', { memoryLimitInBytes: '100', memorySwapLimitInBytes: '300' }, { swapAccounting: false }, { memory: { limit: 100 } }],
+  [
+    'no swap accounting on the node',
+    { memoryLimitInBytes: '100', memorySwapLimitInBytes: '300' },
+    { swapAccounting: false },
+    { memory: { limit: 100 } },
+  ],
   [
     'huge pages of the sizes the node has',
-    { hugepageLimits: [{ pageSize: '2MB', limit: '4194304' }, { pageSize: '1GB', limit: '0' }, { pageSize: '16GB', limit: '0' }] },
+    {
+      hugepageLimits: [
+        { pageSize: '2MB', limit: '4194304' },
+        { pageSize: '1GB', limit: '0' },
+        { pageSize: '16GB', limit: '0' },
+      ],
+    },
     {},
-    { hugepageLimits: [{ pageSize: '2MB', limit: 4194304 }, { pageSize: '1GB', limit: 0 }] },
+    {
+      hugepageLimits: [
+        { pageSize: '2MB', limit: 4194304 },
+        { pageSize: '1GB', limit: 0 },
+      ],
+    },
   ],
-  ['no page size of the kernel\'s', { hugepageLimits: [{ pageSize: '2MB', limit: '0' }] }, { hugepageSizes: [] }, {}],
+  ["no page size of the kernel's", { hugepageLimits: [{ pageSize: '2MB', limit: '0' }] }, { hugepageSizes: [] }, {}],
   [
     'no hugetlb controller where runc puts its cgroups (hybrid: it sits in the v2 hierarchy only)',
-    { hugepageLimits: [{ pageSize: '2MB', limit: '0' }, { pageSize: '1GB', limit: '0' }], memoryLimitInBytes: '100' },
+    {
+      hugepageLimits: [
+        { pageSize: '2MB', limit: '0' },
+        { pageSize: '1GB', limit: '0' },
+      ],
+      memoryLimitInBytes: '100',
+    },
     { cgroupLayout: 'hybrid', cgroupControllers: ['cpu', 'cpuset', 'memory', 'pids'] },
     { memory: { limit: 100, swap: 100 } },
   ],
@@ -67,7 +89,12 @@ const cases: Array<[string, Partial<LinuxContainerResources__Output> | null, Par
     { cgroupControllers: ['memory'] },
     { unified: { 'cgroup.freeze': '0', 'memory.high': '1' } },
   ],
-  ['cgroup v2 files', { unified: { 'memory.high': '1000000', 'io.weight': 'default 100' } }, {}, { unified: { 'io.weight': 'default 100', 'memory.high': '1000000' } }],
+  [
+    'cgroup v2 files',
+    { unified: { 'memory.high': '1000000', 'io.weight': 'default 100' } },
+    {},
+    { unified: { 'io.weight': 'default 100', 'memory.high': '1000000' } },
+  ],
 ];
 
 for (const [title, limits, host, expected] of cases) {
@@ -82,7 +109,10 @@ test('each limit left out is named with its reason, and the rest of the spec sti
     resources({
       cpuShares: '2',
       memoryLimitInBytes: '100',
-      hugepageLimits: [{ pageSize: '2MB', limit: '0' }, { pageSize: '64KB', limit: '0' }],
+      hugepageLimits: [
+        { pageSize: '2MB', limit: '0' },
+        { pageSize: '64KB', limit: '0' },
+      ],
       unified: {},
     }),
     hostFacts({ cgroupLayout: 'hybrid', cgroupControllers: ['cpu', 'cpuacct', 'cpuset', 'pids'] }),
@@ -109,11 +139,13 @@ test('hugepage limits without a hugetlb controller are refused when the node is 
   // Nothing asked of hugetlb, nothing to refuse.
   t.is(containerLimits(resources({ cpuShares: '2' }), host).hugepageLimits, null);
   // Bad values are refused whatever the node offers.
-  t.throws(() => containerLimits(resources({ memoryLimitInBytes: '-1' }), hostFacts({ cgroupControllers: [] })), { instanceOf: InvalidArgumentError });
+  t.throws(() => containerLimits(resources({ memoryLimitInBytes: '-1' }), hostFacts({ cgroupControllers: [] })), {
+    instanceOf: InvalidArgumentError,
+  });
 });
 
 const oom: Array<[string, Partial<LinuxContainerResources__Output> | null, number | null, number | undefined]> = [
-  ['not set without resources: the runtime inherits crion\'s', null, null, undefined],
+  ["not set without resources: the runtime inherits crion's", null, null, undefined],
   ['as asked', { oomScoreAdj: '-997' }, null, -997],
   ['raised to the floor crion cannot go below', { oomScoreAdj: '-997' }, -500, -500],
   ['above the floor, as asked', { oomScoreAdj: '1000' }, -500, 1000],
@@ -127,7 +159,12 @@ for (const [title, limits, floor, expected] of oom) {
 }
 
 const refused: Array<[string, Partial<LinuxContainerResources__Output>, Partial<HostFacts>, RegExp]> = [
-  ['swap below memory', { memoryLimitInBytes: '200', memorySwapLimitInBytes: '100' }, {}, /memory_swap_limit_in_bytes \(100\) is below memory_limit_in_bytes \(200\)/],
+  [
+    'swap below memory',
+    { memoryLimitInBytes: '200', memorySwapLimitInBytes: '100' },
+    {},
+    /memory_swap_limit_in_bytes \(100\) is below memory_limit_in_bytes \(200\)/,
+  ],
   ['a negative memory limit', { memoryLimitInBytes: '-5' }, {}, /memory_limit_in_bytes: -5 is outside/],
   ['a memory limit past 2^53', { memoryLimitInBytes: '9223372036854775807' }, {}, /memory_limit_in_bytes: 9223372036854775807 is outside/],
   ['an oom_score_adj out of range', { oomScoreAdj: '1001' }, {}, /oom_score_adj: 1001 is outside -1000\.\.1000/],
@@ -145,7 +182,7 @@ for (const [title, limits, host, message] of refused) {
   });
 }
 
-test('the cgroups path puts the container under the pod\'s parent in the driver\'s form', (t) => {
+test("the cgroups path puts the container under the pod's parent in the driver's form", (t) => {
   t.is(specWith(null).linux.cgroupsPath, '/kubepods/besteffort/podpod-uid-1/crion-c1');
   const slice = containerSpec(
     containerSpecInput({

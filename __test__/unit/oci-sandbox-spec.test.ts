@@ -50,7 +50,7 @@ test('the infra oom_score_adj is raised to the floor crion cannot go below', (t)
   t.is(specFor({}, {}, { host: { oomScoreAdjFloor: -500 } }).process.oomScoreAdj, -500);
 });
 
-test('the infra process takes the pod\'s sysctls and refuses node-wide ones', (t) => {
+test("the infra process takes the pod's sysctls and refuses node-wide ones", (t) => {
   t.deepEqual(specFor({ linux: podLinux({ sysctls: { 'net.core.somaxconn': '1024' } }) }).linux.sysctl, {
     'net.core.somaxconn': '1024',
   });
@@ -60,7 +60,7 @@ test('the infra process takes the pod\'s sysctls and refuses node-wide ones', (t
   });
 });
 
-test('a privileged pod\'s infra process is unconfined', (t) => {
+test("a privileged pod's infra process is unconfined", (t) => {
   const spec = specFor({}, { privileged: true, seccompProfilePath: 'runtime/default' });
   t.is(spec.linux.seccomp, undefined);
   t.deepEqual(spec.linux.maskedPaths, []);
@@ -76,7 +76,7 @@ test('entrypoint and cmd of the pause image are combined, and one of them is req
   });
 });
 
-test('a host-network pod has the node\'s hostname', (t) => {
+test("a host-network pod has the node's hostname", (t) => {
   const spec = specFor({ hostname: '' }, { namespaceOptions: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD', targetId: '', usernsOptions: null } });
   t.is(spec.hostname, undefined);
   t.true(spec.process.env.includes('HOSTNAME=node-1'));

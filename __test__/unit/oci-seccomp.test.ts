@@ -10,15 +10,7 @@ import {
   type OciSeccomp,
   type OciSyscall,
 } from '../../src/oci/index.js';
-import {
-  containerSpecInput,
-  hostFacts,
-  imageDefaults,
-  lookups,
-  podConfig,
-  sandboxContext,
-  withSecurity,
-} from '../helpers/oci-fixtures.js';
+import { containerSpecInput, hostFacts, imageDefaults, lookups, podConfig, sandboxContext, withSecurity } from '../helpers/oci-fixtures.js';
 import type { LinuxContainerSecurityContext__Output } from '../../src/generated/runtime/v1/LinuxContainerSecurityContext.js';
 
 const BLOCK_CHMOD = JSON.stringify({
@@ -55,7 +47,7 @@ test('no profile and Unconfined give no filter (critest: nil profile and unconfi
   t.is(seccompOf({ seccompProfilePath: 'unconfined' }), undefined);
 });
 
-test('RuntimeDefault gives crion\'s allow list for the native and compat architectures (critest: default)', (t) => {
+test("RuntimeDefault gives crion's allow list for the native and compat architectures (critest: default)", (t) => {
   for (const security of [
     { seccomp: { profileType: 'RuntimeDefault' as const, localhostRef: '' } },
     { seccompProfilePath: 'runtime/default' },
@@ -71,7 +63,13 @@ test('RuntimeDefault gives crion\'s allow list for the native and compat archite
 
 test('a privileged container has no filter even when it names one (critest)', (t) => {
   const profiles = { '/profiles/block-chmod.json': BLOCK_CHMOD };
-  t.is(seccompOf({ privileged: true, seccomp: { profileType: 'Localhost', localhostRef: '/profiles/block-chmod.json' } }, { privilegedPod: true, profiles }), undefined);
+  t.is(
+    seccompOf(
+      { privileged: true, seccomp: { profileType: 'Localhost', localhostRef: '/profiles/block-chmod.json' } },
+      { privilegedPod: true, profiles },
+    ),
+    undefined,
+  );
   t.is(seccompOf({ privileged: true, seccompProfilePath: 'runtime/default' }, { privilegedPod: true }), undefined);
 });
 
@@ -84,11 +82,31 @@ test('a Localhost profile is read from the node and passed on (critest: localhos
 });
 
 const refused: Array<[string, Partial<LinuxContainerSecurityContext__Output>, new (...args: never[]) => Error, RegExp]> = [
-  ['a missing Localhost profile', { seccomp: { profileType: 'Localhost', localhostRef: '/nope.json' } }, InvalidArgumentError, /cannot read seccomp profile "\/nope\.json": ENOENT/],
-  ['a relative Localhost profile', { seccomp: { profileType: 'Localhost', localhostRef: 'rel.json' } }, InvalidArgumentError, /must be an absolute path/],
+  [
+    'a missing Localhost profile',
+    { seccomp: { profileType: 'Localhost', localhostRef: '/nope.json' } },
+    InvalidArgumentError,
+    /cannot read seccomp profile "\/nope\.json": ENOENT/,
+  ],
+  [
+    'a relative Localhost profile',
+    { seccomp: { profileType: 'Localhost', localhostRef: 'rel.json' } },
+    InvalidArgumentError,
+    /must be an absolute path/,
+  ],
   ['Localhost without a ref', { seccomp: { profileType: 'Localhost', localhostRef: '' } }, InvalidArgumentError, /localhost_ref is required/],
-  ['a ref with RuntimeDefault', { seccomp: { profileType: 'RuntimeDefault', localhostRef: '/x' } }, InvalidArgumentError, /only valid with profile_type Localhost/],
-  ['an unknown legacy profile string', { seccompProfilePath: 'strict' }, InvalidArgumentError, /"strict" is not runtime\/default, unconfined or localhost/],
+  [
+    'a ref with RuntimeDefault',
+    { seccomp: { profileType: 'RuntimeDefault', localhostRef: '/x' } },
+    InvalidArgumentError,
+    /only valid with profile_type Localhost/,
+  ],
+  [
+    'an unknown legacy profile string',
+    { seccompProfilePath: 'strict' },
+    InvalidArgumentError,
+    /"strict" is not runtime\/default, unconfined or localhost/,
+  ],
 ];
 
 for (const [title, security, kind, message] of refused) {
@@ -124,8 +142,15 @@ test('the default policy: namespaces only with CAP_SYS_ADMIN, clone3 falls back 
   t.true(rulesFor(plain, 'chown').length === 1 && rulesFor(plain, 'ptrace').length === 1);
 
   const admin = compileSeccompPolicy(DEFAULT_SECCOMP_POLICY, [...DEFAULT_CAPABILITIES, 'CAP_SYS_ADMIN'], 'amd64');
-  t.deepEqual(rulesFor(admin, 'clone').map((rule) => rule.args), [undefined], 'any clone flags');
-  t.deepEqual(rulesFor(admin, 'clone3').map((rule) => rule.action), ['SCMP_ACT_ALLOW']);
+  t.deepEqual(
+    rulesFor(admin, 'clone').map((rule) => rule.args),
+    [undefined],
+    'any clone flags',
+  );
+  t.deepEqual(
+    rulesFor(admin, 'clone3').map((rule) => rule.action),
+    ['SCMP_ACT_ALLOW'],
+  );
   for (const name of ['unshare', 'setns', 'mount', 'sethostname', 'bpf']) t.is(rulesFor(admin, name).length, 1, name);
 });
 

@@ -5,9 +5,13 @@ import { podSysctls } from '../../src/oci/index.js';
 const POD = { hostNetwork: false, hostIpc: false };
 
 const accepted: Array<[string, Record<string, string>, Record<string, string>]> = [
-  ['critest\'s safe sysctl', { 'kernel.shm_rmid_forced': '1' }, { 'kernel.shm_rmid_forced': '1' }],
-  ['critest\'s unsafe sysctl', { 'fs.mqueue.msg_max': '100' }, { 'fs.mqueue.msg_max': '100' }],
-  ['message queues and semaphores', { 'kernel.msgmax': '8192', 'kernel.sem': '250 32000 32 128' }, { 'kernel.msgmax': '8192', 'kernel.sem': '250 32000 32 128' }],
+  ["critest's safe sysctl", { 'kernel.shm_rmid_forced': '1' }, { 'kernel.shm_rmid_forced': '1' }],
+  ["critest's unsafe sysctl", { 'fs.mqueue.msg_max': '100' }, { 'fs.mqueue.msg_max': '100' }],
+  [
+    'message queues and semaphores',
+    { 'kernel.msgmax': '8192', 'kernel.sem': '250 32000 32 128' },
+    { 'kernel.msgmax': '8192', 'kernel.sem': '250 32000 32 128' },
+  ],
   ['network sysctls', { 'net.ipv4.ip_unprivileged_port_start': '0' }, { 'net.ipv4.ip_unprivileged_port_start': '0' }],
   ['the slash form, with a dot in an interface name', { 'net/ipv4/conf/eno2.100/rp_filter': '1' }, { 'net.ipv4.conf.eno2/100.rp_filter': '1' }],
   ['none', {}, {}],

@@ -31,7 +31,7 @@ const GROUP = [
 const int64 = (value: number) => ({ value: String(value) });
 
 const resolves: Array<[string, Partial<LinuxContainerSecurityContext__Output> | null, string, ResolvedUser]> = [
-  ['no user anywhere is root, with root\'s groups', null, '', { uid: 0, gid: 0, additionalGids: [0, 10] }],
+  ["no user anywhere is root, with root's groups", null, '', { uid: 0, gid: 0, additionalGids: [0, 10] }],
   ['image USER name', null, 'www-data', { uid: 33, gid: 33, additionalGids: [33, 50] }],
   ['image USER uid found in passwd takes its group', null, '33', { uid: 33, gid: 33, additionalGids: [33, 50] }],
   ['image USER uid not in passwd gets group 0', null, '1002', { uid: 1002, gid: 0, additionalGids: [0] }],
@@ -66,14 +66,20 @@ for (const [title, context, imageUser, expected] of resolves) {
 }
 
 const refuses: Array<[string, Partial<LinuxContainerSecurityContext__Output>, string, string | null, RegExp]> = [
-  ['run_as_group without a user (critest)', { runAsGroup: int64(1) }, 'www-data', PASSWD, /run_as_group is set without run_as_user or run_as_username/],
+  [
+    'run_as_group without a user (critest)',
+    { runAsGroup: int64(1) },
+    'www-data',
+    PASSWD,
+    /run_as_group is set without run_as_user or run_as_username/,
+  ],
   ['run_as_user and run_as_username together', { runAsUser: int64(1), runAsUsername: 'www-data' }, '', PASSWD, /mutually exclusive/],
   ['an unknown run_as_username', { runAsUsername: 'x' }, '', PASSWD, /^user "x" not found in the image's \/etc\/passwd$/],
   ['a username without /etc/passwd', { runAsUsername: 'www-data' }, '', null, /the image has no \/etc\/passwd/],
   ['an unknown image USER name', {}, 'ghost', PASSWD, /user "ghost" not found/],
   ['an unknown image group', {}, 'www-data:ghosts', PASSWD, /group "ghosts" not found in the image's \/etc\/group/],
   ['a USER with two colons', {}, 'a:b:c', PASSWD, /is not user, uid, user:group or uid:gid/],
-  ['a uid above runc\'s limit', { runAsUser: int64(2 ** 31) }, '', PASSWD, /run_as_user: 2147483648 is outside 0\.\.2147483647/],
+  ["a uid above runc's limit", { runAsUser: int64(2 ** 31) }, '', PASSWD, /run_as_user: 2147483648 is outside 0\.\.2147483647/],
   ['a negative gid', { runAsUser: int64(1), runAsGroup: int64(-1) }, '', PASSWD, /run_as_group/],
   ['a non-numeric supplemental group', { supplementalGroups: ['wheel'] }, '', PASSWD, /supplemental_groups: "wheel" is not an integer/],
 ];
@@ -88,10 +94,11 @@ for (const [title, context, imageUser, passwd, message] of refuses) {
 }
 
 test('resolveUser takes a pod security context, which has no username, for the infra process', (t) => {
-  t.deepEqual(
-    resolveUser(sandboxSecurityContext({ runAsUser: int64(65535), runAsGroup: int64(65535) }), '65535:65535', null, null),
-    { uid: 65535, gid: 65535, additionalGids: [65535] },
-  );
+  t.deepEqual(resolveUser(sandboxSecurityContext({ runAsUser: int64(65535), runAsGroup: int64(65535) }), '65535:65535', null, null), {
+    uid: 65535,
+    gid: 65535,
+    additionalGids: [65535],
+  });
 });
 
 test('resolveUser works without /etc/group: numeric groups still resolve and no memberships are added', (t) => {

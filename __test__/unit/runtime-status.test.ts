@@ -28,7 +28,10 @@ test('RuntimeReady holds when the default handler is installed; the default is l
     },
     false,
   );
-  t.like(report.conditions.find((condition) => condition.type === 'RuntimeReady'), { status: true, reason: '' });
+  t.like(
+    report.conditions.find((condition) => condition.type === 'RuntimeReady'),
+    { status: true, reason: '' },
+  );
   t.deepEqual(
     report.handlers.map((handler) => handler.name),
     ['', 'runc'],
@@ -39,7 +42,12 @@ test('RuntimeReady holds when the default handler is installed; the default is l
 
 test('RuntimeReady is false with a reason when the default handler is missing', async (t) => {
   const report = await reportRuntimeStatus(
-    { defaultHandler: 'runc', handlers: { runc: { path: '/nonexistent/runc', root: '/run/runc' } }, networkReadiness: noNetwork, verboseInfo: () => ({}) },
+    {
+      defaultHandler: 'runc',
+      handlers: { runc: { path: '/nonexistent/runc', root: '/run/runc' } },
+      networkReadiness: noNetwork,
+      verboseInfo: () => ({}),
+    },
     false,
   );
   const ready = report.conditions.find((condition) => condition.type === 'RuntimeReady');
@@ -62,13 +70,21 @@ test('NetworkReady holds when the network reports itself ready', async (t) => {
     { defaultHandler: 'runc', handlers: {}, networkReadiness: async () => ({ ready: true, message: '' }), verboseInfo: () => ({}) },
     false,
   );
-  t.like(report.conditions.find((condition) => condition.type === 'NetworkReady'), { status: true, reason: '', message: '' });
+  t.like(
+    report.conditions.find((condition) => condition.type === 'NetworkReady'),
+    { status: true, reason: '', message: '' },
+  );
 });
 
 test('verbose info carries JSON values, including how each handler resolved', async (t) => {
   const binary = await fakeRuntimeBinary(t);
   const report = await reportRuntimeStatus(
-    { defaultHandler: 'runc', handlers: { runc: { path: binary, root: '/run/runc' } }, networkReadiness: noNetwork, verboseInfo: () => ({ hostProbe: { pidfd: true } }) },
+    {
+      defaultHandler: 'runc',
+      handlers: { runc: { path: binary, root: '/run/runc' } },
+      networkReadiness: noNetwork,
+      verboseInfo: () => ({ hostProbe: { pidfd: true } }),
+    },
     true,
   );
   t.deepEqual(JSON.parse(report.info!.hostProbe!), { pidfd: true });

@@ -99,7 +99,10 @@ async function manager(t: { teardown(fn: () => Promise<void>): void }, network: 
     handlerProblem: (name) => (name === 'runc' ? null : `runtime handler "${name}" is not configured`),
     defaultHandler: () => 'runc',
     checkSpecValues: (pod) =>
-      checkPodSpecValues({ sysctls: pod.sysctls, cgroupParent: pod.cgroupParent, hostNetwork: pod.network === 'NODE', hostIpc: pod.ipc === 'NODE' }, 'cgroupfs'),
+      checkPodSpecValues(
+        { sysctls: pod.sysctls, cgroupParent: pod.cgroupParent, hostNetwork: pod.network === 'NODE', hostIpc: pod.ipc === 'NODE' },
+        'cgroupfs',
+      ),
     log,
   });
   return { sandboxes, dir, logText: () => logText };
@@ -131,13 +134,7 @@ test("a pod's containers are stopped before its network goes, and removed before
   const pod = await sandboxes.run(request('ordered'));
   await sandboxes.stop(pod.id);
   await sandboxes.remove(pod.id);
-  t.deepEqual(network.steps, [
-    `stop containers of ${pod.id}`,
-    'detach',
-    `stop containers of ${pod.id}`,
-    `remove containers of ${pod.id}`,
-    'detach',
-  ]);
+  t.deepEqual(network.steps, [`stop containers of ${pod.id}`, 'detach', `stop containers of ${pod.id}`, `remove containers of ${pod.id}`, 'detach']);
 });
 
 test('a failed attach leaves no record or runtime directory', async (t) => {
@@ -301,21 +298,45 @@ test('a pod config that would inject, escape or spin is INVALID_ARGUMENT naming 
   const base = request('safe');
   const dns = { servers: ['10.96.0.10'], searches: ['svc.cluster.local'], options: ['ndots:5'] };
   const cases: Array<[string, SandboxRequest, RegExp]> = [
-    ['CNI_ARGS through the name', { ...base, metadata: { ...base.metadata, name: 'x;IP=10.89.77.77' } }, /^metadata\.name "x;IP=10\.89\.77\.77" may not contain/],
+    [
+      'CNI_ARGS through the name',
+      { ...base, metadata: { ...base.metadata, name: 'x;IP=10.89.77.77' } },
+      /^metadata\.name "x;IP=10\.89\.77\.77" may not contain/,
+    ],
     ['CNI_ARGS through the namespace', { ...base, metadata: { ...base.metadata, namespace: 'probe;IP=10.89.77.78' } }, /^metadata\.namespace /],
-    ['a resolv.conf line through a server', { ...base, dns: { ...dns, servers: ['1.1.1.1\nnameserver 6.6.6.6'] } }, /^dns_config\.servers\[0\] .* is not an IP address$/],
+    [
+      'a resolv.conf line through a server',
+      { ...base, dns: { ...dns, servers: ['1.1.1.1\nnameserver 6.6.6.6'] } },
+      /^dns_config\.servers\[0\] .* is not an IP address$/,
+    ],
     ['two words as one search', { ...base, dns: { ...dns, searches: ['a.example b.example'] } }, /^dns_config\.searches\[0\] .* must be one word/],
     ['a line through an option', { ...base, dns: { ...dns, options: ['ndots:1\nnameserver 6.6.6.6'] } }, /^dns_config\.options\[0\] /],
     ['a hosts line through the hostname', { ...base, hostname: 'web\n6.6.6.6 registry' }, /^hostname .* is not a host name/],
     ['a hostname the kernel cannot take', { ...base, hostname: 'h'.repeat(65) }, /^hostname /],
     ['a relative log directory', { ...base, logDirectory: 'logs/pod' }, /^log_directory "logs\/pod" must be an absolute path$/],
-    ['a log directory climbing out', { ...base, logDirectory: '/var/log/pods/../../etc' }, /^log_directory .* may not contain "\." or "\.\." components$/],
+    [
+      'a log directory climbing out',
+      { ...base, logDirectory: '/var/log/pods/../../etc' },
+      /^log_directory .* may not contain "\." or "\.\." components$/,
+    ],
     ['a log directory in /proc', { ...base, logDirectory: '/proc/1/probe' }, /^log_directory "\/proc\/1\/probe" is on a kernel pseudo-filesystem/],
     ['a log directory that is a device', { ...base, logDirectory: '/dev/null' }, /^log_directory "\/dev\/null" is on a kernel pseudo-filesystem/],
     ['a log directory that is a file', { ...base, logDirectory: '/etc/hostname' }, /^log_directory "\/etc\/hostname" is not a directory$/],
-    ['a host port past 65535', { ...base, portMappings: [{ hostPort: 70000, containerPort: 80, protocol: 'tcp', hostIP: '' }] }, /^port_mappings\[0\]\.host_port 70000 is not a port/],
-    ['a container port of 0', { ...base, portMappings: [{ hostPort: 8080, containerPort: 0, protocol: 'tcp', hostIP: '' }] }, /^port_mappings\[0\]\.container_port 0 /],
-    ['a host IP that is not one', { ...base, portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: 'localhost' }] }, /^port_mappings\[0\]\.host_ip /],
+    [
+      'a host port past 65535',
+      { ...base, portMappings: [{ hostPort: 70000, containerPort: 80, protocol: 'tcp', hostIP: '' }] },
+      /^port_mappings\[0\]\.host_port 70000 is not a port/,
+    ],
+    [
+      'a container port of 0',
+      { ...base, portMappings: [{ hostPort: 8080, containerPort: 0, protocol: 'tcp', hostIP: '' }] },
+      /^port_mappings\[0\]\.container_port 0 /,
+    ],
+    [
+      'a host IP that is not one',
+      { ...base, portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: 'localhost' }] },
+      /^port_mappings\[0\]\.host_ip /,
+    ],
     ['a cgroup parent climbing out', { ...base, cgroupParent: '../../x' }, /^linux\.cgroup_parent: "\.\.\/\.\.\/x" may not contain/],
     ['a sysctl for the whole node', { ...base, sysctls: { 'kernel.panic': '1' } }, /^linux\.sysctls: kernel\.panic is not namespaced/],
   ];

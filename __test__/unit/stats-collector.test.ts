@@ -135,7 +135,11 @@ test('a running container has cgroup figures and a rate from its second sample o
 });
 
 test('containers that do not run are listed with their writable layer only', async (t) => {
-  const { collector, root } = await fixture(t, [container('c1', 'p1', 'CONTAINER_EXITED'), container('c2', 'p1', 'CONTAINER_CREATED')], [sandbox('p1')]);
+  const { collector, root } = await fixture(
+    t,
+    [container('c1', 'p1', 'CONTAINER_EXITED'), container('c2', 'p1', 'CONTAINER_CREATED')],
+    [sandbox('p1')],
+  );
   // A stale cgroup left behind must not be reported for an exited container.
   await cgroup(root, '/crion/crion-c1', 5, 5, 1);
   const listed = await collector.containers(null);
@@ -229,7 +233,16 @@ test('host-network pods have no network figures, and pods that are not ready hav
   t.is(hostNetwork?.network, null);
   t.deepEqual(networkReads, []);
   t.like(stopped, { cpu: null, memory: null, network: null, processCount: null });
-  t.deepEqual(stopped?.containers.map((entry) => entry.container.id), ['c2']);
-  t.deepEqual((await collector.pods({ id: null, labels: { tier: 'x' } })).map((entry) => entry.sandbox.id), ['p2']);
-  t.deepEqual((await collector.pods({ id: 'p1', labels: {} })).map((entry) => entry.sandbox.id), ['p1']);
+  t.deepEqual(
+    stopped?.containers.map((entry) => entry.container.id),
+    ['c2'],
+  );
+  t.deepEqual(
+    (await collector.pods({ id: null, labels: { tier: 'x' } })).map((entry) => entry.sandbox.id),
+    ['p2'],
+  );
+  t.deepEqual(
+    (await collector.pods({ id: 'p1', labels: {} })).map((entry) => entry.sandbox.id),
+    ['p1'],
+  );
 });

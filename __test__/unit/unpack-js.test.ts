@@ -220,7 +220,10 @@ test('whiteouts become 0:0 character devices, opaque markers an xattr, other .wh
     { type: 'dir', path: '.wh..wh.orph/' },
   ]);
   t.is(result.entries, 6);
-  for (const [name, uid, gid] of [['etc/passwd', 12, 34], ['top', 0, 0]] as const) {
+  for (const [name, uid, gid] of [
+    ['etc/passwd', 12, 34],
+    ['top', 0, 0],
+  ] as const) {
     const whiteout = await lstat(path.join(root, name));
     t.true(whiteout.isCharacterDevice(), name);
     t.deepEqual([whiteout.rdev, whiteout.mode & 0o7777, whiteout.uid, whiteout.gid], [0, 0, uid, gid]);

@@ -33,9 +33,7 @@ export function buildProgram(): Command {
     );
 
   addConfigOptions(
-    program
-      .command('daemon')
-      .description('serve the CRI RuntimeService and ImageService until SIGTERM; SIGHUP reloads the config files'),
+    program.command('daemon').description('serve the CRI RuntimeService and ImageService until SIGTERM; SIGHUP reloads the config files'),
   ).action(async (options: Record<string, unknown>) => {
     await runDaemon({ sources: configSourcesFrom(options), overrides: overridesFrom(options) });
     // Exit watches on running containers' monitors hold the event loop open by design; the daemon is done.
@@ -43,9 +41,7 @@ export function buildProgram(): Command {
   });
 
   addConfigOptions(
-    program
-      .command('config')
-      .description('print the effective configuration as commented TOML that `crion daemon --config` accepts'),
+    program.command('config').description('print the effective configuration as commented TOML that `crion daemon --config` accepts'),
   ).action(async (options: Record<string, unknown>) => {
     const { config } = await loadConfig(configSourcesFrom(options), overridesFrom(options));
     process.stdout.write(renderConfig(config));
@@ -62,8 +58,10 @@ export function buildProgram(): Command {
     const { config } = await loadConfig(configSourcesFrom(options), overridesFrom(options));
     const written = await initDefaultNetwork(defaultNetworkFor(config));
     process.stdout.write(
-      written === null ? `${config.network.cniConfigDir} already holds a network config; nothing written
-` : `wrote ${written}
+      written === null
+        ? `${config.network.cniConfigDir} already holds a network config; nothing written
+`
+        : `wrote ${written}
 `,
     );
   });

@@ -74,7 +74,13 @@ export interface Launched {
 /** Why a log directory of the client's choosing cannot be made: the path's fault, not the node's. */
 const LOG_DIRECTORY_REFUSALS: ReadonlySet<string> = new Set(['ENOTDIR', 'ENOENT', 'EACCES', 'EPERM', 'EROFS', 'ELOOP', 'ENAMETOOLONG']);
 
-export async function launchContainer(deps: LaunchDeps, sandbox: SandboxRecord, imageName: string, image: ImageRecord, options: LaunchOptions): Promise<Launched> {
+export async function launchContainer(
+  deps: LaunchDeps,
+  sandbox: SandboxRecord,
+  imageName: string,
+  image: ImageRecord,
+  options: LaunchOptions,
+): Promise<Launched> {
   const { cleanup } = options;
   const id = randomBytes(32).toString('hex');
   const imageConfig = await deps.images.config(image);

@@ -108,7 +108,11 @@ export class ContainerManager {
       name,
       signal,
       existing: () =>
-        this.deps.records.list().find((container) => !container.infra && containerName(container.metadata, this.deps.sandboxes.get(container.sandboxId)?.metadata) === name),
+        this.deps.records
+          .list()
+          .find(
+            (container) => !container.infra && containerName(container.metadata, this.deps.sandboxes.get(container.sandboxId)?.metadata) === name,
+          ),
       describe: (container) => `container ${container.id}`,
       make: () => CleanupStack.run(this.deps.log, (cleanup) => this.make(sandbox, { ...config, metadata }, imageName, image, logPath, cleanup)),
     });

@@ -16,5 +16,6 @@ export async function applyLimits(runtime: ContainerRuntime, containerId: string
   await writeFile(file, JSON.stringify(resources));
   await runtime.update(containerId, file);
   const spec = await readBundleSpec(bundleDir);
-  if (spec !== null) await writeBundleSpec(bundleDir, { ...spec, linux: { ...spec.linux, resources: { devices: spec.linux.resources.devices, ...resources } } });
+  if (spec !== null)
+    await writeBundleSpec(bundleDir, { ...spec, linux: { ...spec.linux, resources: { devices: spec.linux.resources.devices, ...resources } } });
 }

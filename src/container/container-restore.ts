@@ -75,9 +75,11 @@ async function finishInterruptedStart(deps: RestoreDeps, container: ContainerRec
 async function removeOrphans(deps: RestoreDeps): Promise<void> {
   for (const container of deps.records.list()) {
     if (container.infra && deps.sandboxes.get(container.sandboxId)?.infraContainerId !== container.id) {
-      await deps.remove(container.id).catch((error: unknown) =>
-        deps.log.error({ err: error, containerId: container.id }, 'cannot remove an infra container its pod never recorded'),
-      );
+      await deps
+        .remove(container.id)
+        .catch((error: unknown) =>
+          deps.log.error({ err: error, containerId: container.id }, 'cannot remove an infra container its pod never recorded'),
+        );
     }
   }
   const ids = await readdir(deps.runtimeDir).catch((error: NodeJS.ErrnoException) => {
@@ -95,7 +97,10 @@ async function removeOrphans(deps: RestoreDeps): Promise<void> {
       await rm(runtimeDir, { recursive: true, force: true });
       deps.log.info({ containerId: id }, 'removed what a container the daemon died creating left behind');
     } catch (error) {
-      deps.log.error({ err: error, containerId: id }, 'cannot remove what a container the daemon died creating left behind; retried at the next start');
+      deps.log.error(
+        { err: error, containerId: id },
+        'cannot remove what a container the daemon died creating left behind; retried at the next start',
+      );
     }
   }
 }

@@ -54,13 +54,20 @@ const SYNC_FD = 3;
 
 export async function launchMonitor(launch: MonitorLaunch): Promise<MonitoredContainer> {
   const args = [
-    '--id', launch.containerId,
-    '--bundle', launch.bundle,
-    '--state-dir', launch.stateDir,
-    '--log-path', launch.logPath,
-    '--runtime', launch.runtime,
-    '--runtime-root', launch.runtimeRoot,
-    '--sync-fd', String(SYNC_FD),
+    '--id',
+    launch.containerId,
+    '--bundle',
+    launch.bundle,
+    '--state-dir',
+    launch.stateDir,
+    '--log-path',
+    launch.logPath,
+    '--runtime',
+    launch.runtime,
+    '--runtime-root',
+    launch.runtimeRoot,
+    '--sync-fd',
+    String(SYNC_FD),
     ...(launch.terminal ? ['--terminal'] : []),
     ...(launch.stdin ? ['--stdin'] : []),
     ...(launch.memoryCgroup === null ? [] : ['--cgroup-memory', launch.memoryCgroup]),
@@ -138,11 +145,7 @@ export function monitorCommand(stateDir: string, command: string): Promise<void>
       else reject(new UnavailableError(`crion-monitor refused "${command}": ${line.replace(/^error /, '')}`));
     });
     socket.on('error', (error: NodeJS.ErrnoException) =>
-      reject(
-        error.code === 'ENOENT' || error.code === 'ECONNREFUSED'
-          ? new FailedPreconditionError('the container is not running')
-          : error,
-      ),
+      reject(error.code === 'ENOENT' || error.code === 'ECONNREFUSED' ? new FailedPreconditionError('the container is not running') : error),
     );
   });
 }

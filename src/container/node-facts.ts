@@ -12,8 +12,7 @@ import type { CgroupDriver } from '../runtime/cgroup-driver.js';
  * looking at the host themselves.
  */
 export function nodeFacts(probe: HostProbe, config: CrionConfig, cgroupDriver: CgroupDriver): HostFacts {
-  const restrict =
-    config.runtime.restrictOomScoreAdj === 'auto' ? !probe.oomScoreAdj.lowering.available : config.runtime.restrictOomScoreAdj;
+  const restrict = config.runtime.restrictOomScoreAdj === 'auto' ? !probe.oomScoreAdj.lowering.available : config.runtime.restrictOomScoreAdj;
   return {
     arch: process.arch === 'arm64' ? 'arm64' : 'amd64',
     hostname: hostname(),
