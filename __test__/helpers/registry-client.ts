@@ -114,7 +114,7 @@ export class RegistryClient {
         headers,
         redirect: 'manual',
         ...(source === undefined ? {} : { body: source.body, duplex: 'half' }),
-      } as RequestInit);
+      });
     };
     const cached = this.authorization.get(scopeRepository);
     const first = await send(cached);

@@ -23,7 +23,7 @@ test('a failed create unwinds its steps in reverse, and a failing step does not 
       throw new Error('runc create failed');
     }),
   );
-  t.is(error!.message, 'runc create failed');
+  t.is(error.message, 'runc create failed');
   t.deepEqual(undone, ['third', 'first']);
   t.regex(text(), /"step":"broken"/);
 });

@@ -68,11 +68,11 @@ test('an implemented RPC answers, and its call is logged with rpc, outcome and l
 test('an RPC without an implementation answers UNIMPLEMENTED naming the RPC', async (t) => {
   const { runtime, image } = await startServer(t, {});
   const error = await t.throwsAsync<grpc.ServiceError>(call(runtime, 'ListPodSandbox', {}));
-  t.is(error!.code, grpc.status.UNIMPLEMENTED);
-  t.regex(error!.details, /runtime\.v1\.RuntimeService\/ListPodSandbox is not implemented/);
+  t.is(error.code, grpc.status.UNIMPLEMENTED);
+  t.regex(error.details, /runtime\.v1\.RuntimeService\/ListPodSandbox is not implemented/);
   const imageError = await t.throwsAsync<grpc.ServiceError>(call(image, 'ImageFsInfo', {}));
-  t.is(imageError!.code, grpc.status.UNIMPLEMENTED);
-  t.regex(imageError!.details, /ImageService\/ImageFsInfo/);
+  t.is(imageError.code, grpc.status.UNIMPLEMENTED);
+  t.regex(imageError.details, /ImageService\/ImageFsInfo/);
 });
 
 test('a server-streaming RPC without an implementation answers UNIMPLEMENTED too', async (t) => {
@@ -92,8 +92,8 @@ test('a domain error keeps its message and code; the IDs of the request are logg
     },
   });
   const error = await t.throwsAsync<grpc.ServiceError>(call(runtime, 'ContainerStatus', { containerId: 'abc' }));
-  t.is(error!.code, grpc.status.NOT_FOUND);
-  t.is(error!.details, 'container abc not found');
+  t.is(error.code, grpc.status.NOT_FOUND);
+  t.is(error.details, 'container abc not found');
   t.like(
     logLines().find((entry) => entry.rpc === 'ContainerStatus'),
     { containerId: 'abc', outcome: 'error', level: 'warn', code: grpc.status.NOT_FOUND },
@@ -109,8 +109,8 @@ test('an unexpected error becomes UNKNOWN; its detail reaches the log only', asy
     },
   });
   const error = await t.throwsAsync<grpc.ServiceError>(call(runtime, 'Status', {}));
-  t.is(error!.code, grpc.status.UNKNOWN);
-  t.notRegex(error!.details, /secret detail/);
+  t.is(error.code, grpc.status.UNKNOWN);
+  t.notRegex(error.details, /secret detail/);
   const line = logLines().find((entry) => entry.rpc === 'Status');
   t.is(line?.level, 'error');
   t.regex(JSON.stringify(line?.err), /secret detail/);
@@ -118,7 +118,7 @@ test('an unexpected error becomes UNKNOWN; its detail reaches the log only', asy
 
 test('registry credentials in a request never reach the log, even at trace level', async (t) => {
   const { image, logLines } = await startServer(t, { image: { PullImage: async () => ({ imageRef: 'sha256:0' }) } }, 'trace');
-  await call(image as Harness['runtime'], 'PullImage', {
+  await call(image, 'PullImage', {
     image: { image: 'example.com/app:1' },
     auth: { username: 'alice', password: 'hunter2', auth: 'YWxpY2U6aHVudGVyMg==', identityToken: 'id-tok', registryToken: 'reg-tok' },
   });
@@ -175,11 +175,11 @@ test('a request with an enum number the proto does not name, or a NUL in a strin
   const badProtocol = await t.throwsAsync<grpc.ServiceError>(
     call(runtime, 'RunPodSandbox', { config: { metadata, portMappings: [{ protocol: 7, containerPort: 80, hostPort: 8080 }] } }),
   );
-  t.is(badProtocol!.code, grpc.status.INVALID_ARGUMENT);
-  t.is(badProtocol!.details, 'config.port_mappings[0].protocol: 7 is not a Protocol value');
+  t.is(badProtocol.code, grpc.status.INVALID_ARGUMENT);
+  t.is(badProtocol.details, 'config.port_mappings[0].protocol: 7 is not a Protocol value');
   const nulArgument = await t.throwsAsync<grpc.ServiceError>(call(runtime, 'ExecSync', { containerId: 'c', cmd: ['sh', '-c', 'true\0'] }));
-  t.is(nulArgument!.code, grpc.status.INVALID_ARGUMENT);
-  t.is(nulArgument!.details, 'cmd[2] contains a NUL byte');
+  t.is(nulArgument.code, grpc.status.INVALID_ARGUMENT);
+  t.is(nulArgument.details, 'cmd[2] contains a NUL byte');
   t.is(handled, 0);
   t.deepEqual(await call(runtime, 'RunPodSandbox', { config: { metadata } }), { podSandboxId: 'made' });
 });

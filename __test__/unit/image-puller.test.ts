@@ -76,7 +76,7 @@ class FakeRegistry implements PullerRegistry {
     const bytes = this.manifests.get(referenceString(endpoint.reference));
     if (bytes === undefined) throw new Error(`no manifest for ${referenceString(endpoint.reference)}`);
     const parsed = parseManifest(bytes, null);
-    return { mediaType: parsed.mediaType, digest: digestOf(bytes) as Digest, bytes, parsed };
+    return { mediaType: parsed.mediaType, digest: digestOf(bytes), bytes, parsed };
   }
 
   async fetchBlob(

@@ -47,7 +47,7 @@ test('a live daemon on the socket is refused', async (t) => {
   await listen(server, socketPath);
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const error = await t.throwsAsync(claimUnixSocket(socketPath), { instanceOf: SocketClaimError });
-  t.regex(error!.message, /already serving unix:\/\/.*crion\.sock/);
+  t.regex(error.message, /already serving unix:\/\/.*crion\.sock/);
   t.true((await lstat(socketPath)).isSocket(), 'the live socket is left alone');
 });
 
@@ -70,6 +70,6 @@ test('a regular file where the socket should be is not deleted', async (t) => {
   const socketPath = path.join(dir, 'crion.sock');
   await writeFile(socketPath, 'precious');
   const error = await t.throwsAsync(claimUnixSocket(socketPath), { instanceOf: SocketClaimError });
-  t.regex(error!.message, /is not a socket/);
+  t.regex(error.message, /is not a socket/);
   t.true((await lstat(socketPath)).isFile());
 });

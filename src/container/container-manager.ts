@@ -259,7 +259,7 @@ export class ContainerManager {
     this.logDroppedLimits(container.id, limits);
     await applyLimits(this.deps.runtimes(container.runtimeHandler), container.id, path.join(this.deps.runtimeDir, container.id), limits);
     const linux = { ...(container.config.linux ?? { securityContext: null }), resources };
-    await this.deps.records.save({ ...container, config: { ...container.config, linux } as ContainerConfig__Output });
+    await this.deps.records.save({ ...container, config: { ...container.config, linux } });
   }
 
   private logDroppedLimits(containerId: string, limits: ContainerLimits): void {
