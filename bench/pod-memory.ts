@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PodRig, processMemory, type PodRuntime, type ProcessMemory, type RuntimeName } from './pods.js';
-import { formatNumber, median, type Benchmark, type BenchContext, type Outcome } from './report.js';
+import { formatNumber, median, type Benchmark, type BenchContext } from './report.js';
 
 /**
  * What running pods cost in memory: the processes each runtime keeps per

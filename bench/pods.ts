@@ -207,7 +207,6 @@ export class PodRig {
       removeDirSync(dir);
       throw error;
     }
-    const rig = this;
     return {
       name: 'crion',
       label: 'crion',
@@ -220,9 +219,9 @@ export class PodRig {
         return typeof line?.latencyMs === 'number' ? line.latencyMs : null;
       },
       failure: (message) => daemon.failure(message),
-      async dispose() {
+      dispose: async () => {
         try {
-          if (daemon.running) await rig.crictl.run(daemon.endpoint, ['rmp', '--all', '--force'], CRICTL_TIMEOUT_MS);
+          if (daemon.running) await this.crictl.run(daemon.endpoint, ['rmp', '--all', '--force'], CRICTL_TIMEOUT_MS);
           await daemon.stop();
         } finally {
           await daemon.dispose();
@@ -249,7 +248,6 @@ export class PodRig {
     }
     // Each shim is told the daemon's socket with -address.
     leftovers.set(containerd.dir, { runcRoot: containerd.runcRoot, helperMarker: containerd.socketPath });
-    const rig = this;
     return {
       name: 'containerd',
       label: `containerd ${version}`,
@@ -258,9 +256,9 @@ export class PodRig {
       helperPids: () => pidsOf('containerd-shim-runc-v2', containerd.socketPath),
       serverMs: (rpc, pod) => containerdServerMs(containerd.output, rpc, pod),
       failure: (message) => containerd.failure(message),
-      async dispose() {
+      dispose: async () => {
         try {
-          await rig.crictl.run(containerd.endpoint, ['rmp', '--all', '--force'], CRICTL_TIMEOUT_MS);
+          await this.crictl.run(containerd.endpoint, ['rmp', '--all', '--force'], CRICTL_TIMEOUT_MS);
           await containerd.stop();
         } finally {
           removeDirSync(containerd.dir);
@@ -307,9 +305,9 @@ function deleteLeftoversSync(dir: string, runcRoot: string, helperMarker: string
   let listed: { id: string; bundle: string }[] = [];
   try {
     listed =
-      JSON.parse(
+      (JSON.parse(
         execFileSync('runc', ['--root', runcRoot, 'list', '-f', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }) || 'null',
-      ) ?? [];
+      ) as typeof listed | null) ?? [];
   } catch {
     // No runc root: nothing was created.
   }

@@ -1,12 +1,11 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { crictl, crictlJson } from '../helpers/crictl.js';
 import { deleteContainersBelow, listRuncContainersBelow, startDaemon, unmountBelow, type Daemon } from '../helpers/daemon.js';
-import { run } from '../helpers/process.js';
 import { loadCriPackage } from '../../src/cri/proto.js';
 import { sharedImageSource } from '../helpers/image-source.js';
 

@@ -1,4 +1,4 @@
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { randomInt } from 'node:crypto';
 import { readFile, unlink, writeFile } from 'node:fs/promises';

@@ -166,7 +166,7 @@ test('open registry: index, Docker, zstd and corrupt images are served as descri
   t.is(zstdBlob.readUInt32LE(0), 0xfd2fb528, 'zstd frame magic');
   const zstdTar = await new Promise<Buffer>((resolve, reject) => {
     const child = execFile('zstd', ['-d', '-c'], { encoding: 'buffer', maxBuffer: 64 << 20 }, (error, stdout) =>
-      error ? reject(error) : resolve(stdout),
+      error ? reject(new Error(error.message, { cause: error })) : resolve(stdout),
     );
     child.stdin!.end(zstdBlob);
   });
@@ -269,7 +269,7 @@ test('the busybox layer unpacks with GNU tar into a rootfs whose shell runs and 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'crion-busybox-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await new Promise<void>((resolve, reject) => {
-    const child = execFile('tar', ['-xzf', '-', '-C', dir], (error) => (error ? reject(error) : resolve()));
+    const child = execFile('tar', ['-xzf', '-', '-C', dir], (error) => (error ? reject(new Error(error.message, { cause: error })) : resolve()));
     child.stdin!.end(layer);
   });
   const { stdout } = await execFileAsync(path.join(dir, 'bin/sh'), ['-c', 'echo hello']);

@@ -75,7 +75,7 @@ export function busyboxRootfsEntries(busybox: string, installHint: string): TarE
     binary = readFileSync(busybox);
     applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
   } catch (error) {
-    throw new Error(`cannot use ${busybox} (${installHint}): ${(error as Error).message}`);
+    throw new Error(`cannot use ${busybox} (${installHint}): ${(error as Error).message}`, { cause: error });
   }
   const dirs = ['bin', 'dev', 'etc', 'home', 'proc', 'root', 'sys', 'tmp', 'usr', 'var', 'var/www'];
   return [

@@ -36,6 +36,6 @@ export async function crictlJson<T = unknown>(daemon: Daemon, args: readonly str
   try {
     return JSON.parse(result.stdout) as T;
   } catch (error) {
-    throw new Error(`crictl ${args.join(' ')} printed invalid JSON (${(error as Error).message}):\n${result.stdout}`);
+    throw new Error(`crictl ${args.join(' ')} printed invalid JSON (${(error as Error).message}):\n${result.stdout}`, { cause: error });
   }
 }

@@ -75,7 +75,7 @@ export async function snapshotTree(root: string, since: Date): Promise<Record<st
   const inodes = new Map<bigint, string>();
   const snapshot: Record<string, NodeSnapshot> = {};
   const walk = async (directory: Buffer, prefix: string): Promise<void> => {
-    const names = (await readdir(directory, { encoding: 'buffer' })).sort(Buffer.compare);
+    const names = (await readdir(directory, { encoding: 'buffer' })).sort((a, b) => Buffer.compare(a, b));
     for (const name of names) {
       const absolute = Buffer.concat([directory, Buffer.from('/'), name]);
       const relative = `${prefix}${readable(name)}`;

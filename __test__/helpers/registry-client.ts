@@ -136,7 +136,7 @@ export class RegistryClient {
     if (params.service !== undefined) tokenUrl.searchParams.set('service', params.service);
     for (const scope of (params.scope ?? '').split(' ').filter(Boolean)) tokenUrl.searchParams.append('scope', scope);
     const response = await fetch(tokenUrl, { headers: { authorization: basic } });
-    if (response.status !== 200) throw await httpError(response, `token from ${tokenUrl}`);
+    if (response.status !== 200) throw await httpError(response, `token from ${tokenUrl.href}`);
     const body = (await response.json()) as { token?: string; access_token?: string };
     const token = body.token ?? body.access_token;
     if (token === undefined) throw new Error(`token service answered without a token: ${JSON.stringify(body)}`);

@@ -64,6 +64,6 @@ async function gccVersion(): Promise<string> {
   try {
     return (await execFileAsync('gcc', ['--version'])).stdout;
   } catch (error) {
-    throw new Error(`cannot run gcc (apt-get install build-essential): ${(error as Error).message}`);
+    throw new Error(`cannot run gcc (apt-get install build-essential): ${(error as Error).message}`, { cause: error });
   }
 }

@@ -112,9 +112,9 @@ export class TokenService {
   /** Starts on 127.0.0.1 with a free port; `credentials` are the only ones it accepts. */
   static async start(options: { service: string; credentials: Credentials }): Promise<TokenService> {
     const tokens = await tokenSigner();
-    let instance: TokenService | undefined;
-    const server = http.createServer((request, response) => instance!.handle(request, response, tokens, options.credentials));
-    instance = new TokenService(server, options.service);
+    // The handler runs only once the server listens, after the instance exists.
+    const server = http.createServer((request, response) => instance.handle(request, response, tokens, options.credentials));
+    const instance = new TokenService(server, options.service);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());

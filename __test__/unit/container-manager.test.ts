@@ -105,7 +105,7 @@ class FakeRuntime implements ContainerRuntime {
     };
   }
 
-  async start(id: string): Promise<string> {
+  async start(_id: string): Promise<string> {
     this.steps.push('start');
     if (this.failStart) throw this.failStart;
     return '';

@@ -12,10 +12,13 @@ import type { ServiceRpcs } from '../../src/cri/services.js';
 import type { RuntimeServiceHandlers } from '../../src/generated/runtime/v1/RuntimeService.js';
 import type { ImageServiceHandlers } from '../../src/generated/runtime/v1/ImageService.js';
 
+/** A generated client method: unary ones take a callback after the request, streaming ones return the stream. */
+type GrpcMethod = (request: object, ...rest: unknown[]) => unknown;
+
 interface Harness {
   server: CriServer;
-  runtime: grpc.Client & Record<string, Function>;
-  image: grpc.Client & Record<string, Function>;
+  runtime: grpc.Client & Record<string, GrpcMethod>;
+  image: grpc.Client & Record<string, GrpcMethod>;
   logLines: () => Array<Record<string, unknown>>;
 }
 
@@ -49,9 +52,9 @@ async function startServer(
 }
 
 function call<Response>(client: Harness['runtime'], method: string, request: object): Promise<Response> {
-  return new Promise((resolve, reject) =>
-    client[method]!(request, (error: grpc.ServiceError | null, response: Response) => (error ? reject(error) : resolve(response))),
-  );
+  return new Promise((resolve, reject) => {
+    client[method]!(request, (error: grpc.ServiceError | null, response: Response) => (error ? reject(error) : resolve(response)));
+  });
 }
 
 test('an implemented RPC answers, and its call is logged with rpc, outcome and latency', async (t) => {

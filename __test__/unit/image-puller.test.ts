@@ -5,7 +5,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EMPTY_AUTH_FILE } from '../../src/image/auth.js';
-import { digestOf, type Digest } from '../../src/image/digest.js';
+import { digestOf } from '../../src/image/digest.js';
 import { ImageStore } from '../../src/image/image-store.js';
 import { chainIds, LayerStore } from '../../src/image/layer-store.js';
 import { parseManifest } from '../../src/image/manifest.js';
@@ -115,7 +115,7 @@ interface Harness {
   readonly puller: Puller;
   readonly layers: LayerStore;
   readonly progress: PullProgressBoard;
-  contents(): Promise<{ staging: string[]; layers: string[]; images: string[] }>;
+  contents: () => Promise<{ staging: string[]; layers: string[]; images: string[] }>;
 }
 
 async function harness(t: ExecutionContext): Promise<Harness> {

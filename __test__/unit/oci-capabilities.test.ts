@@ -53,7 +53,7 @@ test('defaults crion does not hold are left out rather than failing the containe
   t.false(containerCapabilities(null, false, host).bounding.includes('CAP_MKNOD'));
 });
 
-const refusals: Array<[string, ReturnType<typeof request>, new (...args: never[]) => Error, RegExp]> = [
+const refusals: Array<[string, ReturnType<typeof request>, typeof InvalidArgumentError | typeof FailedPreconditionError, RegExp]> = [
   ['an unknown name', request(['FLY']), InvalidArgumentError, /add_capabilities: unknown capability "FLY"/],
   ['an unknown dropped name', request([], ['CAP_']), InvalidArgumentError, /drop_capabilities: unknown capability/],
   ['ALL as ambient', request([], [], ['ALL']), InvalidArgumentError, /ALL cannot be ambient/],
@@ -63,7 +63,7 @@ const refusals: Array<[string, ReturnType<typeof request>, new (...args: never[]
 
 for (const [title, caps, kind, message] of refusals) {
   test(`containerCapabilities refuses ${title}`, (t) => {
-    const error = t.throws(() => containerCapabilities(caps, false, HOST), { instanceOf: kind });
+    const error = t.throws<Error>(() => containerCapabilities(caps, false, HOST), { instanceOf: kind });
     t.regex(error?.message ?? '', message);
   });
 }

@@ -6,8 +6,6 @@ import {
   containerConfig,
   containerSpecInput,
   hostFacts,
-  imageDefaults,
-  lookups,
   podConfig,
   podLinux,
   resources,

@@ -44,7 +44,7 @@ interface Fixture {
   collector: StatsCollector;
   root: string;
   networkReads: number[];
-  setNow(nanos: bigint): void;
+  setNow: (nanos: bigint) => void;
 }
 
 /** Writes a v1 cgroup for `dir` with the given CPU time, memory usage and process count. */

@@ -26,7 +26,7 @@ export class PodCreates {
 
   /** Resolves once every create begun in the pod so far has saved its container or undone itself. */
   async settle(sandboxId: string): Promise<void> {
-    await Promise.all(this.running.get(sandboxId) ?? []);
+    await Promise.all([...(this.running.get(sandboxId) ?? [])]);
   }
 
   /** From now on the pod takes no new create. `podExists` prunes the marks of pods already gone, so the set never outgrows the pods. */
