@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The whole suite, as `npm test` and CI run it: Rust unit tests, a build, then every
+# The whole suite, as `npm test` and CI run it: the lint and format gates, Rust unit tests, a build, then every
 # ava test (unit, native, e2e) against the real crictl and critest, then a real kubelet on
 # crion and on containerd.
 #
 #   scripts/test.sh [ava args]          everything
-#   scripts/test.sh --e2e [ava args]    build, then only the e2e tests (no cargo test)
+#   scripts/test.sh --e2e [ava args]    build, then only the e2e tests (no lint, no cargo test)
 #
 # The ava stages' counts are added up into one closing line, `crion tests: P passed, F failed, S skipped`, which CI
 # reads. A skipped test is one the host could not run (no root, a program or kernel feature missing: see
@@ -51,6 +51,9 @@ if [[ ${1:-} == --e2e ]]; then
   shift
   ava_files=('dist/__test__/e2e/**/*.test.js')
 else
+  stage="lint"
+  echo "==> npm run lint (eslint, prettier, cargo fmt, clippy)"
+  bash scripts/lint.sh
   stage="cargo test"
   echo "==> cargo test --workspace --locked"
   cargo test --workspace --locked
