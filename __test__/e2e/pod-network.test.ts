@@ -33,6 +33,12 @@ async function networkDaemon(t: Parameters<typeof startDaemon>[0]): Promise<Daem
   return daemon;
 }
 
+/** A daemon started on the root, state and CNI dir of one that was killed, as after a crash. */
+function restartOn(t: Parameters<typeof startDaemon>[0], daemon: Daemon): Promise<Daemon> {
+  const dirs = { '--root': 'root', '--state': 'state', '--network-cni-config-dir': 'cni' };
+  return startDaemon(t, { args: Object.entries(dirs).flatMap(([flag, dir]) => [flag, path.join(daemon.dir, dir)]) });
+}
+
 async function writeJson(daemon: Daemon, name: string, value: unknown): Promise<string> {
   const file = path.join(daemon.dir, name);
   await writeFile(file, JSON.stringify(value));
@@ -131,16 +137,7 @@ test('a host port forwards to the pod from the node address and from localhost, 
   // kill -9: the pod keeps running and its DNAT rules stay; the restarted daemon holds the port again.
   daemon.signal('SIGKILL');
   await daemon.waitExit();
-  const restarted = await startDaemon(t, {
-    args: [
-      '--root',
-      path.join(daemon.dir, 'root'),
-      '--state',
-      path.join(daemon.dir, 'state'),
-      '--network-cni-config-dir',
-      path.join(daemon.dir, 'cni'),
-    ],
-  });
+  const restarted = await restartOn(t, daemon);
   t.teardown(async () => {
     await crictl(restarted, ['rmp', '--all', '--force']);
   });
@@ -168,16 +165,7 @@ test('after a restart, CHECK passes for an intact pod network and reports one br
   const flush = await run('nsenter', [`--net=${info.namespaces.net}`, 'ip', 'addr', 'flush', 'dev', 'eth0']);
   t.is(flush.code, 0, flush.stderr);
 
-  const restarted = await startDaemon(t, {
-    args: [
-      '--root',
-      path.join(daemon.dir, 'root'),
-      '--state',
-      path.join(daemon.dir, 'state'),
-      '--network-cni-config-dir',
-      path.join(daemon.dir, 'cni'),
-    ],
-  });
+  const restarted = await restartOn(t, daemon);
   t.teardown(async () => {
     await crictl(restarted, ['rmp', '--all', '--force']);
   });
