@@ -9,7 +9,7 @@ import type { LayerStore } from '../image/layer-store.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { NameReservations, recordMarks } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
-import { containerLimits, containerSpec, type ContainerLimits, type HostFacts, type HostLookups, type OciSpec } from '../oci/index.js';
+import { containerLimits, type ContainerLimits, type HostFacts, type HostLookups, type OciSpec } from '../oci/index.js';
 import type { SandboxManager, SandboxRecord } from '../sandbox/sandbox-manager.js';
 import type { RecordStore } from '../state/record-store.js';
 import { unixNanos } from '../unix-nanos.js';
@@ -17,8 +17,8 @@ import { readBundleSpec } from './bundle.js';
 import { containerLogPath } from './container-log-path.js';
 import { applyLimits } from './container-resources.js';
 import type { ContainerHost } from './container-host.js';
-import { launchContainer } from './container-launch.js';
-import { containerName, matchesFilter, stateWord, stopSignalOf, type ContainerFilter, type ContainerRecord } from './container-record.js';
+import { launchAppContainer } from './app-container.js';
+import { containerName, matchesFilter, stateWord, type ContainerFilter, type ContainerRecord } from './container-record.js';
 import { restoreContainers } from './container-restore.js';
 import { execSync, type ExecResult } from './exec-sync.js';
 import { ExitTracker } from './exit-tracker.js';
@@ -131,36 +131,11 @@ export class ContainerManager {
   ): Promise<ContainerRecord> {
     const limits = containerLimits(config.linux?.resources ?? null, this.deps.host);
     const targetPidNamespace = this.targetPidNamespace(config);
-    const launched = await launchContainer(this.deps, sandbox, imageName, image, {
-      securityContext: config.linux?.securityContext ?? null,
-      logPath,
-      terminal: config.tty,
-      stdin: config.stdin,
+    const { record, release } = await launchAppContainer(
+      this.deps,
+      { sandbox, config, imageName, image, logPath, targetPidNamespace, limits },
       cleanup,
-      spec: ({ id, rootfs, identity, imageConfig, sandboxContext }) =>
-        containerSpec({
-          containerId: id,
-          config,
-          sandbox: sandboxContext,
-          image: imageConfig,
-          imageName,
-          rootfs,
-          identity,
-          targetPidNamespace,
-          limits,
-          host: this.deps.host,
-          lookups: this.deps.lookups,
-        }),
-    });
-    const { created, imageStopSignal, release } = launched;
-    const record: ContainerRecord = {
-      ...created,
-      metadata: { name: config.metadata.name, attempt: config.metadata.attempt },
-      config,
-      logPath,
-      stopSignal: stopSignalOf(config, imageStopSignal),
-      infra: false,
-    };
+    );
     await this.deps.records.save(record);
     this.layerHolds.set(record.id, release);
     this.logDroppedLimits(record.id, limits);

@@ -1,0 +1,64 @@
+import type { ContainerConfig__Output } from '../generated/runtime/v1/ContainerConfig.js';
+import type { ImageRecord } from '../image/image-store.js';
+import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
+import { containerSpec, type ContainerLimits, type HostLookups } from '../oci/index.js';
+import type { SandboxRecord } from '../sandbox/sandbox-manager.js';
+import { launchContainer, type LaunchDeps } from './container-launch.js';
+import { stopSignalOf, type ContainerRecord } from './container-record.js';
+
+/**
+ * A CreateContainer's container: launched with the OCI spec its CRI config,
+ * its pod and its image make, and recorded as CREATED under the name and
+ * attempt the kubelet gave it. infra-container.ts is its twin for a pod's
+ * pause container.
+ */
+
+export interface AppContainerRequest {
+  readonly sandbox: SandboxRecord;
+  readonly config: ContainerConfig__Output & { readonly metadata: { readonly name: string; readonly attempt: number } };
+  readonly imageName: string;
+  readonly image: ImageRecord;
+  readonly logPath: string;
+  /** `/proc/<pid>/ns/pid` of the target container for PID mode TARGET, else null. */
+  readonly targetPidNamespace: string | null;
+  readonly limits: ContainerLimits;
+}
+
+/** The record is the caller's to save; `release` gives back the image's layers once the container is removed. */
+export async function launchAppContainer(
+  deps: LaunchDeps & { readonly lookups: HostLookups },
+  request: AppContainerRequest,
+  cleanup: CleanupStack,
+): Promise<{ record: ContainerRecord; release: () => Promise<void> }> {
+  const { sandbox, config, imageName, logPath } = request;
+  const { created, imageStopSignal, release } = await launchContainer(deps, sandbox, imageName, request.image, {
+    securityContext: config.linux?.securityContext ?? null,
+    logPath,
+    terminal: config.tty,
+    stdin: config.stdin,
+    cleanup,
+    spec: ({ id, rootfs, identity, imageConfig, sandboxContext }) =>
+      containerSpec({
+        containerId: id,
+        config,
+        sandbox: sandboxContext,
+        image: imageConfig,
+        imageName,
+        rootfs,
+        identity,
+        targetPidNamespace: request.targetPidNamespace,
+        limits: request.limits,
+        host: deps.host,
+        lookups: deps.lookups,
+      }),
+  });
+  const record: ContainerRecord = {
+    ...created,
+    metadata: { name: config.metadata.name, attempt: config.metadata.attempt },
+    config,
+    logPath,
+    stopSignal: stopSignalOf(config, imageStopSignal),
+    infra: false,
+  };
+  return { record, release };
+}
