@@ -57,3 +57,64 @@ test('a retry while the abandoned create still runs joins it; a concurrent live 
   t.is(await retry, 'object-1');
   await t.throwsAsync(create('pod'), { instanceOf: AlreadyExistsError });
 });
+
+test('make learns that its caller left, so it can save the object already marked', async (t) => {
+  const marked = new Set<string>();
+  const reservations = new NameReservations<string>({
+    mark: async (id) => void marked.add(id),
+    isMarked: (id) => marked.has(id),
+    clear: async (id) => void marked.delete(id),
+  });
+  const caller = new AbortController();
+  let seenAtSave: boolean | undefined;
+  const made = reservations.create({
+    name: 'pod',
+    signal: caller.signal,
+    existing: () => undefined,
+    describe: (id) => id,
+    make: async (callerGaveUp) => {
+      caller.abort();
+      seenAtSave = callerGaveUp();
+      // What a record store does when the object is saved marked.
+      if (seenAtSave) marked.add('object-1');
+      return 'object-1';
+    },
+  });
+  t.is(await made, 'object-1');
+  t.true(seenAtSave);
+  t.true(marked.has('object-1'), 'the mark stays for the retry');
+});
+
+test('a retry that joins a create saved marked takes the mark off: a later call is a duplicate', async (t) => {
+  const objects = new Map<string, string>();
+  const marked = new Set<string>();
+  const reservations = new NameReservations<string>({
+    mark: async (id) => void marked.add(id),
+    isMarked: (id) => marked.has(id),
+    clear: async (id) => void marked.delete(id),
+  });
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const caller = new AbortController();
+  const create = (signal?: AbortSignal) =>
+    reservations.create({
+      name: 'pod',
+      signal,
+      existing: () => objects.get('pod'),
+      describe: (id) => id,
+      make: async (callerGaveUp) => {
+        await gate;
+        objects.set('pod', 'object-1');
+        if (callerGaveUp()) marked.add('object-1');
+        return 'object-1';
+      },
+    });
+  const first = create(caller.signal);
+  caller.abort();
+  const retry = create();
+  open();
+  t.is(await first, 'object-1');
+  t.is(await retry, 'object-1');
+  t.false(marked.has('object-1'));
+  await t.throwsAsync(create(), { instanceOf: AlreadyExistsError });
+});

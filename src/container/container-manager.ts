@@ -114,7 +114,8 @@ export class ContainerManager {
             (container) => !container.infra && containerName(container.metadata, this.deps.sandboxes.get(container.sandboxId)?.metadata) === name,
           ),
       describe: (container) => `container ${container.id}`,
-      make: () => CleanupStack.run(this.deps.log, (cleanup) => this.make(sandbox, { ...config, metadata }, imageName, image, logPath, cleanup)),
+      make: (callerGaveUp) =>
+        CleanupStack.run(this.deps.log, (cleanup) => this.make(sandbox, { ...config, metadata }, imageName, image, logPath, cleanup, callerGaveUp)),
     });
     // In the same tick as the readiness check above, so a stop or removal either sees this create or refuses it.
     this.creates.track(sandbox.id, created);
@@ -128,14 +129,14 @@ export class ContainerManager {
     image: ImageRecord,
     logPath: string,
     cleanup: CleanupStack,
+    callerGaveUp: () => boolean,
   ): Promise<ContainerRecord> {
     const limits = containerLimits(config.linux?.resources ?? null, this.deps.host);
     const targetPidNamespace = this.targetPidNamespace(config);
-    const { record, release } = await launchAppContainer(
-      this.deps,
-      { sandbox, config, imageName, image, logPath, targetPidNamespace, limits },
-      cleanup,
-    );
+    const launched = await launchAppContainer(this.deps, { sandbox, config, imageName, image, logPath, targetPidNamespace, limits }, cleanup);
+    const { release } = launched;
+    // Saved already marked when the caller has left: see NameReservations.create.
+    const record: ContainerRecord = { ...launched.record, ...(callerGaveUp() ? { unclaimed: true } : {}) };
     await this.deps.records.save(record);
     this.layerHolds.set(record.id, release);
     this.logDroppedLimits(record.id, limits);

@@ -29,7 +29,12 @@ export class NameReservations<T> {
     signal: AbortSignal | undefined;
     existing: () => T | undefined;
     describe: (object: T) => string;
-    make: () => Promise<T>;
+    /**
+     * Makes the object. `callerGaveUp` lets it save the object already marked
+     * when its caller left before the end, so a daemon that dies between the
+     * save and the mark step below still hands it to the retry.
+     */
+    make: (callerGaveUp: () => boolean) => Promise<T>;
   }): Promise<T> {
     const { name, signal } = options;
     const running = this.inFlight.get(name);
@@ -47,7 +52,8 @@ export class NameReservations<T> {
       }
       throw new AlreadyExistsError(`name "${name}" is reserved by ${options.describe(found)}`);
     }
-    const entry = { result: options.make(), callerGaveUp: () => signal?.aborted ?? false, delivered: false };
+    const callerGaveUp = () => signal?.aborted ?? false;
+    const entry = { result: options.make(callerGaveUp), callerGaveUp, delivered: false };
     this.inFlight.set(name, entry);
     try {
       const value = await entry.result;
@@ -55,6 +61,9 @@ export class NameReservations<T> {
         await this.marks.mark(value);
         // A retry that joined while the mark was written has the object already.
         if (entry.delivered) await this.marks.clear(value);
+      } else if (entry.delivered) {
+        // Made for a caller that left and saved marked, but a retry joined in time and has it.
+        await this.marks.clear(value);
       }
       return value;
     } finally {

@@ -158,11 +158,12 @@ export class SandboxManager {
       signal,
       existing: () => this.deps.records.list().find((sandbox) => reservedName(sandbox.metadata) === name),
       describe: (sandbox) => `pod sandbox ${sandbox.id}`,
-      make: () => CleanupStack.run(this.deps.log, (cleanup) => this.create({ ...request, runtimeHandler: handler }, cleanup)),
+      make: (callerGaveUp) =>
+        CleanupStack.run(this.deps.log, (cleanup) => this.create({ ...request, runtimeHandler: handler }, cleanup, callerGaveUp)),
     });
   }
 
-  private async create(request: SandboxRequest, cleanup: CleanupStack): Promise<SandboxRecord> {
+  private async create(request: SandboxRequest, cleanup: CleanupStack, callerGaveUp: () => boolean): Promise<SandboxRecord> {
     const id = randomBytes(32).toString('hex');
     const log = this.deps.log.child({ podSandboxId: id });
     const runtimeDir = path.join(this.deps.runtimeDir, id);
@@ -223,7 +224,13 @@ export class SandboxManager {
     if (attached.status === 'rejected') throw attached.reason;
     if (infra.status === 'rejected') throw infra.reason;
     const { incomplete: _saved, ...whole } = record;
-    const ready: SandboxRecord = { ...whole, state: 'SANDBOX_READY', ips: attached.value, infraContainerId: infra.value };
+    const ready: SandboxRecord = {
+      ...whole,
+      state: 'SANDBOX_READY',
+      ips: attached.value,
+      infraContainerId: infra.value,
+      ...(callerGaveUp() ? { unclaimed: true } : {}),
+    };
     await this.deps.records.save(ready);
     log.info({ name: reservedName(request.metadata), hostNetwork, infraContainerId: ready.infraContainerId }, 'pod sandbox ready');
     return ready;
