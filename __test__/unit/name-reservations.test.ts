@@ -2,14 +2,20 @@ import test from 'ava';
 import { AlreadyExistsError } from '../../src/errors.js';
 import { NameReservations } from '../../src/lifecycle/name-reservations.js';
 
-function store() {
-  const objects = new Map<string, string>();
+/** Reservations whose unclaimed marks are a set the test can read. */
+function markedInMemory() {
   const marked = new Set<string>();
   const reservations = new NameReservations<string>({
     mark: async (id) => void marked.add(id),
     isMarked: (id) => marked.has(id),
     clear: async (id) => void marked.delete(id),
   });
+  return { reservations, marked };
+}
+
+function store() {
+  const objects = new Map<string, string>();
+  const { reservations } = markedInMemory();
   let made = 0;
   const create = (name: string, signal?: AbortSignal, gate?: Promise<void>) =>
     reservations.create({
@@ -59,12 +65,7 @@ test('a retry while the abandoned create still runs joins it; a concurrent live 
 });
 
 test('make learns that its caller left, so it can save the object already marked', async (t) => {
-  const marked = new Set<string>();
-  const reservations = new NameReservations<string>({
-    mark: async (id) => void marked.add(id),
-    isMarked: (id) => marked.has(id),
-    clear: async (id) => void marked.delete(id),
-  });
+  const { reservations, marked } = markedInMemory();
   const caller = new AbortController();
   let seenAtSave: boolean | undefined;
   const made = reservations.create({
@@ -87,12 +88,7 @@ test('make learns that its caller left, so it can save the object already marked
 
 test('a retry that joins a create saved marked takes the mark off: a later call is a duplicate', async (t) => {
   const objects = new Map<string, string>();
-  const marked = new Set<string>();
-  const reservations = new NameReservations<string>({
-    mark: async (id) => void marked.add(id),
-    isMarked: (id) => marked.has(id),
-    clear: async (id) => void marked.delete(id),
-  });
+  const { reservations, marked } = markedInMemory();
   let open!: () => void;
   const gate = new Promise<void>((resolve) => (open = resolve));
   const caller = new AbortController();
