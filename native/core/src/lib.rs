@@ -3,6 +3,7 @@
 #![deny(unsafe_code)]
 
 pub mod cancel;
+pub mod console_socket;
 pub mod dir_lock;
 pub mod exit_watch;
 pub mod host_probe;
@@ -11,3 +12,4 @@ pub mod mountinfo;
 pub mod namespaces;
 pub mod overlay;
 pub mod pod_shm;
+mod readiness;
