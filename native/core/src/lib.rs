@@ -13,3 +13,4 @@ pub mod namespaces;
 pub mod overlay;
 pub mod pod_shm;
 mod readiness;
+pub mod terminal;
