@@ -10,6 +10,7 @@ pub mod host_probe;
 pub mod layer_unpack;
 pub mod mountinfo;
 pub mod namespaces;
+pub mod netns_connect;
 pub mod overlay;
 pub mod pod_shm;
 mod readiness;
