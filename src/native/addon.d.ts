@@ -10,11 +10,42 @@ export declare class CancelToken {
   cancel(): void
 }
 
+/**
+ * A listening unix socket (mode 0600) for `runc exec --tty
+ * --console-socket`. Its file is removed by `close()`, or when the handle
+ * is garbage-collected with no receive pending.
+ */
+export declare class ConsoleSocket {
+  /** The socket's path, to pass to runc. */
+  get path(): string
+  /**
+   * Accepts one connection and resolves with the descriptor it passed
+   * (the pty master, close-on-exec), which the caller then owns and must
+   * close. Rejects with `code` set: `ERR_CONSOLE_SOCKET_TIMEOUT` when
+   * nothing arrived within `timeoutMs`, `ERR_CONSOLE_SOCKET_NO_DESCRIPTOR`,
+   * `ERR_CONSOLE_SOCKET_CLOSED` when `close()` was called before or while
+   * it waited, `ERR_CONSOLE_SOCKET`.
+   */
+  receive(timeoutMs: number): Promise<number>
+  /**
+   * Removes the socket file and ends a pending `receive` with
+   * `ERR_CONSOLE_SOCKET_CLOSED`. Closing twice is fine.
+   */
+  close(): void
+}
+
 /** An exclusive claim on a directory, held until `release()` or the process ends. */
 export declare class DirectoryLock {
   /** Gives the claim up; later calls do nothing. */
   release(): void
 }
+
+/**
+ * Binds a console socket at `path`, replacing a stale socket file (any
+ * other file there is an error). Throws with `code` set:
+ * `ERR_CONSOLE_SOCKET_PATH_TOO_LONG` (over 107 bytes), `ERR_CONSOLE_SOCKET`.
+ */
+export declare function bindConsoleSocket(path: string): ConsoleSocket
 
 export type CgroupLayout = 'v1' | 'v2' | 'hybrid'
 
@@ -39,6 +70,19 @@ export interface CgroupV2Hierarchy {
   /** The names in `cgroup.controllers` at the mount point. */
   controllers: Array<string>
 }
+
+/**
+ * Connects to localhost:`port` (127.0.0.1, then ::1) inside the network
+ * namespace file `netnsPath`, or in the daemon's own namespace when it is
+ * null, and resolves with the connected TCP socket's descriptor
+ * (non-blocking, close-on-exec), which the caller then owns and must close.
+ * Rejects with `code` set: `ERR_NETNS_CONNECT_REFUSED` (nothing listens on
+ * either address), `ERR_NETNS_CONNECT_TIMEOUT` (not connected within
+ * `timeoutMs`), `ERR_NETNS_CONNECT` (another connect failure),
+ * `ERR_NETNS_CONNECT_NETNS` (the file cannot be opened or is no network
+ * namespace), `ERR_NETNS_CONNECT_INVALID_PORT`, `ERR_NETNS_CONNECT_THREAD`.
+ */
+export declare function connectInNetns(netnsPath: string | null, port: number, timeoutMs: number): Promise<number>
 
 /**
  * Makes the pod's network, IPC and UTS namespaces (those asked for) on a
@@ -225,6 +269,15 @@ export declare function probeHost(): Promise<HostProbe>
  * are fine, so removal can be retried. Rejects with `ERR_POD_NS_UNPIN`.
  */
 export declare function removePodNamespaces(dir: string): Promise<void>
+
+/**
+ * Sets the window size of the terminal `fd` (a pty master) to `rows` by
+ * `cols`; the kernel signals SIGWINCH to the slave's foreground process
+ * group. `fd` stays the caller's. Throws with `code` set:
+ * `ERR_TERMINAL_NOT_A_TTY`, `ERR_TERMINAL_BAD_FD` (not open),
+ * `ERR_TERMINAL_WINDOW_SIZE`.
+ */
+export declare function setWindowSize(fd: number, rows: number, cols: number): void
 
 /**
  * Whether the host offers a feature; `reason` says why not, and is null

@@ -13,6 +13,7 @@ export {
   type Support,
   type UserNamespaces,
 } from './host-probe.js';
+export { bindConsoleSocket, type ConsoleSocket, type ConsoleSocketAddon } from './console-socket.js';
 export { lockDirectory, type DirectoryLock, type DirectoryLockAddon } from './dir-lock.js';
 export { pidAlive, watchExit, type ExitWatchAddon } from './exit-watch.js';
 export { ADDON_PATH_ENV, loadAddon, NativeAddonLoadError, type LoadAttempt, type NativeAddon } from './load-addon.js';
@@ -33,6 +34,7 @@ export {
   type PodNamespacesAddon,
   type PodNamespacesRequest,
 } from './pod-namespaces.js';
+export { connectInNetns, NETNS_CONNECT_TIMEOUT_MS, type NetnsConnectAddon } from './netns-connect.js';
 export { mountPodShm, unmountPodShm, type PodShmAddon } from './pod-shm.js';
 export {
   nativeLayerUnpacker,
@@ -42,4 +44,5 @@ export {
   type LayerUnpackResult,
   type UnpackLayerAddon,
 } from './unpack-layer.js';
+export { setWindowSize, type TerminalAddon } from './terminal.js';
 export { MONITOR_PATH_ENV, monitorBinary } from './monitor-binary.js';

@@ -29,6 +29,9 @@ const REQUIRED_EXPORTS = [
   'unmountPodShm',
   'watchExit',
   'pidAlive',
+  'bindConsoleSocket',
+  'setWindowSize',
+  'connectInNetns',
 ] as const satisfies readonly (keyof NativeAddon)[];
 
 export interface LoadAttempt {

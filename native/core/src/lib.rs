@@ -3,11 +3,15 @@
 #![deny(unsafe_code)]
 
 pub mod cancel;
+pub mod console_socket;
 pub mod dir_lock;
 pub mod exit_watch;
 pub mod host_probe;
 pub mod layer_unpack;
 pub mod mountinfo;
 pub mod namespaces;
+pub mod netns_connect;
 pub mod overlay;
 pub mod pod_shm;
+mod readiness;
+pub mod terminal;

@@ -5,7 +5,7 @@
 
 use std::error::Error as StdError;
 
-use crion_core::{exit_watch, namespaces, overlay, pod_shm};
+use crion_core::{console_socket, exit_watch, namespaces, netns_connect, overlay, pod_shm};
 use napi::bindgen_prelude::*;
 
 use crate::js_error;
@@ -36,6 +36,18 @@ impl CodedError for pod_shm::PodShmError {
 impl CodedError for exit_watch::ExitWatchError {
     fn code(&self) -> &'static str {
         exit_watch::ExitWatchError::code(self)
+    }
+}
+
+impl CodedError for console_socket::ConsoleSocketError {
+    fn code(&self) -> &'static str {
+        console_socket::ConsoleSocketError::code(self)
+    }
+}
+
+impl CodedError for netns_connect::NetnsConnectError {
+    fn code(&self) -> &'static str {
+        netns_connect::NetnsConnectError::code(self)
     }
 }
 

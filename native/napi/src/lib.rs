@@ -10,12 +10,16 @@ use napi_derive::napi;
 
 pub mod blocking;
 pub mod cancel;
+pub mod console_socket;
 pub mod dir_lock;
 pub mod exit_watch;
 pub mod layer_unpack;
+pub mod netns_connect;
 pub mod overlay;
+pub mod own_thread;
 pub mod pod_namespaces;
 pub mod pod_shm;
+pub mod terminal;
 
 /// Whether the host offers a feature; `reason` says why not, and is null
 /// exactly when `available` is true.
