@@ -197,7 +197,27 @@ impl FrameQueue {
             self.dropped += payload.len() as u64;
             return;
         }
-        while self.len() + frame > self.limit && self.queue.len() >= HEADER {
+        if self.is_empty() {
+            // The common case, a client that keeps up: the frame goes
+            // straight to the head, and the queue is never allocated.
+            self.head.clear();
+            self.head_sent = 0;
+            self.head.push(kind);
+            self.head
+                .extend_from_slice(&(payload.len() as u32).to_be_bytes());
+            self.head.extend_from_slice(payload);
+            return;
+        }
+        while self.len() + frame > self.limit {
+            if self.head_sent == 0 && !self.head.is_empty() {
+                // Queued but not started: as droppable as any other frame.
+                self.dropped += (self.head.len() - HEADER) as u64;
+                self.head.clear();
+                continue;
+            }
+            if self.queue.len() < HEADER {
+                break;
+            }
             let length =
                 u32::from_be_bytes([self.queue[1], self.queue[2], self.queue[3], self.queue[4]])
                     as usize;
@@ -208,6 +228,13 @@ impl FrameQueue {
             // Only the frame being sent is left, and it cannot be cut.
             self.dropped += payload.len() as u64;
             return;
+        }
+        // Taken at its full size the first time the client lags, in one
+        // allocation: growing by doubling would leave the smaller blocks
+        // behind in the heap, and VecDeque alone would round up past the
+        // limit. Pages are only touched as output fills it.
+        if self.queue.len() + frame > self.queue.capacity() {
+            self.queue.reserve_exact(self.limit - self.queue.len());
         }
         self.queue.push_back(kind);
         // Frames are at most `limit` bytes, far below u32::MAX.
@@ -402,6 +429,21 @@ mod tests {
         );
         assert_eq!(frames.last(), Some(&(STDOUT, b"last".to_vec())));
         assert!(queue.dropped() > 0);
+    }
+
+    #[test]
+    fn a_client_that_keeps_up_costs_no_queue() {
+        let (mine, mut theirs) = UnixStream::pair().expect("pair");
+        let mut queue = FrameQueue::new(OUTPUT_LIMIT);
+        let mut bytes = Vec::new();
+        for _ in 0..100 {
+            queue.push(STDOUT, &[b'x'; 1000]);
+            queue.send_to(&mine).expect("send");
+            read_available(&mut theirs, &mut bytes);
+        }
+        assert!(queue.is_empty());
+        assert_eq!(queue.queue.capacity(), 0);
+        assert_eq!(split_frames(&bytes).len(), 100);
     }
 
     #[test]
