@@ -12,6 +12,7 @@
 //! as stdout, as the kubelet expects for tty containers) and stdin. The
 //! runtime's pipes then only ever carry the runtime's own output.
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -24,6 +25,11 @@ use crate::cri_log::Stream;
 /// The runtime's error output is kept to this much, so a runtime that floods
 /// its stderr cannot grow the monitor; runc's messages are a line or two.
 const RUNTIME_OUTPUT_LIMIT: usize = 16 * 1024;
+
+/// Stdin from attach clients waiting for the container to read it. When it
+/// is full the monitor stops reading the clients (backpressure) rather than
+/// dropping keystrokes.
+pub const STDIN_LIMIT: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerIoError {
@@ -45,6 +51,8 @@ pub enum ContainerIoError {
     NoTerminal,
     #[error("resizing the container's terminal")]
     Resize(#[source] Errno),
+    #[error("writing the container's stdin")]
+    Write(#[source] Errno),
 }
 
 impl ContainerIoError {
@@ -55,6 +63,7 @@ impl ContainerIoError {
             ContainerIoError::Read { .. } => "ERR_IO_READ",
             ContainerIoError::NoTerminal => "ERR_IO_NO_TERMINAL",
             ContainerIoError::Resize(_) => "ERR_IO_RESIZE",
+            ContainerIoError::Write(_) => "ERR_IO_WRITE",
         }
     }
 }
@@ -81,11 +90,13 @@ pub fn prepare(keep_stdin: bool) -> Result<(PendingIo, RuntimeStdio), ContainerI
     let (stdout, stdout_child) = output_pipe("stdout")?;
     let (stderr, stderr_child) = output_pipe("stderr")?;
     let (stdin, stdin_child) = if keep_stdin {
-        let (read, write) =
-            pipe_with(PipeFlags::CLOEXEC).map_err(|source| ContainerIoError::Pipe {
-                stream: "stdin",
-                source,
-            })?;
+        let pipe_error = |source| ContainerIoError::Pipe {
+            stream: "stdin",
+            source,
+        };
+        let (read, write) = pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
+        // The monitor's end only: the container's reads still block.
+        rustix::io::ioctl_fionbio(&write, true).map_err(pipe_error)?;
         (Some(write), Some(read))
     } else {
         (None, None)
@@ -147,14 +158,21 @@ impl PendingIo {
                     fd: Some(self.stderr),
                 },
             ],
-            _stdin: self.stdin,
+            stdin: self.stdin.map(StdinSink::Pipe),
+            stdin_queue: VecDeque::new(),
+            closing_stdin: false,
             terminal: None,
         }
     }
 
     /// Switches to the pty: the runtime's pipes are closed, since nothing but
-    /// the runtime, which has exited, wrote to them.
-    pub fn into_terminal(self, master: OwnedFd) -> Result<ContainerIo, ContainerIoError> {
+    /// the runtime, which has exited, wrote to them. With `stdin`, attach
+    /// clients' stdin is written to the master.
+    pub fn into_terminal(
+        self,
+        master: OwnedFd,
+        stdin: bool,
+    ) -> Result<ContainerIo, ContainerIoError> {
         rustix::io::ioctl_fionbio(&master, true).map_err(|source| ContainerIoError::Read {
             stream: "terminal",
             source,
@@ -165,7 +183,9 @@ impl PendingIo {
                 stream: Stream::Stdout,
                 fd: Some(output),
             }],
-            _stdin: None,
+            stdin: stdin.then_some(StdinSink::Terminal),
+            stdin_queue: VecDeque::new(),
+            closing_stdin: false,
             terminal: Some(master),
         })
     }
@@ -177,11 +197,24 @@ struct Output {
     fd: Option<OwnedFd>,
 }
 
+/// Where attach clients' stdin goes.
+enum StdinSink {
+    /// The write end of the container's stdin pipe. Held open even when
+    /// nobody is attached: that is what keeps a `--stdin` container's reads
+    /// blocking instead of seeing end-of-file.
+    Pipe(OwnedFd),
+    /// The pty master (`ContainerIo::terminal`).
+    Terminal,
+}
+
 pub struct ContainerIo {
     outputs: Vec<Output>,
-    /// Held, never read or written here: an open write end is what keeps a
-    /// `--stdin` container's reads blocking instead of seeing end-of-file.
-    _stdin: Option<OwnedFd>,
+    /// None without `--stdin`, and once stdin is closed.
+    stdin: Option<StdinSink>,
+    /// Accepted stdin the container has not taken yet, at most STDIN_LIMIT.
+    stdin_queue: VecDeque<u8>,
+    /// Close stdin once the queue is written.
+    closing_stdin: bool,
     /// The pty master, kept for resizing (and as stdin) after its output
     /// duplicate has ended.
     terminal: Option<OwnedFd>,
@@ -238,6 +271,90 @@ impl ContainerIo {
                 }
             };
         }
+    }
+
+    /// How much more stdin may be queued; None when the container takes no
+    /// stdin (no `--stdin`, or closed): what clients send is then dropped.
+    pub fn stdin_room(&self) -> Option<usize> {
+        if self.stdin.is_none() || self.closing_stdin {
+            return None;
+        }
+        Some(STDIN_LIMIT.saturating_sub(self.stdin_queue.len()))
+    }
+
+    /// Queues stdin and writes what the container takes now. Callers stay
+    /// within `stdin_room`; bytes sent while stdin is closed are dropped.
+    pub fn write_stdin(&mut self, data: &[u8]) -> Result<(), ContainerIoError> {
+        if self.stdin_room().is_none() {
+            return Ok(());
+        }
+        self.stdin_queue.extend(data.iter().copied());
+        self.flush_stdin()
+    }
+
+    /// Closes stdin once what is queued has been written: the container then
+    /// reads end-of-file. In terminal mode the pty stays (it also carries the
+    /// output); only further stdin is refused.
+    pub fn close_stdin(&mut self) -> Result<(), ContainerIoError> {
+        if self.stdin.is_some() {
+            self.closing_stdin = true;
+        }
+        self.flush_stdin()
+    }
+
+    /// The descriptor to wait on for writability while stdin is queued.
+    pub fn stdin_waiting(&self) -> Option<BorrowedFd<'_>> {
+        if self.stdin_queue.is_empty() {
+            return None;
+        }
+        match self.stdin.as_ref()? {
+            StdinSink::Pipe(fd) => Some(fd.as_fd()),
+            StdinSink::Terminal => self.terminal.as_ref().map(AsFd::as_fd),
+        }
+    }
+
+    /// Writes queued stdin without waiting. A container that closed its
+    /// stdin (EPIPE) loses what was queued, and stdin is closed.
+    pub fn flush_stdin(&mut self) -> Result<(), ContainerIoError> {
+        let result = loop {
+            let fd = match self.stdin.as_ref() {
+                None => break Ok(()),
+                Some(StdinSink::Pipe(fd)) => fd.as_fd(),
+                Some(StdinSink::Terminal) => match self.terminal.as_ref() {
+                    Some(master) => master.as_fd(),
+                    None => break Ok(()),
+                },
+            };
+            let (front, _) = self.stdin_queue.as_slices();
+            if front.is_empty() {
+                break Ok(());
+            }
+            match rustix::io::write(fd, front) {
+                Ok(written) => {
+                    self.stdin_queue.drain(..written);
+                }
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => break Ok(()),
+                Err(errno) => {
+                    self.closing_stdin = true;
+                    self.stdin_queue.clear();
+                    break if errno == Errno::PIPE {
+                        Ok(())
+                    } else {
+                        Err(ContainerIoError::Write(errno))
+                    };
+                }
+            }
+        };
+        if self.stdin_queue.is_empty() {
+            if self.stdin_queue.capacity() > 16 * 1024 {
+                self.stdin_queue = VecDeque::new();
+            }
+            if self.closing_stdin {
+                self.stdin = None;
+            }
+        }
+        result
     }
 
     pub fn resize(&self, rows: u16, columns: u16) -> Result<(), ContainerIoError> {
@@ -310,6 +427,47 @@ mod tests {
             .write_all(b"warning\n")
             .expect("write");
         assert_eq!(pending.runtime_output(), "no such file\nwarning\n");
+    }
+
+    #[test]
+    fn queued_stdin_reaches_the_pipe_and_close_follows_it() {
+        let (pending, stdio) = prepare(true).expect("pipes");
+        let mut io = pending.into_pipes();
+        let reader = stdio.stdin.expect("stdin pipe");
+        assert_eq!(io.stdin_room(), Some(STDIN_LIMIT));
+        io.write_stdin(b"hello").expect("write");
+        // More than the pipe holds: the rest waits in the queue.
+        io.write_stdin(&vec![b'x'; STDIN_LIMIT * 3 / 4])
+            .expect("write");
+        io.write_stdin(&vec![b'x'; STDIN_LIMIT * 3 / 4])
+            .expect("write");
+        assert!(io.stdin_waiting().is_some());
+        io.close_stdin().expect("close");
+        assert_eq!(io.stdin_room(), None, "no stdin after close-stdin");
+        let mut total = 0;
+        let mut buffer = vec![0u8; 8192];
+        loop {
+            let count = rustix::io::read(&reader, &mut buffer).expect("read");
+            if total == 0 {
+                assert_eq!(&buffer[..5], b"hello");
+            }
+            if count == 0 {
+                break;
+            }
+            total += count;
+            io.flush_stdin().expect("flush");
+        }
+        assert_eq!(total, 5 + STDIN_LIMIT * 3 / 2);
+        assert!(io.stdin_waiting().is_none());
+    }
+
+    #[test]
+    fn stdin_to_a_container_without_one_is_dropped() {
+        let (pending, _stdio) = prepare(false).expect("pipes");
+        let mut io = pending.into_pipes();
+        assert_eq!(io.stdin_room(), None);
+        io.write_stdin(b"ignored").expect("dropped quietly");
+        assert!(io.stdin_waiting().is_none());
     }
 
     #[test]

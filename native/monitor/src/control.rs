@@ -7,28 +7,41 @@
 //! Commands:
 //!   reopen                  open the log path anew (after the kubelet renamed it)
 //!   resize <rows> <cols>    set the terminal's window size (terminal mode)
+//!   attach                  turn this connection into the container's stdio
+//!                           (framed; see attach.rs and the README)
 //!
-//! A few clients may be connected at once; each may send several commands.
-//! The monitor never blocks on a client: one that sends an over-long line or
-//! does not read its answers is disconnected.
+//! A few command clients and up to MAX_ATTACHED attach clients may be
+//! connected at once; each command client may send several commands. The
+//! monitor never blocks on a client: one that sends an over-long line or
+//! does not read its answers is disconnected, and an attach client that
+//! does not read its output loses the oldest of it.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::net::{SendFlags, send};
 
+use crate::attach::{self, ClientFrame, FrameDecoder, FrameQueue};
 use crate::listener::{Listener, ListenerError};
 
-/// The daemon needs one or two connections; more means something is wrong,
-/// and each costs a buffer.
+/// The daemon needs one or two connections for commands; more means
+/// something is wrong, and each costs a buffer.
 const MAX_CLIENTS: usize = 4;
+/// Attach sessions (kubectl attach, crictl attach) at once; each may hold
+/// up to attach::OUTPUT_LIMIT of output it has not read yet.
+pub const MAX_ATTACHED: usize = 16;
 const MAX_LINE: usize = 256;
+/// One read of an attach client's frames.
+const ATTACH_READ: usize = 8 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     Reopen,
     Resize { rows: u16, columns: u16 },
+    Attach,
 }
 
 pub fn parse_command(line: &[u8]) -> Result<Command, String> {
@@ -36,6 +49,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command, String> {
     let mut words = text.split_ascii_whitespace();
     let command = match words.next() {
         Some("reopen") => Command::Reopen,
+        Some("attach") => Command::Attach,
         Some("resize") => {
             let mut size = || -> Result<u16, String> {
                 let word = words.next().ok_or("usage: resize <rows> <cols>")?;
@@ -56,15 +70,56 @@ pub fn parse_command(line: &[u8]) -> Result<Command, String> {
     }
 }
 
+/// What the clients' requests act on: the monitor's log and container I/O.
+pub trait Handler {
+    /// `reopen` or `resize` (from a command line or a resize frame).
+    fn command(&mut self, command: Command) -> Result<(), String>;
+    /// How much stdin may be queued now; None when the container takes none.
+    fn stdin_room(&self) -> Option<usize>;
+    fn write_stdin(&mut self, data: &[u8]);
+    fn close_stdin(&mut self);
+}
+
+struct Attached {
+    decoder: FrameDecoder,
+    output: FrameQueue,
+    /// The peer hung up while its frames could not be read (no stdin room):
+    /// it is not polled again until there is room, which avoids a busy loop
+    /// on POLLHUP and still delivers the stdin it sent before leaving.
+    hung_up: bool,
+    /// Told once that its stdin is dropped.
+    told_no_stdin: bool,
+}
+
+enum State {
+    Commands { line: Vec<u8> },
+    Attached(Box<Attached>),
+}
+
 struct Client {
     fd: OwnedFd,
-    line: Vec<u8>,
+    state: State,
     open: bool,
+}
+
+impl Client {
+    fn attached(&self) -> Option<&Attached> {
+        match &self.state {
+            State::Attached(attached) => Some(attached),
+            State::Commands { .. } => None,
+        }
+    }
 }
 
 pub struct ControlServer {
     listener: Listener,
     clients: Vec<Client>,
+}
+
+/// An attach client still connected when the container exited.
+pub struct Departing {
+    fd: OwnedFd,
+    output: FrameQueue,
 }
 
 impl ControlServer {
@@ -79,18 +134,49 @@ impl ControlServer {
         self.listener.as_fd()
     }
 
-    pub fn clients(&self) -> impl Iterator<Item = (usize, BorrowedFd<'_>)> {
+    /// The clients to poll and for what. Attach clients are read only while
+    /// their stdin has room (`stdin_room`, None meaning it is dropped anyway),
+    /// and polled for writing while their output waits.
+    pub fn clients(
+        &self,
+        stdin_room: Option<usize>,
+    ) -> impl Iterator<Item = (usize, BorrowedFd<'_>, PollFlags)> {
         self.clients
             .iter()
             .enumerate()
-            .map(|(index, client)| (index, client.fd.as_fd()))
+            .filter_map(move |(index, client)| {
+                let flags = match client.attached() {
+                    None => PollFlags::IN,
+                    Some(attached) => {
+                        let mut flags = PollFlags::empty();
+                        if stdin_room != Some(0) {
+                            flags |= PollFlags::IN;
+                        }
+                        if !attached.output.is_empty() {
+                            flags |= PollFlags::OUT;
+                        }
+                        if flags.is_empty() && attached.hung_up {
+                            return None;
+                        }
+                        flags
+                    }
+                };
+                Some((index, client.fd.as_fd(), flags))
+            })
     }
 
-    /// Accepts every waiting connection; beyond the limit, a connection is
-    /// told why and closed.
+    fn attached_count(&self) -> usize {
+        self.clients
+            .iter()
+            .filter(|client| client.attached().is_some())
+            .count()
+    }
+
+    /// Accepts every waiting connection; beyond the limit of command
+    /// connections, a connection is told why and closed.
     pub fn accept(&mut self) -> Result<(), ListenerError> {
         while let Some(fd) = self.listener.accept()? {
-            if self.clients.len() >= MAX_CLIENTS {
+            if self.clients.len() - self.attached_count() >= MAX_CLIENTS {
                 reply(&fd, b"error too many control connections\n");
                 continue;
             }
@@ -99,22 +185,51 @@ impl ControlServer {
             }
             self.clients.push(Client {
                 fd,
-                line: Vec::with_capacity(MAX_LINE),
+                state: State::Commands {
+                    line: Vec::with_capacity(MAX_LINE),
+                },
                 open: true,
             });
         }
         Ok(())
     }
 
-    /// Reads what client `index` sent and runs each complete command through
-    /// `execute`, answering `ok` or `error <message>`.
-    pub fn serve(&mut self, index: usize, mut execute: impl FnMut(Command) -> Result<(), String>) {
+    /// Serves client `index`, for which poll reported `revents`: sends its
+    /// waiting output, reads what it sent and runs each complete command or
+    /// frame through `handler`. Commands are answered `ok` or
+    /// `error <message>`.
+    pub fn serve(&mut self, index: usize, revents: PollFlags, handler: &mut impl Handler) {
+        let attached_count = self.attached_count();
         let Some(client) = self.clients.get_mut(index) else {
             return;
         };
-        let mut buffer = [0u8; MAX_LINE];
+        if let State::Attached(attached) = &mut client.state
+            && revents.contains(PollFlags::OUT)
+            && attached.output.send_to(&client.fd).is_err()
+        {
+            client.open = false;
+            return;
+        }
+        if !revents.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
+            return;
+        }
+        let mut buffer = [0u8; ATTACH_READ];
         loop {
-            let count = match rustix::io::read(&client.fd, &mut buffer) {
+            let limit = match &mut client.state {
+                State::Commands { .. } => MAX_LINE,
+                State::Attached(attached) => match handler.stdin_room() {
+                    Some(0) => {
+                        if revents.intersects(PollFlags::HUP | PollFlags::ERR) {
+                            attached.hung_up = true;
+                        }
+                        return;
+                    }
+                    Some(room) => room.min(ATTACH_READ),
+                    None => ATTACH_READ,
+                },
+            };
+            let count = match rustix::io::read(&client.fd, &mut buffer[..limit]) {
+                // End-of-file: the client hung up, which detaches it.
                 Ok(0) => {
                     client.open = false;
                     return;
@@ -127,28 +242,50 @@ impl ControlServer {
                     return;
                 }
             };
-            for &byte in &buffer[..count] {
-                if byte != b'\n' {
-                    if client.line.len() == MAX_LINE {
-                        reply(&client.fd, b"error command too long\n");
-                        client.open = false;
-                        return;
+            let read = &buffer[..count];
+            let frames = match &mut client.state {
+                State::Attached(_) => read,
+                State::Commands { line } => {
+                    match read_commands(&client.fd, line, read, attached_count, handler) {
+                        Lines::More => continue,
+                        Lines::Failed => {
+                            client.open = false;
+                            return;
+                        }
+                        Lines::Attach(offset) => {
+                            client.state = State::Attached(Box::new(Attached {
+                                decoder: FrameDecoder::default(),
+                                output: FrameQueue::new(attach::OUTPUT_LIMIT),
+                                hung_up: false,
+                                told_no_stdin: false,
+                            }));
+                            &read[offset..]
+                        }
                     }
-                    client.line.push(byte);
-                    continue;
                 }
-                let answer = parse_command(&client.line).and_then(&mut execute);
-                client.line.clear();
-                let sent = match answer {
-                    Ok(()) => reply(&client.fd, b"ok\n"),
-                    Err(message) => {
-                        let line = format!("error {}\n", message.replace('\n', " "));
-                        reply(&client.fd, line.as_bytes())
-                    }
-                };
-                if !sent {
+            };
+            if let State::Attached(attached) = &mut client.state {
+                if !read_frames(attached, frames, handler) {
+                    let _ = attached.output.send_to(&client.fd);
                     client.open = false;
                     return;
+                }
+                if attached.output.send_to(&client.fd).is_err() {
+                    client.open = false;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Queues container output for every attach client and sends what each
+    /// takes now. A client that lags loses its oldest output, never the log.
+    pub fn broadcast(&mut self, kind: u8, data: &[u8]) {
+        for client in &mut self.clients {
+            if let State::Attached(attached) = &mut client.state {
+                attached.output.push(kind, data);
+                if attached.output.send_to(&client.fd).is_err() {
+                    client.open = false;
                 }
             }
         }
@@ -157,6 +294,147 @@ impl ControlServer {
     /// Forgets the clients that hung up or were disconnected.
     pub fn prune(&mut self) {
         self.clients.retain(|client| client.open);
+    }
+
+    /// Closes the socket (its file goes) and the command connections, and
+    /// hands back the attach clients, which still have their output and the
+    /// exit to receive.
+    pub fn close(self) -> Vec<Departing> {
+        self.clients
+            .into_iter()
+            .filter(|client| client.open)
+            .filter_map(|client| match client.state {
+                State::Attached(attached) => Some(Departing {
+                    fd: client.fd,
+                    output: attached.output,
+                }),
+                State::Commands { .. } => None,
+            })
+            .collect()
+    }
+}
+
+enum Lines {
+    /// All bytes taken; read on.
+    More,
+    /// The client is to be disconnected.
+    Failed,
+    /// `attach` was answered `ok`: the bytes from this offset are frames.
+    Attach(usize),
+}
+
+/// Runs the complete command lines in `read`, answering each.
+fn read_commands(
+    fd: &OwnedFd,
+    line: &mut Vec<u8>,
+    read: &[u8],
+    attached_count: usize,
+    handler: &mut impl Handler,
+) -> Lines {
+    for (offset, &byte) in read.iter().enumerate() {
+        if byte != b'\n' {
+            if line.len() == MAX_LINE {
+                reply(fd, b"error command too long\n");
+                return Lines::Failed;
+            }
+            line.push(byte);
+            continue;
+        }
+        let answer = parse_command(line);
+        line.clear();
+        let answer = match answer {
+            Ok(Command::Attach) if attached_count >= MAX_ATTACHED => {
+                Err(format!("too many attach clients (at most {MAX_ATTACHED})"))
+            }
+            Ok(Command::Attach) => {
+                return if reply(fd, b"ok\n") {
+                    Lines::Attach(offset + 1)
+                } else {
+                    Lines::Failed
+                };
+            }
+            Ok(command) => handler.command(command),
+            Err(message) => Err(message),
+        };
+        let sent = match answer {
+            Ok(()) => reply(fd, b"ok\n"),
+            Err(message) => {
+                let line = format!("error {}\n", message.replace('\n', " "));
+                reply(fd, line.as_bytes())
+            }
+        };
+        if !sent {
+            return Lines::Failed;
+        }
+    }
+    Lines::More
+}
+
+/// Acts on the frames in `read`; false when the stream is broken (an error
+/// frame saying why is queued).
+fn read_frames(attached: &mut Attached, read: &[u8], handler: &mut impl Handler) -> bool {
+    let Attached {
+        decoder,
+        output,
+        told_no_stdin,
+        ..
+    } = attached;
+    let decoded = decoder.feed(read, |frame| match frame {
+        ClientFrame::Stdin(data) => {
+            if handler.stdin_room().is_none() && !*told_no_stdin {
+                *told_no_stdin = true;
+                output.push(
+                    attach::ERROR,
+                    b"the container takes no stdin (no --stdin, or stdin is closed): stdin is dropped",
+                );
+            }
+            handler.write_stdin(data);
+        }
+        ClientFrame::CloseStdin => handler.close_stdin(),
+        ClientFrame::Resize { rows, columns } => {
+            if let Err(message) = handler.command(Command::Resize { rows, columns }) {
+                output.push(attach::ERROR, message.as_bytes());
+            }
+        }
+    });
+    match decoded {
+        Ok(()) => true,
+        Err(error) => {
+            output.push(attach::ERROR, error.to_string().as_bytes());
+            false
+        }
+    }
+}
+
+/// Gives the attach clients still connected at exit what is left of the
+/// output and the exit frame (`exit` is the exit record's JSON), then closes
+/// them, which they read as end-of-file. A client that does not read is
+/// waited for no longer than `within`.
+pub fn send_exit(mut clients: Vec<Departing>, exit: &[u8], within: Duration) {
+    let deadline = Instant::now() + within;
+    for client in &mut clients {
+        client.output.push(attach::EXIT, exit);
+    }
+    loop {
+        clients.retain_mut(|client| {
+            client.output.send_to(&client.fd).is_ok() && !client.output.is_empty()
+        });
+        let left = deadline.saturating_duration_since(Instant::now());
+        if clients.is_empty() || left.is_zero() {
+            return;
+        }
+        let mut fds: Vec<PollFd<'_>> = clients
+            .iter()
+            .map(|client| PollFd::new(&client.fd, PollFlags::OUT))
+            .collect();
+        let timeout = Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(_) => return,
+        }
     }
 }
 
@@ -171,7 +449,7 @@ fn reply(fd: &OwnedFd, line: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::{BufRead, BufReader, Read, Write};
     use std::os::unix::net::UnixStream;
 
     #[test]
@@ -185,6 +463,8 @@ mod tests {
             })
         );
         assert_eq!(parse_command(b" reopen \r"), Ok(Command::Reopen));
+        assert_eq!(parse_command(b"attach"), Ok(Command::Attach));
+        assert!(parse_command(b"attach now").is_err());
         assert!(parse_command(b"resize 24").is_err());
         assert!(parse_command(b"resize 24 x").is_err());
         assert!(parse_command(b"reopen now").is_err());
@@ -192,24 +472,55 @@ mod tests {
         assert!(parse_command(b"").is_err());
     }
 
+    /// Records what the server asked of the container.
+    #[derive(Default)]
+    struct Recorder {
+        executed: Vec<Command>,
+        stdin: Vec<u8>,
+        stdin_closed: bool,
+        /// None: the container takes no stdin.
+        room: Option<usize>,
+    }
+
+    impl Handler for Recorder {
+        fn command(&mut self, command: Command) -> Result<(), String> {
+            self.executed.push(command);
+            match command {
+                Command::Resize { .. } => Err("the container has no\nterminal".to_owned()),
+                _ => Ok(()),
+            }
+        }
+        fn stdin_room(&self) -> Option<usize> {
+            self.room.map(|room| room.saturating_sub(self.stdin.len()))
+        }
+        fn write_stdin(&mut self, data: &[u8]) {
+            if self.room.is_some() {
+                self.stdin.extend_from_slice(data);
+            }
+        }
+        fn close_stdin(&mut self) {
+            self.stdin_closed = true;
+        }
+    }
+
+    /// One round of the monitor's loop, polling nothing: every client is
+    /// served as if readable and writable.
+    fn round(server: &mut ControlServer, recorder: &mut Recorder) {
+        server.accept().expect("accept");
+        for index in 0..server.clients.len() {
+            server.serve(index, PollFlags::IN | PollFlags::OUT, recorder);
+        }
+        server.prune();
+    }
+
     /// Polls the server until `client` has its answer line.
     fn answer(
         server: &mut ControlServer,
         reader: &mut BufReader<UnixStream>,
-        executed: &mut Vec<Command>,
+        recorder: &mut Recorder,
     ) -> String {
         for _ in 0..100 {
-            server.accept().expect("accept");
-            for index in 0..server.clients.len() {
-                server.serve(index, |command| {
-                    executed.push(command);
-                    match command {
-                        Command::Reopen => Ok(()),
-                        Command::Resize { .. } => Err("the container has no\nterminal".to_owned()),
-                    }
-                });
-            }
-            server.prune();
+            round(server, recorder);
             let mut line = String::new();
             if reader.read_line(&mut line).is_ok() && !line.is_empty() {
                 return line;
@@ -239,21 +550,21 @@ mod tests {
     #[test]
     fn answers_each_command_on_its_connection() {
         let (_dir, mut server, mut writer, mut reader) = connected();
-        let mut executed = Vec::new();
+        let mut recorder = Recorder::default();
 
         writer.write_all(b"reopen\n").expect("send");
-        assert_eq!(answer(&mut server, &mut reader, &mut executed), "ok\n");
+        assert_eq!(answer(&mut server, &mut reader, &mut recorder), "ok\n");
         writer.write_all(b"resize 10 20\nbogus\n").expect("send");
         assert_eq!(
-            answer(&mut server, &mut reader, &mut executed),
+            answer(&mut server, &mut reader, &mut recorder),
             "error the container has no terminal\n"
         );
         assert_eq!(
-            answer(&mut server, &mut reader, &mut executed),
+            answer(&mut server, &mut reader, &mut recorder),
             "error unknown command \"bogus\"\n"
         );
         assert_eq!(
-            executed,
+            recorder.executed,
             vec![
                 Command::Reopen,
                 Command::Resize {
@@ -269,9 +580,191 @@ mod tests {
         let (_dir, mut server, mut writer, mut reader) = connected();
         writer.write_all(&[b'x'; MAX_LINE + 1]).expect("send");
         assert_eq!(
-            answer(&mut server, &mut reader, &mut Vec::new()),
+            answer(&mut server, &mut reader, &mut Recorder::default()),
             "error command too long\n"
         );
         assert_eq!(server.clients.len(), 0);
+    }
+
+    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![kind];
+        bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(payload);
+        bytes
+    }
+
+    /// Reads one frame, waiting for it through the server's rounds.
+    fn next_frame(
+        server: &mut ControlServer,
+        reader: &mut BufReader<UnixStream>,
+        recorder: &mut Recorder,
+    ) -> (u8, Vec<u8>) {
+        let mut header = [0u8; 5];
+        for _ in 0..100 {
+            round(server, recorder);
+            if reader.read_exact(&mut header).is_ok() {
+                let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+                let mut payload = vec![0u8; length as usize];
+                reader.read_exact(&mut payload).expect("payload");
+                return (header[0], payload);
+            }
+        }
+        panic!("no frame");
+    }
+
+    #[test]
+    fn attach_turns_the_connection_into_frames() {
+        let (_dir, mut server, mut writer, mut reader) = connected();
+        let mut recorder = Recorder {
+            room: Some(1024),
+            ..Recorder::default()
+        };
+        // The first frame may come in the same write as the command.
+        let mut sent = b"attach\n".to_vec();
+        sent.extend(frame(attach::STDIN, b"typed"));
+        writer.write_all(&sent).expect("send");
+        assert_eq!(answer(&mut server, &mut reader, &mut recorder), "ok\n");
+        assert_eq!(server.attached_count(), 1);
+
+        server.broadcast(attach::STDOUT, b"out");
+        server.broadcast(attach::STDERR, b"err");
+        assert_eq!(
+            next_frame(&mut server, &mut reader, &mut recorder),
+            (attach::STDOUT, b"out".to_vec())
+        );
+        assert_eq!(
+            next_frame(&mut server, &mut reader, &mut recorder),
+            (attach::STDERR, b"err".to_vec())
+        );
+
+        writer
+            .write_all(
+                &[
+                    frame(attach::RESIZE, &[0, 1, 0, 2]),
+                    frame(attach::CLOSE_STDIN, b""),
+                ]
+                .concat(),
+            )
+            .expect("send");
+        // Resize fails in the recorder: the client hears why.
+        assert_eq!(
+            next_frame(&mut server, &mut reader, &mut recorder),
+            (attach::ERROR, b"the container has no\nterminal".to_vec())
+        );
+        assert_eq!(recorder.stdin, b"typed");
+        assert!(recorder.stdin_closed);
+        assert_eq!(
+            recorder.executed,
+            vec![Command::Resize {
+                rows: 1,
+                columns: 2
+            }]
+        );
+
+        // Detaching: the client goes, nothing else happens.
+        drop(writer);
+        drop(reader);
+        round(&mut server, &mut recorder);
+        assert_eq!(server.clients.len(), 0);
+    }
+
+    #[test]
+    fn stdin_without_room_waits_in_the_socket() {
+        let (_dir, mut server, mut writer, mut reader) = connected();
+        let mut recorder = Recorder {
+            room: Some(4),
+            ..Recorder::default()
+        };
+        writer.write_all(b"attach\n").expect("send");
+        assert_eq!(answer(&mut server, &mut reader, &mut recorder), "ok\n");
+        writer
+            .write_all(&frame(attach::STDIN, b"0123456789"))
+            .expect("send");
+        for _ in 0..10 {
+            round(&mut server, &mut recorder);
+        }
+        // The header and 4 bytes of room: the rest stays unread.
+        assert_eq!(recorder.stdin, b"0123");
+        assert!(
+            server
+                .clients(recorder.stdin_room())
+                .all(|(_, _, flags)| !flags.contains(PollFlags::IN))
+        );
+        recorder.room = Some(100);
+        round(&mut server, &mut recorder);
+        assert_eq!(recorder.stdin, b"0123456789");
+    }
+
+    #[test]
+    fn stdin_to_a_container_without_stdin_is_answered_once() {
+        let (_dir, mut server, mut writer, mut reader) = connected();
+        let mut recorder = Recorder::default();
+        writer.write_all(b"attach\n").expect("send");
+        assert_eq!(answer(&mut server, &mut reader, &mut recorder), "ok\n");
+        writer
+            .write_all(&[frame(attach::STDIN, b"a"), frame(attach::STDIN, b"b")].concat())
+            .expect("send");
+        let (kind, _) = next_frame(&mut server, &mut reader, &mut recorder);
+        assert_eq!(kind, attach::ERROR);
+        server.broadcast(attach::STDOUT, b"after");
+        assert_eq!(
+            next_frame(&mut server, &mut reader, &mut recorder),
+            (attach::STDOUT, b"after".to_vec())
+        );
+    }
+
+    #[test]
+    fn a_bad_frame_ends_the_attachment() {
+        let (_dir, mut server, mut writer, mut reader) = connected();
+        let mut recorder = Recorder::default();
+        writer.write_all(b"attach\n").expect("send");
+        assert_eq!(answer(&mut server, &mut reader, &mut recorder), "ok\n");
+        writer.write_all(&frame(99, b"")).expect("send");
+        let (kind, message) = next_frame(&mut server, &mut reader, &mut recorder);
+        assert_eq!(
+            (kind, message.as_slice()),
+            (attach::ERROR, b"unknown frame kind 99".as_slice())
+        );
+        assert_eq!(server.clients.len(), 0);
+    }
+
+    #[test]
+    fn attach_clients_do_not_count_against_the_command_limit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ctl");
+        let mut server = ControlServer::bind(&path).expect("bind");
+        let mut recorder = Recorder::default();
+        let mut attached = Vec::new();
+        for _ in 0..MAX_ATTACHED + 1 {
+            let client = UnixStream::connect(&path).expect("connect");
+            client
+                .set_read_timeout(Some(std::time::Duration::from_millis(20)))
+                .expect("timeout");
+            (&client).write_all(b"attach\n").expect("send");
+            let mut reader = BufReader::new(client.try_clone().expect("clone"));
+            let answer = answer(&mut server, &mut reader, &mut recorder);
+            attached.push((client, answer));
+        }
+        let answers: Vec<&str> = attached.iter().map(|(_, answer)| answer.as_str()).collect();
+        assert!(
+            answers[..MAX_ATTACHED]
+                .iter()
+                .all(|answer| *answer == "ok\n")
+        );
+        assert_eq!(
+            answers[MAX_ATTACHED],
+            "error too many attach clients (at most 16)\n"
+        );
+        // Commands still get through.
+        let (_, mut writer, mut reader) = {
+            let client = UnixStream::connect(&path).expect("connect");
+            client
+                .set_read_timeout(Some(std::time::Duration::from_millis(20)))
+                .expect("timeout");
+            let writer = client.try_clone().expect("clone");
+            ((), writer, BufReader::new(client))
+        };
+        writer.write_all(b"reopen\n").expect("send");
+        assert_eq!(answer(&mut server, &mut reader, &mut recorder), "ok\n");
     }
 }

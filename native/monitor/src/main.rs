@@ -7,6 +7,7 @@
 //! descriptor, the state directory and the control socket.
 #![deny(unsafe_code)]
 
+mod attach;
 mod child_reaper;
 mod cli;
 mod console;

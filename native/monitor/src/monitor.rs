@@ -11,16 +11,18 @@ use std::fs;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::io::Errno;
 use rustix::process::{Pid, getpid};
 
+use crate::attach;
 use crate::child_reaper::{self, ExitStatus, ReaperError};
 use crate::cli::Options;
 use crate::console::{ConsoleError, ConsoleSocket};
 use crate::container_io::{self, ContainerIo, ContainerIoError, ReadOutcome};
-use crate::control::{Command, ControlServer};
+use crate::control::{self, Command, ControlServer, Handler};
 use crate::cri_log::{CriLog, CriLogError};
 use crate::exit_file::{self, ExitFileError, ExitRecord};
 use crate::listener::ListenerError;
@@ -32,6 +34,11 @@ use crate::timestamp::Timestamp;
 /// One read of container output; matches the default line limit, and pipes
 /// hold 64 KiB, so a busy container is drained in a few rounds.
 const READ_BUFFER: usize = 16 * 1024;
+
+/// How long attach clients still connected at exit may take to read the
+/// rest of the output and the exit frame: the monitor's exit (which the
+/// daemon watches) waits that long at most for a client that does not read.
+const EXIT_FLUSH: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
@@ -145,7 +152,7 @@ pub fn start(options: &Options) -> Result<Monitor, MonitorError> {
     }
 
     let io = match console {
-        Some(console) => pending.into_terminal(console.receive_master()?)?,
+        Some(console) => pending.into_terminal(console.receive_master()?, options.stdin)?,
         None => pending.into_pipes(),
     };
     let container = read_pid_file(&pid_file)?;
@@ -213,6 +220,8 @@ enum Source {
     Output(usize),
     Listener,
     Client(usize),
+    /// The container's stdin can take queued attach input.
+    Stdin,
 }
 
 /// Bounds the final drain, in reads per output: what a container wrote
@@ -232,7 +241,7 @@ impl Monitor {
     pub fn run(mut self) -> Result<ExitRecord, MonitorError> {
         let mut buffer = vec![0u8; READ_BUFFER];
         let (status, exited_at) = 'events: loop {
-            for source in self.wait()? {
+            for (source, revents) in self.wait()? {
                 match source {
                     Source::Signals => {
                         self.signals.drain()?;
@@ -251,9 +260,16 @@ impl Monitor {
                         }
                     }
                     Source::Client(index) => {
-                        let (log, io) = (&mut self.log, &self.io);
-                        self.control
-                            .serve(index, |command| execute(command, log, io));
+                        let mut requests = Requests {
+                            log: &mut self.log,
+                            io: &mut self.io,
+                        };
+                        self.control.serve(index, revents, &mut requests);
+                    }
+                    Source::Stdin => {
+                        if let Err(error) = self.io.flush_stdin() {
+                            crate::report(&error);
+                        }
                     }
                 }
             }
@@ -290,30 +306,42 @@ impl Monitor {
         };
         // No more control requests: the socket goes before the exit file
         // appears, so a daemon that sees the exit file finds no socket.
-        drop(self.control);
+        let attached = self.control.close();
         exit_file::write(&self.exit_file, &record)?;
+        let exit = record.to_json();
+        control::send_exit(attached, exit.trim_end().as_bytes(), EXIT_FLUSH);
         Ok(record)
     }
 
-    /// Waits for the next events, returning their sources.
-    fn wait(&self) -> Result<Vec<Source>, MonitorError> {
-        let watched: Vec<(Source, BorrowedFd<'_>)> =
-            std::iter::once((Source::Signals, self.signals.as_fd()))
+    /// Waits for the next events, returning their sources and what poll
+    /// reported for each.
+    fn wait(&self) -> Result<Vec<(Source, PollFlags)>, MonitorError> {
+        let watched: Vec<(Source, BorrowedFd<'_>, PollFlags)> =
+            std::iter::once((Source::Signals, self.signals.as_fd(), PollFlags::IN))
                 .chain(
                     self.io
                         .open_outputs()
-                        .map(|(index, fd)| (Source::Output(index), fd)),
+                        .map(|(index, fd)| (Source::Output(index), fd, PollFlags::IN)),
                 )
-                .chain(std::iter::once((Source::Listener, self.control.listener())))
+                .chain(std::iter::once((
+                    Source::Listener,
+                    self.control.listener(),
+                    PollFlags::IN,
+                )))
                 .chain(
                     self.control
-                        .clients()
-                        .map(|(index, fd)| (Source::Client(index), fd)),
+                        .clients(self.io.stdin_room())
+                        .map(|(index, fd, flags)| (Source::Client(index), fd, flags)),
+                )
+                .chain(
+                    self.io
+                        .stdin_waiting()
+                        .map(|fd| (Source::Stdin, fd, PollFlags::OUT)),
                 )
                 .collect();
         let mut fds: Vec<PollFd<'_>> = watched
             .iter()
-            .map(|(_, fd)| PollFd::from_borrowed_fd(*fd, PollFlags::IN))
+            .map(|(_, fd, flags)| PollFd::from_borrowed_fd(*fd, *flags))
             .collect();
         loop {
             match poll(&mut fds, None) {
@@ -327,14 +355,17 @@ impl Monitor {
             .iter()
             .zip(&watched)
             .filter(|(fd, _)| !fd.revents().is_empty())
-            .map(|(_, (source, _))| *source)
+            .map(|(fd, (source, _, _))| (*source, fd.revents()))
             .collect())
     }
 
-    /// Logs one read of output `index`; false when there was nothing to read.
+    /// Logs one read of output `index` and hands it to the attach clients;
+    /// false when there was nothing to read.
     fn pump(&mut self, index: usize, buffer: &mut [u8]) -> bool {
         match self.io.read(index, buffer) {
             Ok(ReadOutcome::Data(stream, count)) => {
+                self.control
+                    .broadcast(attach::output_kind(stream), &buffer[..count]);
                 match self.log.write(stream, &buffer[..count], Timestamp::now()) {
                     Ok(()) => self.log_failing = false,
                     // Once per run of failures, not once per read.
@@ -355,11 +386,41 @@ impl Monitor {
     }
 }
 
-fn execute(command: Command, log: &mut CriLog, io: &ContainerIo) -> Result<(), String> {
-    match command {
-        Command::Reopen => log.reopen().map_err(|error| crate::error_chain(&error)),
-        Command::Resize { rows, columns } => io
-            .resize(rows, columns)
-            .map_err(|error| crate::error_chain(&error)),
+/// What control clients act on.
+struct Requests<'a> {
+    log: &'a mut CriLog,
+    io: &'a mut ContainerIo,
+}
+
+impl Handler for Requests<'_> {
+    fn command(&mut self, command: Command) -> Result<(), String> {
+        match command {
+            Command::Reopen => self
+                .log
+                .reopen()
+                .map_err(|error| crate::error_chain(&error)),
+            Command::Resize { rows, columns } => self
+                .io
+                .resize(rows, columns)
+                .map_err(|error| crate::error_chain(&error)),
+            // The control server switches the connection itself.
+            Command::Attach => Ok(()),
+        }
+    }
+
+    fn stdin_room(&self) -> Option<usize> {
+        self.io.stdin_room()
+    }
+
+    fn write_stdin(&mut self, data: &[u8]) {
+        if let Err(error) = self.io.write_stdin(data) {
+            crate::report(&error);
+        }
+    }
+
+    fn close_stdin(&mut self) {
+        if let Err(error) = self.io.close_stdin() {
+            crate::report(&error);
+        }
     }
 }

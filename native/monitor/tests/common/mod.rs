@@ -1,5 +1,7 @@
 //! Harness for the integration tests: real runc, a busybox rootfs, the real
 //! crion-monitor binary. Nothing is skipped: a missing tool fails the test.
+// Each test crate (monitor.rs, attach.rs) uses part of the harness.
+#![allow(dead_code)]
 
 use std::ffi::OsString;
 use std::fs;
@@ -541,4 +543,120 @@ pub fn stream_text(records: &[Record], stream: &str) -> String {
         }
     }
     String::from_utf8(text).expect("test output is UTF-8")
+}
+
+/// Frame kinds of an attach connection (README, "Attach").
+pub mod frame {
+    pub const STDOUT: u8 = 1;
+    pub const STDERR: u8 = 2;
+    pub const EXIT: u8 = 3;
+    pub const ERROR: u8 = 4;
+    pub const STDIN: u8 = 16;
+    pub const CLOSE_STDIN: u8 = 17;
+    pub const RESIZE: u8 = 18;
+}
+
+/// One attach connection to a monitor.
+pub struct Attachment {
+    pub stream: UnixStream,
+}
+
+/// Everything an attach client received until end-of-file.
+#[derive(Debug, Default)]
+pub struct Transcript {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub errors: Vec<String>,
+    /// The exit frame's JSON.
+    pub exit: Option<String>,
+}
+
+impl Attachment {
+    pub fn send(&self, kind: u8, payload: &[u8]) {
+        let mut bytes = vec![kind];
+        bytes.extend_from_slice(&u32::try_from(payload.len()).expect("small").to_be_bytes());
+        bytes.extend_from_slice(payload);
+        (&self.stream).write_all(&bytes).expect("sending a frame");
+    }
+
+    /// The next frame, or None at end-of-file; fails after `timeout`.
+    pub fn next_frame(&self, timeout: Duration) -> Option<(u8, Vec<u8>)> {
+        use std::io::Read;
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .expect("timeout");
+        let mut header = [0u8; 5];
+        match (&self.stream).read_exact(&mut header) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return None,
+            Err(error) => panic!("reading a frame header: {error}"),
+        }
+        let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+        let mut payload = vec![0u8; length as usize];
+        (&self.stream)
+            .read_exact(&mut payload)
+            .expect("reading a frame payload");
+        Some((header[0], payload))
+    }
+
+    /// Reads frames until stdout holds `text`.
+    pub fn wait_stdout(&self, text: &str, transcript: &mut Transcript) {
+        while !String::from_utf8_lossy(&transcript.stdout).contains(text) {
+            let frame = self
+                .next_frame(Duration::from_secs(10))
+                .unwrap_or_else(|| panic!("end of attach output before {text:?}: {transcript:?}"));
+            transcript.add(frame);
+        }
+    }
+
+    /// Reads frames until end-of-file.
+    pub fn read_to_end(&self) -> Transcript {
+        let mut transcript = Transcript::default();
+        self.read_rest(&mut transcript);
+        transcript
+    }
+
+    pub fn read_rest(&self, transcript: &mut Transcript) {
+        while let Some(frame) = self.next_frame(Duration::from_secs(30)) {
+            assert!(transcript.exit.is_none(), "a frame after the exit frame");
+            transcript.add(frame);
+        }
+    }
+}
+
+impl Transcript {
+    pub fn add(&mut self, (kind, payload): (u8, Vec<u8>)) {
+        match kind {
+            frame::STDOUT => self.stdout.extend_from_slice(&payload),
+            frame::STDERR => self.stderr.extend_from_slice(&payload),
+            frame::EXIT => {
+                self.exit = Some(String::from_utf8(payload).expect("exit frame is UTF-8"))
+            }
+            frame::ERROR => self
+                .errors
+                .push(String::from_utf8(payload).expect("error frame is UTF-8")),
+            other => panic!("unknown frame kind {other} from the monitor"),
+        }
+    }
+}
+
+impl Container {
+    /// Connects to the control socket and sends `attach`. The answer is read
+    /// a byte at a time, so no frame is consumed with it.
+    pub fn attach(&self) -> Attachment {
+        use std::io::Read;
+        let stream = UnixStream::connect(self.state_dir().join("ctl")).expect("connecting to ctl");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        (&stream).write_all(b"attach\n").expect("sending attach");
+        let mut answer = Vec::new();
+        let mut byte = [0u8; 1];
+        while answer.last() != Some(&b'\n') {
+            (&stream).read_exact(&mut byte).expect("reading the answer");
+            answer.push(byte[0]);
+        }
+        assert_eq!(answer, b"ok\n", "attach refused");
+        Attachment { stream }
+    }
 }
