@@ -164,12 +164,18 @@ export class SpdyStream extends Duplex {
   }
 }
 
-/**
- * Events: `stream` (SpdyStream), `error` (Error; the session is closed), `stream-error`
- * (SpdyProtocolError of scope 'stream'; only that stream was reset), `goaway`
- * (lastGoodStreamId, status), `close`.
- */
-export class SpdySession extends EventEmitter {
+export interface SpdySessionEvents {
+  stream: [stream: SpdyStream];
+  /** The session is closed (a session-level protocol error, a socket error, or destroy(err)). */
+  error: [error: Error];
+  /** Only `error.streamId` was reset; the session goes on. */
+  'stream-error': [error: SpdyProtocolError];
+  /** The peer will open no more streams. */
+  goaway: [lastGoodStreamId: number, status: number];
+  close: [];
+}
+
+export class SpdySession extends EventEmitter<SpdySessionEvents> {
   private readonly socket: Duplex;
   private readonly log: Logger | undefined;
   private readonly parser: FrameParser;
