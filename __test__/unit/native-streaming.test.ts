@@ -1,11 +1,10 @@
 import test from 'ava';
 import {
-  bindConsoleSocket,
   connectInNetns,
   NativeError,
   NETNS_CONNECT_TIMEOUT_MS,
+  openPty,
   setWindowSize,
-  type ConsoleSocketAddon,
   type NetnsConnectAddon,
   type TerminalAddon,
 } from '../../src/native/index.js';
@@ -39,30 +38,29 @@ test('connectInNetns refuses a port or timeout napi would wrap, without calling 
   await t.throwsAsync(connectInNetns(null, 80, -1, addon), { instanceOf: RangeError });
 });
 
-test('a console socket passes receive and close through, rebuilding errors', async (t) => {
-  const events: string[] = [];
-  const addon: ConsoleSocketAddon = {
-    bindConsoleSocket: (path) => ({
-      path,
-      receive: (timeoutMs: number) => {
-        events.push(`receive ${timeoutMs}`);
-        return Promise.reject(coded('ERR_CONSOLE_SOCKET_TIMEOUT', `nothing on ${path}`));
-      },
-      close: () => void events.push('close'),
-    }),
+test('openPty passes the size and rebuilds a failure as a NativeError', (t) => {
+  const calls: number[][] = [];
+  const addon: TerminalAddon = {
+    setWindowSize: () => t.fail('not called'),
+    openPty: (rows, cols) => {
+      calls.push([rows, cols]);
+      if (rows === 1) throw coded('ERR_TERMINAL_OPEN', 'opening a new pseudo-terminal through /dev/ptmx');
+      return { master: 20, slave: 21 };
+    },
   };
-  const socket = bindConsoleSocket('/run/crion/exec/console.sock', addon);
-  t.is(socket.path, '/run/crion/exec/console.sock');
-  const error = await t.throwsAsync(socket.receive(250), { instanceOf: NativeError });
-  t.is(error?.code, 'ERR_CONSOLE_SOCKET_TIMEOUT');
-  await t.throwsAsync(socket.receive(-5), { instanceOf: RangeError });
-  socket.close();
-  t.deepEqual(events, ['receive 250', 'close']);
+  t.deepEqual(openPty(24, 80, addon), { master: 20, slave: 21 });
+  t.is(t.throws(() => openPty(1, 80, addon), { instanceOf: NativeError })?.code, 'ERR_TERMINAL_OPEN');
+  t.throws(() => openPty(24, 70_000, addon), { instanceOf: RangeError });
+  t.deepEqual(calls, [
+    [24, 80],
+    [1, 80],
+  ]);
 });
 
 test('setWindowSize checks fd and dimensions before the ioctl and rebuilds its errors', (t) => {
   const calls: number[][] = [];
   const addon: TerminalAddon = {
+    openPty: () => t.fail('not called'),
     setWindowSize: (fd, rows, cols) => {
       calls.push([fd, rows, cols]);
       if (fd === 3) throw coded('ERR_TERMINAL_NOT_A_TTY', 'descriptor 3 is not a terminal');

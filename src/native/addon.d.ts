@@ -10,42 +10,11 @@ export declare class CancelToken {
   cancel(): void
 }
 
-/**
- * A listening unix socket (mode 0600) for `runc exec --tty
- * --console-socket`. Its file is removed by `close()`, or when the handle
- * is garbage-collected with no receive pending.
- */
-export declare class ConsoleSocket {
-  /** The socket's path, to pass to runc. */
-  get path(): string
-  /**
-   * Accepts one connection and resolves with the descriptor it passed
-   * (the pty master, close-on-exec), which the caller then owns and must
-   * close. Rejects with `code` set: `ERR_CONSOLE_SOCKET_TIMEOUT` when
-   * nothing arrived within `timeoutMs`, `ERR_CONSOLE_SOCKET_NO_DESCRIPTOR`,
-   * `ERR_CONSOLE_SOCKET_CLOSED` when `close()` was called before or while
-   * it waited, `ERR_CONSOLE_SOCKET`.
-   */
-  receive(timeoutMs: number): Promise<number>
-  /**
-   * Removes the socket file and ends a pending `receive` with
-   * `ERR_CONSOLE_SOCKET_CLOSED`. Closing twice is fine.
-   */
-  close(): void
-}
-
 /** An exclusive claim on a directory, held until `release()` or the process ends. */
 export declare class DirectoryLock {
   /** Gives the claim up; later calls do nothing. */
   release(): void
 }
-
-/**
- * Binds a console socket at `path`, replacing a stale socket file (any
- * other file there is an error). Throws with `code` set:
- * `ERR_CONSOLE_SOCKET_PATH_TOO_LONG` (over 107 bytes), `ERR_CONSOLE_SOCKET`.
- */
-export declare function bindConsoleSocket(path: string): ConsoleSocket
 
 export type CgroupLayout = 'v1' | 'v2' | 'hybrid'
 
@@ -178,6 +147,13 @@ export interface OomScoreAdj {
 }
 
 /**
+ * Opens a new pseudo-terminal whose window is `rows` by `cols`; both
+ * descriptors are close-on-exec and the caller's to close. Throws with
+ * `code` `ERR_TERMINAL_OPEN`.
+ */
+export declare function openPty(rows: number, cols: number): PtyPair
+
+/**
  * How the mount was made: `lowerdir+` through the new mount API
  * (Linux 6.8), a mount(2) option string (one page at most), or, for a
  * single read-only layer that overlay refuses, a read-only bind mount.
@@ -263,6 +239,12 @@ export declare function preparePrivateMountDir(dir: string): Promise<void>
  * cannot be read or parsed.
  */
 export declare function probeHost(): Promise<HostProbe>
+
+/** Both ends of a new pty, as descriptor numbers now owned by JS. */
+export interface PtyPair {
+  master: number
+  slave: number
+}
 
 /**
  * Unmounts and deletes the pins in `dir` (not `dir` itself). Missing pins

@@ -13,7 +13,6 @@ export {
   type Support,
   type UserNamespaces,
 } from './host-probe.js';
-export { bindConsoleSocket, type ConsoleSocket, type ConsoleSocketAddon } from './console-socket.js';
 export { lockDirectory, type DirectoryLock, type DirectoryLockAddon } from './dir-lock.js';
 export { pidAlive, watchExit, type ExitWatchAddon } from './exit-watch.js';
 export { ADDON_PATH_ENV, loadAddon, NativeAddonLoadError, type LoadAttempt, type NativeAddon } from './load-addon.js';
@@ -44,5 +43,5 @@ export {
   type LayerUnpackResult,
   type UnpackLayerAddon,
 } from './unpack-layer.js';
-export { setWindowSize, type TerminalAddon } from './terminal.js';
+export { openPty, setWindowSize, type PtyPair, type TerminalAddon } from './terminal.js';
 export { MONITOR_PATH_ENV, monitorBinary } from './monitor-binary.js';

@@ -29,7 +29,7 @@ const REQUIRED_EXPORTS = [
   'unmountPodShm',
   'watchExit',
   'pidAlive',
-  'bindConsoleSocket',
+  'openPty',
   'setWindowSize',
   'connectInNetns',
 ] as const satisfies readonly (keyof NativeAddon)[];

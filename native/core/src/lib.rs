@@ -3,7 +3,6 @@
 #![deny(unsafe_code)]
 
 pub mod cancel;
-pub mod console_socket;
 pub mod dir_lock;
 pub mod exit_watch;
 pub mod host_probe;

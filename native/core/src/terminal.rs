@@ -1,13 +1,17 @@
-//! A terminal's window size (TIOCSWINSZ on the pty master), set when the
-//! kubelet relays a resize of an exec or attach with a terminal. The kernel
-//! sends SIGWINCH to the foreground process group of the slave.
+//! Terminals for exec and attach: a new pty pair for `runc exec --tty`,
+//! whose foreground mode wants its own stdio to be a terminal, and a
+//! terminal's window size (TIOCSWINSZ on the pty master), set when the
+//! kubelet relays a resize. The kernel sends SIGWINCH to the foreground
+//! process group of the slave.
 
 #[allow(unsafe_code)]
 mod raw_fd;
 
-use std::os::fd::{AsFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 
+use rustix::fs::{Mode, OFlags, open};
 use rustix::io::Errno;
+use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
 use rustix::termios::{Winsize, tcgetwinsize, tcsetwinsize};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +25,17 @@ pub enum TerminalError {
         fd: RawFd,
         rows: u16,
         cols: u16,
+        #[source]
+        source: Errno,
+    },
+    #[error("opening a new pseudo-terminal through /dev/ptmx")]
+    OpenPty {
+        #[source]
+        source: Errno,
+    },
+    #[error("opening the pseudo-terminal slave {path}")]
+    OpenSlave {
+        path: String,
         #[source]
         source: Errno,
     },
@@ -42,6 +57,7 @@ impl TerminalError {
             TerminalError::SetWindowSize { .. } | TerminalError::GetWindowSize { .. } => {
                 "ERR_TERMINAL_WINDOW_SIZE"
             }
+            TerminalError::OpenPty { .. } | TerminalError::OpenSlave { .. } => "ERR_TERMINAL_OPEN",
         }
     }
 }
@@ -52,6 +68,36 @@ impl TerminalError {
 pub struct WindowSize {
     pub rows: u16,
     pub cols: u16,
+}
+
+/// Both ends of a new pseudo-terminal, close-on-exec, neither of them the
+/// caller's controlling terminal.
+pub struct PtyPair {
+    pub master: OwnedFd,
+    pub slave: OwnedFd,
+}
+
+/// Opens a new pty whose window is `size` from the start, so that a program
+/// reading it at once (runc sizes the container's terminal from it) sees
+/// the client's size.
+pub fn open_pty(size: WindowSize) -> Result<PtyPair, TerminalError> {
+    let open_error = |source| TerminalError::OpenPty { source };
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+        .map_err(open_error)?;
+    grantpt(&master).map_err(open_error)?;
+    unlockpt(&master).map_err(open_error)?;
+    let name = ptsname(&master, Vec::new()).map_err(open_error)?;
+    let slave = open(
+        name.as_c_str(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|source| TerminalError::OpenSlave {
+        path: name.to_string_lossy().into_owned(),
+        source,
+    })?;
+    set_window_size(&master, size)?;
+    Ok(PtyPair { master, slave })
 }
 
 /// Sets the window size of the terminal `fd` (a pty master, or its slave).

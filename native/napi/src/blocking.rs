@@ -5,7 +5,7 @@
 
 use std::error::Error as StdError;
 
-use crion_core::{console_socket, exit_watch, namespaces, netns_connect, overlay, pod_shm};
+use crion_core::{exit_watch, namespaces, netns_connect, overlay, pod_shm};
 use napi::bindgen_prelude::*;
 
 use crate::js_error;
@@ -36,12 +36,6 @@ impl CodedError for pod_shm::PodShmError {
 impl CodedError for exit_watch::ExitWatchError {
     fn code(&self) -> &'static str {
         exit_watch::ExitWatchError::code(self)
-    }
-}
-
-impl CodedError for console_socket::ConsoleSocketError {
-    fn code(&self) -> &'static str {
-        console_socket::ConsoleSocketError::code(self)
     }
 }
 

@@ -10,7 +10,6 @@ use napi_derive::napi;
 
 pub mod blocking;
 pub mod cancel;
-pub mod console_socket;
 pub mod dir_lock;
 pub mod exit_watch;
 pub mod layer_unpack;

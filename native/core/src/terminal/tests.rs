@@ -1,22 +1,32 @@
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd};
-
-use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 
 use super::*;
 
 fn pty() -> (OwnedFd, fs::File) {
-    let master =
-        openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).expect("openpt");
-    grantpt(&master).expect("grantpt");
-    unlockpt(&master).expect("unlockpt");
-    let name = ptsname(&master, Vec::new()).expect("ptsname");
-    let slave = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(name.to_str().expect("a pts path is ASCII"))
-        .expect("open the slave");
-    (master, slave)
+    let pair = open_pty(WindowSize { rows: 24, cols: 80 }).expect("open a pty");
+    (pair.master, fs::File::from(pair.slave))
+}
+
+#[test]
+fn a_new_pty_has_the_size_asked_for_and_carries_bytes_both_ways() {
+    let size = WindowSize {
+        rows: 33,
+        cols: 120,
+    };
+    let pair = open_pty(size).expect("open a pty");
+    assert_eq!(window_size(&pair.slave).expect("get"), size);
+    let mut master = fs::File::from(pair.master);
+    let mut slave = fs::File::from(pair.slave);
+    slave.write_all(b"out").expect("write the slave");
+    let mut buffer = [0u8; 3];
+    master.read_exact(&mut buffer).expect("read the master");
+    assert_eq!(&buffer, b"out");
+    master.write_all(b"in\n").expect("write the master");
+    let mut line = [0u8; 3];
+    slave.read_exact(&mut line).expect("read the slave");
+    assert_eq!(&line, b"in\n");
 }
 
 #[test]
