@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import path from 'node:path';
 import { ProgressServer, progressSocketFor } from './admin/progress-server.js';
 import { imageRpcs } from './cri/image-rpcs.js';
@@ -6,6 +7,7 @@ import { CriServer } from './cri/server.js';
 import { runtimeInfoRpcs } from './cri/runtime-info.js';
 import { sandboxRpcs } from './cri/sandbox-rpcs.js';
 import { statsRpcs } from './cri/stats-rpcs.js';
+import { streamingRpcs } from './cri/streaming-rpcs.js';
 import { ImageManager } from './image/image-manager.js';
 import { ImageStore } from './image/image-store.js';
 import { LayerStore } from './image/layer-store.js';
@@ -15,16 +17,24 @@ import { PullProgressBoard } from './image/pull-progress.js';
 import { DEFAULT_RETRY, RegistryClient } from './image/registry-client.js';
 import { selectLayerUnpacker } from './image/unpack/index.js';
 import { loadRegistriesConfig } from './image/registries-conf.js';
-import { applyReloadableChanges, diffConfig, loadConfig, type ConfigOverrides, type ConfigSources, type CrionConfig } from './config/index.js';
+import {
+  applyReloadableChanges,
+  diffConfig,
+  loadConfig,
+  type ConfigOverrides,
+  type ConfigSources,
+  type CrionConfig,
+  type StreamingConfig,
+} from './config/index.js';
 import { createLogger, type Logger } from './log/logger.js';
-import { lockDirectory, monitorBinary, preparePrivateMountDir, probeHost } from './native/index.js';
+import { connectInNetns, lockDirectory, monitorBinary, preparePrivateMountDir, probeHost } from './native/index.js';
 import { ContainerManager, type ContainerRecord } from './container/container-manager.js';
 import { nodeFacts, nodeLookups } from './container/node-facts.js';
 import { nativeContainerHost } from './container/container-host.js';
 import { OciRuntime } from './container/oci-runtime.js';
 import { checkPodSpecValues, LIMIT_CONTROLLERS } from './oci/index.js';
 import { containerRpcs } from './cri/container-rpcs.js';
-import { NotFoundError } from './errors.js';
+import { InvalidArgumentError, NotFoundError } from './errors.js';
 import { applyPodCidr, defaultNetworkFor, initDefaultNetwork } from './network/default-network.js';
 import { PodNetworks } from './network/pod-networks.js';
 import { resolveOciHandlers } from './runtime/oci-handlers.js';
@@ -35,6 +45,9 @@ import { RecordStore } from './state/record-store.js';
 import { cgroupHierarchies } from './stats/cgroup-usage.js';
 import { StatsCollector } from './stats/stats-collector.js';
 import { WritableLayerUsage } from './stats/writable-layer-usage.js';
+import { StreamRequests } from './streaming/stream-requests.js';
+import { StreamServer } from './streaming/stream-server.js';
+import { streamTargets } from './streaming/stream-targets.js';
 
 /** How long in-flight calls may run after SIGTERM before they are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -197,6 +210,20 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   await sandboxes.removeOrphans();
   await sandboxes.resumeNetworks();
 
+  const streamServer = await StreamServer.start({
+    address: config.streaming.address,
+    port: config.streaming.port,
+    tls: streamingTls(config.streaming),
+    requests: new StreamRequests(config.streaming.tokenTtlSeconds * 1000),
+    targets: streamTargets({
+      containers,
+      sandboxes,
+      connectInNetns: async (netns, port) => new Socket({ fd: await connectInNetns(netns, port), readable: true, writable: true }),
+    }),
+    idleTimeoutMs: config.streaming.idleTimeoutSeconds * 1000,
+    streamCreationTimeoutMs: config.streaming.streamCreationTimeoutSeconds * 1000,
+    log: log.child({ component: 'streaming' }),
+  });
   const server = await CriServer.start({
     listen: config.listen,
     log,
@@ -213,21 +240,40 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       }),
       ...sandboxRpcs({ sandboxes }),
       ...containerRpcs({ containers }),
+      ...streamingRpcs({ containers, sandboxes, urlFor: (request) => streamServer.urlFor(request) }),
       ...statsRpcs({ stats }),
     },
     image: imageRpcs({ images, puller }),
   });
   const progressServer = await ProgressServer.start(progressSocketFor(config.listen), pullProgress);
-  log.info({ listen: config.listen, progress: progressServer.socketPath, root: config.root, state: config.state, cgroupDriver }, 'serving CRI');
+  log.info(
+    {
+      listen: config.listen,
+      progress: progressServer.socketPath,
+      streaming: streamServer.baseUrl,
+      root: config.root,
+      state: config.state,
+      cgroupDriver,
+    },
+    'serving CRI',
+  );
 
   const signal = await stopSignal;
   log.info({ signal }, 'shutting down');
   // A second signal means the operator will not wait for the grace period.
   process.once(signal, () => process.exit(1));
-  const [outcome] = await Promise.all([server.shutdown(SHUTDOWN_GRACE_MS), progressServer.close()]);
+  const [outcome] = await Promise.all([server.shutdown(SHUTDOWN_GRACE_MS), progressServer.close(), streamServer.close()]);
   await networks.close();
   for (const claim of claims) claim.release();
   log.info({ outcome }, 'stopped');
+}
+
+/** HTTPS needs both files; one without the other is a configuration mistake, not a reason to serve plain HTTP. */
+function streamingTls(streaming: StreamingConfig): { certFile: string; keyFile: string } | null {
+  const { tlsCertFile: certFile, tlsKeyFile: keyFile } = streaming;
+  if (certFile === '' && keyFile === '') return null;
+  if (certFile === '' || keyFile === '') throw new InvalidArgumentError('streaming.tls_cert_file and streaming.tls_key_file must be set together');
+  return { certFile, keyFile };
 }
 
 /**

@@ -70,6 +70,14 @@ class FakeHost implements ContainerHost {
 
   async reopenLog(): Promise<void> {}
 
+  attach(): never {
+    throw new Error('attach sessions are not part of these tests');
+  }
+
+  openTerminal(): never {
+    throw new Error('exec sessions are not part of these tests');
+  }
+
   async readExitFile(stateDir: string): Promise<ExitStatus | null> {
     return this.exitFiles.get(stateDir) ?? null;
   }

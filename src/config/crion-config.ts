@@ -85,6 +85,11 @@ export interface NetworkConfig {
 export interface StreamingConfig {
   readonly address: string;
   readonly port: number;
+  readonly tlsCertFile: string;
+  readonly tlsKeyFile: string;
+  readonly tokenTtlSeconds: number;
+  readonly idleTimeoutSeconds: number;
+  readonly streamCreationTimeoutSeconds: number;
 }
 
 export const DEFAULT_CONFIG_FILE = '/etc/crion/crion.conf';
@@ -206,6 +211,19 @@ export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
   streaming: section('Server for exec, attach and port-forward streams, which the kubelet redirects clients to.', {
     address: setting(ipAddress, '127.0.0.1', 'IP address the streaming server binds.'),
     port: setting(integer(0, 65535), 0, 'TCP port of the streaming server; 0 picks a free port at start.'),
+    tlsCertFile: setting(
+      absolutePathOrEmpty,
+      '',
+      'PEM certificate chain of the streaming server; with tls_key_file it serves HTTPS, "" serves HTTP.',
+    ),
+    tlsKeyFile: setting(absolutePathOrEmpty, '', 'PEM private key of tls_cert_file.'),
+    tokenTtlSeconds: setting(integer(1, 3600), 60, 'How long the URL an Exec, Attach or PortForward call returns stays usable; each URL works once.'),
+    idleTimeoutSeconds: setting(integer(1, 7 * 24 * 3600), 4 * 3600, 'A stream with no traffic either way for this long is closed.'),
+    streamCreationTimeoutSeconds: setting(
+      integer(1, 3600),
+      30,
+      'How long a client has, after the upgrade, to open the streams its request announced.',
+    ),
   }),
 };
 

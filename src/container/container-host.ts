@@ -1,4 +1,8 @@
-import { mountOverlay, pidAlive, unmountOverlay, watchExit, type OverlayMountRequest } from '../native/index.js';
+import { closeSync } from 'node:fs';
+import { ReadStream } from 'node:tty';
+import type { Duplex } from 'node:stream';
+import { mountOverlay, openPty, pidAlive, setWindowSize, unmountOverlay, watchExit, type OverlayMountRequest } from '../native/index.js';
+import { attachMonitor, type MonitorAttachment } from './monitor-attach.js';
 import { launchMonitor, monitorCommand, readExitFile, type ExitStatus, type MonitoredContainer, type MonitorLaunch } from './monitor.js';
 
 /**
@@ -22,6 +26,21 @@ export interface ContainerHost {
   reopenLog(stateDir: string): Promise<void>;
   /** The exit the monitor recorded; null while the container runs. */
   readExitFile(stateDir: string): Promise<ExitStatus | null>;
+  /** Joins the stdio the monitor holds for a running container. */
+  attach(stateDir: string): Promise<MonitorAttachment>;
+  /** A new pty for `runtime exec --tty`, which wants its own stdio to be a terminal. */
+  openTerminal(): Terminal;
+}
+
+/** A pty whose slave becomes a child's stdio, and whose master the daemon reads and writes. */
+export interface Terminal {
+  /** The slave's descriptor, for spawn's stdio; closed by `releaseSlave` once the child has it. */
+  readonly slave: number;
+  releaseSlave(): void;
+  /** The master: what the child writes comes out, what is written is its input. Ends once no process holds the slave. */
+  readonly stream: Duplex;
+  resize(size: { readonly rows: number; readonly cols: number }): void;
+  close(): void;
 }
 
 export const nativeContainerHost: ContainerHost = {
@@ -42,4 +61,27 @@ export const nativeContainerHost: ContainerHost = {
   launchMonitor,
   reopenLog: (stateDir) => monitorCommand(stateDir, 'reopen'),
   readExitFile,
+  attach: attachMonitor,
+  openTerminal() {
+    // 24x80 until the client's first resize, as a terminal without a size reads as 0x0.
+    const { master, slave } = openPty(24, 80);
+    // One tty.ReadStream both reads and writes a pty master, and closes it when destroyed.
+    const stream = new ReadStream(master);
+    let slaveOpen = true;
+    return {
+      slave,
+      releaseSlave() {
+        if (slaveOpen) closeSync(slave);
+        slaveOpen = false;
+      },
+      stream,
+      resize: ({ rows, cols }) => {
+        if (!stream.destroyed) setWindowSize(master, rows, cols);
+      },
+      close() {
+        this.releaseSlave();
+        stream.destroy();
+      },
+    };
+  },
 };

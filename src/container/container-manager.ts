@@ -20,6 +20,8 @@ import type { ContainerHost } from './container-host.js';
 import { launchAppContainer } from './app-container.js';
 import { containerName, matchesFilter, stateWord, type ContainerFilter, type ContainerRecord } from './container-record.js';
 import { restoreContainers } from './container-restore.js';
+import type { MonitorAttachment } from './monitor-attach.js';
+import { startExecSession, type ExecSession, type ExecSessionOptions } from './exec-session.js';
 import { execSync, type ExecResult } from './exec-sync.js';
 import { ExitTracker } from './exit-tracker.js';
 import { runInfraContainer } from './infra-container.js';
@@ -255,7 +257,24 @@ export class ContainerManager {
     return execSync(runtime, this.deps.containerHost, container.id, command, timeoutSeconds, path.join(this.deps.runtimeDir, container.id));
   }
 
-  private requireRunning(id: string): ContainerRecord {
+  /** Exec: `command` started in the container with its stdio live, for the streaming server to join to its client. */
+  async startExec(id: string, command: readonly string[], options: ExecSessionOptions): Promise<ExecSession> {
+    const container = this.requireRunning(id);
+    const runtime = this.deps.runtimes(container.runtimeHandler);
+    return startExecSession(runtime, this.deps.containerHost, container.id, command, options, path.join(this.deps.runtimeDir, container.id));
+  }
+
+  /**
+   * Attach: the stdio of the container's main process, through its monitor. `stdinOnce` is the container's
+   * `stdin_once`: the end of the first attached stdin then closes the container's stdin.
+   */
+  async attach(id: string): Promise<{ attachment: MonitorAttachment; stdinOnce: boolean }> {
+    const container = this.requireRunning(id);
+    const attachment = await this.deps.containerHost.attach(path.join(this.deps.runtimeDir, container.id));
+    return { attachment, stdinOnce: container.config.stdinOnce };
+  }
+
+  requireRunning(id: string): ContainerRecord {
     const container = this.require(id);
     if (container.state !== 'CONTAINER_RUNNING') {
       throw new FailedPreconditionError(`container ${container.id} is ${stateWord(container.state)}, not running`);

@@ -111,7 +111,7 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
  * after the timeout. Returns once the process has exited, not merely been
  * signalled.
  */
-async function killExecProcess(pidFile: string, host: Pick<ContainerHost, 'killProcess'>): Promise<void> {
+export async function killExecProcess(pidFile: string, host: Pick<ContainerHost, 'killProcess'>): Promise<void> {
   for (let waited = 0; waited < 5000; waited += 50) {
     const pid = Number(await readFile(pidFile, 'utf8').catch(() => ''));
     if (pid > 0) {

@@ -73,15 +73,27 @@ export class OciRuntime {
     }
   }
 
-  /** Runs `command` in the running container, its stdout and stderr piped; `pidFile` gets the command's host PID. */
-  exec(id: string, command: readonly string[], pidFile: string): ChildProcess {
-    return spawn(this.handler.binary, this.argv(['exec', '--pid-file', pidFile, id, ...command]), { stdio: ['ignore', 'pipe', 'pipe'] });
+  /**
+   * Runs `command` in the running container; `pidFile` gets the command's host PID. Its stdout and stderr are piped,
+   * and stdin too when asked. With a terminal (the slave of a pty) the runtime makes a pty in the container and
+   * relays it to its own stdio, the given terminal.
+   */
+  exec(id: string, command: readonly string[], pidFile: string, io: ExecIo = {}): ChildProcess {
+    const args = this.argv(['exec', '--pid-file', pidFile, ...(io.terminal === undefined ? [] : ['--tty']), id, ...command]);
+    if (io.terminal !== undefined) return spawn(this.handler.binary, args, { stdio: [io.terminal, io.terminal, io.terminal] });
+    return spawn(this.handler.binary, args, { stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   }
 
   /** `resourcesFile` holds the OCI linux.resources object to apply to the running container's cgroup. */
   async update(id: string, resourcesFile: string): Promise<void> {
     await this.invoke(['update', '--resources', resourcesFile, id], `update ${id}`);
   }
+}
+
+export interface ExecIo {
+  readonly stdin?: boolean;
+  /** A pty slave's descriptor: the runtime's stdio, and the command's terminal. */
+  readonly terminal?: number;
 }
 
 /**
