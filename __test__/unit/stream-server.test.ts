@@ -1,7 +1,7 @@
 import test from 'ava';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { PassThrough, type Duplex } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { WebSocket } from 'ws';
 import { createLogger } from '../../src/log/logger.js';
 import type { CommandOutcome } from '../../src/streaming/remote-command.js';
