@@ -4,94 +4,11 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  FLAG_FIN,
-  FrameParser,
-  GoAwayStatus,
-  RstStatus,
-  serializeFrame,
-  SpdyProtocolError,
-  type SpdyFrame,
-} from '../../src/streaming/spdy/frames.js';
-import { HeaderCompressor, HeaderDecompressor } from '../../src/streaming/spdy/header-compression.js';
+import { FLAG_FIN, GoAwayStatus, RstStatus, serializeFrame, SpdyProtocolError } from '../../src/streaming/spdy/frames.js';
 import { INITIAL_WINDOW, SpdySession, type SpdySessionOptions, type SpdyStream } from '../../src/streaming/spdy/session.js';
 import { repoRoot } from '../helpers/repo.js';
-
-/** The client end: writes frames, and parses what the session sends back. */
-class Peer {
-  readonly received: SpdyFrame[] = [];
-  readonly replies = new Map<number, ReadonlyMap<string, string>>();
-  private readonly parser = new FrameParser({ maxFrameSize: 1 << 24 });
-  private readonly inflater = new HeaderDecompressor();
-  private readonly deflater = new HeaderCompressor();
-  private waiters: Array<() => void> = [];
-  ended = false;
-
-  constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      for (const event of this.parser.push(chunk)) {
-        if (event.kind !== 'frame') throw new Error(`session sent a bad frame: ${JSON.stringify(event)}`);
-        const frame = event.frame;
-        if (frame.type === 'syn-reply') {
-          const headers = this.inflater.decompress(frame.headerBlock);
-          if (headers instanceof SpdyProtocolError) throw headers;
-          this.replies.set(frame.streamId, headers);
-        }
-        this.received.push(frame);
-      }
-      this.wake();
-    });
-    socket.on('end', () => {
-      this.ended = true;
-      this.wake();
-    });
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  send(...frames: SpdyFrame[]): void {
-    for (const frame of frames) this.socket.write(serializeFrame(frame));
-  }
-
-  open(streamId: number, headers: Record<string, string>, flags = 0): void {
-    const headerBlock = this.deflater.compress(Object.entries(headers));
-    this.send({ type: 'syn-stream', streamId, associatedStreamId: 0, priority: 0, slot: 0, flags, headerBlock });
-  }
-
-  /** Resolves once `ready` holds for what has arrived, failing after 3 s. */
-  async until<T>(ready: () => T | undefined | false): Promise<T> {
-    const deadline = Date.now() + 3000;
-    for (;;) {
-      const value = ready();
-      if (value !== undefined && value !== false) return value;
-      if (Date.now() > deadline) throw new Error('timed out waiting for the session');
-      await Promise.race([new Promise<void>((resolve) => this.waiters.push(resolve)), sleep(50)]);
-    }
-  }
-
-  frame<K extends SpdyFrame['type']>(
-    type: K,
-    match: (f: Extract<SpdyFrame, { type: K }>) => boolean = () => true,
-  ): Promise<Extract<SpdyFrame, { type: K }>> {
-    return this.until(() =>
-      this.received.find((f): f is Extract<SpdyFrame, { type: K }> => f.type === type && match(f as Extract<SpdyFrame, { type: K }>)),
-    );
-  }
-
-  of<K extends SpdyFrame['type']>(type: K): Array<Extract<SpdyFrame, { type: K }>> {
-    return this.received.filter((f): f is Extract<SpdyFrame, { type: K }> => f.type === type);
-  }
-
-  dataBytes(streamId: number): number {
-    return this.of('data')
-      .filter((f) => f.streamId === streamId)
-      .reduce((sum, f) => sum + f.data.length, 0);
-  }
-}
+import { Peer } from '../helpers/spdy-peer.js';
+import { HeaderCompressor } from '../../src/streaming/spdy/header-compression.js';
 
 /** Resolves on 'close' even when 'error' comes first, which events.once would reject on. */
 function closeOf(session: SpdySession): Promise<void> {

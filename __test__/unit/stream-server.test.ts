@@ -1,13 +1,19 @@
 import test from 'ava';
 import { once } from 'node:events';
-import { createServer, type AddressInfo, type Server } from 'node:net';
-import { PassThrough } from 'node:stream';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough, type Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { createLogger } from '../../src/log/logger.js';
+import { FLAG_FIN, GoAwayStatus, RstStatus } from '../../src/streaming/spdy/frames.js';
 import type { CommandOutcome } from '../../src/streaming/remote-command.js';
 import { StreamRequests, type StreamRequest } from '../../src/streaming/stream-requests.js';
-import { StreamServer, type StreamTargets } from '../../src/streaming/stream-server.js';
+import { StreamServer, type StreamServerOptions, type StreamTargets } from '../../src/streaming/stream-server.js';
 import type { StreamedProcess } from '../../src/streaming/streamed-process.js';
+import { Peer } from '../helpers/spdy-peer.js';
 
 const log = createLogger({ level: 'fatal', format: 'json' });
 
@@ -39,7 +45,11 @@ function upperCaser(exitCode: number): StreamedProcess & { stopped: boolean } {
   return process;
 }
 
-async function startServer(t: { teardown(fn: () => Promise<void> | void): void }, targets: Partial<StreamTargets>) {
+async function startServer(
+  t: { teardown(fn: () => Promise<void> | void): void },
+  targets: Partial<StreamTargets>,
+  options: Partial<Pick<StreamServerOptions, 'idleTimeoutMs' | 'streamCreationTimeoutMs' | 'tls'>> = {},
+) {
   const server = await StreamServer.start({
     address: '127.0.0.1',
     port: 0,
@@ -54,6 +64,7 @@ async function startServer(t: { teardown(fn: () => Promise<void> | void): void }
     idleTimeoutMs: 60_000,
     streamCreationTimeoutMs: 2000,
     log,
+    ...options,
   });
   t.teardown(() => server.close());
   return server;
@@ -167,6 +178,12 @@ test('an exec that cannot start is reported on the error channel', async (t) => 
   t.regex(status.message, /not running/);
 });
 
+async function connectTo(port: number): Promise<Duplex> {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  return socket;
+}
+
 async function echoServer(t: { teardown(fn: () => void): void }): Promise<number> {
   const server: Server = createServer((socket) => socket.pipe(socket));
   server.listen(0, '127.0.0.1');
@@ -221,4 +238,202 @@ test('a plain GET is told to upgrade, and a port forward without ports is refuse
   const response = await fetch(server.urlFor(execRequest));
   t.is(response.status, 400);
   t.is(await refusal(wsUrl(server.urlFor({ kind: 'port-forward', podSandboxId: 'p1' })), ['v4.channel.k8s.io']), 400);
+});
+
+/** A raw SPDY upgrade: the HTTP answer, and a SPDY peer on the socket when it was 101. */
+async function spdyUpgrade(url: string, protocols: string[]): Promise<{ status: number; head: string; peer: Peer; socket: Socket }> {
+  const target = new URL(url);
+  const socket = connect(Number(target.port), target.hostname);
+  await once(socket, 'connect');
+  const versions = protocols.map((protocol) => `X-Stream-Protocol-Version: ${protocol}\r\n`).join('');
+  socket.write(`GET ${target.pathname} HTTP/1.1\r\nHost: ${target.host}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n${versions}\r\n`);
+  let received = Buffer.alloc(0);
+  for (;;) {
+    const [chunk] = (await once(socket, 'data')) as [Buffer];
+    received = Buffer.concat([received, chunk]);
+    const end = received.indexOf('\r\n\r\n');
+    if (end < 0) continue;
+    socket.removeAllListeners('data');
+    const head = received.subarray(0, end).toString();
+    return { status: Number(/^HTTP\/1\.1 (\d+)/.exec(head)![1]), head, peer: new Peer(socket, received.subarray(end + 4)), socket };
+  }
+}
+
+test('exec over SPDY: one stream per type, stdin to the command, stdout back with FIN, then the v4 status and GOAWAY', async (t) => {
+  const process = upperCaser(0);
+  const server = await startServer(t, { exec: async () => process });
+  const { status, head, peer } = await spdyUpgrade(server.urlFor({ ...execRequest, stderr: false }), ['v4.channel.k8s.io', 'v3.channel.k8s.io']);
+  t.is(status, 101);
+  t.regex(head, /X-Stream-Protocol-Version: v4\.channel\.k8s\.io/);
+  peer.open(1, { streamtype: 'error' });
+  peer.open(3, { streamtype: 'stdin' });
+  peer.open(5, { streamtype: 'stdout' });
+  await peer.until(() => peer.replies.size === 3);
+  peer.send({ type: 'data', streamId: 3, flags: 0, data: Buffer.from('abc') }, { type: 'data', streamId: 3, flags: FLAG_FIN, data: Buffer.alloc(0) });
+  await peer.frame('data', (frame) => frame.streamId === 5 && (frame.flags & FLAG_FIN) !== 0);
+  t.is(
+    Buffer.concat(
+      peer
+        .of('data')
+        .filter((frame) => frame.streamId === 5)
+        .map((frame) => frame.data),
+    ).toString(),
+    'ABC',
+  );
+  await peer.frame('data', (frame) => frame.streamId === 1 && (frame.flags & FLAG_FIN) !== 0);
+  const statusText = Buffer.concat(
+    peer
+      .of('data')
+      .filter((frame) => frame.streamId === 1)
+      .map((frame) => frame.data),
+  ).toString();
+  t.deepEqual(JSON.parse(statusText), { status: 'Success' });
+  await peer.frame('goaway');
+});
+
+test('a SPDY client offering no protocol this server has gets 403 with the accepted list', async (t) => {
+  const server = await startServer(t, {});
+  const { status, head, socket } = await spdyUpgrade(server.urlFor(execRequest), ['v9.channel.k8s.io']);
+  socket.destroy();
+  t.is(status, 403);
+  t.regex(head, /X-Accepted-Stream-Protocol-Versions: v5\.channel\.k8s\.io, v4\.channel\.k8s\.io/);
+});
+
+test('a malformed SPDY frame closes that connection with GOAWAY(PROTOCOL_ERROR) and leaves other sessions alone', async (t) => {
+  const started: string[] = [];
+  const server = await startServer(t, {
+    exec: async () => {
+      started.push('exec');
+      return upperCaser(0);
+    },
+  });
+  const bad = await spdyUpgrade(server.urlFor(execRequest), ['v4.channel.k8s.io']);
+  // A control frame of SPDY version 2.
+  bad.socket.write(Buffer.from([0x80, 0x02, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0a, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]));
+  const goaway = await bad.peer.frame('goaway');
+  t.is(goaway.status, GoAwayStatus.ProtocolError);
+  await bad.peer.until(() => bad.peer.ended);
+  t.deepEqual(started, []);
+
+  const ws = new WebSocket(wsUrl(server.urlFor(execRequest)), ['v5.channel.k8s.io']);
+  const done = conversation(ws);
+  await once(ws, 'open');
+  ws.send(Buffer.concat([Buffer.of(0), Buffer.from('still')]));
+  ws.send(Buffer.of(255, 0));
+  const { messages } = await done;
+  t.true(messages.some((message) => message.subarray(1).toString() === 'STILL'));
+});
+
+test('a client that does not open its announced streams in time is cut off before anything starts', async (t) => {
+  const started: string[] = [];
+  const server = await startServer(
+    t,
+    {
+      exec: async () => {
+        started.push('exec');
+        return upperCaser(0);
+      },
+    },
+    { streamCreationTimeoutMs: 200 },
+  );
+  const { peer } = await spdyUpgrade(server.urlFor(execRequest), ['v4.channel.k8s.io']);
+  peer.open(1, { streamtype: 'error' });
+  await peer.until(() => peer.ended);
+  t.deepEqual(started, []);
+});
+
+test('port forward over SPDY: a data and an error stream per request ID reach the pod port, in both directions', async (t) => {
+  const port = await echoServer(t);
+  const server = await startServer(t, { portForward: () => (target) => connectTo(target) });
+  const { status, peer } = await spdyUpgrade(server.urlFor({ kind: 'port-forward', podSandboxId: 'p1' }), ['portforward.k8s.io']);
+  t.is(status, 101);
+  peer.open(1, { streamtype: 'error', port: String(port), requestid: '0' });
+  peer.open(3, { streamtype: 'data', port: String(port), requestid: '0' });
+  await peer.until(() => peer.replies.size === 2);
+  peer.send({ type: 'data', streamId: 3, flags: 0, data: Buffer.from('over spdy') });
+  await peer.until(() => peer.dataBytes(3) >= 9);
+  t.is(
+    Buffer.concat(
+      peer
+        .of('data')
+        .filter((frame) => frame.streamId === 3)
+        .map((frame) => frame.data),
+    ).toString(),
+    'over spdy',
+  );
+  peer.open(5, { streamtype: 'data', port: 'http', requestid: '1' });
+  const reset = await peer.frame('rst-stream', (frame) => frame.streamId === 5);
+  t.is(reset.status, RstStatus.ProtocolError, 'a stream without a valid port is refused');
+});
+
+test('a session with no traffic for the idle timeout is closed', async (t) => {
+  const server = await startServer(t, { exec: async () => upperCaser(0) }, { idleTimeoutMs: 300 });
+  const ws = new WebSocket(wsUrl(server.urlFor(execRequest)), ['v5.channel.k8s.io']);
+  const done = conversation(ws);
+  await once(ws, 'open');
+  const started = Date.now();
+  const { code } = await done;
+  t.true(Date.now() - started >= 250);
+  t.is(code, 1006, 'the socket is cut, not closed politely');
+});
+
+test('closing the server tells open WebSocket sessions it is going away and stops their commands', async (t) => {
+  const process = upperCaser(0);
+  const server = await StreamServer.start({
+    address: '127.0.0.1',
+    port: 0,
+    tls: null,
+    requests: new StreamRequests(60_000),
+    targets: { exec: async () => process, attach: () => Promise.reject(new Error('no')), portForward: () => () => Promise.reject(new Error('no')) },
+    idleTimeoutMs: 60_000,
+    streamCreationTimeoutMs: 2000,
+    log,
+  });
+  const ws = new WebSocket(wsUrl(server.urlFor(execRequest)), ['v5.channel.k8s.io']);
+  const done = conversation(ws);
+  await once(ws, 'open');
+  await server.close();
+  t.is((await done).code, 1001);
+  for (let i = 0; i < 50 && !process.stopped; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.true(process.stopped);
+});
+
+test('with a certificate and key the server speaks HTTPS, and its URLs say so', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'crion-tls-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const certFile = path.join(dir, 'cert.pem');
+  const keyFile = path.join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
+    { stdio: 'ignore' },
+  );
+  const server = await startServer(t, { exec: async () => upperCaser(0) }, { tls: { certFile, keyFile } });
+  const url = server.urlFor(execRequest);
+  t.regex(url, /^https:\/\/127\.0\.0\.1:\d+\/exec\//);
+  const ws = new WebSocket(wsUrl(url), ['v5.channel.k8s.io'], { ca: await readFile(certFile) });
+  const done = conversation(ws);
+  await once(ws, 'open');
+  ws.send(Buffer.concat([Buffer.of(0), Buffer.from('tls')]));
+  ws.send(Buffer.of(255, 0));
+  const { messages } = await done;
+  t.true(messages.some((message) => message.subarray(1).toString() === 'TLS'));
 });

@@ -123,10 +123,7 @@ export class StreamServer {
       ...('containerId' in streamRequest ? { containerId: streamRequest.containerId } : { podSandboxId: streamRequest.podSandboxId }),
     });
     this.track(socket);
-    socket.setTimeout(this.options.idleTimeoutMs, () => {
-      log.info('closing a stream session idle for %ds', this.options.idleTimeoutMs / 1000);
-      socket.destroy();
-    });
+    this.closeWhenIdle(socket, log);
     try {
       if (upgrade === 'spdy/3.1') await this.serveSpdy(request, socket, head, streamRequest, log);
       else if (upgrade === 'websocket') await this.serveWebSocket(request, socket, head, streamRequest, route.search, log);
@@ -135,6 +132,14 @@ export class StreamServer {
       log.warn({ err: error }, 'stream session failed');
       socket.destroy();
     }
+  }
+
+  /** Traffic either way keeps a session open; ws clears socket timeouts as it upgrades, so this runs again after. */
+  private closeWhenIdle(socket: Socket, log: Logger): void {
+    socket.setTimeout(this.options.idleTimeoutMs, () => {
+      log.info('closing a stream session idle for %ds', this.options.idleTimeoutMs / 1000);
+      socket.destroy();
+    });
   }
 
   private track(socket: Duplex): void {
@@ -200,6 +205,7 @@ export class StreamServer {
     }
     if (protocol !== '') this.chosenProtocols.set(request, protocol);
     const ws = await new Promise<WebSocket>((resolve) => this.websockets.handleUpgrade(request, socket, head, resolve));
+    this.closeWhenIdle(socket, log);
     const onProtocolError = (error: Error) => {
       log.warn({ err: error }, 'closing a WebSocket on a protocol error');
       ws.close(1002, error.message.slice(0, 120));
@@ -236,6 +242,7 @@ export class StreamServer {
     delete request.headers['sec-websocket-protocol'];
     this.tunnelRequests.add(request);
     const ws = await new Promise<WebSocket>((resolve) => this.websockets.handleUpgrade(request, socket, head, resolve));
+    this.closeWhenIdle(socket, log);
     const tunnel = createWebSocketStream(ws);
     tunnel.on('error', (error) => log.debug({ err: error }, 'SPDY tunnel closed'));
     const session = new SpdySession(tunnel);
