@@ -108,7 +108,8 @@ test('exec over v5.channel.k8s.io: stdin in, stdout out, the close signal ends s
   t.is(stdout, 'HELLO');
   const status = messages.find((m) => m[0] === 3);
   t.deepEqual(JSON.parse(status!.subarray(1).toString()), { status: 'Success' });
-  t.false(process.stopped);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.false(process.stopped, 'a client leaving after its command ended does not stop (kill) it again');
 });
 
 test('the base64 subprotocol carries the channel as a digit and the payload in base64, and a non-zero exit is a Failure', async (t) => {

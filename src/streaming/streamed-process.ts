@@ -26,7 +26,9 @@ export interface StreamedProcess {
  */
 export async function serveProcess(streams: RemoteCommandStreams, process: StreamedProcess, clientGone: Promise<void>): Promise<void> {
   let stopping: Promise<void> | null = null;
-  const stop = () => (stopping ??= process.stop());
+  let ended = false;
+  // Once the process has ended there is nothing to stop: the client leaving afterwards is the normal end.
+  const stop = () => (ended ? Promise.resolve() : (stopping ??= process.stop()));
   let gone = false;
   void clientGone.then(() => {
     gone = true;
@@ -54,6 +56,7 @@ export async function serveProcess(streams: RemoteCommandStreams, process: Strea
   } catch (error) {
     outcome = { error: error instanceof Error ? error.message : String(error) };
   }
+  ended = true;
   await Promise.all(copies);
   // A client that left reads no status.
   if (!gone) await streams.writeStatus(outcome);
