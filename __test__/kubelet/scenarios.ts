@@ -19,6 +19,7 @@ import { startImageSource, type ImageSource } from '../helpers/image-source.js';
 import { allReady, type KubeContainerStatus, type KubePod, type StatsSummary } from '../helpers/kubelet.js';
 import { KubeletNode, type RuntimeName } from '../helpers/kubelet-node.js';
 import { KubeStreamClient } from '../helpers/kube-stream-client.js';
+import { SpdyTunnel } from '../helpers/spdy-tunnel-client.js';
 
 const NAMESPACE = 'kubelet-e2e';
 /** The remote command channels of the Kubernetes WebSocket protocols. */
@@ -488,6 +489,29 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
     t.true(response().includes(`\r\n\r\n${WEB_BODY}\n`), response());
     t.deepEqual(client.output(1), port80, 'nothing on the error channel but the port');
     await client.close();
+  });
+
+  test("port forward through the kubelet over SPDY tunnelled in a WebSocket, kubectl's way since 1.31: HTTP both ways", async (t) => {
+    await streams();
+    // The kubelet takes no ?port= here: it turns the upgrade into a SPDY one to the runtime, and the ports travel in stream headers.
+    const url = node()
+      .kubelet.streamUrl(`/portForward/${NAMESPACE}/${podName('streams')}`)
+      .replace(/^wss:/, 'https:');
+    const tunnel = await SpdyTunnel.open(url, 'SPDY/3.1+portforward.k8s.io');
+    t.is(tunnel.protocol, 'SPDY/3.1+portforward.k8s.io');
+    // As client-go does it: the error stream first, its write side closed at once, then the data stream of the same request.
+    tunnel.openStream(1, { streamtype: 'error', port: '80', requestid: '0' });
+    tunnel.sendData(1, '', true);
+    tunnel.openStream(3, { streamtype: 'data', port: '80', requestid: '0' });
+    await tunnel.until('replies to both streams', () => tunnel.replied(1) && tunnel.replied(3));
+    tunnel.sendData(3, 'GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n');
+    const response = () => tunnel.data(3).toString();
+    await tunnel.until("httpd's response", () => response().endsWith(`${WEB_BODY}\n`));
+    t.regex(response(), /^HTTP\/1\.[01] 200 OK\r\n/);
+    t.true(response().includes(`\r\n\r\n${WEB_BODY}\n`), response());
+    t.is(tunnel.data(1).length, 0, tunnel.describe());
+    t.deepEqual(tunnel.trouble, []);
+    tunnel.close();
   });
 
   test("the kubelet's stats summary has CPU, memory, rootfs and log figures for the pod and each container", async (t) => {
