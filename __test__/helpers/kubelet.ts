@@ -207,6 +207,11 @@ export class Kubelet {
     return ((await this.getJson('/pods')) as { items: KubePod[] | null }).items ?? [];
   }
 
+  /** A `wss://` URL on its API, for the streaming endpoints (`/exec/…`, `/attach/…`, `/portForward/…`). */
+  streamUrl(pathAndQuery: string): string {
+    return `wss://127.0.0.1:${this.port}${pathAndQuery}`;
+  }
+
   async statsSummary(): Promise<StatsSummary> {
     return (await this.getJson('/stats/summary')) as StatsSummary;
   }

@@ -18,8 +18,17 @@ import { snapshotHost, type HostSnapshot } from '../helpers/host-snapshot.js';
 import { startImageSource, type ImageSource } from '../helpers/image-source.js';
 import { allReady, type KubeContainerStatus, type KubePod, type StatsSummary } from '../helpers/kubelet.js';
 import { KubeletNode, type RuntimeName } from '../helpers/kubelet-node.js';
+import { KubeStreamClient } from '../helpers/kube-stream-client.js';
+import { SpdyTunnel } from '../helpers/spdy-tunnel-client.js';
 
 const NAMESPACE = 'kubelet-e2e';
+/** The remote command channels of the Kubernetes WebSocket protocols. */
+const STDIN = 0;
+const STDOUT = 1;
+const STDERR = 2;
+const ERROR = 3;
+/** What the `streams` pod's web container serves, through port forward. */
+const WEB_BODY = 'served through the kubelet port forward';
 /** What `/proc/<pid>/cgroup` and the hierarchies say about a container's limits. */
 interface CgroupLimits {
   memoryBytes: number | null;
@@ -377,6 +386,132 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
     t.true(numbers.length > 200, `${numbers.length} lines`);
     const gaps = numbers.flatMap((n, i) => (i > 0 && n !== numbers[i - 1]! + 1 ? [`${numbers[i - 1]} → ${n}`] : []));
     t.deepEqual(gaps, [], 'the retained files hold consecutive lines, across every rotation');
+  });
+
+  /**
+   * The streaming scenarios share one pod, started by the first that needs it: a shell to exec
+   * in, a `sh` reading its stdin to attach to, and an httpd on port 80 to forward to.
+   */
+  let streamsPod: Promise<KubePod> | undefined;
+  const streams = (): Promise<KubePod> =>
+    (streamsPod ??= (async () => {
+      await node().kubelet.writeManifest(
+        'streams',
+        staticPod('streams', {
+          containers: [
+            container('shell', 'exec sleep 3600'),
+            // stdinOnce stays false: the container's stdin must outlive each attach.
+            { name: 'attached', image: image(), command: ['sh'], stdin: true },
+            container('web', `mkdir -p /www && echo '${WEB_BODY}' > /www/index.html && exec httpd -f -p 80 -h /www`, {
+              readinessProbe: { tcpSocket: { port: 80 }, periodSeconds: 1 },
+            }),
+          ],
+        }),
+      );
+      return node().kubelet.waitForPod('streams', allReady, 90_000, 'ready');
+    })());
+  /** A streaming endpoint of the kubelet's API for the `streams` pod. */
+  const streamUrl = (endpoint: 'exec' | 'attach' | 'portForward', container: string | null, query: string) =>
+    node().kubelet.streamUrl(`/${endpoint}/${NAMESPACE}/${podName('streams')}${container === null ? '' : `/${container}`}?${query}`);
+  const execQuery = (command: readonly string[], stdin = false) =>
+    `${command.map((part) => `command=${encodeURIComponent(part)}`).join('&')}${stdin ? '&input=1' : ''}&output=1&error=1`;
+
+  // v5 is the one the kubelet itself speaks: it ends the WebSocket and dials the runtime's URL over
+  // SPDY (ExtendWebSocketsToKubelet, beta and on since 1.36). Anything older it proxies, upgrade and
+  // all, to the runtime's own WebSocket server. Both paths, then.
+  for (const protocol of ['v5.channel.k8s.io', 'v4.channel.k8s.io']) {
+    test(`exec through the kubelet over WebSocket ${protocol}: stdout on channel 1, the exit code in the status on channel 3`, async (t) => {
+      await streams();
+      const client = await KubeStreamClient.open(streamUrl('exec', 'shell', execQuery(['sh', '-c', 'echo hello; exit 3'])), [protocol]);
+      t.is(client.protocol, protocol);
+      await client.waitClosed();
+      t.is(client.output(STDOUT).toString(), 'hello\n', client.describe());
+      t.is(client.output(STDERR).length, 0, client.describe());
+      t.like(JSON.parse(client.output(ERROR).toString()), {
+        status: 'Failure',
+        reason: 'NonZeroExitCode',
+        details: { causes: [{ reason: 'ExitCode', message: '3' }] },
+      });
+    });
+  }
+
+  test('exec through the kubelet with stdin over v5: data on channel 0, the close signal is its EOF, then a Success status', async (t) => {
+    await streams();
+    const client = await KubeStreamClient.open(streamUrl('exec', 'shell', execQuery(['tr', 'a-z', 'A-Z'], true)), ['v5.channel.k8s.io']);
+    client.send(STDIN, 'through the kubelet\n');
+    await client.waitFor('the echoed line', () => client.output(STDOUT).toString().includes('\n'));
+    // tr exits only on EOF, so a status at all means the close signal reached its stdin.
+    client.closeChannel(STDIN);
+    await client.waitClosed();
+    t.is(client.output(STDOUT).toString(), 'THROUGH THE KUBELET\n', client.describe());
+    t.like(JSON.parse(client.output(ERROR).toString()), { status: 'Success' });
+  });
+
+  test('attach through the kubelet reaches the stdin of the running sh; the container outlives the session, and its stdin too', async (t) => {
+    t.timeout(90_000);
+    await streams();
+    const attachQuery = 'input=1&output=1&error=1';
+    const first = await KubeStreamClient.open(streamUrl('attach', 'attached', attachQuery), ['v5.channel.k8s.io']);
+    first.send(STDIN, 'echo attached\n');
+    await first.waitFor('the echo on stdout', () => first.output(STDOUT).toString().includes('attached\n'));
+    await first.close();
+    // A few of the kubelet's relists: a container whose stdin the session had closed would have exited by now.
+    await sleep(4_000);
+    const status = statusesOf((await node().kubelet.pod('streams'))!).find((entry) => entry.name === 'attached')!;
+    t.truthy(status.state.running, JSON.stringify(status));
+    t.is(status.restartCount, 0);
+    const containers = await node().containersOf(podName('streams'));
+    t.deepEqual(
+      containers.filter((c) => c.metadata.name === 'attached').map((c) => [c.metadata.attempt, c.state]),
+      [[0, 'CONTAINER_RUNNING']],
+    );
+    // The same sh still reads its stdin, this time through the runtime's own WebSocket server (v4 is proxied as is).
+    const second = await KubeStreamClient.open(streamUrl('attach', 'attached', attachQuery), ['v4.channel.k8s.io']);
+    t.is(second.protocol, 'v4.channel.k8s.io');
+    second.send(STDIN, 'echo "still $((40 + 2))"\n');
+    await second.waitFor('the second echo on stdout', () => second.output(STDOUT).toString().includes('still 42\n'));
+    await second.close();
+    t.is(second.output(STDOUT).toString(), 'still 42\n');
+  });
+
+  test('port forward through the kubelet over WebSocket v4.channel.k8s.io: the port on both channels, then HTTP both ways', async (t) => {
+    await streams();
+    const client = await KubeStreamClient.open(streamUrl('portForward', null, 'port=80'), ['v4.channel.k8s.io']);
+    t.is(client.protocol, 'v4.channel.k8s.io');
+    const port80 = Buffer.of(80, 0);
+    await client.waitFor('the port on the data and error channels', () => client.firstMessage(0) !== null && client.firstMessage(1) !== null);
+    t.deepEqual(client.firstMessage(0), port80);
+    t.deepEqual(client.firstMessage(1), port80);
+    client.send(0, 'GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n');
+    const response = () => client.output(0).subarray(port80.length).toString();
+    await client.waitFor("httpd's response", () => response().endsWith(`${WEB_BODY}\n`));
+    t.regex(response(), /^HTTP\/1\.[01] 200 OK\r\n/);
+    t.true(response().includes(`\r\n\r\n${WEB_BODY}\n`), response());
+    t.deepEqual(client.output(1), port80, 'nothing on the error channel but the port');
+    await client.close();
+  });
+
+  test("port forward through the kubelet over SPDY tunnelled in a WebSocket, kubectl's way since 1.31: HTTP both ways", async (t) => {
+    await streams();
+    // The kubelet takes no ?port= here: it turns the upgrade into a SPDY one to the runtime, and the ports travel in stream headers.
+    const url = node()
+      .kubelet.streamUrl(`/portForward/${NAMESPACE}/${podName('streams')}`)
+      .replace(/^wss:/, 'https:');
+    const tunnel = await SpdyTunnel.open(url, 'SPDY/3.1+portforward.k8s.io');
+    t.is(tunnel.protocol, 'SPDY/3.1+portforward.k8s.io');
+    // As client-go does it: the error stream first, its write side closed at once, then the data stream of the same request.
+    tunnel.openStream(1, { streamtype: 'error', port: '80', requestid: '0' });
+    tunnel.sendData(1, '', true);
+    tunnel.openStream(3, { streamtype: 'data', port: '80', requestid: '0' });
+    await tunnel.until('replies to both streams', () => tunnel.replied(1) && tunnel.replied(3));
+    tunnel.sendData(3, 'GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n');
+    const response = () => tunnel.data(3).toString();
+    await tunnel.until("httpd's response", () => response().endsWith(`${WEB_BODY}\n`));
+    t.regex(response(), /^HTTP\/1\.[01] 200 OK\r\n/);
+    t.true(response().includes(`\r\n\r\n${WEB_BODY}\n`), response());
+    t.is(tunnel.data(1).length, 0, tunnel.describe());
+    t.deepEqual(tunnel.trouble, []);
+    tunnel.close();
   });
 
   test("the kubelet's stats summary has CPU, memory, rootfs and log figures for the pod and each container", async (t) => {

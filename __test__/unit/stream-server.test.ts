@@ -205,7 +205,7 @@ test('port forward over a WebSocket: each port opens its data and error channels
       return socket;
     },
   });
-  const url = `${wsUrl(server.urlFor({ kind: 'port-forward', podSandboxId: 'p1' }))}?port=${port}`;
+  const url = `${wsUrl(server.urlFor({ kind: 'port-forward', podSandboxId: 'p1', ports: [] }))}?port=${port}`;
   const ws = new WebSocket(url, ['v4.channel.k8s.io']);
   const received: Buffer[] = [];
   ws.on('message', (data: Buffer) => received.push(data));
@@ -221,11 +221,39 @@ test('port forward over a WebSocket: each port opens its data and error channels
   ws.close();
 });
 
+test("port forward over a WebSocket forwards the PortForward call's ports when the URL has no query, as the kubelet proxies it", async (t) => {
+  // The kubelet dials the runtime's URL bare (its UpgradeAwareHandler drops the client's ?port=); crion refused that with 400.
+  const port = await echoServer(t);
+  const connected: number[] = [];
+  const server = await startServer(t, {
+    portForward: () => async (target) => {
+      connected.push(target);
+      const { connect } = await import('node:net');
+      const socket = connect(target, '127.0.0.1');
+      await once(socket, 'connect');
+      return socket;
+    },
+  });
+  const ws = new WebSocket(wsUrl(server.urlFor({ kind: 'port-forward', podSandboxId: 'p1', ports: [port] })), ['v4.channel.k8s.io']);
+  const received: Buffer[] = [];
+  ws.on('message', (data: Buffer) => received.push(data));
+  await once(ws, 'open');
+  ws.send(Buffer.concat([Buffer.of(0), Buffer.from('ping')]));
+  for (let i = 0; i < 50 && !received.some((m) => m.toString().includes('ping')); i++) await new Promise((r) => setTimeout(r, 20));
+  const portBytes = Buffer.alloc(2);
+  portBytes.writeUInt16LE(port);
+  t.deepEqual(received[0], Buffer.concat([Buffer.of(0), portBytes]));
+  t.deepEqual(received[1], Buffer.concat([Buffer.of(1), portBytes]));
+  t.deepEqual(received[2], Buffer.concat([Buffer.of(0), Buffer.from('ping')]));
+  t.deepEqual(connected, [port]);
+  ws.close();
+});
+
 test('port forward reports a refused connection on the error channel', async (t) => {
   const server = await startServer(t, {
     portForward: () => () => Promise.reject(new Error('connection refused')),
   });
-  const ws = new WebSocket(`${wsUrl(server.urlFor({ kind: 'port-forward', podSandboxId: 'p1' }))}?port=81`, ['v4.channel.k8s.io']);
+  const ws = new WebSocket(`${wsUrl(server.urlFor({ kind: 'port-forward', podSandboxId: 'p1', ports: [] }))}?port=81`, ['v4.channel.k8s.io']);
   const { messages } = await conversation(ws);
   const error = messages.filter((m) => m[0] === 1).map((m) => m.subarray(1).toString());
   t.true(
@@ -238,7 +266,7 @@ test('a plain GET is told to upgrade, and a port forward without ports is refuse
   const server = await startServer(t, {});
   const response = await fetch(server.urlFor(execRequest));
   t.is(response.status, 400);
-  t.is(await refusal(wsUrl(server.urlFor({ kind: 'port-forward', podSandboxId: 'p1' })), ['v4.channel.k8s.io']), 400);
+  t.is(await refusal(wsUrl(server.urlFor({ kind: 'port-forward', podSandboxId: 'p1', ports: [] })), ['v4.channel.k8s.io']), 400);
 });
 
 /** A raw SPDY upgrade: the HTTP answer, and a SPDY peer on the socket when it was 101. */

@@ -59,7 +59,7 @@ export function streamingRpcs(deps: StreamingRpcDeps): ServiceRpcs<RuntimeServic
       for (const port of request.port) {
         if (port < 1 || port > 65535) throw new InvalidArgumentError(`PortForward: port ${port} is not between 1 and 65535`);
       }
-      return { url: urlFor({ kind: 'port-forward', podSandboxId: sandbox.id }) };
+      return { url: urlFor({ kind: 'port-forward', podSandboxId: sandbox.id, ports: [...request.port] }) };
     },
   };
 }

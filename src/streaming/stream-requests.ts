@@ -19,7 +19,15 @@ export type StreamRequest =
       readonly stdout: boolean;
       readonly stderr: boolean;
     }
-  | { readonly kind: 'port-forward'; readonly podSandboxId: string };
+  | {
+      readonly kind: 'port-forward';
+      readonly podSandboxId: string;
+      /**
+       * The PortForward call's ports. A WebSocket session forwards these: the kubelet proxies its client's upgrade to
+       * the bare URL, without the client's `?port=`, as Kubernetes' own streaming server takes them from the call too.
+       */
+      readonly ports: readonly number[];
+    };
 
 export type StreamKind = StreamRequest['kind'];
 

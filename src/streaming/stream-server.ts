@@ -186,7 +186,10 @@ export class StreamServer {
     if (streamRequest.kind === 'port-forward' && offered.includes(SPDY_TUNNEL_PROTOCOL)) {
       return this.serveSpdyTunnel(request, socket, head, streamRequest.podSandboxId, log);
     }
-    if (streamRequest.kind === 'port-forward') {
+    if (streamRequest.kind === 'port-forward' && streamRequest.ports.length > 0) {
+      ports = [...streamRequest.ports];
+    } else if (streamRequest.kind === 'port-forward') {
+      // A PortForward call without ports leaves them to the client's query, which a direct client sends.
       const parsed = search.getAll('port').flatMap((value) => value.split(',').map((part) => portFromHeader(part)));
       if (parsed.length === 0 || parsed.includes(null))
         return rejectUpgrade(socket, 400, 'Bad Request', 'the query must name each port as port=N, 1 to 65535');
