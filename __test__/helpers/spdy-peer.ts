@@ -84,4 +84,3 @@ export class Peer {
       .reduce((sum, f) => sum + f.data.length, 0);
   }
 }
-
