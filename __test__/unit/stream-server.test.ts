@@ -374,7 +374,7 @@ test('a client that does not open its announced streams in time is cut off befor
 test('port forward over SPDY: a data and an error stream per request ID reach the pod port, in both directions', async (t) => {
   const port = await echoServer(t);
   const server = await startServer(t, { portForward: () => (target) => connectTo(target) });
-  const { status, peer } = await spdyUpgrade(server.urlFor({ kind: 'port-forward', podSandboxId: 'p1' }), ['portforward.k8s.io']);
+  const { status, peer } = await spdyUpgrade(server.urlFor({ kind: 'port-forward', podSandboxId: 'p1', ports: [] }), ['portforward.k8s.io']);
   t.is(status, 101);
   peer.open(1, { streamtype: 'error', port: String(port), requestid: '0' });
   peer.open(3, { streamtype: 'data', port: String(port), requestid: '0' });
