@@ -8,6 +8,7 @@ import { crictl, crictlJson } from '../helpers/crictl.js';
 import { deleteContainersBelow, listRuncContainersBelow, startDaemon, unmountBelow, type Daemon } from '../helpers/daemon.js';
 import { loadCriPackage } from '../../src/cri/proto.js';
 import { sharedImageSource } from '../helpers/image-source.js';
+import { OWN_PID, runBusyboxPod, writeJson } from '../helpers/crictl-pods.js';
 
 /**
  * Containers on real runc through crictl: lifecycle, CRI logs, exec, exit
@@ -22,27 +23,8 @@ function daemonConfig(): string {
   return source.daemonConfig();
 }
 
-/** PID mode CONTAINER: a pod-wide PID namespace needs the infra container, which is not there yet. */
-const OWN_PID = { namespace_options: { pid: 1 } };
-
-async function writeJson(daemon: Daemon, name: string, value: unknown): Promise<string> {
-  const file = path.join(daemon.dir, name);
-  await writeFile(file, JSON.stringify(value));
-  return file;
-}
-
-async function podWithImage(daemon: Daemon, name: string) {
-  const pull = await crictl(daemon, ['pull', source.images.busybox.reference]);
-  if (pull.code !== 0) throw new Error(pull.stderr);
-  const podFile = await writeJson(daemon, `${name}-pod.json`, {
-    metadata: { name, namespace: 'crion-e2e', uid: `${name}-uid`, attempt: 0 },
-    hostname: name,
-    log_directory: path.join(daemon.dir, 'logs', name),
-    linux: { security_context: OWN_PID },
-  });
-  const pod = await crictl(daemon, ['runp', podFile]);
-  if (pod.code !== 0) throw new Error(pod.stderr);
-  return { podId: pod.stdout.trim(), podFile };
+function podWithImage(daemon: Daemon, name: string) {
+  return runBusyboxPod(daemon, source, name, { hostname: name });
 }
 
 async function createContainer(daemon: Daemon, podId: string, podFile: string, name: string, command: string[]) {

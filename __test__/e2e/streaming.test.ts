@@ -2,7 +2,7 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
@@ -10,6 +10,7 @@ import { loadCriPackage } from '../../src/cri/proto.js';
 import { crictl, crictlJson } from '../helpers/crictl.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { sharedImageSource } from '../helpers/image-source.js';
+import { OWN_PID, runBusyboxPod, writeJson } from '../helpers/crictl-pods.js';
 import { run } from '../helpers/process.js';
 import { repoRoot, toolFromEnv } from '../helpers/repo.js';
 
@@ -19,30 +20,10 @@ import { repoRoot, toolFromEnv } from '../helpers/repo.js';
  */
 
 const source = sharedImageSource(test);
-const OWN_PID = { namespace_options: { pid: 1 } };
 const PTY_RUN = path.join(repoRoot, '__test__', 'fixtures', 'pty-run.py');
 
-async function writeJson(daemon: Daemon, name: string, value: unknown): Promise<string> {
-  const file = path.join(daemon.dir, name);
-  await writeFile(file, JSON.stringify(value));
-  return file;
-}
-
-async function pod(daemon: Daemon, name: string) {
-  const pull = await crictl(daemon, ['pull', source.images.busybox.reference]);
-  if (pull.code !== 0) throw new Error(pull.stderr);
-  const podFile = await writeJson(daemon, `${name}-pod.json`, {
-    metadata: { name, namespace: 'crion-e2e', uid: `${name}-uid`, attempt: 0 },
-    log_directory: path.join(daemon.dir, 'logs', name),
-    linux: { security_context: OWN_PID },
-  });
-  const created = await crictl(daemon, ['runp', podFile]);
-  if (created.code !== 0) throw new Error(created.stderr);
-  return { podId: created.stdout.trim(), podFile };
-}
-
 async function runningContainer(daemon: Daemon, name: string, command: string[], extra: Record<string, unknown> = {}) {
-  const { podId, podFile } = await pod(daemon, name);
+  const { podId, podFile } = await runBusyboxPod(daemon, source, name);
   const file = await writeJson(daemon, `${name}-container.json`, {
     metadata: { name },
     image: { image: source.images.busybox.reference },

@@ -5,9 +5,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { connectInNetns, createPodNamespaces, NativeError, preparePrivateMountDir, removePodNamespaces } from '../../src/native/index.js';
+import { connectInNetns, createPodNamespaces, NativeError } from '../../src/native/index.js';
 import { program, root, testNeeding } from '../helpers/host-requirements.js';
-import { run } from '../helpers/process.js';
+import { namespaceDir } from '../helpers/namespace-dir.js';
 
 const rootTest = testNeeding(root, program('python3'), program('nsenter', ['--version']));
 
@@ -34,14 +34,7 @@ const PORT = 8080;
 
 /** A pod's pinned network namespace, made as the daemon makes it (lo up), removed after the test. */
 async function podNetns(t: ExecutionContext): Promise<string> {
-  const parent = await mkdtemp(path.join(os.tmpdir(), 'crion-netns-'));
-  const dir = path.join(parent, 'ns');
-  await preparePrivateMountDir(dir);
-  t.teardown(async () => {
-    await removePodNamespaces(dir).catch(() => undefined);
-    await run('umount', ['--lazy', dir]);
-    await rm(parent, { recursive: true, force: true });
-  });
+  const dir = await namespaceDir(t);
   const pins = await createPodNamespaces({ dir, net: true, ipc: false, uts: false, hostname: null, sysctls: {} });
   return pins.net!;
 }

@@ -1,5 +1,5 @@
-import test, { type ExecutionContext } from 'ava';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import test from 'ava';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -11,6 +11,7 @@ import {
   type PodNamespacesRequest,
 } from '../../src/native/index.js';
 import { root, testNeeding } from '../helpers/host-requirements.js';
+import { namespaceDir } from '../helpers/namespace-dir.js';
 import { run } from '../helpers/process.js';
 
 const rootTest = testNeeding(root);
@@ -27,25 +28,13 @@ async function mountsUnder(dir: string): Promise<string[]> {
   return lines.map((line) => line.split(' ')[4] ?? '').filter((point) => point === dir || point.startsWith(`${dir}/`));
 }
 
-/** A private mount point, as the daemon's `<state>/ns` is, torn down after the test. */
-async function nsDir(t: ExecutionContext): Promise<string> {
-  const parent = await mkdtemp(path.join(os.tmpdir(), 'crion-podns-'));
-  const dir = path.join(parent, 'ns');
-  await preparePrivateMountDir(dir);
-  t.teardown(async () => {
-    await removePodNamespaces(dir).catch(() => undefined);
-    await run('umount', ['--lazy', dir]);
-    await rm(parent, { recursive: true, force: true });
-  });
-  return dir;
-}
 
 function request(dir: string, overrides: Partial<PodNamespacesRequest> = {}): PodNamespacesRequest {
   return { dir, net: true, ipc: true, uts: true, hostname: null, sysctls: {}, ...overrides };
 }
 
 rootTest('a pod gets its own lo, hostname and sysctls, visible to nsenter, and removal leaves nothing', async (t) => {
-  const dir = await nsDir(t);
+  const dir = await namespaceDir(t);
   const hostShmmax = await readFile('/proc/sys/kernel/shmmax', 'utf8');
   const hostName = os.hostname();
 
@@ -75,7 +64,7 @@ rootTest('a pod gets its own lo, hostname and sysctls, visible to nsenter, and r
 });
 
 rootTest('two pods get two network namespaces, neither the host one', async (t) => {
-  const root = await nsDir(t);
+  const root = await namespaceDir(t);
   const inodes: string[] = [];
   for (const pod of ['a', 'b']) {
     const dir = path.join(root, pod);
@@ -90,7 +79,7 @@ rootTest('two pods get two network namespaces, neither the host one', async (t) 
 });
 
 rootTest('a sysctl the kernel lacks rejects with ERR_POD_NS_SYSCTL and leaves no pin or mount', async (t) => {
-  const dir = await nsDir(t);
+  const dir = await namespaceDir(t);
   const error = await t.throwsAsync(
     createPodNamespaces(request(dir, { hostname: 'pod', sysctls: { 'net.ipv4.crion_no_such_knob': '1' } })),
     { instanceOf: NativeError },
@@ -102,7 +91,7 @@ rootTest('a sysctl the kernel lacks rejects with ERR_POD_NS_SYSCTL and leaves no
 });
 
 rootTest('a pin file left from before rejects with ERR_POD_NS_PIN and undoes the pins made first', async (t) => {
-  const dir = await nsDir(t);
+  const dir = await namespaceDir(t);
   await writeFile(path.join(dir, 'uts'), '');
   const error = await t.throwsAsync(createPodNamespaces(request(dir)), { instanceOf: NativeError });
   t.is(error?.code, 'ERR_POD_NS_PIN');
@@ -125,7 +114,7 @@ test('a hostname or sysctl that would change the host is refused with ERR_POD_NS
 });
 
 rootTest('preparing the private mount dir twice leaves one private mount', async (t) => {
-  const dir = await nsDir(t);
+  const dir = await namespaceDir(t);
   await preparePrivateMountDir(dir);
   const entries = (await readFile('/proc/self/mountinfo', 'utf8'))
     .split('\n')

@@ -193,27 +193,25 @@ async function echoServer(t: { teardown(fn: () => void): void }): Promise<number
   return (server.address() as AddressInfo).port;
 }
 
-test('port forward over a WebSocket: each port opens its data and error channels with the port, then data flows both ways', async (t) => {
+/** A port forward over a WebSocket with channels, its port named by the URL's query or by the PortForward call. */
+const forwardsOverChannels = test.macro(async (t, portFrom: 'query' | 'call') => {
   const port = await echoServer(t);
   const connected: number[] = [];
   const server = await startServer(t, {
-    portForward: () => async (target) => {
+    portForward: () => (target) => {
       connected.push(target);
-      const { connect } = await import('node:net');
-      const socket = connect(target, '127.0.0.1');
-      await once(socket, 'connect');
-      return socket;
+      return connectTo(target);
     },
   });
-  const url = `${wsUrl(server.urlFor({ kind: 'port-forward', podSandboxId: 'p1', ports: [] }))}?port=${port}`;
-  const ws = new WebSocket(url, ['v4.channel.k8s.io']);
+  const url = server.urlFor({ kind: 'port-forward', podSandboxId: 'p1', ports: portFrom === 'call' ? [port] : [] });
+  const ws = new WebSocket(wsUrl(portFrom === 'query' ? `${url}?port=${port}` : url), ['v4.channel.k8s.io']);
   const received: Buffer[] = [];
   ws.on('message', (data: Buffer) => received.push(data));
   await once(ws, 'open');
-  const portBytes = Buffer.alloc(2);
-  portBytes.writeUInt16LE(port);
   ws.send(Buffer.concat([Buffer.of(0), Buffer.from('ping')]));
   for (let i = 0; i < 50 && !received.some((m) => m.toString().includes('ping')); i++) await new Promise((r) => setTimeout(r, 20));
+  const portBytes = Buffer.alloc(2);
+  portBytes.writeUInt16LE(port);
   t.deepEqual(received[0], Buffer.concat([Buffer.of(0), portBytes]));
   t.deepEqual(received[1], Buffer.concat([Buffer.of(1), portBytes]));
   t.deepEqual(received[2], Buffer.concat([Buffer.of(0), Buffer.from('ping')]));
@@ -221,33 +219,17 @@ test('port forward over a WebSocket: each port opens its data and error channels
   ws.close();
 });
 
-test("port forward over a WebSocket forwards the PortForward call's ports when the URL has no query, as the kubelet proxies it", async (t) => {
-  // The kubelet dials the runtime's URL bare (its UpgradeAwareHandler drops the client's ?port=); crion refused that with 400.
-  const port = await echoServer(t);
-  const connected: number[] = [];
-  const server = await startServer(t, {
-    portForward: () => async (target) => {
-      connected.push(target);
-      const { connect } = await import('node:net');
-      const socket = connect(target, '127.0.0.1');
-      await once(socket, 'connect');
-      return socket;
-    },
-  });
-  const ws = new WebSocket(wsUrl(server.urlFor({ kind: 'port-forward', podSandboxId: 'p1', ports: [port] })), ['v4.channel.k8s.io']);
-  const received: Buffer[] = [];
-  ws.on('message', (data: Buffer) => received.push(data));
-  await once(ws, 'open');
-  ws.send(Buffer.concat([Buffer.of(0), Buffer.from('ping')]));
-  for (let i = 0; i < 50 && !received.some((m) => m.toString().includes('ping')); i++) await new Promise((r) => setTimeout(r, 20));
-  const portBytes = Buffer.alloc(2);
-  portBytes.writeUInt16LE(port);
-  t.deepEqual(received[0], Buffer.concat([Buffer.of(0), portBytes]));
-  t.deepEqual(received[1], Buffer.concat([Buffer.of(1), portBytes]));
-  t.deepEqual(received[2], Buffer.concat([Buffer.of(0), Buffer.from('ping')]));
-  t.deepEqual(connected, [port]);
-  ws.close();
-});
+test(
+  'port forward over a WebSocket: each port opens its data and error channels with the port, then data flows both ways',
+  forwardsOverChannels,
+  'query',
+);
+// The kubelet dials the runtime's URL bare (its UpgradeAwareHandler drops the client's ?port=); crion refused that with 400.
+test(
+  "port forward over a WebSocket forwards the PortForward call's ports when the URL has no query, as the kubelet proxies it",
+  forwardsOverChannels,
+  'call',
+);
 
 test('port forward reports a refused connection on the error channel', async (t) => {
   const server = await startServer(t, {

@@ -1,0 +1,30 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { crictl } from './crictl.js';
+import type { Daemon } from './daemon.js';
+import type { ImageSource } from './image-source.js';
+
+/** PID mode CONTAINER: a pod-wide PID namespace needs the infra container, which these tests do not want. */
+export const OWN_PID = { namespace_options: { pid: 1 } };
+
+/** Writes `value` as JSON into the daemon's temp dir, for crictl to read. */
+export async function writeJson(daemon: Daemon, name: string, value: unknown): Promise<string> {
+  const file = path.join(daemon.dir, name);
+  await writeFile(file, JSON.stringify(value));
+  return file;
+}
+
+/** Pulls the test busybox image and runs a pod with its own PID namespace per container; `extra` joins its config. */
+export async function runBusyboxPod(daemon: Daemon, source: ImageSource, name: string, extra: Record<string, unknown> = {}) {
+  const pull = await crictl(daemon, ['pull', source.images.busybox.reference]);
+  if (pull.code !== 0) throw new Error(pull.stderr);
+  const podFile = await writeJson(daemon, `${name}-pod.json`, {
+    metadata: { name, namespace: 'crion-e2e', uid: `${name}-uid`, attempt: 0 },
+    log_directory: path.join(daemon.dir, 'logs', name),
+    linux: { security_context: OWN_PID },
+    ...extra,
+  });
+  const pod = await crictl(daemon, ['runp', podFile]);
+  if (pod.code !== 0) throw new Error(pod.stderr);
+  return { podId: pod.stdout.trim(), podFile };
+}
