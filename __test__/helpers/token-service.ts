@@ -15,15 +15,14 @@
  * with which credentials and scopes.
  */
 
-import { execFile } from 'node:child_process';
 import { createPrivateKey, randomUUID, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { Credentials } from './registry-client.js';
+import { selfSignedCertificate } from './self-signed.js';
 
 export const TOKEN_ISSUER = 'crion-test-token-service';
 
@@ -45,8 +44,6 @@ export interface TokenSigner {
   sign(claims: object): string;
 }
 
-const execFileAsync = promisify(execFile);
-
 let signer: Promise<TokenSigner> | undefined;
 
 /** One key pair and certificate per test process. */
@@ -58,26 +55,7 @@ export function tokenSigner(): Promise<TokenSigner> {
 async function createSigner(): Promise<TokenSigner> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'crion-token-'));
   try {
-    const keyPath = path.join(dir, 'key.pem');
-    const certPath = path.join(dir, 'cert.pem');
-    await execFileAsync('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-sha256',
-      '-days',
-      '7',
-      '-subj',
-      `/CN=${TOKEN_ISSUER}`,
-      '-keyout',
-      keyPath,
-      '-out',
-      certPath,
-    ]);
+    const { certFile: certPath, keyFile: keyPath } = await selfSignedCertificate(dir, { commonName: TOKEN_ISSUER, subjectAltName: null, days: 7 });
     const key: KeyObject = createPrivateKey(await readFile(keyPath));
     const certificatePem = await readFile(certPath, 'utf8');
     const x5c = [new X509Certificate(certificatePem).raw.toString('base64')];

@@ -15,6 +15,7 @@ import { MediaType, selectPlatform } from '../../src/image/manifest.js';
 import { parseReference, type ImageReference } from '../../src/image/reference.js';
 import { RegistryClient, type RegistryClientOptions, type RegistryEndpoint } from '../../src/image/registry-client.js';
 import { createLogger } from '../../src/log/logger.js';
+import { selfSignedCertificate } from '../helpers/self-signed.js';
 
 const PASSWORD = 's3cret-pa55word';
 const TOKEN = 'tok-abcdef-123456';
@@ -530,25 +531,7 @@ const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
 (haveOpenssl ? test : test.skip)('TLS: a CA from certs.d makes a private registry trusted', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'crion-tls-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  await execFileAsync('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=localhost',
-    '-addext',
-    'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ]);
+  const { certFile: cert, keyFile: key } = await selfSignedCertificate(dir);
   const fake: FakeRegistry = { manifests: new Map(), blobs: new Map(), auth: 'none', intercept: () => false };
   pushImage(fake);
   const tls = { key: await readFile(key), cert: await readFile(cert) };

@@ -1,6 +1,5 @@
 import test from 'ava';
 import { once } from 'node:events';
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import type { CommandOutcome } from '../../src/streaming/remote-command.js';
 import { StreamRequests, type StreamRequest } from '../../src/streaming/stream-requests.js';
 import { StreamServer, type StreamServerOptions, type StreamTargets } from '../../src/streaming/stream-server.js';
 import type { StreamedProcess } from '../../src/streaming/streamed-process.js';
+import { selfSignedCertificate } from '../helpers/self-signed.js';
 import { Peer } from '../helpers/spdy-peer.js';
 
 const log = createLogger({ level: 'fatal', format: 'json' });
@@ -412,31 +412,7 @@ test('closing the server tells open WebSocket sessions it is going away and stop
 test('with a certificate and key the server speaks HTTPS, and its URLs say so', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'crion-tls-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const certFile = path.join(dir, 'cert.pem');
-  const keyFile = path.join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-    ],
-    { stdio: 'ignore' },
-  );
+  const { certFile, keyFile } = await selfSignedCertificate(dir);
   const server = await startServer(t, { exec: async () => upperCaser(0) }, { tls: { certFile, keyFile } });
   const url = server.urlFor(execRequest);
   t.regex(url, /^https:\/\/127\.0\.0\.1:\d+\/exec\//);
