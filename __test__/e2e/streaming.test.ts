@@ -129,6 +129,19 @@ test('crictl attach reaches the container stdio, detaching leaves it running, an
   t.is(exited.state, 'CONTAINER_EXITED', 'with stdin_once the end of the first attach closes stdin, and cat ends');
 });
 
+test('crictl attach -it joins the terminal of a tty container, sized to the client', async (t) => {
+  const daemon = await startDaemon(t, { config: source.daemonConfig() });
+  const { id } = await runningContainer(daemon, 'attach-tty', ['sh'], { stdin: true, tty: true });
+  const crictlArgs = [toolFromEnv('CRION_CRICTL'), '--runtime-endpoint', daemon.endpoint, 'attach', '-it', id];
+  // Typed after a pause, so the client's size has reached the container's terminal; exit ends the container and the attach.
+  const result = await run('python3', [PTY_RUN, '30', '90', '1', '30', '90', 'stty size; echo tty-$((6*7)); exit\\n', '--', ...crictlArgs], {
+    timeoutMs: 60_000,
+  });
+  const lines = result.stdout.split(/\r?\n/).map((line) => line.trim());
+  t.true(lines.includes('30 90'), result.stdout);
+  t.true(lines.includes('tty-42'), result.stdout);
+});
+
 async function forwardedPort(daemon: Daemon, podId: string, remotePort: number, transport: string): Promise<{ port: number; stop: () => void }> {
   const child = spawn(
     toolFromEnv('CRION_CRICTL'),
