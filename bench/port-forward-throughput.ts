@@ -8,7 +8,8 @@ import { PodRig, type PodRuntime, type RuntimeName } from './pods.js';
 import { formatNumber, median, type Benchmark, type Outcome } from './report.js';
 
 /**
- * Bulk transfer through `crictl port-forward` (SPDY/3.1, its default): a
+ * Bulk transfer through `crictl port-forward` (SPDY/3.1, its default, and
+ * WebSocket where the runtime serves it): a
  * busybox `httpd` in a pod serves a 256 MiB file and an HTTP client in this
  * process downloads it through the forwarded local port. Every byte crosses
  * the runtime's streaming server twice (pod connection in, SPDY data frames
@@ -23,7 +24,15 @@ const READY_TIMEOUT_MS = 60_000;
 const TRANSFER_TIMEOUT_MS = 300_000;
 const CLOCK_TICKS_PER_SECOND = 100;
 
-type Path = 'port-forward' | 'direct';
+/** crictl's two transports, then httpd without any runtime in the way. */
+type Path = 'spdy' | 'websocket' | 'direct';
+type Transport = Exclude<Path, 'direct'>;
+const TRANSPORTS: readonly Transport[] = ['spdy', 'websocket'];
+const PATH_LABEL: Readonly<Record<Path, string>> = {
+  spdy: 'crictl port-forward (SPDY)',
+  websocket: 'crictl port-forward --transport websocket',
+  direct: 'direct to httpd (reference)',
+};
 
 interface Sample {
   readonly runtime: RuntimeName;
@@ -38,7 +47,7 @@ interface Sample {
 interface Target {
   readonly runtime: PodRuntime;
   readonly podPort: number;
-  readonly forward: Forward;
+  readonly forwards: ReadonlyMap<Transport, Forward>;
 }
 
 interface Forward {
@@ -56,6 +65,8 @@ export const portForwardThroughput: Benchmark = {
     const rig = await PodRig.start(context);
     const runtimes: PodRuntime[] = [];
     const forwards: Forward[] = [];
+    /** Transports a runtime could not forward over, with crictl's or the daemon's words. */
+    const unsupported: string[] = [];
     try {
       const targets: Target[] = [];
       for (const name of ['crion', 'containerd'] as const) {
@@ -69,21 +80,31 @@ export const portForwardThroughput: Benchmark = {
         const pod = await rig.runPod(runtime, `${name}-forward`, 'CONTAINER', ['sh', '-c', script]);
         // crictl's port-forward exits at the first connection the pod refuses, so it starts once httpd serves the whole file.
         await waitServing(podPort, runtime);
-        const forward = await startForward(rig, runtime, pod.podId, podPort);
-        forwards.push(forward);
-        await waitServing(forward.localPort, runtime, forward);
-        targets.push({ runtime, podPort, forward });
+        const byTransport = new Map<Transport, Forward>();
+        for (const transport of TRANSPORTS) {
+          try {
+            const forward = await startForward(rig, runtime, pod.podId, podPort, transport);
+            forwards.push(forward);
+            await waitServing(forward.localPort, runtime, forward);
+            byTransport.set(transport, forward);
+          } catch (error) {
+            // SPDY is the benchmark; a runtime without WebSocket port-forward leaves that row empty, saying why.
+            if (transport === 'spdy') throw error;
+            unsupported.push(`${runtime.label} over ${transport}: ${firstLines((error as Error).message)}`);
+          }
+        }
+        targets.push({ runtime, podPort, forwards: byTransport });
       }
       const transfers = Math.max(MIN_TRANSFERS, context.runs);
       const samples: Sample[] = [];
       for (let n = 1; n <= transfers; n++) {
         context.progress(`port-forward: transfer ${n}/${transfers}`);
-        for (const { runtime, podPort, forward } of targets) {
-          samples.push(await measure(runtime, 'port-forward', forward.localPort, forward.child.pid!));
+        for (const { runtime, podPort, forwards: byTransport } of targets) {
+          for (const [transport, forward] of byTransport) samples.push(await measure(runtime, transport, forward.localPort, forward.child.pid!));
           samples.push(await measure(runtime, 'direct', podPort, null));
         }
       }
-      return outcome(samples, runtimes);
+      return outcome(samples, runtimes, unsupported);
     } finally {
       for (const forward of forwards) forward.child.kill('SIGKILL');
       for (const runtime of runtimes) await runtime.dispose();
@@ -103,9 +124,21 @@ function freePort(): Promise<number> {
   });
 }
 
-/** `crictl port-forward <pod> 0:<port>`: runs until killed, printing the local port it listens on. */
-async function startForward(rig: PodRig, runtime: PodRuntime, podId: string, podPort: number): Promise<Forward> {
-  const child = spawn(rig.crictl.binary, rig.crictl.argv(runtime.endpoint, ['port-forward', podId, `0:${podPort}`]), {
+/** The crictl or daemon output that says why, without the daemon's whole log. */
+function firstLines(message: string): string {
+  return message
+    .split(/\n--- \w+ (?:output|stderr) ---/)[0]!
+    .split('\n')
+    .slice(0, 6)
+    .join(' ')
+    .trim()
+    .slice(0, 400);
+}
+
+/** `crictl port-forward --transport <transport> <pod> 0:<port>`: runs until killed, printing the local port it listens on. */
+async function startForward(rig: PodRig, runtime: PodRuntime, podId: string, podPort: number, transport: Transport): Promise<Forward> {
+  const args = ['port-forward', '--transport', transport, podId, `0:${podPort}`];
+  const child = spawn(rig.crictl.binary, rig.crictl.argv(runtime.endpoint, args), {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -205,16 +238,18 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
-function outcome(samples: readonly Sample[], runtimes: readonly PodRuntime[]): Outcome {
+function outcome(samples: readonly Sample[], runtimes: readonly PodRuntime[], unsupported: readonly string[]): Outcome {
   const of = (name: RuntimeName, path: Path): Sample[] => samples.filter((s) => s.runtime === name && s.path === path);
   const mbps = (s: Sample): number => s.bytes / 1e6 / s.seconds;
   const medianMbps = (name: RuntimeName, path: Path): number => median(of(name, path).map(mbps));
-  const rows = (['port-forward', 'direct'] as const).flatMap((path) =>
+  const rows = (['spdy', 'websocket', 'direct'] as const).flatMap((path) =>
     runtimes.map(({ name, label }) => {
       const runs = of(name, path);
+      if (runs.length === 0) return [PATH_LABEL[path], label, '0', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a'];
+      const ratio = of('containerd', path).length === 0 ? 'n/a' : `${formatNumber(medianMbps(name, path) / medianMbps('containerd', path), 2)}×`;
       const crictl = runs.flatMap((s) => (s.crictlCpuSeconds === null ? [] : [s.crictlCpuSeconds]));
       return [
-        path === 'port-forward' ? 'crictl port-forward (SPDY)' : 'direct to httpd (reference)',
+        PATH_LABEL[path],
         label,
         String(runs.length),
         formatNumber(medianMbps(name, path)),
@@ -223,15 +258,19 @@ function outcome(samples: readonly Sample[], runtimes: readonly PodRuntime[]): O
         formatNumber(median(runs.map((s) => s.seconds)), 2),
         formatNumber(median(runs.map((s) => s.daemonCpuSeconds)), 2),
         crictl.length === 0 ? 'n/a' : formatNumber(median(crictl), 2),
-        `${formatNumber(medianMbps(name, path) / medianMbps('containerd', path), 2)}×`,
+        ratio,
       ];
     }),
   );
-  const crion = medianMbps('crion', 'port-forward');
-  const containerd = medianMbps('containerd', 'port-forward');
+  const crion = medianMbps('crion', 'spdy');
+  const containerd = medianMbps('containerd', 'spdy');
+  const websocket = (name: RuntimeName): string =>
+    of(name, 'websocket').length === 0 ? 'n/a' : `${formatNumber(medianMbps(name, 'websocket'))} MB/s`;
   return {
     verdict: 'reported',
-    summary: `${formatNumber(crion)} MB/s through crion's port-forward, ${formatNumber(containerd)} MB/s through containerd's (${formatNumber(crion / containerd, 2)}×)`,
+    summary:
+      `${formatNumber(crion)} MB/s through crion's port-forward, ${formatNumber(containerd)} MB/s through containerd's (${formatNumber(crion / containerd, 2)}×), SPDY; ` +
+      `over WebSocket ${websocket('crion')} and ${websocket('containerd')}`,
     table: {
       columns: ['Path', 'Runtime', 'Transfers', 'Median MB/s', 'Min', 'Max', 'Median s', 'Daemon CPU s', 'crictl CPU s', 'vs containerd'],
       rows,
@@ -240,7 +279,8 @@ function outcome(samples: readonly Sample[], runtimes: readonly PodRuntime[]): O
       `Each transfer is one HTTP GET of a ${FILE_BYTES}-byte file (${FILE_BYTES / 2 ** 20} MiB of zeros, written by the pod with \`head -c\` before its server ` +
         "starts, so it is in the page cache) from busybox `httpd` in critest's busybox image, on a fresh TCP connection from Node's http client in the benchmark's " +
         'process, which counts and drops the body. MB/s is 10^6 bytes per wall second from request to the last byte; medians.',
-      'Port-forward: one `crictl port-forward <pod> 0:<port>` per runtime (the same crictl binary, SPDY/3.1), kept up for the whole benchmark; each ' +
+      'Port-forward: one `crictl port-forward <pod> 0:<port>` per runtime and transport (the same crictl binary; SPDY/3.1, its default, and ' +
+        '`--transport websocket`), kept up for the whole benchmark; each ' +
         'download is a new connection to its local port, so a new data and error stream pair on the same SPDY connection. ' +
         'Transfers alternate crion, containerd, after a HEAD request that checks the file is served through the forward.',
       'Direct: the same download straight from httpd on the host loopback, without any runtime in the path: the ceiling of httpd and the client ' +
@@ -249,7 +289,8 @@ function outcome(samples: readonly Sample[], runtimes: readonly PodRuntime[]): O
         "in-process); crictl CPU s: the port-forward client's. Both come from /proc/PID/stat, at 10 ms resolution.",
       'Pods use the host network (so no CNI) with a PID namespace per container; the server listens on a free port of 127.0.0.1 chosen per runtime, ' +
         "and each runtime's port-forward connects to it from the pod's (the host's) network namespace.",
+      ...unsupported.map((reason) => `Not measured: ${reason}.`),
     ],
-    data: { fileBytes: FILE_BYTES, runtimes: runtimes.map(({ name, label }) => ({ name, label })), samples },
+    data: { unsupported, fileBytes: FILE_BYTES, runtimes: runtimes.map(({ name, label }) => ({ name, label })), samples },
   };
 }
