@@ -48,6 +48,8 @@ export interface PodRuntime {
   helperPids(): number[];
   /** How long the daemon itself took for `rpc` of `pod`, from its own log; null if the log does not say. */
   serverMs(rpc: PodRpc, pod: RunningPod): number | null;
+  /** Every `rpc` the daemon has timed itself so far, oldest first; empty where its log does not say (containerd logs no latency). */
+  rpcLatenciesMs(rpc: string): number[];
   failure(message: string): Error;
   /** Removes every pod through the daemon, stops it and deletes whatever it left in runc and the mount table. */
   dispose(): Promise<void>;
@@ -223,6 +225,10 @@ export class PodRig {
         const line = daemon.logs().findLast((candidate) => candidate.rpc === rpc && candidate.msg === 'rpc finished');
         return typeof line?.latencyMs === 'number' ? line.latencyMs : null;
       },
+      rpcLatenciesMs: (rpc) =>
+        daemon
+          .logs()
+          .flatMap((line) => (line.rpc === rpc && line.msg === 'rpc finished' && typeof line.latencyMs === 'number' ? [line.latencyMs] : [])),
       failure: (message) => daemon.failure(message),
       dispose: async () => {
         try {
@@ -260,6 +266,7 @@ export class PodRig {
       daemonPid: containerd.pid,
       helperPids: () => pidsOf('containerd-shim-runc-v2', containerd.socketPath),
       serverMs: (rpc, pod) => containerdServerMs(containerd.output, rpc, pod),
+      rpcLatenciesMs: () => [],
       failure: (message) => containerd.failure(message),
       dispose: async () => {
         try {
