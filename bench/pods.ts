@@ -28,6 +28,8 @@ export const CONTAINER_IMAGE = 'registry.k8s.io/e2e-test-images/busybox:1.29-2';
 export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10';
 const MIRRORED_HOSTS = ['registry.k8s.io'];
 const CRICTL_TIMEOUT_MS = 60_000;
+/** A shell sleeping that leaves at SIGTERM (as PID 1 it would ignore it otherwise), so stopping measures the runtime, not a grace period. */
+export const SLEEPER: readonly string[] = ['sh', '-c', "trap 'exit 0' TERM; sleep 3600 & wait"];
 
 export type RuntimeName = 'crion' | 'containerd';
 
@@ -46,6 +48,8 @@ export interface PodRuntime {
   helperPids(): number[];
   /** How long the daemon itself took for `rpc` of `pod`, from its own log; null if the log does not say. */
   serverMs(rpc: PodRpc, pod: RunningPod): number | null;
+  /** Every `rpc` the daemon has timed itself so far, oldest first; empty where its log does not say (containerd logs no latency). */
+  rpcLatenciesMs(rpc: string): number[];
   failure(message: string): Error;
   /** Removes every pod through the daemon, stops it and deletes whatever it left in runc and the mount table. */
   dispose(): Promise<void>;
@@ -130,8 +134,8 @@ export class PodRig {
    * namespace_options ask for) or `CONTAINER` (what the kubelet sends unless
    * the pod sets shareProcessNamespace).
    */
-  async runPod(runtime: PodRuntime, name: string, pid: PidNamespaceMode = 'POD'): Promise<RunningPod> {
-    const { podConfig, containerConfig } = await this.writeConfigs(name, pid);
+  async runPod(runtime: PodRuntime, name: string, pid: PidNamespaceMode = 'POD', command: readonly string[] = SLEEPER): Promise<RunningPod> {
+    const { podConfig, containerConfig } = await this.writeConfigs(name, pid, command);
     const runp = await this.timedCrictl(runtime, ['runp', podConfig]);
     const podId = runp.stdout.trim();
     const create = await this.timedCrictl(runtime, ['create', '--no-pull', podId, containerConfig, podConfig]);
@@ -156,11 +160,14 @@ export class PodRig {
 
   /**
    * Host network (NODE), so that neither runtime's CNI plugins are in the
-   * figures, which then measure the runtimes themselves; the container
-   * leaves at SIGTERM (a shell as PID 1 ignores it otherwise), so stopping
-   * measures the runtime rather than a grace period.
+   * figures, which then measure the runtimes themselves. The container runs
+   * `command`, by default SLEEPER.
    */
-  private async writeConfigs(name: string, pid: PidNamespaceMode): Promise<{ podConfig: string; containerConfig: string }> {
+  private async writeConfigs(
+    name: string,
+    pid: PidNamespaceMode,
+    command: readonly string[],
+  ): Promise<{ podConfig: string; containerConfig: string }> {
     const podConfig = path.join(this.podsDir, `${name}.pod.json`);
     const containerConfig = path.join(this.podsDir, `${name}.container.json`);
     const logDirectory = path.join(this.podsDir, 'logs', name);
@@ -179,7 +186,7 @@ export class PodRig {
       JSON.stringify({
         metadata: { name: 'sleeper' },
         image: { image: CONTAINER_IMAGE },
-        command: ['sh', '-c', "trap 'exit 0' TERM; sleep 3600 & wait"],
+        command,
         log_path: 'sleeper.log',
         // The kubelet repeats the pod's modes for each container; containerd takes the PID mode from here.
         linux: { security_context: { namespace_options: namespaceOptions } },
@@ -218,6 +225,10 @@ export class PodRig {
         const line = daemon.logs().findLast((candidate) => candidate.rpc === rpc && candidate.msg === 'rpc finished');
         return typeof line?.latencyMs === 'number' ? line.latencyMs : null;
       },
+      rpcLatenciesMs: (rpc) =>
+        daemon
+          .logs()
+          .flatMap((line) => (line.rpc === rpc && line.msg === 'rpc finished' && typeof line.latencyMs === 'number' ? [line.latencyMs] : [])),
       failure: (message) => daemon.failure(message),
       dispose: async () => {
         try {
@@ -255,6 +266,7 @@ export class PodRig {
       daemonPid: containerd.pid,
       helperPids: () => pidsOf('containerd-shim-runc-v2', containerd.socketPath),
       serverMs: (rpc, pod) => containerdServerMs(containerd.output, rpc, pod),
+      rpcLatenciesMs: () => [],
       failure: (message) => containerd.failure(message),
       dispose: async () => {
         try {

@@ -135,3 +135,9 @@ export function median(values: readonly number[]): number {
 export function formatNumber(value: number, digits = 1): string {
   return value.toFixed(digits);
 }
+
+/** Nearest-rank percentile (`p` in 0-100): a value that was measured, as the median of an odd count is. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}

@@ -4,9 +4,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../__test__/helpers/repo.js';
 import { critestBenchmark } from './critest-benchmark.js';
+import { execLatency } from './exec-latency.js';
 import { kubeletPodStart } from './kubelet-pod-start.js';
 import { daemonRss, monitorMemory } from './pod-memory.js';
 import { podStart } from './pod-start.js';
+import { portForwardThroughput } from './port-forward-throughput.js';
 import { pullVsContainerd } from './pull-vs-containerd.js';
 import { unmountUnder } from './mounts.js';
 import { hostInfo, renderMarkdown, writeReport, type Benchmark, type BenchmarkResult } from './report.js';
@@ -20,7 +22,17 @@ import { unpackThroughput } from './unpack-throughput.js';
  *   npm run bench -- --runs 5 --only unpack-throughput
  */
 
-const BENCHMARKS: readonly Benchmark[] = [unpackThroughput, pullVsContainerd, podStart, kubeletPodStart, critestBenchmark, monitorMemory, daemonRss];
+const BENCHMARKS: readonly Benchmark[] = [
+  unpackThroughput,
+  pullVsContainerd,
+  podStart,
+  kubeletPodStart,
+  critestBenchmark,
+  execLatency,
+  portForwardThroughput,
+  monitorMemory,
+  daemonRss,
+];
 
 const { values } = parseArgs({
   options: {

@@ -24,11 +24,12 @@ export class Crictl {
   }
 
   run(endpoint: string, args: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
-    return run(
-      this.binary,
-      ['--config', this.configFile, '--runtime-endpoint', endpoint, '--image-endpoint', endpoint, '--timeout', '10s', ...args],
-      { timeoutMs },
-    );
+    return run(this.binary, this.argv(endpoint, args), { timeoutMs });
+  }
+
+  /** The arguments `run` passes, for a caller that spawns crictl itself (a port-forward that runs until killed). */
+  argv(endpoint: string, args: readonly string[]): string[] {
+    return ['--config', this.configFile, '--runtime-endpoint', endpoint, '--image-endpoint', endpoint, '--timeout', '10s', ...args];
   }
 }
 

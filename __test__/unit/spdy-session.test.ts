@@ -189,6 +189,28 @@ test('auto: a peer that never sends WINDOW_UPDATE (spdystream) gets everything; 
   t.is(peer.dataBytes(1), 300 * 1024);
 });
 
+test('DATA payloads are not copied, yet a writer may reuse its buffer once the write calls back', async (t) => {
+  const { peer, streams } = await connect(t);
+  peer.open(1, { streamtype: 'stdout' });
+  const stream = await streamNo(streams, peer, 0);
+  // One buffer, refilled and written again from each callback, while the peer reads nothing at first, so
+  // written frames wait in the socket's buffer: the session must not call back while that holds the buffer.
+  const buffer = Buffer.alloc(100 * 1024);
+  peer.socket.pause();
+  let fill = 0;
+  const next = (): void => {
+    if (++fill === 20) return;
+    buffer.fill(fill);
+    stream.write(buffer, next);
+  };
+  stream.write(buffer, next);
+  await sleep(200);
+  peer.socket.resume();
+  await peer.until(() => peer.dataBytes(1) === 20 * buffer.length);
+  const received = Buffer.concat(peer.of('data').map((f) => f.data));
+  for (let fill = 0; fill < 20; fill++) t.true(received.subarray(fill * buffer.length, (fill + 1) * buffer.length).every((byte) => byte === fill));
+});
+
 test('a slow reader returns no window credit; reading sends WINDOW_UPDATE for the stream and the session', async (t) => {
   const { peer, streams } = await connect(t, { peerFlowControl: 'enforce' });
   peer.open(1, { streamtype: 'stdin' });

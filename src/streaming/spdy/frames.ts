@@ -308,18 +308,24 @@ function words(...values: number[]): Buffer {
   return out;
 }
 
+/**
+ * The 8 bytes that precede `length` bytes of payload in a DATA frame. Bulk senders write this
+ * and the payload as two buffers, so the payload is never copied.
+ */
+export function dataFrameHeader(streamId: number, flags: number, length: number): Buffer {
+  if (length > MAX_FRAME_PAYLOAD) throw new RangeError(`a SPDY frame payload cannot exceed ${MAX_FRAME_PAYLOAD} bytes`);
+  const out = Buffer.allocUnsafe(HEADER_SIZE);
+  out.writeUInt32BE(streamId & MAX_31_BIT, 0);
+  out[4] = flags;
+  out.writeUIntBE(length, 5, 3);
+  return out;
+}
+
 /** The frame's wire bytes. Header blocks must already be compressed. */
 export function serializeFrame(frame: SpdyFrame): Buffer {
   switch (frame.type) {
-    case 'data': {
-      if (frame.data.length > MAX_FRAME_PAYLOAD) throw new RangeError(`a SPDY frame payload cannot exceed ${MAX_FRAME_PAYLOAD} bytes`);
-      const out = Buffer.allocUnsafe(HEADER_SIZE + frame.data.length);
-      out.writeUInt32BE(frame.streamId & MAX_31_BIT, 0);
-      out[4] = frame.flags;
-      out.writeUIntBE(frame.data.length, 5, 3);
-      frame.data.copy(out, HEADER_SIZE);
-      return out;
-    }
+    case 'data':
+      return Buffer.concat([dataFrameHeader(frame.streamId, frame.flags, frame.data.length), frame.data]);
     case 'syn-stream': {
       const fixed = Buffer.allocUnsafe(10);
       fixed.writeUInt32BE(frame.streamId & MAX_31_BIT, 0);

@@ -34,6 +34,7 @@ import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import type { Logger } from '../../log/logger.js';
 import {
+  dataFrameHeader,
   DEFAULT_MAX_FRAME_SIZE,
   FLAG_FIN,
   FLAG_UNIDIRECTIONAL,
@@ -488,6 +489,23 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     if (!this.socket.write(serializeFrame(frame))) this.socketBlocked = true;
   }
 
+  /**
+   * A DATA frame as its header and the caller's buffer, not copied into one: on bulk output
+   * (port-forward, `kubectl cp`) the copy, its allocation and the garbage it left were most of
+   * the daemon's CPU. Since the socket now holds the caller's buffer until it is flushed,
+   * `flushed` (the stream's write callback) waits for that, so the writer cannot reuse the
+   * buffer early; its error is not passed on, as a failing socket tears the session down.
+   */
+  private writeData(streamId: number, data: Buffer, flushed: (() => void) | null): void {
+    if (this.closed || this.socket.destroyed || this.socket.writableEnded) {
+      flushed?.();
+      return;
+    }
+    const headerTaken = this.socket.write(dataFrameHeader(streamId, 0, data.length));
+    const dataTaken = flushed === null ? this.socket.write(data) : this.socket.write(data, () => flushed());
+    if (!headerTaken || !dataTaken) this.socketBlocked = true;
+  }
+
   /** @internal */
   sendReply(stream: SpdyStream, headers: HeaderList, fin: boolean): void {
     if (this.closed) return;
@@ -516,10 +534,13 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     // again: the outer loop picks that up instead of recursing once per buffered chunk.
     if (this.pumping) return;
     this.pumping = true;
+    // Corked, the frames of one pass (a header and its payload at least) leave in one writev.
+    this.socket.cork();
     try {
       this.pumpLoop();
     } finally {
       this.pumping = false;
+      this.socket.uncork();
     }
   }
 
@@ -536,12 +557,12 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
         const data = pending.data.subarray(0, allowed);
         stream.sendWindow -= allowed;
         this.sessionSendWindow -= allowed;
-        this.write({ type: 'data', streamId: stream.id, flags: 0, data });
         progressed = true;
         if (allowed === pending.data.length) {
           stream.pending = null;
-          pending.callback();
+          this.writeData(stream.id, data, () => pending.callback());
         } else {
+          this.writeData(stream.id, data, null);
           pending.data = pending.data.subarray(allowed);
         }
         if (this.socketBlocked) break;
