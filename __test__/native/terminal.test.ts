@@ -27,7 +27,11 @@ async function onTerminal(script: string, input: string, resizeTo: { rows: numbe
     child.kill('SIGWINCH');
   }
   stream.write(input);
-  await Promise.all([once(stream, 'close'), exited]);
+  // EIO is how a master may report that the slave's last holder closed it: the end, like 'close'.
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EIO') throw error;
+  });
+  await Promise.all([new Promise((resolve) => stream.once('close', resolve)), exited]);
   return output;
 }
 

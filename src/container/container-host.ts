@@ -67,6 +67,9 @@ export const nativeContainerHost: ContainerHost = {
     const { master, slave } = openPty(24, 80);
     // One tty.ReadStream both reads and writes a pty master, and closes it when destroyed.
     const stream = new ReadStream(master);
+    // Once the last holder of the slave has closed it, reading the master fails with EIO, which may come as an
+    // error instead of an end: either way the stream closes after the last output, and that close is the end.
+    stream.on('error', () => undefined);
     let slaveOpen = true;
     return {
       slave,
