@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startPortForward, type PortForwardProcess } from '../__test__/helpers/crictl.js';
 import { PodRig, type PodRuntime, type RuntimeName } from './pods.js';
 import { formatNumber, median, type Benchmark, type Outcome } from './report.js';
 
@@ -47,14 +47,7 @@ interface Sample {
 interface Target {
   readonly runtime: PodRuntime;
   readonly podPort: number;
-  readonly forwards: ReadonlyMap<Transport, Forward>;
-}
-
-interface Forward {
-  readonly localPort: number;
-  readonly child: ChildProcess;
-  /** What crictl has printed so far, for failures. */
-  output(): string;
+  readonly forwards: ReadonlyMap<Transport, PortForwardProcess>;
 }
 
 export const portForwardThroughput: Benchmark = {
@@ -64,7 +57,7 @@ export const portForwardThroughput: Benchmark = {
   async run(context) {
     const rig = await PodRig.start(context);
     const runtimes: PodRuntime[] = [];
-    const forwards: Forward[] = [];
+    const forwards: PortForwardProcess[] = [];
     /** Transports a runtime could not forward over, with crictl's or the daemon's words. */
     const unsupported: string[] = [];
     try {
@@ -80,7 +73,7 @@ export const portForwardThroughput: Benchmark = {
         const pod = await rig.runPod(runtime, `${name}-forward`, 'CONTAINER', ['sh', '-c', script]);
         // crictl's port-forward exits at the first connection the pod refuses, so it starts once httpd serves the whole file.
         await waitServing(podPort, runtime);
-        const byTransport = new Map<Transport, Forward>();
+        const byTransport = new Map<Transport, PortForwardProcess>();
         for (const transport of TRANSPORTS) {
           try {
             const forward = await startForward(rig, runtime, pod.podId, podPort, transport);
@@ -136,30 +129,12 @@ function firstLines(message: string): string {
 }
 
 /** `crictl port-forward --transport <transport> <pod> 0:<port>`: runs until killed, printing the local port it listens on. */
-async function startForward(rig: PodRig, runtime: PodRuntime, podId: string, podPort: number, transport: Transport): Promise<Forward> {
+async function startForward(rig: PodRig, runtime: PodRuntime, podId: string, podPort: number, transport: Transport): Promise<PortForwardProcess> {
   const args = ['port-forward', '--transport', transport, podId, `0:${podPort}`];
-  const child = spawn(rig.crictl.binary, rig.crictl.argv(runtime.endpoint, args), {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
   try {
-    const localPort = await new Promise<number>((resolve, reject) => {
-      const look = (chunk: Buffer) => {
-        output += chunk.toString();
-        const match = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(output);
-        if (match) resolve(Number(match[1]));
-      };
-      child.stdout.on('data', look);
-      child.stderr.on('data', look);
-      child.once('close', () => reject(runtime.failure(`crictl port-forward against ${runtime.label} exited:\n${output}`)));
-      setTimeout(() => reject(runtime.failure(`crictl port-forward against ${runtime.label} printed no port:\n${output}`)), 30_000).unref();
-    });
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    return { localPort, child, output: () => output };
+    return await startPortForward(rig.crictl.binary, rig.crictl.argv(runtime.endpoint, args));
   } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
+    throw runtime.failure(`crictl port-forward against ${runtime.label}: ${(error as Error).message}`);
   }
 }
 
@@ -168,7 +143,7 @@ async function startForward(rig: PodRig, runtime: PodRuntime, podId: string, pod
  * HEAD means the file is there and served: straight from the host's loopback
  * (the pod shares the host's network), then through the forward.
  */
-async function waitServing(port: number, runtime: PodRuntime, forward?: Forward): Promise<void> {
+async function waitServing(port: number, runtime: PodRuntime, forward?: PortForwardProcess): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = '';
   while (Date.now() < deadline) {

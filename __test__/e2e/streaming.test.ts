@@ -7,7 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { loadCriPackage } from '../../src/cri/proto.js';
-import { crictl, crictlJson } from '../helpers/crictl.js';
+import { crictl, crictlJson, startPortForward } from '../helpers/crictl.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { sharedImageSource } from '../helpers/image-source.js';
 import { OWN_PID, runBusyboxPod, writeJson } from '../helpers/crictl-pods.js';
@@ -142,29 +142,6 @@ test('crictl attach -it joins the terminal of a tty container, sized to the clie
   t.true(lines.includes('tty-42'), result.stdout);
 });
 
-async function forwardedPort(daemon: Daemon, podId: string, remotePort: number, transport: string): Promise<{ port: number; stop: () => void }> {
-  const child = spawn(
-    toolFromEnv('CRION_CRICTL'),
-    ['--runtime-endpoint', daemon.endpoint, 'port-forward', '--transport', transport, podId, `0:${remotePort}`],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    const look = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(output);
-      if (match) resolve(Number(match[1]));
-    };
-    child.stdout.on('data', look);
-    child.stderr.on('data', look);
-    child.once('close', () => reject(new Error(`crictl port-forward exited:\n${output}`)));
-    setTimeout(() => reject(new Error(`crictl port-forward printed no port:\n${output}`)), 30_000);
-  });
-  return { port, stop: () => child.kill() };
-}
-
 test('crictl port-forward carries HTTP requests to a port in the pod, over SPDY and WebSocket', async (t) => {
   const daemon = await startDaemon(t, { config: source.daemonConfig() });
   const { podId } = await runningContainer(daemon, 'forwarded', [
@@ -175,13 +152,21 @@ test('crictl port-forward carries HTTP requests to a port in the pod, over SPDY 
   ]);
   await sleep(300);
   for (const transport of ['spdy', 'websocket']) {
-    const forward = await forwardedPort(daemon, podId, 80, transport);
-    t.teardown(forward.stop);
+    const forward = await startPortForward(toolFromEnv('CRION_CRICTL'), [
+      '--runtime-endpoint',
+      daemon.endpoint,
+      'port-forward',
+      '--transport',
+      transport,
+      podId,
+      '0:80',
+    ]);
+    t.teardown(() => forward.child.kill());
     for (let attempt = 0; attempt < 3; attempt++) {
-      const response = await fetch(`http://127.0.0.1:${forward.port}/`);
+      const response = await fetch(`http://127.0.0.1:${forward.localPort}/`);
       t.is((await response.text()).trim(), 'forwarded-page', `${transport}, request ${attempt}`);
     }
-    forward.stop();
+    forward.child.kill();
   }
 });
 

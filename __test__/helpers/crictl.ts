@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Daemon } from './daemon.js';
 import { run, type RunResult } from './process.js';
@@ -37,5 +38,41 @@ export async function crictlJson<T = unknown>(daemon: Daemon, args: readonly str
     return JSON.parse(result.stdout) as T;
   } catch (error) {
     throw new Error(`crictl ${args.join(' ')} printed invalid JSON (${(error as Error).message}):\n${result.stdout}`, { cause: error });
+  }
+}
+
+/** A running `crictl port-forward`, and the local port it forwards from. */
+export interface PortForwardProcess {
+  readonly localPort: number;
+  readonly child: ChildProcess;
+  /** Everything crictl printed so far. */
+  output(): string;
+}
+
+/**
+ * Spawns `crictl port-forward` (`command` and its full `args`) and resolves
+ * once it prints the local port it listens on; it runs until killed.
+ */
+export async function startPortForward(command: string, args: readonly string[]): Promise<PortForwardProcess> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const collect = (chunk: Buffer) => (output += chunk.toString());
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  try {
+    const localPort = await new Promise<number>((resolve, reject) => {
+      const look = () => {
+        const match = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(output);
+        if (match) resolve(Number(match[1]));
+      };
+      child.stdout.on('data', look);
+      child.stderr.on('data', look);
+      child.once('close', () => reject(new Error(`crictl port-forward exited:\n${output}`)));
+      setTimeout(() => reject(new Error(`crictl port-forward printed no port:\n${output}`)), 30_000).unref();
+    });
+    return { localPort, child, output: () => output };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
   }
 }
