@@ -149,6 +149,9 @@ export class Kubelet {
       imageGCLowThresholdPercent: 99,
       evictionHard: { 'memory.available': '1Mi', 'nodefs.available': '1%', 'imagefs.available': '1%' },
       serializeImagePulls: false,
+      // The tests start many pods at once from a loopback registry; the default 5 pulls/s made a crashing pod's first
+      // restart an ErrImagePull ("pull QPS exceeded"), which took the back-off step the crash-loop test looks for.
+      registryPullQPS: 0,
       registerNode: false,
       ...this.options.config,
     };
