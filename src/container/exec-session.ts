@@ -73,6 +73,9 @@ export async function startExecSession(
   let child: ChildProcess;
   try {
     child = runtime.exec(containerId, command, pidFile, { terminal: terminal.slave });
+  } catch (error) {
+    terminal.close();
+    throw error;
   } finally {
     terminal.releaseSlave();
   }

@@ -106,7 +106,7 @@ export class StreamServer {
     this.websockets.close();
   }
 
-  /** A plain request gets 404 for an unknown token and 400 otherwise; only an upgrade spends the token. */
+  /** A plain request gets 404 on a path that is no stream URL and 400 on one that is; only an upgrade spends a token. */
   private refuse(request: IncomingMessage, response: ServerResponse): void {
     const route = parseRoute(request.url);
     response.writeHead(route === null ? 404 : 400, { 'Content-Type': 'text/plain' });
