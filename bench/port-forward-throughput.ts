@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import { freePort } from '../__test__/helpers/free-port.js';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startPortForward, type PortForwardProcess } from '../__test__/helpers/crictl.js';
@@ -105,17 +105,6 @@ export const portForwardThroughput: Benchmark = {
     }
   },
 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The crictl or daemon output that says why, without the daemon's whole log. */
 function firstLines(message: string): string {
