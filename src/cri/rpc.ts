@@ -12,8 +12,19 @@ export interface RpcContext {
 
 export type UnaryRpc<Request, Response> = (request: Request, context: RpcContext) => Promise<Response>;
 
+/**
+ * Where a server-streaming handler writes its messages. grpc-js queues every
+ * write, so a producer that can outrun its client watches `send`'s answer.
+ */
+export interface MessageSink<Message> {
+  /** Queues the message; false once the client's unread messages pass the stream's high-water mark. */
+  send(message: Message): boolean;
+  /** Settles when the client has read the queue down, or rejects when the call ends first. */
+  drained(): Promise<void>;
+}
+
 /** Pushes messages to the client until it returns; the stream then ends with OK. */
-export type ServerStreamRpc<Request, Message> = (request: Request, send: (message: Message) => void, context: RpcContext) => Promise<void>;
+export type ServerStreamRpc<Request, Message> = (request: Request, sink: MessageSink<Message>, context: RpcContext) => Promise<void>;
 
 /**
  * The kubelet polls these every few seconds; logging each at info would
@@ -105,7 +116,7 @@ export function serverStreamHandler<Request, Message>(
   return (call) => {
     const tracker = trackCall(rpcName, log, call, call.request);
     Promise.resolve()
-      .then(() => rpc(call.request, (message) => call.write(message), tracker.context))
+      .then(() => rpc(call.request, messageSink(call, tracker.context.signal), tracker.context))
       .then(
         () => {
           tracker.succeeded();
@@ -113,5 +124,28 @@ export function serverStreamHandler<Request, Message>(
         },
         (error: unknown) => call.emit('error', tracker.failed(error)),
       );
+  };
+}
+
+function messageSink<Message>(call: grpc.ServerWritableStream<unknown, Message>, signal: AbortSignal): MessageSink<Message> {
+  return {
+    send: (message) => call.write(message),
+    drained: () =>
+      new Promise<void>((resolve, reject) => {
+        if (signal.aborted) {
+          reject(signal.reason as Error);
+          return;
+        }
+        const onAbort = () => {
+          call.off('drain', onDrain);
+          reject(signal.reason as Error);
+        };
+        const onDrain = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        call.once('drain', onDrain);
+        signal.addEventListener('abort', onAbort, { once: true });
+      }),
   };
 }
