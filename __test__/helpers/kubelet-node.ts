@@ -62,6 +62,8 @@ export class KubeletNode {
           containerLogMaxSize: '8Ki',
           containerLogMaxFiles: 3,
           containerLogMonitorInterval: '3s',
+          // The kubelet lists through the Stream* RPCs (KEP-5825); on a runtime that answers UNIMPLEMENTED it falls back to the List ones.
+          featureGates: { CRIListStreaming: true },
         },
       });
       return new KubeletNode(runtime, kubelet, crictl, dir);

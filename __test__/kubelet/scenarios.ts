@@ -514,6 +514,22 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
     tunnel.close();
   });
 
+  test('with CRIListStreaming the kubelet lists pods, containers and images through the Stream RPCs', async (t) => {
+    t.timeout(60_000);
+    await runPod(t, 'listed', { containers: [container('idle', 'exec sleep 3600')] });
+    const kubeletLog = await readFile(node().kubelet.logPath, 'utf8');
+    t.notRegex(kubeletLog, /Stream\w+ recv failed/);
+    if (runtimeName === 'containerd') {
+      // containerd 1.6 has no Stream RPCs: the kubelet's fallback is what the control shows.
+      t.regex(kubeletLog, /StreamPodSandboxes not implemented, falling back to ListPodSandbox/);
+      return;
+    }
+    t.notRegex(kubeletLog, /not implemented, falling back/);
+    for (const rpc of ['StreamPodSandboxes', 'StreamContainers', 'StreamImages']) {
+      t.regex(node().runtime.output(), new RegExp(`"rpc":"${rpc}".*"outcome":"ok"`), `crion served ${rpc}`);
+    }
+  });
+
   test("the kubelet's stats summary has CPU, memory, rootfs and log figures for the pod and each container", async (t) => {
     t.timeout(120_000);
     const pod = await runPod(t, 'stats', {

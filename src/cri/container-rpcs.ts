@@ -2,16 +2,23 @@ import type { ContainerManager, ContainerRecord } from '../container/container-m
 import { InvalidArgumentError } from '../errors.js';
 import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeService.js';
 import type { ContainerStatus } from '../generated/runtime/v1/ContainerStatus.js';
+import type { Container } from '../generated/runtime/v1/Container.js';
+import type { ContainerFilter__Output } from '../generated/runtime/v1/ContainerFilter.js';
 import { containerListFilter } from './list-filters.js';
+import { sendInChunks } from './list-stream.js';
 import type { ServiceRpcs } from './services.js';
 
 export interface ContainerRpcDeps {
   readonly containers: ContainerManager;
 }
 
-/** CreateContainer, StartContainer, StopContainer, RemoveContainer, ContainerStatus, ListContainers, UpdateContainerResources, ExecSync, ReopenContainerLog. */
+/**
+ * CreateContainer, StartContainer, StopContainer, RemoveContainer, ContainerStatus, ListContainers, StreamContainers,
+ * UpdateContainerResources, ExecSync, ReopenContainerLog.
+ */
 export function containerRpcs(deps: ContainerRpcDeps): ServiceRpcs<RuntimeServiceHandlers> {
   const { containers } = deps;
+  const list = (filter: ContainerFilter__Output | null): Container[] => containers.list(containerListFilter(filter)).map(criContainer);
   return {
     async CreateContainer(request, context) {
       const container = await containers.create(request.podSandboxId, request.config, context.signal);
@@ -45,21 +52,11 @@ export function containerRpcs(deps: ContainerRpcDeps): ServiceRpcs<RuntimeServic
     },
 
     async ListContainers(request) {
-      const items = containers.list(containerListFilter(request.filter));
-      return {
-        containers: items.map((container) => ({
-          id: container.id,
-          podSandboxId: container.sandboxId,
-          metadata: container.metadata,
-          image: { image: container.image, annotations: {} },
-          imageRef: container.imageRef,
-          imageId: container.imageId,
-          state: container.state,
-          createdAt: container.createdAt,
-          labels: container.config.labels,
-          annotations: container.config.annotations,
-        })),
-      };
+      return { containers: list(request.filter) };
+    },
+
+    async StreamContainers(request, sink) {
+      await sendInChunks(list(request.filter), sink, (chunk) => ({ containers: chunk }));
     },
 
     async ExecSync(request) {
@@ -106,5 +103,20 @@ function statusOf(container: ContainerRecord): ContainerStatus {
         supplementalGroups: container.user.supplementalGroups.map(String),
       },
     },
+  };
+}
+
+function criContainer(container: ContainerRecord): Container {
+  return {
+    id: container.id,
+    podSandboxId: container.sandboxId,
+    metadata: container.metadata,
+    image: { image: container.image, annotations: {} },
+    imageRef: container.imageRef,
+    imageId: container.imageId,
+    state: container.state,
+    createdAt: container.createdAt,
+    labels: container.config.labels,
+    annotations: container.config.annotations,
   };
 }

@@ -5,6 +5,8 @@ import type { ImageRecord } from '../image/image-store.js';
 import type { Puller } from '../image/puller.js';
 import type { ImageServiceHandlers } from '../generated/runtime/v1/ImageService.js';
 import type { Image } from '../generated/runtime/v1/Image.js';
+import type { ImageFilter__Output } from '../generated/runtime/v1/ImageFilter.js';
+import { sendInChunks } from './list-stream.js';
 import type { ServiceRpcs } from './services.js';
 import { unixNanos } from '../unix-nanos.js';
 
@@ -31,6 +33,8 @@ export function imageRpcs(deps: ImageRpcDeps): ServiceRpcs<ImageServiceHandlers>
     };
   };
 
+  const list = (filter: ImageFilter__Output | null): Image[] => images.list(filter?.image?.image ?? null).map(toCri);
+
   return {
     /**
      * The returned ref is the image ID, the same string ImageStatus, ListImages and containers report.
@@ -42,7 +46,11 @@ export function imageRpcs(deps: ImageRpcDeps): ServiceRpcs<ImageServiceHandlers>
     },
 
     async ListImages(request) {
-      return { images: images.list(request.filter?.image?.image ?? null).map(toCri) };
+      return { images: list(request.filter) };
+    },
+
+    async StreamImages(request, sink) {
+      await sendInChunks(list(request.filter), sink, (chunk) => ({ images: chunk }));
     },
 
     /** A missing image is an answer without `image`, not an error: the kubelet asks before every pull. */

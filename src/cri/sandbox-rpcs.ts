@@ -2,7 +2,10 @@ import { InvalidArgumentError } from '../errors.js';
 import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeService.js';
 import type { PodSandboxConfig__Output } from '../generated/runtime/v1/PodSandboxConfig.js';
 import type { SandboxManager, SandboxRecord, SandboxRequest } from '../sandbox/sandbox-manager.js';
+import type { PodSandbox } from '../generated/runtime/v1/PodSandbox.js';
+import type { PodSandboxFilter__Output } from '../generated/runtime/v1/PodSandboxFilter.js';
 import { podListFilter } from './list-filters.js';
+import { sendInChunks } from './list-stream.js';
 import type { ServiceRpcs } from './services.js';
 import { unixNanos } from '../unix-nanos.js';
 
@@ -10,9 +13,10 @@ export interface SandboxRpcDeps {
   readonly sandboxes: SandboxManager;
 }
 
-/** RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox. */
+/** RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox, StreamPodSandboxes. */
 export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHandlers> {
   const { sandboxes } = deps;
+  const list = (filter: PodSandboxFilter__Output | null): PodSandbox[] => sandboxes.list(podListFilter(filter)).map(criPodSandbox);
   return {
     async RunPodSandbox(request, context) {
       const sandbox = await sandboxes.run(sandboxRequest(request.config, request.runtimeHandler), context.signal);
@@ -61,19 +65,24 @@ export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHan
     },
 
     async ListPodSandbox(request) {
-      const items = sandboxes.list(podListFilter(request.filter));
-      return {
-        items: items.map((sandbox) => ({
-          id: sandbox.id,
-          metadata: sandbox.metadata,
-          state: sandbox.state,
-          createdAt: sandbox.createdAt,
-          labels: sandbox.labels,
-          annotations: sandbox.annotations,
-          runtimeHandler: sandbox.runtimeHandler,
-        })),
-      };
+      return { items: list(request.filter) };
     },
+
+    async StreamPodSandboxes(request, sink) {
+      await sendInChunks(list(request.filter), sink, (podSandboxes) => ({ podSandboxes }));
+    },
+  };
+}
+
+function criPodSandbox(sandbox: SandboxRecord): PodSandbox {
+  return {
+    id: sandbox.id,
+    metadata: sandbox.metadata,
+    state: sandbox.state,
+    createdAt: sandbox.createdAt,
+    labels: sandbox.labels,
+    annotations: sandbox.annotations,
+    runtimeHandler: sandbox.runtimeHandler,
   };
 }
 

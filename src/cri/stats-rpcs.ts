@@ -1,4 +1,6 @@
 import type { ContainerStats as CriContainerStats } from '../generated/runtime/v1/ContainerStats.js';
+import type { ContainerStatsFilter__Output } from '../generated/runtime/v1/ContainerStatsFilter.js';
+import type { PodSandboxStatsFilter__Output } from '../generated/runtime/v1/PodSandboxStatsFilter.js';
 import type { CpuUsage } from '../generated/runtime/v1/CpuUsage.js';
 import type { MemoryUsage } from '../generated/runtime/v1/MemoryUsage.js';
 import type { NetworkInterfaceUsage } from '../generated/runtime/v1/NetworkInterfaceUsage.js';
@@ -9,6 +11,7 @@ import type { ContainerStats, CpuStats, MemoryStats, PodStats, StatsCollector } 
 import type { InterfaceUsage } from '../stats/network-usage.js';
 import { unixNanos } from '../unix-nanos.js';
 import { containerListFilter, podListFilter } from './list-filters.js';
+import { sendInChunks } from './list-stream.js';
 import type { ServiceRpcs } from './services.js';
 
 export interface StatsRpcDeps {
@@ -16,21 +19,27 @@ export interface StatsRpcDeps {
 }
 
 /**
- * ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats.
+ * ContainerStats, ListContainerStats, StreamContainerStats, PodSandboxStats, ListPodSandboxStats, StreamPodSandboxStats.
  * The filters are read as ListContainers and ListPodSandbox read theirs
  * (list-filters.ts: an empty field means "any"); a missing
  * container or pod is NOT_FOUND for the single-object calls.
  */
 export function statsRpcs(deps: StatsRpcDeps): ServiceRpcs<RuntimeServiceHandlers> {
   const { stats } = deps;
+  const listContainers = async (filter: ContainerStatsFilter__Output | null) =>
+    (await stats.containers(containerListFilter(filter))).map(criContainerStats);
+  const listPods = async (filter: PodSandboxStatsFilter__Output | null) => (await stats.pods(podListFilter(filter))).map(criPodStats);
   return {
     async ContainerStats(request) {
       return { stats: criContainerStats(await stats.container(request.containerId)) };
     },
 
     async ListContainerStats(request) {
-      const items = await stats.containers(containerListFilter(request.filter));
-      return { stats: items.map(criContainerStats) };
+      return { stats: await listContainers(request.filter) };
+    },
+
+    async StreamContainerStats(request, sink) {
+      await sendInChunks(await listContainers(request.filter), sink, (containerStats) => ({ containerStats }));
     },
 
     async PodSandboxStats(request) {
@@ -38,8 +47,11 @@ export function statsRpcs(deps: StatsRpcDeps): ServiceRpcs<RuntimeServiceHandler
     },
 
     async ListPodSandboxStats(request) {
-      const items = await stats.pods(podListFilter(request.filter));
-      return { stats: items.map(criPodStats) };
+      return { stats: await listPods(request.filter) };
+    },
+
+    async StreamPodSandboxStats(request, sink) {
+      await sendInChunks(await listPods(request.filter), sink, (podSandboxStats) => ({ podSandboxStats }));
     },
   };
 }
