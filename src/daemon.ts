@@ -32,7 +32,7 @@ import { ContainerManager, type ContainerRecord } from './container/container-ma
 import { nodeFacts, nodeLookups } from './container/node-facts.js';
 import { nativeContainerHost } from './container/container-host.js';
 import { OciRuntime } from './container/oci-runtime.js';
-import { checkPodSpecValues, LIMIT_CONTROLLERS } from './oci/index.js';
+import { checkPodSpecValues, containerLimits, LIMIT_CONTROLLERS } from './oci/index.js';
 import { containerRpcs } from './cri/container-rpcs.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
 import { applyPodCidr, defaultNetworkFor, initDefaultNetwork } from './network/default-network.js';
@@ -163,6 +163,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
         { sysctls: request.sysctls, cgroupParent: request.cgroupParent, hostNetwork: request.network === 'NODE', hostIpc: request.ipc === 'NODE' },
         cgroupDriver,
       ),
+    checkResources: (resources) => void containerLimits(resources, host),
     log,
   });
 
@@ -193,6 +194,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     host,
     lookups: nodeLookups,
     containerHost: nativeContainerHost,
+    memoryInUse: async (containerId) => (await stats.container(containerId)).memory?.workingSetBytes ?? null,
     log,
   });
   await containers.restore();

@@ -6,12 +6,13 @@ import type { ContainerHost } from '../../src/container/container-host.js';
 import { ContainerManager, type ContainerRecord } from '../../src/container/container-manager.js';
 import type { ExitStatus, MonitoredContainer, MonitorLaunch } from '../../src/container/monitor.js';
 import { RuntimeCommandError, type ContainerRuntime } from '../../src/container/oci-runtime.js';
+import { FailedPreconditionError } from '../../src/errors.js';
 import type { ImageRecord } from '../../src/image/image-store.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { OverlayMountRequest } from '../../src/native/index.js';
 import type { SandboxRecord } from '../../src/sandbox/sandbox-manager.js';
 import { RecordStore } from '../../src/state/record-store.js';
-import { containerConfig, hostFacts, imageDefaults, lookups, podConfig } from '../helpers/oci-fixtures.js';
+import { containerConfig, hostFacts, imageDefaults, lookups, podConfig, resources } from '../helpers/oci-fixtures.js';
 
 /**
  * The container state machine with the host, the OCI runtime, images and
@@ -192,6 +193,8 @@ interface Fixture {
   readonly infraExits: string[];
   /** A manager on the same directories and fakes, as a restarted daemon builds it. */
   readonly restart: () => Promise<ContainerManager>;
+  /** What the stats say every running container holds in memory from now on. */
+  readonly useMemory: (bytes: bigint | null) => void;
 }
 
 async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRecord = pod): Promise<Fixture> {
@@ -202,6 +205,7 @@ async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRec
   const log = createLogger({ level: 'fatal', format: 'json' });
   const thePod = sandbox(dir);
   let holds = 0;
+  let memoryInUse: bigint | null = null;
   const infraExits: string[] = [];
   const build = async () =>
     new ContainerManager({
@@ -235,10 +239,22 @@ async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRec
       host: hostFacts(),
       lookups: lookups(),
       containerHost: host,
+      memoryInUse: async () => memoryInUse,
       log,
     });
   const manager = await build();
-  return { dir, host, runtime, manager, layerHolds: () => holds, infraExits, restart: build };
+  return {
+    dir,
+    host,
+    runtime,
+    manager,
+    layerHolds: () => holds,
+    infraExits,
+    restart: build,
+    useMemory: (bytes) => {
+      memoryInUse = bytes;
+    },
+  };
 }
 
 const app = (name = 'app') => containerConfig({ metadata: { name, attempt: 0 }, logPath: `${name}/0.log` });
@@ -320,6 +336,23 @@ test('a start the runtime refuses is recorded as StartError with its words, and 
   runtime.failStart = new RuntimeCommandError('runc start failed: exec: "nope": not found', 'exec: "nope": not found');
   await t.throwsAsync(manager.start(id), { instanceOf: RuntimeCommandError });
   t.like(manager.require(id), { state: 'CONTAINER_EXITED', reason: 'StartError', message: 'exec: "nope": not found' });
+});
+
+test('a memory limit below what a running container uses is FAILED_PRECONDITION, and neither the runtime nor the record sees it', async (t) => {
+  const { runtime, manager, useMemory } = await fixture(t);
+  const container = await manager.create('pod1', app());
+  await manager.start(container.id);
+  useMemory(48n * 1024n * 1024n);
+  const steps = runtime.steps.length;
+  const error = await t.throwsAsync(manager.updateResources(container.id, resources({ memoryLimitInBytes: String(32 * 1024 * 1024) })));
+  t.true(error instanceof FailedPreconditionError, String(error));
+  t.regex(error.message, /memory_limit_in_bytes 33554432 is below the 50331648 bytes/);
+  t.is(runtime.steps.length, steps, 'the runtime was not asked');
+  t.is(manager.require(container.id).config.linux?.resources ?? null, null, 'the record keeps the limits in force');
+
+  await manager.updateResources(container.id, resources({ memoryLimitInBytes: String(64 * 1024 * 1024) }));
+  t.is(runtime.steps.at(-1), 'update');
+  t.is(manager.require(container.id).config.linux?.resources?.memoryLimitInBytes, String(64 * 1024 * 1024));
 });
 
 test('stop sends the stop signal, waits out the grace period, then SIGKILL', async (t) => {

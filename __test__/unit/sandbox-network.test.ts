@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { checkPodSpecValues } from '../../src/oci/index.js';
+import { checkPodSpecValues, containerLimits } from '../../src/oci/index.js';
+import { hostFacts } from '../helpers/oci-fixtures.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { PodNetworkRequest } from '../../src/network/pod-networks.js';
@@ -103,6 +104,7 @@ async function manager(t: { teardown(fn: () => Promise<void>): void }, network: 
         { sysctls: pod.sysctls, cgroupParent: pod.cgroupParent, hostNetwork: pod.network === 'NODE', hostIpc: pod.ipc === 'NODE' },
         'cgroupfs',
       ),
+    checkResources: (resources) => void containerLimits(resources, hostFacts()),
     log,
   });
   return { sandboxes, dir, logText: () => logText };

@@ -60,6 +60,8 @@ export interface ContainerManagerDeps {
   readonly host: HostFacts;
   readonly lookups: HostLookups;
   readonly containerHost: ContainerHost;
+  /** The bytes a running container uses that the kernel cannot reclaim (its working set); null when unknown. */
+  readonly memoryInUse: (containerId: string) => Promise<bigint | null>;
   readonly log: Logger;
 }
 
@@ -235,9 +237,25 @@ export class ContainerManager {
     }
     const limits = containerLimits(resources, this.deps.host);
     this.logDroppedLimits(container.id, limits);
+    if (container.state === 'CONTAINER_RUNNING' && limits.memory?.limit !== undefined) await this.checkShrink(container.id, limits.memory.limit);
     await applyLimits(this.deps.runtimes(container.runtimeHandler), container.id, path.join(this.deps.runtimeDir, container.id), limits);
     const linux = { ...(container.config.linux ?? { securityContext: null }), resources };
     await this.deps.records.save({ ...container, config: { ...container.config, linux } });
+  }
+
+  /**
+   * A memory limit below what the container holds is refused before the runtime sees it: cgroup v1 fails the
+   * write with EBUSY, but cgroup v2 takes it and has the OOM killer enforce it. The kubelet judges a shrink by
+   * the same working set before it asks.
+   */
+  private async checkShrink(containerId: string, memoryLimit: number): Promise<void> {
+    const inUse = await this.deps.memoryInUse(containerId);
+    if (inUse !== null && BigInt(memoryLimit) < inUse) {
+      throw new FailedPreconditionError(
+        `linux.resources.memory_limit_in_bytes ${memoryLimit} is below the ${inUse} bytes container ${containerId} is using; ` +
+          'the kernel could only enforce it by killing the container',
+      );
+    }
   }
 
   private logDroppedLimits(containerId: string, limits: ContainerLimits): void {

@@ -13,7 +13,7 @@ export interface SandboxRpcDeps {
   readonly sandboxes: SandboxManager;
 }
 
-/** RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox, StreamPodSandboxes. */
+/** RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, UpdatePodSandboxResources, ListPodSandbox, StreamPodSandboxes. */
 export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHandlers> {
   const { sandboxes } = deps;
   const list = (filter: PodSandboxFilter__Output | null): PodSandbox[] => sandboxes.list(podListFilter(filter)).map(criPodSandbox);
@@ -62,6 +62,12 @@ export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHan
         containersStatuses: [],
         timestamp: unixNanos(),
       };
+    },
+
+    /** Best effort for the kubelet, which goes on with a resize whatever the answer; errors still say what was wrong. */
+    async UpdatePodSandboxResources(request) {
+      await sandboxes.updateResources(request.podSandboxId, { overhead: request.overhead, resources: request.resources });
+      return {};
     },
 
     async ListPodSandbox(request) {

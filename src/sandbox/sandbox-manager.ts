@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError } from '../errors.js';
+import type { LinuxContainerResources__Output } from '../generated/runtime/v1/LinuxContainerResources.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { NameReservations, recordMarks } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
@@ -126,7 +127,15 @@ export interface SandboxManagerDeps {
   readonly defaultHandler: () => string;
   /** Throws InvalidArgumentError for pod values only the containers' OCI specs use (sysctls, cgroup parent). */
   readonly checkSpecValues: (request: SandboxRequest) => void;
+  /** Throws InvalidArgumentError for limits no container could be given either. */
+  readonly checkResources: (resources: LinuxContainerResources__Output) => void;
   readonly log: Logger;
+}
+
+/** A pod's resources as the kubelet sizes it (KEP-1287): the sum of its containers', and the RuntimeClass overhead. */
+export interface PodResources {
+  readonly overhead: LinuxContainerResources__Output | null;
+  readonly resources: LinuxContainerResources__Output | null;
 }
 
 /** 64 MiB, Docker's and containerd's default for a pod's /dev/shm. */
@@ -361,6 +370,24 @@ export class SandboxManager {
     const runtimeDir = path.join(this.deps.runtimeDir, sandbox.id);
     if (sandbox.shm !== null) await this.deps.host.unmount(sandbox.shm);
     await this.deps.host.removeNamespaces(path.join(runtimeDir, 'ns'));
+  }
+
+  /**
+   * UpdatePodSandboxResources: the kubelet has already resized the pod's cgroup, which is its own (crion makes
+   * none per pod), so the new figures are checked and recorded in the pod's config, where RunPodSandbox put the
+   * first ones; the verbose status shows them. A field the request leaves out keeps its value.
+   */
+  async updateResources(id: string, update: PodResources): Promise<void> {
+    const sandbox = this.require(id);
+    if (update.overhead !== null) this.deps.checkResources(update.overhead);
+    if (update.resources !== null) this.deps.checkResources(update.resources);
+    const config = (sandbox.config ?? {}) as { linux?: Record<string, unknown> | null };
+    const linux = {
+      ...config.linux,
+      ...(update.overhead === null ? {} : { overhead: update.overhead }),
+      ...(update.resources === null ? {} : { resources: update.resources }),
+    };
+    await this.deps.records.save({ ...sandbox, config: { ...config, linux } });
   }
 
   get(id: string): SandboxRecord | undefined {
