@@ -241,6 +241,7 @@ export function containerSpecInput(overrides: Partial<ContainerSpecInput> = {}):
     image: imageDefaults(),
     imageName: 'busybox',
     rootfs: '/rootfs',
+    imageVolumeSources: new Map<number, string>(),
     identity: { uid: 0, gid: 0, additionalGids: [0] },
     targetPidNamespace: null,
     host: hostFacts(),

@@ -123,6 +123,7 @@ async function runContainer(
     image: imageDefaults({ user: imageUser }),
     imageName: 'busybox',
     rootfs,
+    imageVolumeSources: new Map<number, string>(),
     identity: resolveUser(
       withSecurity(security).linux?.securityContext ?? null,
       imageUser,

@@ -5,6 +5,7 @@ import { containerSpec, type ContainerLimits, type HostLookups } from '../oci/in
 import type { SandboxRecord } from '../sandbox/sandbox-manager.js';
 import { launchContainer, type LaunchDeps } from './container-launch.js';
 import { stopSignalOf, type ContainerRecord } from './container-record.js';
+import type { ImageVolumeRequest } from './image-volumes.js';
 
 /**
  * A CreateContainer's container: launched with the OCI spec its CRI config,
@@ -18,6 +19,7 @@ export interface AppContainerRequest {
   readonly config: ContainerConfig__Output & { readonly metadata: { readonly name: string; readonly attempt: number } };
   readonly imageName: string;
   readonly image: ImageRecord;
+  readonly imageVolumes: readonly ImageVolumeRequest[];
   readonly logPath: string;
   /** `/proc/<pid>/ns/pid` of the target container for PID mode TARGET, else null. */
   readonly targetPidNamespace: string | null;
@@ -37,7 +39,8 @@ export async function launchAppContainer(
     terminal: config.tty,
     stdin: config.stdin,
     cleanup,
-    spec: ({ id, rootfs, identity, imageConfig, sandboxContext }) =>
+    imageVolumes: request.imageVolumes,
+    spec: ({ id, rootfs, identity, imageConfig, sandboxContext, imageVolumeSources }) =>
       containerSpec({
         containerId: id,
         config,
@@ -45,6 +48,7 @@ export async function launchAppContainer(
         image: imageConfig,
         imageName,
         rootfs,
+        imageVolumeSources,
         identity,
         targetPidNamespace: request.targetPidNamespace,
         limits: request.limits,

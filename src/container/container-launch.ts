@@ -24,13 +24,15 @@ import { unixNanos } from '../unix-nanos.js';
 import { writeBundleSpec } from './bundle.js';
 import type { ContainerHost } from './container-host.js';
 import type { ContainerRecord } from './container-record.js';
+import { imageVolumesOf, mountImageVolumes, unmountImageVolumes, type ImageVolumeRequest } from './image-volumes.js';
 import type { ContainerRuntime } from './oci-runtime.js';
 
 /**
  * What every container needs before it can start, app or infra alike: a
- * writable layer, the rootfs overlay of its image's layers, the OCI bundle,
- * and a crion-monitor that runs the runtime's create. Each step pushes its
- * undo onto the caller's cleanup stack, so a failure anywhere leaves nothing.
+ * writable layer, the rootfs overlay of its image's layers, its image
+ * volumes, the OCI bundle, and a crion-monitor that runs the runtime's
+ * create. Each step pushes its undo onto the caller's cleanup stack, so a
+ * failure anywhere leaves nothing.
  */
 
 export interface LaunchDeps {
@@ -52,6 +54,8 @@ export interface LaunchOptions {
   readonly terminal: boolean;
   readonly stdin: boolean;
   readonly cleanup: CleanupStack;
+  /** The request's image mounts, checked by imageVolumeRequests; none for an infra container. */
+  readonly imageVolumes: readonly ImageVolumeRequest[];
   readonly spec: (input: SpecInput) => OciSpec;
 }
 
@@ -61,13 +65,15 @@ export interface SpecInput {
   readonly identity: ResolvedUser;
   readonly imageConfig: ContainerDefaults;
   readonly sandboxContext: SandboxContext;
+  /** By CRI mount index: where each image volume, or its sub-path, is on the host. */
+  readonly imageVolumeSources: ReadonlyMap<number, string>;
 }
 
 export interface Launched {
   /** The record but for what the caller adds: its name, config, log path, stop signal and role. */
   readonly created: Omit<ContainerRecord, 'metadata' | 'config' | 'logPath' | 'stopSignal' | 'infra'>;
   readonly imageStopSignal: string | null;
-  /** Gives back the hold on the image's layers: call it when the container is removed. */
+  /** Gives back the hold on the layers of its image and image volumes: call it when the container is removed. */
   readonly release: () => Promise<void>;
 }
 
@@ -94,7 +100,7 @@ export async function launchContainer(
   await mkdir(rootfs, { recursive: true, mode: 0o755 });
   cleanup.push('remove the container runtime directory', () => rm(runtimeDir, { recursive: true, force: true }));
 
-  const release = deps.images.holdLayers(image.layers);
+  const release = deps.images.holdLayers([...image.layers, ...options.imageVolumes.flatMap((volume) => volume.image.layers)]);
   cleanup.push('release the image layers', release);
   await deps.containerHost.mountRootfs({
     target: rootfs,
@@ -105,6 +111,7 @@ export async function launchContainer(
     readonly: false,
   });
   cleanup.push('unmount the rootfs', () => deps.containerHost.unmountRootfs(rootfs));
+  const imageVolumeSources = await mountImageVolumes(deps, runtimeDir, options.imageVolumes, cleanup);
 
   const identity = resolveUser(
     options.securityContext,
@@ -129,6 +136,7 @@ export async function launchContainer(
       files: { hosts: sandbox.files.hosts, resolvConf: sandbox.files.resolvConf, hostname: sandbox.files.hostname, shm: sandbox.shm },
       runtimeHandler: sandbox.runtimeHandler,
     },
+    imageVolumeSources,
   });
   await writeBundleSpec(runtimeDir, spec);
 
@@ -159,6 +167,7 @@ export async function launchContainer(
       imageId: image.id,
       imageRef: image.repoDigests[0] ?? image.id,
       layers: image.layers,
+      imageVolumes: imageVolumesOf(options.imageVolumes),
       state: 'CONTAINER_CREATED',
       createdAt: unixNanos(),
       startedAt: '0',
@@ -174,6 +183,17 @@ export async function launchContainer(
     imageStopSignal: imageConfig.config.stopSignal,
     release,
   };
+}
+
+/**
+ * Undoes a container's runtime directory once the OCI runtime has deleted
+ * the container: its mounts first, so the removal cannot reach into an
+ * image's files.
+ */
+export async function removeRuntimeDir(containerHost: Pick<ContainerHost, 'unmountRootfs'>, runtimeDir: string): Promise<void> {
+  await containerHost.unmountRootfs(path.join(runtimeDir, 'rootfs'));
+  await unmountImageVolumes(containerHost, runtimeDir);
+  await rm(runtimeDir, { recursive: true, force: true });
 }
 
 /** The pause process of a pod with a shared PID namespace, while it runs. */

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { rm } from 'node:fs/promises';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import type { ContainerConfig__Output } from '../generated/runtime/v1/ContainerConfig.js';
 import type { LinuxContainerResources__Output } from '../generated/runtime/v1/LinuxContainerResources.js';
@@ -18,6 +17,8 @@ import { containerLogPath } from './container-log-path.js';
 import { applyLimits } from './container-resources.js';
 import type { ContainerHost } from './container-host.js';
 import { launchAppContainer } from './app-container.js';
+import { removeRuntimeDir } from './container-launch.js';
+import { imageVolumeRequests, type ImageVolumeRequest } from './image-volumes.js';
 import { containerName, matchesFilter, stateWord, type ContainerFilter, type ContainerRecord } from './container-record.js';
 import { restoreContainers } from './container-restore.js';
 import type { MonitorAttachment } from './monitor-attach.js';
@@ -105,6 +106,7 @@ export class ContainerManager {
     if (imageName === '') throw new InvalidArgumentError('CreateContainer needs config.image.image');
     const image = this.deps.images.find(imageName);
     if (!image) throw new NotFoundError(`image "${imageName}" not found; pull it first`);
+    const imageVolumes = imageVolumeRequests(config.mounts, this.deps.images);
     const logPath = containerLogPath(sandbox.logDirectory, config.logPath);
 
     const name = containerName(metadata, sandbox.metadata);
@@ -119,7 +121,7 @@ export class ContainerManager {
           ),
       describe: (container) => `container ${container.id}`,
       make: (callerGaveUp) =>
-        CleanupStack.run(this.deps.log, (cleanup) => this.make(sandbox, { ...config, metadata }, imageName, image, logPath, cleanup, callerGaveUp)),
+        CleanupStack.run(this.deps.log, (cleanup) => this.make(sandbox, { ...config, metadata }, { imageName, image, imageVolumes, logPath }, cleanup, callerGaveUp)),
     });
     // In the same tick as the readiness check above, so a stop or removal either sees this create or refuses it.
     this.creates.track(sandbox.id, created);
@@ -129,15 +131,14 @@ export class ContainerManager {
   private async make(
     sandbox: SandboxRecord,
     config: ContainerConfig__Output & { metadata: { name: string; attempt: number } },
-    imageName: string,
-    image: ImageRecord,
-    logPath: string,
+    checked: { imageName: string; image: ImageRecord; imageVolumes: readonly ImageVolumeRequest[]; logPath: string },
     cleanup: CleanupStack,
     callerGaveUp: () => boolean,
   ): Promise<ContainerRecord> {
+    const { imageName } = checked;
     const limits = containerLimits(config.linux?.resources ?? null, this.deps.host);
     const targetPidNamespace = this.targetPidNamespace(config);
-    const launched = await launchAppContainer(this.deps, { sandbox, config, imageName, image, logPath, targetPidNamespace, limits }, cleanup);
+    const launched = await launchAppContainer(this.deps, { sandbox, config, ...checked, targetPidNamespace, limits }, cleanup);
     const { release } = launched;
     // Saved already marked when the caller has left: see NameReservations.create.
     const record: ContainerRecord = { ...launched.record, ...(callerGaveUp() ? { unclaimed: true } : {}) };
@@ -220,9 +221,7 @@ export class ContainerManager {
     if (!container) return;
     await this.stop(container.id, 0);
     await this.deps.runtimes(container.runtimeHandler).delete(container.id);
-    const runtimeDir = path.join(this.deps.runtimeDir, container.id);
-    await this.deps.containerHost.unmountRootfs(path.join(runtimeDir, 'rootfs'));
-    await rm(runtimeDir, { recursive: true, force: true });
+    await removeRuntimeDir(this.deps.containerHost, path.join(this.deps.runtimeDir, container.id));
     await this.deps.records.remove(container.id);
     this.exits.forget(container.id);
     await this.layerHolds.get(container.id)?.();

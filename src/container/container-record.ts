@@ -1,4 +1,5 @@
 import type { ContainerConfig__Output } from '../generated/runtime/v1/ContainerConfig.js';
+import type { ImageVolume } from './image-volumes.js';
 
 /** What the daemon keeps of a container, and the few rules that read only the record. */
 
@@ -18,6 +19,8 @@ export interface ContainerRecord {
    * in records written before crion kept it: those fall back to their image.
    */
   readonly layers?: readonly string[];
+  /** Its image volumes, which it holds the layers of too. Absent in records written before crion had them. */
+  readonly imageVolumes?: readonly ImageVolume[];
   readonly config: ContainerConfig__Output;
   readonly state: ContainerState;
   readonly createdAt: string;

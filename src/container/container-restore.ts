@@ -1,4 +1,4 @@
-import { readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { ImageManager } from '../image/image-manager.js';
 import type { Logger } from '../log/logger.js';
@@ -7,6 +7,7 @@ import type { SandboxManager } from '../sandbox/sandbox-manager.js';
 import type { RecordStore } from '../state/record-store.js';
 import { readBundleSpec } from './bundle.js';
 import type { ContainerHost } from './container-host.js';
+import { removeRuntimeDir } from './container-launch.js';
 import type { ContainerRecord } from './container-record.js';
 import type { ExitTracker } from './exit-tracker.js';
 import type { ContainerRuntime } from './oci-runtime.js';
@@ -39,7 +40,8 @@ export interface RestoreDeps {
 export async function restoreContainers(deps: RestoreDeps): Promise<void> {
   for (const container of deps.records.list()) {
     const layers = container.layers ?? deps.images.find(container.imageId)?.layers;
-    if (layers) deps.holdLayers(container.id, deps.images.holdLayers(layers));
+    const volumeLayers = (container.imageVolumes ?? []).flatMap((volume) => volume.layers);
+    if (layers) deps.holdLayers(container.id, deps.images.holdLayers([...layers, ...volumeLayers]));
     if (container.state === 'CONTAINER_EXITED') continue;
     if (container.monitorPid > 0 && deps.containerHost.processAlive(container.monitorPid)) {
       const current = container.state === 'CONTAINER_CREATED' ? await finishInterruptedStart(deps, container) : container;
@@ -66,7 +68,7 @@ async function finishInterruptedStart(deps: RestoreDeps, container: ContainerRec
  * What a create the daemon died in left behind. A container's record is
  * saved last, and RecordStore.open has already dropped the writable layer
  * of one without a record, but its runtime directory still holds the
- * rootfs mount and the OCI runtime's container, whose monitor and
+ * rootfs and image volume mounts and the OCI runtime's container, whose monitor and
  * `runc init` wait for a start that never comes. An infra container whose
  * pod does not name it was started by a RunPodSandbox that died before
  * saving the pod; nothing would ever stop it. A step that fails is logged
@@ -93,8 +95,7 @@ async function removeOrphans(deps: RestoreDeps): Promise<void> {
       const spec = await readBundleSpec(runtimeDir);
       const handler = spec === null ? null : runtimeHandlerOf(spec.annotations);
       if (handler !== null) await deps.runtimes(handler).delete(id);
-      await deps.containerHost.unmountRootfs(path.join(runtimeDir, 'rootfs'));
-      await rm(runtimeDir, { recursive: true, force: true });
+      await removeRuntimeDir(deps.containerHost, runtimeDir);
       deps.log.info({ containerId: id }, 'removed what a container the daemon died creating left behind');
     } catch (error) {
       deps.log.error(

@@ -37,6 +37,7 @@ export async function runInfraContainer(
       terminal: false,
       stdin: false,
       cleanup,
+      imageVolumes: [],
       spec: ({ rootfs, identity, imageConfig, sandboxContext }) =>
         sandboxSpec({ sandbox: sandboxContext, image: imageConfig, imageName, rootfs, identity, host: deps.host, lookups: deps.lookups }),
     });

@@ -4,6 +4,7 @@ import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeServ
 import type { ContainerStatus } from '../generated/runtime/v1/ContainerStatus.js';
 import type { Container } from '../generated/runtime/v1/Container.js';
 import type { ContainerFilter__Output } from '../generated/runtime/v1/ContainerFilter.js';
+import type { Mount } from '../generated/runtime/v1/Mount.js';
 import { containerListFilter } from './list-filters.js';
 import { sendInChunks } from './list-stream.js';
 import type { ServiceRpcs } from './services.js';
@@ -92,7 +93,7 @@ function statusOf(container: ContainerRecord): ContainerStatus {
     message: container.message,
     labels: container.config.labels,
     annotations: container.config.annotations,
-    mounts: container.config.mounts,
+    mounts: mountsOf(container),
     // What the last create or UpdateContainerResources set, as the kubelet compares it for a resize.
     resources: container.config.linux?.resources ? { linux: container.config.linux.resources } : null,
     logPath: container.logPath,
@@ -119,4 +120,13 @@ function criContainer(container: ContainerRecord): Container {
     labels: container.config.labels,
     annotations: container.config.annotations,
   };
+}
+
+/** The requested mounts; an image volume's also names the image it mounted (KEP-5365's image_ref), as the kubelet reports it. */
+function mountsOf(container: ContainerRecord): Mount[] {
+  const imageIds = new Map((container.imageVolumes ?? []).map((volume) => [volume.index, volume.imageId]));
+  return container.config.mounts.map((mount, index) => {
+    const imageRef = imageIds.get(index);
+    return imageRef === undefined || mount.image === null ? mount : { ...mount, image: { ...mount.image, imageRef } };
+  });
 }

@@ -29,6 +29,8 @@ export interface ContainerSpecInput {
   readonly imageName: string;
   /** The container's mounted root filesystem. */
   readonly rootfs: string;
+  /** By CRI mount index: the host path each image mount binds (its image, or the sub-path inside it), already mounted. */
+  readonly imageVolumeSources: ReadonlyMap<number, string>;
   /** From resolveUser, with the image's /etc/passwd and /etc/group. */
   readonly identity: ResolvedUser;
   /** /proc/<pid>/ns/pid of the target container when namespace_options.pid is TARGET, else null. */
@@ -85,6 +87,7 @@ export function containerSpec(input: ContainerSpecInput): OciSpec {
       requested: config.mounts,
       recursiveReadOnly: host.recursiveReadOnlyMounts,
       realpath: (path) => input.lookups.realpath(path),
+      imageSources: input.imageVolumeSources,
     },
   );
   const sysctls = podSysctls(sandbox.config.linux?.sysctls ?? {}, { hostNetwork, hostIpc });

@@ -89,6 +89,8 @@ export interface CriMountInput {
   /** The node and the OCI runtime can make bind mounts read-only recursively. */
   readonly recursiveReadOnly: boolean;
   readonly realpath: HostLookups['realpath'];
+  /** By mount index: the host path of each image mount's image (or of its sub-path), mounted read-only before the spec is made. */
+  readonly imageSources: ReadonlyMap<number, string>;
 }
 
 export interface ContainerMounts {
@@ -111,7 +113,7 @@ const EXTRA_OPTIONS: ReadonlySet<string> = new Set([
  */
 export function assembleMounts(defaults: readonly OciMount[], podFiles: readonly OciMount[], cri: CriMountInput | null): ContainerMounts {
   let rootfsPropagation: OciRootfsPropagation | null = null;
-  const converted = cri === null ? [] : cri.requested.map((mount, i) => criMount(mount, `mounts[${i}]`, cri));
+  const converted = cri === null ? [] : cri.requested.map((mount, i) => criMount(mount, i, cri));
   for (const { propagation } of converted) {
     if (propagation === 'rshared') rootfsPropagation = 'rshared';
     else if (propagation === 'rslave' && rootfsPropagation === null) rootfsPropagation = 'rslave';
@@ -135,22 +137,26 @@ function overlay(base: readonly OciMount[], overrides: readonly OciMount[]): Oci
   return [...kept, ...overrides];
 }
 
-function criMount(mount: Mount__Output, field: string, input: CriMountInput): { mount: OciMount; propagation: 'rprivate' | 'rslave' | 'rshared' } {
-  if (mount.image !== null) throw new InvalidArgumentError(`${field}.image: image volume mounts are not supported yet`);
+function criMount(mount: Mount__Output, index: number, input: CriMountInput): { mount: OciMount; propagation: 'rprivate' | 'rslave' | 'rshared' } {
+  const field = `mounts[${index}]`;
   if (mount.uidMappings.length > 0 || mount.gidMappings.length > 0) {
     throw new InvalidArgumentError(`${field}: ID-mapped mounts need user namespaces, which crion does not support yet`);
   }
   if (!path.posix.isAbsolute(mount.containerPath)) {
     throw new InvalidArgumentError(`${field}.container_path "${mount.containerPath}" is not an absolute path`);
   }
-  if (!path.posix.isAbsolute(mount.hostPath)) {
-    throw new InvalidArgumentError(`${field}.host_path "${mount.hostPath}" is not an absolute path`);
-  }
-  const source = input.realpath(mount.hostPath);
-  if (source === null) throw new InvalidArgumentError(`${field}.host_path "${mount.hostPath}" does not exist`);
+  const image = mount.image !== null;
+  const source = image ? imageSource(index, input) : hostSource(mount, field, input);
 
-  const propagation =
-    mount.propagation === 'PROPAGATION_BIDIRECTIONAL' ? 'rshared' : mount.propagation === 'PROPAGATION_HOST_TO_CONTAINER' ? 'rslave' : 'rprivate';
+  // An image volume stays private whatever the request asks: nothing on the host mounts below it, and
+  // what the container mounts there must not reach the host's copy in crion's state directory.
+  const propagation = image
+    ? 'rprivate'
+    : mount.propagation === 'PROPAGATION_BIDIRECTIONAL'
+      ? 'rshared'
+      : mount.propagation === 'PROPAGATION_HOST_TO_CONTAINER'
+        ? 'rslave'
+        : 'rprivate';
   let access: string;
   if (mount.recursiveReadOnly) {
     if (!mount.readonly) throw new InvalidArgumentError(`${field}.recursive_read_only needs readonly to be set too`);
@@ -176,10 +182,28 @@ function criMount(mount: Mount__Output, field: string, input: CriMountInput): { 
       destination: normalizeDestination(mount.containerPath),
       type: 'bind',
       source,
-      options: ['rbind', propagation, access, ...mount.mountOptions],
+      // An image's setuid files and device nodes are the image author's, not the pod's to use; last, so
+      // no mount option undoes them. Not noexec: KEP-4639 dropped it, and critest runs the image's binaries.
+      options: ['rbind', propagation, access, ...mount.mountOptions, ...(image ? ['nosuid', 'nodev'] : [])],
     },
     propagation,
   };
+}
+
+function hostSource(mount: Mount__Output, field: string, input: CriMountInput): string {
+  if (!path.posix.isAbsolute(mount.hostPath)) {
+    throw new InvalidArgumentError(`${field}.host_path "${mount.hostPath}" is not an absolute path`);
+  }
+  const source = input.realpath(mount.hostPath);
+  if (source === null) throw new InvalidArgumentError(`${field}.host_path "${mount.hostPath}" does not exist`);
+  return source;
+}
+
+function imageSource(index: number, input: CriMountInput): string {
+  const source = input.imageSources.get(index);
+  // The container launch mounts every image the request names before it makes the spec.
+  if (source === undefined) throw new Error(`mounts[${index}]: image volume was not mounted`);
+  return source;
 }
 
 function normalizeDestination(destination: string): string {
