@@ -9,6 +9,13 @@ export interface CritestResult {
   /** From ginkgo's `Ran N of M Specs` line; null when it never got that far. */
   ran: number | null;
   total: number | null;
+  /**
+   * From ginkgo's `N Passed | N Failed | N Pending | N Skipped` line; null when it never got that far.
+   * `skipped` counts the specs the focus left out and those that called Skip() while running (a spec
+   * that finds the runtime lacking a feature), which ginkgo's SUCCESS! does not tell apart.
+   */
+  passed: number | null;
+  skipped: number | null;
   /** ginkgo printed its `SUCCESS!` summary. */
   succeeded: boolean;
 }
@@ -37,11 +44,14 @@ export async function critest(daemon: Daemon, options: CritestOptions): Promise<
   const result = await run(toolFromEnv('CRION_CRITEST'), args, { timeoutMs: options.timeoutMs ?? 300_000, cwd: daemon.dir });
   const output = `${result.stdout}${result.stderr}`;
   const ranMatch = /Ran (\d+) of (\d+) Specs?/.exec(output);
+  const countsMatch = /(\d+) Passed \| \d+ Failed \| \d+ Pending \| (\d+) Skipped/.exec(output);
   return {
     code: result.code,
     output,
     ran: ranMatch ? Number(ranMatch[1]) : null,
     total: ranMatch ? Number(ranMatch[2]) : null,
+    passed: countsMatch ? Number(countsMatch[1]) : null,
+    skipped: countsMatch ? Number(countsMatch[2]) : null,
     succeeded: /^SUCCESS!/m.test(output),
   };
 }
