@@ -12,6 +12,7 @@ import {
   containerStatus,
   createContainer,
   expectCode,
+  harnessImages,
   harnessRegistry,
   podConfig,
   restart,
@@ -300,6 +301,34 @@ test('what creates the daemon died in left behind is undone at its next start', 
   t.like(await containerStatus(second, work), { state: 'CONTAINER_RUNNING' });
   const exec = await call<{ stdout: Buffer }>(second.runtime, 'ExecSync', { containerId: work, cmd: ['echo', 'still here'], timeout: 30 });
   t.is(exec.stdout.toString().trim(), 'still here');
+});
+
+test("image volumes a create the daemon died in had mounted are undone at its next start, a recorded container's at its removal", async (t) => {
+  const first = await setUp(t);
+  const { multilayer, busybox } = harnessImages();
+  await call(first.images, 'PullImage', { image: { image: multilayer.reference } });
+  const pod = podConfig(first, 'volumes', { sharedPid: false, cgroupParent: first.cgroupfsParent });
+  const podId = await runPod(first, pod);
+  const before = await snapshot(first);
+
+  // An overlay of three layers and a read-only bind of a single one, with a sub-path.
+  const mounts = [
+    { containerPath: '/volume', readonly: true, image: { image: multilayer.reference } },
+    { containerPath: '/tools', readonly: true, image: { image: busybox.reference }, imageSubPath: 'bin' },
+  ];
+  const recorded = await createContainer(first, podId, pod, containerConfig('recorded', ['sleep', '3600'], { mounts }));
+  await call(first.runtime, 'StartContainer', { containerId: recorded });
+  // Made in full, then its record taken back: what a daemon killed between mounting the volumes and saving the record leaves.
+  const half = await createContainer(first, podId, pod, containerConfig('half', ['sleep', '3600'], { mounts }));
+  first.daemon.signal('SIGKILL');
+  await first.daemon.waitExit();
+  await unlink(path.join(first.dir, 'root', 'containers', half, 'container.json'));
+
+  const second = await restart(t, first);
+  const exec = await call<{ stdout: Buffer }>(second.runtime, 'ExecSync', { containerId: recorded, cmd: ['cat', '/volume/etc/config'], timeout: 30 });
+  t.is(exec.stdout.toString(), 'version=2\n');
+  await call(second.runtime, 'RemoveContainer', { containerId: recorded });
+  t.deepEqual(await snapshot(second), before);
 });
 
 test('a container the daemon died starting is running after the restart, not stuck as created', async (t) => {

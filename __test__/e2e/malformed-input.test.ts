@@ -4,6 +4,7 @@ import {
   call,
   containerConfig,
   createContainer,
+  harnessImages,
   harnessRegistry,
   podConfig,
   runPod,
@@ -239,6 +240,26 @@ const TABLE: readonly BadRequest[] = [
   }),
   badContainer('a mount of a missing host path', INVALID_ARGUMENT, /host_path "\/nonexistent\/crion-bad" does not exist/, (c) => {
     c.mounts = [{ containerPath: '/data', hostPath: '/nonexistent/crion-bad' }];
+  }),
+  badContainer('an image volume of an image never pulled', NOT_FOUND, /mounts\[0\]\.image: image ".*never-pulled:1" not found/, (c) => {
+    c.mounts = [{ containerPath: '/volume', readonly: true, image: { image: `${harnessRegistry().host}/crion-test/never-pulled:1` } }];
+  }),
+  badContainer('a writable image volume', INVALID_ARGUMENT, /mounts\[0\]\.readonly must be set/, (c) => {
+    c.mounts = [{ containerPath: '/volume', readonly: false, image: { image: harnessImages().busybox.reference } }];
+  }),
+  badContainer('an image volume with a host path too', INVALID_ARGUMENT, /mounts\[0\]: host_path and image exclude each other/, (c) => {
+    c.mounts = [{ containerPath: '/volume', hostPath: '/tmp', readonly: true, image: { image: harnessImages().busybox.reference } }];
+  }),
+  badContainer(
+    'an image volume sub-path that climbs out of the image',
+    INVALID_ARGUMENT,
+    /image_sub_path "bin\/\.\.\/\.\." leads out of the image/,
+    (c) => {
+      c.mounts = [{ containerPath: '/volume', readonly: true, image: { image: harnessImages().busybox.reference }, imageSubPath: 'bin/../..' }];
+    },
+  ),
+  badContainer('an image volume sub-path the image lacks', NOT_FOUND, /image_sub_path "not-existing": not-existing does not exist in image/, (c) => {
+    c.mounts = [{ containerPath: '/volume', readonly: true, image: { image: harnessImages().busybox.reference }, imageSubPath: 'not-existing' }];
   }),
   badContainer('mount propagation 9', INVALID_ARGUMENT, /mounts\[0\]\.propagation: 9 is not a MountPropagation value/, (c) => {
     c.mounts = [{ containerPath: '/data', hostPath: '/tmp', propagation: 9 }];
