@@ -88,20 +88,29 @@ test('an image volume shows the merged image read-only, nosuid and nodev but exe
   // The container's own view: its mount options field (the sixth) for each volume.
   const mountinfo = (await exec(daemon, id, ['cat', '/proc/self/mountinfo'])).stdout.split('\n');
   for (const where of [VOLUME, TOOLS]) {
-    const options = mountinfo.find((line) => line.split(' ')[4] === where)?.split(' ')[5]?.split(',') ?? [];
-    t.true(['ro', 'nosuid', 'nodev'].every((option) => options.includes(option)), `${where}: ${options.join(',')}`);
+    const options =
+      mountinfo
+        .find((line) => line.split(' ')[4] === where)
+        ?.split(' ')[5]
+        ?.split(',') ?? [];
+    t.true(
+      ['ro', 'nosuid', 'nodev'].every((option) => options.includes(option)),
+      `${where}: ${options.join(',')}`,
+    );
     t.false(options.includes('noexec'), where);
   }
 
-  const { status } = await crictlJson<{ status: { mounts: Array<{ containerPath: string; readonly: boolean; image?: { image: string; imageRef: string } }> } }>(
-    daemon,
-    ['inspect', id],
-  );
+  const { status } = await crictlJson<{
+    status: { mounts: Array<{ containerPath: string; readonly: boolean; image?: { image: string; imageRef: string } }> };
+  }>(daemon, ['inspect', id]);
   t.like(
     status.mounts.find((mount) => mount.containerPath === VOLUME),
     { readonly: true, image: { image: multilayer.reference, imageRef: multilayer.configDigest } },
   );
-  t.like(status.mounts.find((mount) => mount.containerPath === TOOLS), { image: { image: busybox.reference, imageRef: busybox.configDigest } });
+  t.like(
+    status.mounts.find((mount) => mount.containerPath === TOOLS),
+    { image: { image: busybox.reference, imageRef: busybox.configDigest } },
+  );
 
   t.is((await containerMounts(daemon)).length, 3, 'the rootfs and the two volumes');
   const removed = await crictl(daemon, ['rm', '-f', id]);

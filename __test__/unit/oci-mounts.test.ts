@@ -121,7 +121,7 @@ test('an image volume binds its mounted image read-only, private, nosuid and nod
   t.deepEqual(specProblems(spec), []);
 });
 
-test("an image volume stays private whatever propagation it asks for, and no mount option undoes nosuid or nodev", (t) => {
+test('an image volume stays private whatever propagation it asks for, and no mount option undoes nosuid or nodev', (t) => {
   const spec = specWithImageVolume({ propagation: 'PROPAGATION_BIDIRECTIONAL', mountOptions: ['suid', 'dev', 'noatime'] });
   t.deepEqual(at(spec, '/data')?.options, ['rbind', 'rprivate', 'ro', 'suid', 'dev', 'noatime', 'nosuid', 'nodev']);
   t.is(spec.linux.rootfsPropagation, undefined);

@@ -6,15 +6,16 @@ import { attachMonitor, type MonitorAttachment } from './monitor-attach.js';
 import { launchMonitor, monitorCommand, readExitFile, type ExitStatus, type MonitoredContainer, type MonitorLaunch } from './monitor.js';
 
 /**
- * The host side of containers: the rootfs mount, the monitor, and the
+ * The host side of containers: the rootfs and image volume mounts, the monitor, and the
  * processes the daemon watches, as sandbox-host.ts is for pods. The OCI
  * runtime comes separately, per handler. Everything the container
  * lifecycle does to the machine goes through here, so a fake stands in for
  * it in the unit tests.
  */
 export interface ContainerHost {
+  /** An overlay of image layers: a container's rootfs, or the read-only view of an image volume. */
   mountRootfs(request: OverlayMountRequest): Promise<void>;
-  /** Nothing mounted there counts as done. */
+  /** Undoes mountRootfs; nothing mounted there counts as done. */
   unmountRootfs(target: string): Promise<void>;
   processAlive(pid: number): boolean;
   /** Resolves when the process has exited; rejects when it was already gone. */

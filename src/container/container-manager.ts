@@ -121,7 +121,9 @@ export class ContainerManager {
           ),
       describe: (container) => `container ${container.id}`,
       make: (callerGaveUp) =>
-        CleanupStack.run(this.deps.log, (cleanup) => this.make(sandbox, { ...config, metadata }, { imageName, image, imageVolumes, logPath }, cleanup, callerGaveUp)),
+        CleanupStack.run(this.deps.log, (cleanup) =>
+          this.make(sandbox, { ...config, metadata }, { imageName, image, imageVolumes, logPath }, cleanup, callerGaveUp),
+        ),
     });
     // In the same tick as the readiness check above, so a stop or removal either sees this create or refuses it.
     this.creates.track(sandbox.id, created);
