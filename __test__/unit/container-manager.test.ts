@@ -12,7 +12,8 @@ import { createLogger } from '../../src/log/logger.js';
 import type { OverlayMountRequest } from '../../src/native/index.js';
 import type { SandboxRecord } from '../../src/sandbox/sandbox-manager.js';
 import { RecordStore } from '../../src/state/record-store.js';
-import { containerConfig, hostFacts, imageDefaults, lookups, podConfig, resources } from '../helpers/oci-fixtures.js';
+import type { Mount__Output } from '../../src/generated/runtime/v1/Mount.js';
+import { containerConfig, hostFacts, imageDefaults, lookups, mount, podConfig, resources } from '../helpers/oci-fixtures.js';
 
 /**
  * The container state machine with the host, the OCI runtime, images and
@@ -307,6 +308,67 @@ test('a log path whose directory cannot be made is INVALID_ARGUMENT, undone befo
   await t.throwsAsync(manager.create('pod1', app()), { name: 'InvalidArgumentError', message: /log_path .*cannot make its directory/ });
   t.deepEqual(host.steps, ['mount rootfs', 'unmount rootfs']);
   t.deepEqual(runtime.steps, []);
+  t.deepEqual(await leftovers(dir), { records: [], runtimeDirs: [] });
+});
+
+/** A container with the image mounted at /volume, changed by `change`. */
+const withVolume = (name: string, change: Partial<Mount__Output> = {}) =>
+  containerConfig({
+    metadata: { name, attempt: 0 },
+    logPath: `${name}/0.log`,
+    mounts: [mount({ containerPath: '/volume', hostPath: '', readonly: true, image: { ...IMAGE_SPEC, image: 'busybox:1.36' }, ...change })],
+  });
+const IMAGE_SPEC = { image: '', annotations: {}, userSpecifiedImage: '', runtimeHandler: '', imageRef: '' };
+
+test('an image volume is mounted after the rootfs, bound by the spec, held with the container and unmounted by its removal', async (t) => {
+  const { dir, host, manager, layerHolds } = await fixture(t);
+  const container = await manager.create('pod1', withVolume('volume'));
+  const volume = path.join(dir, 'state', container.id, 'volumes', '0');
+  t.deepEqual(host.steps, ['mount rootfs', 'mount rootfs', 'launch monitor']);
+  t.true(host.mounted.has(volume));
+  t.like(
+    (await manager.specOf(container.id))?.mounts.find((entry) => entry.destination === '/volume'),
+    { source: volume },
+  );
+  t.deepEqual(container.imageVolumes, [{ index: 0, imageId: IMAGE.id, layers: IMAGE.layers }]);
+  t.is(layerHolds(), 1, "one hold for the image's and the volume's layers");
+  await manager.remove(container.id);
+  t.is(host.mounted.size, 0);
+  t.is(layerHolds(), 0);
+  t.deepEqual(await leftovers(dir), { records: [], runtimeDirs: [] });
+});
+
+const refusedVolumes: Array<[string, Partial<Mount__Output>, string, RegExp]> = [
+  ['that is writable', { readonly: false }, 'InvalidArgumentError', /mounts\[0\]\.readonly must be set/],
+  ['with a host path too', { hostPath: '/srv' }, 'InvalidArgumentError', /host_path and image exclude each other/],
+  [
+    'of an image the store lacks',
+    { image: { ...IMAGE_SPEC, image: 'missing:1' } },
+    'NotFoundError',
+    /mounts\[0\]\.image: image "missing:1" not found/,
+  ],
+];
+
+for (const [title, change, name, message] of refusedVolumes) {
+  test(`an image volume ${title} is refused before anything is made`, async (t) => {
+    const { dir, host, runtime, manager, layerHolds } = await fixture(t);
+    await t.throwsAsync(manager.create('pod1', withVolume('refused', change)), { name, message });
+    t.deepEqual(host.steps, []);
+    t.deepEqual(runtime.steps, []);
+    t.is(layerHolds(), 0);
+    t.deepEqual(await leftovers(dir), { records: [], runtimeDirs: [] });
+  });
+}
+
+test('an image volume whose sub-path the image lacks is NOT_FOUND, its mount and the rootfs undone', async (t) => {
+  const { dir, host, runtime, manager, layerHolds } = await fixture(t);
+  await t.throwsAsync(manager.create('pod1', withVolume('sub-path', { imageSubPath: 'etc' })), {
+    name: 'NotFoundError',
+    message: /mounts\[0\]\.image_sub_path "etc": etc does not exist in image/,
+  });
+  t.deepEqual(host.steps, ['mount rootfs', 'mount rootfs', 'unmount rootfs', 'unmount rootfs']);
+  t.deepEqual(runtime.steps, []);
+  t.is(layerHolds(), 0);
   t.deepEqual(await leftovers(dir), { records: [], runtimeDirs: [] });
 });
 
