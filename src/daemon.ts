@@ -98,6 +98,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     layers,
     registries,
     pinnedPatterns: () => [config.image.pauseImage, ...config.image.pinnedImages],
+    // Bound late: the container manager is built on the image manager, and RemoveImage comes only once both exist.
+    containersUsing: (imageId) => containers.containersUsing(imageId),
   });
   const pullProgress = new PullProgressBoard();
   const puller = new Puller({

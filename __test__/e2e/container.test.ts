@@ -176,13 +176,15 @@ test('containers survive kill -9 of the daemon; exits that happen meanwhile are 
   t.like(stopped.status, { state: 'CONTAINER_EXITED', exitCode: 137 });
 });
 
-test("a running container's files survive rmi of its image and a daemon restart", async (t) => {
+test('an image a container runs is refused to rmi until the container goes, across a daemon restart', async (t) => {
   const first = await startDaemon(t, { config: daemonConfig() });
   const { podId, podFile } = await podWithImage(first, 'orphaned-image');
   const id = (await createContainer(first, podId, podFile, 'app', ['sleep', '3600'])).stdout.trim();
   t.is((await crictl(first, ['start', id])).code, 0);
-  // Allowed, as containerd allows it: the container keeps its layers while it exists.
-  t.is((await crictl(first, ['rmi', source.images.busybox.reference])).code, 0);
+  // As CRI-O keeps it: the image stays while a container it made exists, whatever that container's state.
+  const refused = await crictl(first, ['rmi', source.images.busybox.reference]);
+  t.not(refused.code, 0);
+  t.regex(refused.stderr, new RegExp(`code = FailedPrecondition desc = image sha256:\\w+ is in use by container ${id}`));
   t.is((await crictl(first, ['exec', '-s', id, 'ls', '/bin/sh'])).stdout.trim(), '/bin/sh');
 
   const second = await first.restart('SIGTERM');
@@ -196,7 +198,10 @@ test("a running container's files survive rmi of its image and a daemon restart"
   t.is((await crictl(second, ['start', fresh])).code, 0);
   const removed = await crictl(second, ['rmp', '-f', podId]);
   t.is(removed.code, 0, removed.stderr);
+  t.not((await crictl(second, ['rmi', source.images.busybox.reference])).code, 0, 'the other pod still runs it');
   t.is((await crictl(second, ['rmp', '-f', other.podId])).code, 0);
+  const unused = await crictl(second, ['rmi', source.images.busybox.reference]);
+  t.is(unused.code, 0, unused.stderr);
 });
 
 test('a pod with a shared PID namespace runs an infra container whose PID namespace its containers join', async (t) => {

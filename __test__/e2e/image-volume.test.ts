@@ -139,7 +139,7 @@ test("an image volume's sub-path is resolved inside the image, its absolute symb
   t.deepEqual(await containerMounts(daemon), []);
 });
 
-test("removing a volume's image leaves the volume to its container, across a SIGKILL of the daemon, until the container goes", async (t) => {
+test("a volume's image is in use while its container exists: rmi refuses it, across a SIGKILL of the daemon, and takes it once the container goes", async (t) => {
   const first = await startDaemon(t, { config: source.daemonConfig() });
   const { multilayer } = source.images;
   await pull(first, source.images.busybox.reference);
@@ -147,20 +147,23 @@ test("removing a volume's image leaves the volume to its container, across a SIG
   await pull(first, multilayer.reference);
   const id = await containerWith(first, 'held', [{ container_path: VOLUME, image: { image: multilayer.reference }, readonly: true }]);
 
-  // As for the image a container runs: the removal goes through and the container keeps the layers.
-  const removed = await crictl(first, ['rmi', multilayer.reference]);
-  t.is(removed.code, 0, removed.stderr);
-  t.is((await crictl(first, ['images', '-q', multilayer.reference])).stdout.trim(), '');
-  t.is((await exec(first, id, ['cat', `${VOLUME}/etc/config`])).stdout.trim(), 'version=2');
+  // As for the image a container runs: the image stays, named as in use by the container.
+  const refused = await crictl(first, ['rmi', multilayer.reference]);
+  t.not(refused.code, 0);
+  t.regex(refused.stderr, new RegExp(`code = FailedPrecondition desc = image sha256:\\w+ is in use by container ${id}`));
+  t.not((await crictl(first, ['images', '-q', multilayer.reference])).stdout.trim(), '');
 
   const second = await first.restart('SIGKILL');
   t.teardown(() => second.dispose());
   t.is(await layerCount(second), layersBefore + 3, "the restart's layer collection leaves the volume's layers");
   const after = await exec(second, id, ['cat', `${VOLUME}/etc/config`]);
   t.is(after.stdout.trim(), 'version=2', after.stderr);
+  t.not((await crictl(second, ['rmi', multilayer.reference])).code, 0, 'still in use after the restart');
 
   const gone = await crictl(second, ['rm', '-f', id]);
   t.is(gone.code, 0, gone.stderr);
   t.deepEqual(await containerMounts(second), []);
-  t.is(await layerCount(second), layersBefore, 'the layers go with the last container that held them');
+  const removed = await crictl(second, ['rmi', multilayer.reference]);
+  t.is(removed.code, 0, removed.stderr);
+  t.is(await layerCount(second), layersBefore, 'the layers go with the image once no container holds them');
 });

@@ -332,6 +332,14 @@ export class ContainerManager {
     return (await this.specOf(id))?.linux?.cgroupsPath ?? null;
   }
 
+  /** IDs of the containers, infra ones too, whose rootfs or image volumes come from the image. */
+  containersUsing(imageId: string): string[] {
+    return this.deps.records
+      .list()
+      .filter((container) => container.imageId === imageId || (container.imageVolumes ?? []).some((volume) => volume.imageId === imageId))
+      .map((container) => container.id);
+  }
+
   list(filter: ContainerFilter | null): ContainerRecord[] {
     return this.deps.records.list().filter((container) => !container.infra && matchesFilter(container, filter));
   }

@@ -1,4 +1,4 @@
-import { NotFoundError } from '../errors.js';
+import { FailedPreconditionError, NotFoundError } from '../errors.js';
 import type { ImageRecord, ImageStore } from './image-store.js';
 import type { LayerStore } from './layer-store.js';
 import { parseImageConfig, type ImageConfigFile } from './manifest.js';
@@ -17,6 +17,8 @@ export interface ImageManagerDeps {
   readonly registries: RegistriesConfig;
   /** `image.pinned_images` plus the pause image: exact names, or prefixes ending in `*`. */
   readonly pinnedPatterns: () => readonly string[];
+  /** The containers that run the image or mount it as a volume, whatever their state. */
+  readonly containersUsing: (imageId: string) => readonly string[];
 }
 
 export interface ImageUser {
@@ -76,7 +78,9 @@ export class ImageManager {
 
   /**
    * Idempotent, as CRI requires. By tag: that tag goes, and the image with
-   * its last tag. By ID or digest: the image and every name it has.
+   * its last tag. By ID or digest: the image and every name it has. An image
+   * a container runs or mounts as a volume stays until that container is
+   * removed, as CRI-O keeps it: only a tag of it may go meanwhile.
    */
   async remove(name: string): Promise<void> {
     const image = this.find(name);
@@ -85,8 +89,14 @@ export class ImageManager {
       .filter((reference) => reference.digest === null)
       .map(referenceString)
       .find((candidate) => image.repoTags.includes(candidate));
-    if (tag !== undefined && image.repoTags.length > 1) await this.deps.images.untag(tag);
-    else await this.deps.images.remove(image.id);
+    if (tag !== undefined && image.repoTags.length > 1) {
+      await this.deps.images.untag(tag);
+      return;
+    }
+    const users = this.deps.containersUsing(image.id);
+    if (users.length > 0)
+      throw new FailedPreconditionError(`image ${image.id} is in use by container ${users.join(', ')}; remove the container first`);
+    await this.deps.images.remove(image.id);
   }
 
   isPinned(image: ImageRecord): boolean {
