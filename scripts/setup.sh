@@ -18,10 +18,13 @@ die() {
 # container registry; pkg-config and build-essential build the native addon.
 # zstd builds zstd test layers; attr gives the TypeScript unpacker setfattr (Node has no
 # xattr API); openssl signs the test registry's tokens; containerd is the benchmark's peer;
-# iproute2's ip shows the native tests what a pod's network namespace holds.
+# iproute2's ip shows the native tests what a pod's network namespace holds; curl, xz-utils and
+# the -dev, protobuf and libnftables packages build CRIU for checkpoint and restore (scripts/criu.sh).
 packages=(
   runc containernetworking-plugins docker-registry busybox-static iptables containerd
   ca-certificates pkg-config build-essential zstd attr openssl iproute2
+  curl xz-utils libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev
+  libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler python3-protobuf
 )
 
 missing=()
@@ -92,6 +95,9 @@ bash scripts/cri-tools.sh
 
 echo "==> kubelet"
 bash scripts/kubelet.sh
+
+echo "==> criu"
+bash scripts/criu.sh
 
 # critest's busybox stand-in needs a shell that runs commands from PATH, as the official
 # busybox image's does (busybox-static's runs its applets in-process). Debian's dynamically
