@@ -32,6 +32,8 @@ Options:
   --sync-fd N             inherited fd to report readiness or failure on
   --cgroup-memory DIR     the container's memory cgroup, to detect OOM kills
   --log-max-line BYTES    longest log record content (default: 16384)
+  --restore DIR           run `RUNTIME restore` from the CRIU images in DIR
+                          instead of `RUNTIME create`: the container runs at once
   --help                  print this text
 ";
 
@@ -87,6 +89,8 @@ pub struct Options {
     pub sync_fd: Option<i32>,
     pub cgroup_memory: Option<PathBuf>,
     pub log_max_line: usize,
+    /// CRIU images to restore the container from, instead of creating it.
+    pub restore_from: Option<PathBuf>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -109,6 +113,7 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, CliError> {
     let mut sync_fd = None;
     let mut cgroup_memory = None;
     let mut log_max_line = DEFAULT_MAX_LINE;
+    let mut restore_from = None;
 
     let mut args = args.iter();
     while let Some(argument) = args.next() {
@@ -143,6 +148,7 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, CliError> {
                 cgroup_memory = Some(absolute("--cgroup-memory", value(flag)?)?);
             }
             b"--log-max-line" => log_max_line = max_line(value(flag)?)?,
+            b"--restore" => restore_from = Some(absolute("--restore", value(flag)?)?),
             _ => {
                 return Err(CliError::Unknown {
                     argument: argument.clone(),
@@ -168,6 +174,7 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, CliError> {
         sync_fd,
         cgroup_memory,
         log_max_line,
+        restore_from,
     })))
 }
 
@@ -328,6 +335,7 @@ mod tests {
         assert_eq!(options.log_max_line, 16 * 1024);
         assert!(!options.terminal && !options.stdin);
         assert_eq!(options.sync_fd, None);
+        assert_eq!(options.restore_from, None);
         assert_eq!(options.control_socket(), PathBuf::from("/s/ctl"));
     }
 
@@ -348,6 +356,8 @@ mod tests {
             "3",
             "--cgroup-memory=/sys/fs/cgroup/memory/pod/c1",
             "--log-max-line=100",
+            "--restore",
+            "/s/checkpoint",
         ]);
         let options = run(&list);
         assert_eq!(options.runtime, PathBuf::from("/usr/sbin/runc"));
@@ -357,6 +367,7 @@ mod tests {
         assert!(options.terminal && options.stdin);
         assert_eq!(options.sync_fd, Some(3));
         assert_eq!(options.log_max_line, 100);
+        assert_eq!(options.restore_from, Some(PathBuf::from("/s/checkpoint")));
     }
 
     #[test]

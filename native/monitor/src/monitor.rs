@@ -26,7 +26,7 @@ use crate::control::{self, Command, ControlServer, Handler};
 use crate::cri_log::{CriLog, CriLogError};
 use crate::exit_file::{self, ExitFileError, ExitRecord};
 use crate::listener::ListenerError;
-use crate::oci_runtime::{self, CreateRequest, RuntimeError};
+use crate::oci_runtime::{CreateRequest, RuntimeError};
 use crate::oom::{OomCounter, OomError};
 use crate::signals::{ChildSignals, SignalError};
 use crate::timestamp::Timestamp;
@@ -143,12 +143,12 @@ pub fn start(options: &Options) -> Result<Monitor, MonitorError> {
         pid_file: &pid_file,
         console_socket: console.as_ref().map(ConsoleSocket::path),
         id: &options.id,
+        restore_from: options.restore_from.as_deref(),
+        work_dir: &options.state_dir,
     };
     let status = request.run(runtime_stdio)?;
     if status != ExitStatus::Exited(0) {
-        return Err(
-            oci_runtime::create_failed(&options.runtime, status, pending.runtime_output()).into(),
-        );
+        return Err(request.failed(status, pending.runtime_output()).into());
     }
 
     let io = match console {

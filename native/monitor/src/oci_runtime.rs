@@ -2,6 +2,12 @@
 //! `runtime start` itself when StartContainer comes (CRI separates the two),
 //! which is conmon's split. runc's container init then waits on the exec FIFO
 //! as the monitor's child, and the monitor's pipes are already its stdio.
+//!
+//! A container made from a checkpoint runs `runtime restore --detach`
+//! instead: CRIU gives the restored process the runtime's stdio (the
+//! monitor's pipes, as with create) and it is running when restore returns,
+//! so the daemon runs no `start`. Restored processes are reparented to the
+//! monitor, the subreaper, when CRIU leaves.
 
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -21,15 +27,17 @@ pub enum RuntimeError {
         #[source]
         source: io::Error,
     },
-    #[error("waiting for `{runtime} create`")]
+    #[error("waiting for `{runtime} {action}`")]
     Wait {
         runtime: PathBuf,
+        action: &'static str,
         #[source]
         source: ReaperError,
     },
-    #[error("`{runtime} create` {}: {}", describe(*.status), summary(.output))]
+    #[error("`{runtime} {action}` {}: {}", describe(*.status), summary(.output))]
     CreateFailed {
         runtime: PathBuf,
+        action: &'static str,
         status: ExitStatus,
         /// What the runtime wrote to stderr and stdout.
         output: String,
@@ -74,11 +82,24 @@ pub struct CreateRequest<'a> {
     pub pid_file: &'a Path,
     pub console_socket: Option<&'a Path>,
     pub id: &'a str,
+    /// CRIU's images of a checkpoint: restore from them instead of creating.
+    pub restore_from: Option<&'a Path>,
+    /// Where CRIU writes its restore log (`--work-path`).
+    pub work_dir: &'a Path,
 }
 
 impl CreateRequest<'_> {
+    pub fn action(&self) -> &'static str {
+        if self.restore_from.is_some() {
+            "restore"
+        } else {
+            "create"
+        }
+    }
+
     /// `<runtime> [--root R] --log L --log-format json [extra…] create
-    /// --bundle B --pid-file P [--console-socket S] <id>`
+    /// --bundle B --pid-file P [--console-socket S] <id>`, or
+    /// `… restore --detach --image-path I --work-path W --bundle B …`.
     pub fn args(&self) -> Vec<&OsStr> {
         let mut args: Vec<&OsStr> = Vec::new();
         if let Some(root) = self.root {
@@ -91,8 +112,17 @@ impl CreateRequest<'_> {
             OsStr::new("json"),
         ]);
         args.extend(self.extra_args.iter().map(OsString::as_os_str));
+        args.push(OsStr::new(self.action()));
+        if let Some(images) = self.restore_from {
+            args.extend([
+                OsStr::new("--detach"),
+                OsStr::new("--image-path"),
+                images.as_os_str(),
+                OsStr::new("--work-path"),
+                self.work_dir.as_os_str(),
+            ]);
+        }
         args.extend([
-            OsStr::new("create"),
             OsStr::new("--bundle"),
             self.bundle.as_os_str(),
             OsStr::new("--pid-file"),
@@ -127,17 +157,19 @@ impl CreateRequest<'_> {
         })?;
         child_reaper::wait_for(pid).map_err(|source| RuntimeError::Wait {
             runtime: self.runtime.to_owned(),
+            action: self.action(),
             source,
         })
     }
-}
 
-/// Pairs a failed status with the runtime's output.
-pub fn create_failed(runtime: &Path, status: ExitStatus, output: String) -> RuntimeError {
-    RuntimeError::CreateFailed {
-        runtime: runtime.to_owned(),
-        status,
-        output,
+    /// Pairs a failed status with the runtime's output.
+    pub fn failed(&self, status: ExitStatus, output: String) -> RuntimeError {
+        RuntimeError::CreateFailed {
+            runtime: self.runtime.to_owned(),
+            action: self.action(),
+            status,
+            output,
+        }
     }
 }
 
@@ -157,6 +189,8 @@ mod tests {
             pid_file: Path::new("/s/container.pid"),
             console_socket: Some(Path::new("/s/console.sock")),
             id: "c1",
+            restore_from: None,
+            work_dir: Path::new("/s"),
         };
         let args: Vec<_> = request
             .args()
@@ -186,9 +220,65 @@ mod tests {
     }
 
     #[test]
+    fn builds_the_restore_command_line() {
+        let request = CreateRequest {
+            runtime: Path::new("runc"),
+            root: None,
+            extra_args: &[OsString::from("--criu=/opt/criu")],
+            log: Path::new("/s/runtime.log"),
+            bundle: Path::new("/b"),
+            pid_file: Path::new("/s/container.pid"),
+            console_socket: None,
+            id: "c1",
+            restore_from: Some(Path::new("/s/checkpoint")),
+            work_dir: Path::new("/s"),
+        };
+        let args: Vec<_> = request
+            .args()
+            .iter()
+            .map(|arg| arg.to_string_lossy())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "--log",
+                "/s/runtime.log",
+                "--log-format",
+                "json",
+                "--criu=/opt/criu",
+                "restore",
+                "--detach",
+                "--image-path",
+                "/s/checkpoint",
+                "--work-path",
+                "/s",
+                "--bundle",
+                "/b",
+                "--pid-file",
+                "/s/container.pid",
+                "c1"
+            ]
+        );
+    }
+
+    fn request_for(restore_from: Option<&Path>) -> CreateRequest<'_> {
+        CreateRequest {
+            runtime: Path::new("runc"),
+            root: None,
+            extra_args: &[],
+            log: Path::new("/s/runtime.log"),
+            bundle: Path::new("/b"),
+            pid_file: Path::new("/s/container.pid"),
+            console_socket: None,
+            id: "c1",
+            restore_from,
+            work_dir: Path::new("/s"),
+        }
+    }
+
+    #[test]
     fn a_failure_quotes_the_runtimes_last_line() {
-        let error = create_failed(
-            Path::new("runc"),
+        let error = request_for(None).failed(
             ExitStatus::Exited(1),
             "warning: x\nrunc create failed: no sh\n\n".to_owned(),
         );
@@ -196,10 +286,18 @@ mod tests {
             error.to_string(),
             "`runc create` exited with code 1: runc create failed: no sh"
         );
-        let silent = create_failed(Path::new("runc"), ExitStatus::Signaled(9), String::new());
+        let silent = request_for(None).failed(ExitStatus::Signaled(9), String::new());
         assert_eq!(
             silent.to_string(),
             "`runc create` was killed by signal 9: it printed nothing"
+        );
+        let restore = request_for(Some(Path::new("/s/checkpoint"))).failed(
+            ExitStatus::Exited(1),
+            "criu failed: type RESTORE errno 0".to_owned(),
+        );
+        assert_eq!(
+            restore.to_string(),
+            "`runc restore` exited with code 1: criu failed: type RESTORE errno 0"
         );
     }
 
@@ -215,6 +313,8 @@ mod tests {
             pid_file: Path::new("/tmp/pid"),
             console_socket: None,
             id: "c1",
+            restore_from: None,
+            work_dir: Path::new("/tmp"),
         };
         let error = request.run(stdio).expect_err("no such runtime");
         assert_eq!(error.code(), "ERR_RUNTIME_SPAWN");
