@@ -34,6 +34,8 @@ import { nativeContainerHost } from './container/container-host.js';
 import { OciRuntime } from './container/oci-runtime.js';
 import { checkPodSpecValues, containerLimits, LIMIT_CONTROLLERS } from './oci/index.js';
 import { containerRpcs } from './cri/container-rpcs.js';
+import { checkpointRpcs } from './cri/checkpoint-rpcs.js';
+import { Criu } from './checkpoint/criu.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
 import { applyPodCidr, defaultNetworkFor, initDefaultNetwork } from './network/default-network.js';
 import { PodNetworks } from './network/pod-networks.js';
@@ -183,6 +185,10 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       "the OCI runtime's cgroup hierarchy lacks these controllers: their limits are left out",
     );
   }
+  const criu = new Criu(config.runtime.criuPath);
+  const criuStatus = await criu.status();
+  if (criuStatus.available) log.info({ criu: criu.path, version: criuStatus.version }, 'checkpoint and restore available');
+  else log.warn({ criu: criu.path, reason: criuStatus.reason }, 'checkpoint and restore unavailable until CRIU works');
   const containerRuntimeDir = path.join(config.state, 'c');
   const containers: ContainerManager = new ContainerManager({
     records: await RecordStore.open<ContainerRecord>(path.join(config.root, 'containers'), 'container.json', log),
@@ -197,6 +203,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     lookups: nodeLookups,
     containerHost: nativeContainerHost,
     memoryInUse: async (containerId) => (await stats.container(containerId)).memory?.workingSetBytes ?? null,
+    criu,
     log,
   });
   await containers.restore();
@@ -244,6 +251,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       }),
       ...sandboxRpcs({ sandboxes }),
       ...containerRpcs({ containers }),
+      ...checkpointRpcs({ containers }),
       ...streamingRpcs({ containers, sandboxes, urlFor: (request) => streamServer.urlFor(request) }),
       ...statsRpcs({ stats }),
     },

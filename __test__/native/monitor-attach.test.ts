@@ -64,6 +64,7 @@ async function createContainer(t: ExecutionContext, script: string, terminal: bo
     terminal,
     stdin: true,
     memoryCgroup: null,
+    restore: null,
   });
   return { id, stateDir, runtimeRoot };
 }

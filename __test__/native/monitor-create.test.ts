@@ -42,6 +42,7 @@ test('a bundle runc refuses fails the create with runc\'s exit code and stderr',
       terminal: false,
       stdin: false,
       memoryCgroup: null,
+      restore: null,
     }),
     { instanceOf: ContainerStartError },
   );

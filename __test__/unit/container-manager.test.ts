@@ -140,6 +140,10 @@ class FakeRuntime implements ContainerRuntime {
     this.steps.push('update');
   }
 
+  async checkpoint(): Promise<void> {
+    this.steps.push('checkpoint');
+  }
+
   exec(): never {
     throw new Error('exec is not part of these tests');
   }
@@ -241,6 +245,7 @@ async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRec
       lookups: lookups(),
       containerHost: host,
       memoryInUse: async () => memoryInUse,
+      criu: { require: async () => 'criu' },
       log,
     });
   const manager = await build();

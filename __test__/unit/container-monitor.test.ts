@@ -26,6 +26,7 @@ function launch(binary: string, dir: string) {
     terminal: false,
     stdin: false,
     memoryCgroup: null,
+    restore: null,
   });
 }
 

@@ -44,6 +44,7 @@ export interface RuntimeConfig {
   readonly cgroupDriver: CgroupDriver;
   readonly restrictOomScoreAdj: 'auto' | boolean;
   readonly tolerateMissingHugetlbController: boolean;
+  readonly criuPath: string;
   readonly handlers: RuntimeHandlers;
 }
 
@@ -146,6 +147,12 @@ export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
       true,
       "Leave hugepage limits out of a container's spec when the OCI runtime's cgroup hierarchy has no hugetlb controller " +
         '(the kubelet sends one for every page size the kernel has); false refuses them with FAILED_PRECONDITION.',
+    ),
+    criuPath: setting(
+      commandPath,
+      'criu',
+      'CRIU binary the OCI runtime checkpoints and restores containers with (its --criu): a command looked up on PATH, ' +
+        'or an absolute path. Probed with `criu check` at start; checkpoint and restore answer FAILED_PRECONDITION while it fails.',
     ),
     handlers: tableMap({
       doc: 'One table per RuntimeClass handler; add a [runtime.handlers.NAME] table to define another.',

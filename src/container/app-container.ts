@@ -3,7 +3,7 @@ import type { ImageRecord } from '../image/image-store.js';
 import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { containerSpec, type ContainerLimits, type HostLookups } from '../oci/index.js';
 import type { SandboxRecord } from '../sandbox/sandbox-manager.js';
-import { launchContainer, type LaunchDeps } from './container-launch.js';
+import { launchContainer, type CheckpointSource, type LaunchDeps } from './container-launch.js';
 import { stopSignalOf, type ContainerRecord } from './container-record.js';
 import type { ImageVolumeRequest } from './image-volumes.js';
 
@@ -24,6 +24,8 @@ export interface AppContainerRequest {
   /** `/proc/<pid>/ns/pid` of the target container for PID mode TARGET, else null. */
   readonly targetPidNamespace: string | null;
   readonly limits: ContainerLimits;
+  /** The unpacked checkpoint archive the container is made from; null for a new container. */
+  readonly checkpoint: CheckpointSource | null;
 }
 
 /** The record is the caller's to save; `release` gives back the image's layers once the container is removed. */
@@ -36,10 +38,10 @@ export async function launchAppContainer(
   const { created, imageStopSignal, release } = await launchContainer(deps, sandbox, imageName, request.image, {
     securityContext: config.linux?.securityContext ?? null,
     logPath,
-    terminal: config.tty,
     stdin: config.stdin,
     cleanup,
     imageVolumes: request.imageVolumes,
+    checkpoint: request.checkpoint,
     spec: ({ id, rootfs, identity, imageConfig, sandboxContext, imageVolumeSources }) =>
       containerSpec({
         containerId: id,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { applyRootfsDiff, IMAGES_DIR } from '../checkpoint/checkpoint-archive.js';
 import { InvalidArgumentError } from '../errors.js';
 import { makeDirectories } from '../fs/make-directories.js';
 import type { PodSandboxConfig__Output } from '../generated/runtime/v1/PodSandboxConfig.js';
@@ -51,12 +52,20 @@ export interface LaunchDeps {
 export interface LaunchOptions {
   readonly securityContext: UserSecurityContext | null;
   readonly logPath: string;
-  readonly terminal: boolean;
   readonly stdin: boolean;
   readonly cleanup: CleanupStack;
   /** The request's image mounts, checked by imageVolumeRequests; none for an infra container. */
   readonly imageVolumes: readonly ImageVolumeRequest[];
   readonly spec: (input: SpecInput) => OciSpec;
+  /** A checkpoint to make the container from instead of starting it fresh; null for a new container. */
+  readonly checkpoint: CheckpointSource | null;
+}
+
+export interface CheckpointSource {
+  /** The unpacked archive, a directory beside the container records; it becomes the container's. */
+  readonly unpacked: string;
+  /** The process the checkpoint holds: CRIU restores it as it was, whatever the new config asks. */
+  readonly process: OciSpec['process'];
 }
 
 export interface SpecInput {
@@ -70,7 +79,10 @@ export interface SpecInput {
 }
 
 export interface Launched {
-  /** The record but for what the caller adds: its name, config, log path, stop signal and role. */
+  /**
+   * The record but for what the caller adds: its name, config, log path, stop signal and role. A container
+   * made from a checkpoint has no monitor yet (pid 0): its start restores it.
+   */
   readonly created: Omit<ContainerRecord, 'metadata' | 'config' | 'logPath' | 'stopSignal' | 'infra'>;
   readonly imageStopSignal: string | null;
   /** Gives back the hold on the layers of its image and image volumes: call it when the container is removed. */
@@ -111,6 +123,11 @@ export async function launchContainer(
     readonly: false,
   });
   cleanup.push('unmount the rootfs', () => deps.containerHost.unmountRootfs(rootfs));
+  const restoreDir = path.join(persistentDir, 'restore');
+  if (options.checkpoint !== null) {
+    await rename(options.checkpoint.unpacked, restoreDir);
+    await applyRootfsDiff(restoreDir, rootfs);
+  }
   const imageVolumeSources = await mountImageVolumes(deps, runtimeDir, options.imageVolumes, cleanup);
 
   const identity = resolveUser(
@@ -119,7 +136,7 @@ export async function launchContainer(
     await readFile(path.join(rootfs, 'etc', 'passwd'), 'utf8').catch(() => null),
     await readFile(path.join(rootfs, 'etc', 'group'), 'utf8').catch(() => null),
   );
-  const spec = options.spec({
+  const generated = options.spec({
     id,
     rootfs,
     identity,
@@ -138,27 +155,24 @@ export async function launchContainer(
     },
     imageVolumeSources,
   });
+  const spec = options.checkpoint === null ? generated : { ...generated, process: options.checkpoint.process };
   await writeBundleSpec(runtimeDir, spec);
 
-  const monitorLog = options.logPath === '' ? path.join(runtimeDir, 'discarded.log') : options.logPath;
-  await makeDirectories(path.dirname(monitorLog)).catch((error: NodeJS.ErrnoException) => {
-    if (!LOG_DIRECTORY_REFUSALS.has(error.code ?? '')) throw error;
-    throw new InvalidArgumentError(`log_path ${options.logPath}: cannot make its directory: ${error.message}`, { cause: error });
-  });
-  const runtime = deps.runtimes(sandbox.runtimeHandler);
-  cleanup.push('delete the container from the OCI runtime', () => runtime.delete(id));
-  const started = await deps.containerHost.launchMonitor({
-    binary: deps.monitorBinary,
-    containerId: id,
-    bundle: runtimeDir,
-    stateDir: runtimeDir,
-    logPath: monitorLog,
-    runtime: runtime.handler.binary,
-    runtimeRoot: runtime.handler.root,
-    terminal: options.terminal,
-    stdin: options.stdin,
-    memoryCgroup: memoryCgroupOf(spec.linux?.cgroupsPath ?? null, deps.host),
-  });
+  // Before the runtime is involved: a log path that cannot be made is the client's fault, refused here.
+  const logFile = await makeLogDirectory(runtimeDir, options.logPath);
+  let started = { pid: 0, monitorPid: 0 };
+  if (options.checkpoint === null) {
+    const runtime = deps.runtimes(sandbox.runtimeHandler);
+    cleanup.push('delete the container from the OCI runtime', () => runtime.delete(id));
+    started = await launchContainerMonitor(deps, {
+      containerId: id,
+      spec,
+      runtimeHandler: sandbox.runtimeHandler,
+      logFile,
+      stdin: options.stdin,
+      restore: null,
+    });
+  }
   return {
     created: {
       id,
@@ -179,6 +193,7 @@ export async function launchContainer(
       monitorPid: started.monitorPid,
       runtimeHandler: sandbox.runtimeHandler,
       user: { uid: identity.uid, gid: identity.gid, supplementalGroups: identity.additionalGids },
+      ...(options.checkpoint === null ? {} : { restoreImages: path.join(restoreDir, IMAGES_DIR) }),
     },
     imageStopSignal: imageConfig.config.stopSignal,
     release,
@@ -194,6 +209,53 @@ export async function removeRuntimeDir(containerHost: Pick<ContainerHost, 'unmou
   await containerHost.unmountRootfs(path.join(runtimeDir, 'rootfs'));
   await unmountImageVolumes(containerHost, runtimeDir);
   await rm(runtimeDir, { recursive: true, force: true });
+}
+
+export interface MonitorRequest {
+  readonly containerId: string;
+  /** The bundle's spec: its terminal and cgroup decide the monitor's flags. */
+  readonly spec: OciSpec;
+  readonly runtimeHandler: string;
+  /** What makeLogDirectory made of the container's log path. */
+  readonly logFile: string;
+  readonly stdin: boolean;
+  /** CRIU's images to restore the container from; null: the runtime creates it. */
+  readonly restore: { readonly images: string; readonly criu: string } | null;
+}
+
+/** crion-monitor for a container whose bundle is written: it creates (or restores) the container and keeps its stdio. */
+export async function launchContainerMonitor(
+  deps: Pick<LaunchDeps, 'runtimeDir' | 'runtimes' | 'monitorBinary' | 'host' | 'containerHost'>,
+  request: MonitorRequest,
+): Promise<{ pid: number; monitorPid: number }> {
+  const runtimeDir = path.join(deps.runtimeDir, request.containerId);
+  const runtime = deps.runtimes(request.runtimeHandler);
+  return deps.containerHost.launchMonitor({
+    binary: deps.monitorBinary,
+    containerId: request.containerId,
+    bundle: runtimeDir,
+    stateDir: runtimeDir,
+    logPath: request.logFile,
+    runtime: runtime.handler.binary,
+    runtimeRoot: runtime.handler.root,
+    terminal: request.spec.process?.terminal ?? false,
+    stdin: request.stdin,
+    memoryCgroup: memoryCgroupOf(request.spec.linux?.cgroupsPath ?? null, deps.host),
+    restore: request.restore,
+  });
+}
+
+/**
+ * The file the monitor logs to, its directory made. An empty log path (the pod keeps no logs) sends the output
+ * to a file in the runtime directory.
+ */
+export async function makeLogDirectory(runtimeDir: string, logPath: string): Promise<string> {
+  const monitorLog = logPath === '' ? path.join(runtimeDir, 'discarded.log') : logPath;
+  await makeDirectories(path.dirname(monitorLog)).catch((error: NodeJS.ErrnoException) => {
+    if (!LOG_DIRECTORY_REFUSALS.has(error.code ?? '')) throw error;
+    throw new InvalidArgumentError(`log_path ${logPath}: cannot make its directory: ${error.message}`, { cause: error });
+  });
+  return monitorLog;
 }
 
 /** The pause process of a pod with a shared PID namespace, while it runs. */

@@ -1,4 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { namesArchive, unpackArchive } from '../checkpoint/checkpoint-archive.js';
+import { checkLocation, checkpointContainer } from '../checkpoint/container-checkpoint.js';
+import type { Criu } from '../checkpoint/criu.js';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import type { ContainerConfig__Output } from '../generated/runtime/v1/ContainerConfig.js';
 import type { LinuxContainerResources__Output } from '../generated/runtime/v1/LinuxContainerResources.js';
@@ -19,6 +24,7 @@ import type { ContainerHost } from './container-host.js';
 import { launchAppContainer } from './app-container.js';
 import { removeRuntimeDir } from './container-launch.js';
 import { imageVolumeRequests, type ImageVolumeRequest } from './image-volumes.js';
+import { launchContainerMonitor, makeLogDirectory, type CheckpointSource } from './container-launch.js';
 import { containerName, matchesFilter, stateWord, type ContainerFilter, type ContainerRecord } from './container-record.js';
 import { restoreContainers } from './container-restore.js';
 import type { MonitorAttachment } from './monitor-attach.js';
@@ -30,6 +36,13 @@ import { RuntimeCommandError, type ContainerRuntime } from './oci-runtime.js';
 import { PodCreates } from './pod-creates.js';
 
 export type { ContainerFilter, ContainerRecord, ContainerState } from './container-record.js';
+
+/** What a container is made from: an image, and for a restore the unpacked checkpoint too. */
+interface ContainerSource {
+  readonly imageName: string;
+  readonly image: ImageRecord;
+  readonly checkpoint: CheckpointSource | null;
+}
 
 /**
  * The container state machine: CREATED → RUNNING → EXITED, then removed.
@@ -63,6 +76,8 @@ export interface ContainerManagerDeps {
   readonly containerHost: ContainerHost;
   /** The bytes a running container uses that the kernel cannot reclaim (its working set); null when unknown. */
   readonly memoryInUse: (containerId: string) => Promise<bigint | null>;
+  /** Checkpoint and restore go through it, and answer FAILED_PRECONDITION while it cannot work. */
+  readonly criu: Pick<Criu, 'require'>;
   readonly log: Logger;
 }
 
@@ -104,8 +119,11 @@ export class ContainerManager {
     }
     const imageName = config.image?.image ?? '';
     if (imageName === '') throw new InvalidArgumentError('CreateContainer needs config.image.image');
-    const image = this.deps.images.find(imageName);
-    if (!image) throw new NotFoundError(`image "${imageName}" not found; pull it first`);
+    // As CRI-O: an image that names a file is a checkpoint archive to make the container from.
+    const archive = (await namesArchive(imageName)) ? imageName : null;
+    const image = archive === null ? this.deps.images.find(imageName) : null;
+    if (archive === null && !image) throw new NotFoundError(`image "${imageName}" not found; pull it first`);
+    if (archive !== null) await this.deps.criu.require();
     const imageVolumes = imageVolumeRequests(config.mounts, this.deps.images);
     const logPath = containerLogPath(sandbox.logDirectory, config.logPath);
 
@@ -121,19 +139,38 @@ export class ContainerManager {
           ),
       describe: (container) => `container ${container.id}`,
       make: (callerGaveUp) =>
-        CleanupStack.run(this.deps.log, (cleanup) =>
-          this.make(sandbox, { ...config, metadata }, { imageName, image, imageVolumes, logPath }, cleanup, callerGaveUp),
-        ),
+        CleanupStack.run(this.deps.log, async (cleanup) => {
+          const source = archive === null ? { imageName, image: image!, checkpoint: null } : await this.unpackCheckpoint(archive, cleanup);
+          return this.make(sandbox, { ...config, metadata }, { ...source, imageVolumes, logPath }, cleanup, callerGaveUp);
+        }),
     });
     // In the same tick as the readiness check above, so a stop or removal either sees this create or refuses it.
     this.creates.track(sandbox.id, created);
     return created;
   }
 
+  /**
+   * The archive unpacked beside the container records (a leftover there is removed at the next start) and
+   * the image it was made from, which must be in the store: the checkpoint holds only what the container wrote.
+   */
+  private async unpackCheckpoint(archive: string, cleanup: CleanupStack): Promise<ContainerSource> {
+    const unpacked = this.deps.records.dirOf(`.restore-${randomBytes(8).toString('hex')}`);
+    await mkdir(unpacked, { mode: 0o700 });
+    cleanup.push('remove the unpacked checkpoint', () => rm(unpacked, { recursive: true, force: true }));
+    const { container, spec } = await unpackArchive(archive, unpacked);
+    const image = this.deps.images.find(container.rootfsImage);
+    if (!image) {
+      throw new NotFoundError(
+        `image "${container.rootfsImageName}" (${container.rootfsImage}) the checkpoint ${archive} was made from is not in the store; pull it first`,
+      );
+    }
+    return { imageName: container.rootfsImageName, image, checkpoint: { unpacked, process: spec.process } };
+  }
+
   private async make(
     sandbox: SandboxRecord,
     config: ContainerConfig__Output & { metadata: { name: string; attempt: number } },
-    checked: { imageName: string; image: ImageRecord; imageVolumes: readonly ImageVolumeRequest[]; logPath: string },
+    checked: ContainerSource & { imageVolumes: readonly ImageVolumeRequest[]; logPath: string },
     cleanup: CleanupStack,
     callerGaveUp: () => boolean,
   ): Promise<ContainerRecord> {
@@ -177,6 +214,10 @@ export class ContainerManager {
     if (container.state !== 'CONTAINER_CREATED') {
       throw new FailedPreconditionError(`container ${container.id} is ${stateWord(container.state)}; only a created container can start`);
     }
+    if (container.restoreImages !== undefined) {
+      await this.restoreCheckpoint(container, container.restoreImages);
+      return;
+    }
     await this.deps.records.save({ ...container, startingAt: unixNanos() });
     try {
       await this.deps.runtimes(container.runtimeHandler).start(container.id);
@@ -190,12 +231,78 @@ export class ContainerManager {
   }
 
   /**
+   * The start of a container made from a checkpoint: its monitor runs the runtime's restore, after which the
+   * process runs on from where it was checkpointed. CRIU's images are not needed after that.
+   */
+  private async restoreCheckpoint(container: ContainerRecord, images: string): Promise<void> {
+    const runtimeDir = path.join(this.deps.runtimeDir, container.id);
+    const runtime = this.deps.runtimes(container.runtimeHandler);
+    let started: { pid: number; monitorPid: number };
+    try {
+      const spec = await readBundleSpec(runtimeDir);
+      if (spec === null) throw new FailedPreconditionError(`container ${container.id} has no bundle to restore into`);
+      const criu = await this.deps.criu.require();
+      started = await launchContainerMonitor(this.deps, {
+        containerId: container.id,
+        spec,
+        runtimeHandler: container.runtimeHandler,
+        logFile: await makeLogDirectory(runtimeDir, container.logPath),
+        stdin: container.config.stdin,
+        restore: { images, criu },
+      });
+    } catch (error) {
+      // A restore that failed part way may have left the runtime a container.
+      await runtime.delete(container.id);
+      await this.recordUnrestored(container, error instanceof Error ? error.message : String(error));
+      throw error;
+    }
+    const { restoreImages: _restored, ...rest } = container;
+    const running: ContainerRecord = { ...rest, ...started, state: 'CONTAINER_RUNNING', startedAt: unixNanos() };
+    await this.deps.records.save(running);
+    this.exits.follow(running);
+    await rm(path.dirname(images), { recursive: true, force: true });
+  }
+
+  /** A container made from a checkpoint that never ran has no monitor to record its exit. */
+  private async recordUnrestored(container: ContainerRecord, message: string): Promise<void> {
+    const { restoreImages: _unused, ...rest } = container;
+    await this.deps.records.save({ ...rest, state: 'CONTAINER_EXITED', finishedAt: unixNanos(), exitCode: 128, reason: 'StartError', message });
+    await rm(path.join(this.deps.records.dirOf(container.id), 'restore'), { recursive: true, force: true });
+  }
+
+  /**
+   * CheckpointContainer: the running container keeps running; the archive at `location` holds its processes, spec
+   * and writable layer. `timeoutSeconds` 0 leaves the time to the caller's deadline.
+   */
+  async checkpoint(id: string, location: string, timeoutSeconds: number): Promise<void> {
+    await checkLocation(location, 'location');
+    const container = this.requireRunning(id);
+    const criu = await this.deps.criu.require();
+    const spec = await this.specOf(container.id);
+    if (spec === null) throw new FailedPreconditionError(`container ${container.id} has no bundle`);
+    await checkpointContainer({
+      container,
+      runtime: this.deps.runtimes(container.runtimeHandler),
+      criu,
+      spec,
+      upperDir: this.writableLayerOf(container.id),
+      location,
+      deadline: timeoutSeconds > 0 ? Date.now() + timeoutSeconds * 1000 : null,
+    });
+    this.deps.log.info({ containerId: container.id, location }, 'container checkpointed');
+  }
+
+  /**
    * The stop signal, then SIGKILL after `timeoutSeconds`. Stopping a
    * stopped or missing container succeeds, as CRI requires.
    */
   async stop(id: string, timeoutSeconds: number): Promise<void> {
     const container = this.find(id);
     if (!container || container.state === 'CONTAINER_EXITED') return;
+    if (container.restoreImages !== undefined) {
+      await this.recordUnrestored(container, 'stopped before StartContainer restored it from its checkpoint');
+      return;
+    }
     const runtime = this.deps.runtimes(container.runtimeHandler);
     if (container.state === 'CONTAINER_CREATED') {
       // Never started: nothing to wait for; the monitor records the exit when the runtime removes the init.

@@ -47,6 +47,12 @@ export interface ContainerRecord {
    * running at its next start, and this is its start time.
    */
   readonly startingAt?: string;
+  /**
+   * Made from a checkpoint and not started yet: CRIU's images, which
+   * StartContainer restores the container from (there is no monitor until
+   * then). Dropped once the container runs.
+   */
+  readonly restoreImages?: string;
 }
 
 export interface ContainerFilter {

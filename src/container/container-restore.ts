@@ -42,7 +42,8 @@ export async function restoreContainers(deps: RestoreDeps): Promise<void> {
     const layers = container.layers ?? deps.images.find(container.imageId)?.layers;
     const volumeLayers = (container.imageVolumes ?? []).flatMap((volume) => volume.layers);
     if (layers) deps.holdLayers(container.id, deps.images.holdLayers([...layers, ...volumeLayers]));
-    if (container.state === 'CONTAINER_EXITED') continue;
+    // Made from a checkpoint and not started: it has no monitor yet, and its start will restore it.
+    if (container.state === 'CONTAINER_EXITED' || container.restoreImages !== undefined) continue;
     if (container.monitorPid > 0 && deps.containerHost.processAlive(container.monitorPid)) {
       const current = container.state === 'CONTAINER_CREATED' ? await finishInterruptedStart(deps, container) : container;
       if (current.state === 'CONTAINER_RUNNING') deps.exits.follow(current);

@@ -34,10 +34,10 @@ export async function runInfraContainer(
     const { created, release } = await launchContainer(deps, sandbox, imageName, image, {
       securityContext: (sandbox.config as PodSandboxConfig__Output).linux?.securityContext ?? null,
       logPath: '',
-      terminal: false,
       stdin: false,
       cleanup,
       imageVolumes: [],
+      checkpoint: null,
       spec: ({ rootfs, identity, imageConfig, sandboxContext }) =>
         sandboxSpec({ sandbox: sandboxContext, image: imageConfig, imageName, rootfs, identity, host: deps.host, lookups: deps.lookups }),
     });

@@ -23,6 +23,8 @@ export interface MonitorLaunch {
   readonly stdin: boolean;
   /** The container's memory cgroup, so the monitor can tell an OOM kill. */
   readonly memoryCgroup: string | null;
+  /** Restore the container from CRIU's images with this CRIU binary, instead of creating it. */
+  readonly restore: { readonly images: string; readonly criu: string } | null;
 }
 
 export interface MonitoredContainer {
@@ -71,6 +73,7 @@ export async function launchMonitor(launch: MonitorLaunch): Promise<MonitoredCon
     ...(launch.terminal ? ['--terminal'] : []),
     ...(launch.stdin ? ['--stdin'] : []),
     ...(launch.memoryCgroup === null ? [] : ['--cgroup-memory', launch.memoryCgroup]),
+    ...(launch.restore === null ? [] : ['--restore', launch.restore.images, '--runtime-arg', `--criu=${launch.restore.criu}`]),
   ];
   // The monitor's stderr outlives this call, so it goes to a file in its state directory, never to a pipe.
   const stderr = await open(path.join(launch.stateDir, 'monitor.log'), 'a');
@@ -95,7 +98,7 @@ export async function launchMonitor(launch: MonitorLaunch): Promise<MonitoredCon
     }
     const message = JSON.parse(line) as SyncMessage;
     if (!message.ok || message.pid === undefined || message.monitorPid === undefined) {
-      throw new ContainerStartError(failureMessage(launch.runtime, message));
+      throw new ContainerStartError(failureMessage(launch.runtime, launch.restore === null ? 'create' : 'restore', message));
     }
     return { pid: message.pid, monitorPid: message.monitorPid };
   } finally {
@@ -108,10 +111,10 @@ export async function launchMonitor(launch: MonitorLaunch): Promise<MonitoredCon
  * everything it printed when `runtime create` failed (the monitor's own
  * message quotes only the last line), else the monitor's error.
  */
-function failureMessage(runtime: string, message: SyncMessage): string {
+function failureMessage(runtime: string, action: 'create' | 'restore', message: SyncMessage): string {
   if (message.runtimeExitCode !== undefined && message.runtimeExitCode !== null) {
     const stderr = message.runtimeStderr?.trim() ?? '';
-    return `\`${runtime} create\` failed with exit code ${message.runtimeExitCode}: ${stderr === '' ? 'it printed nothing' : stderr}`;
+    return `\`${runtime} ${action}\` failed with exit code ${message.runtimeExitCode}: ${stderr === '' ? 'it printed nothing' : stderr}`;
   }
   return message.message ?? `crion-monitor failed (${message.code ?? 'no code'})`;
 }

@@ -19,13 +19,14 @@ export interface OciRuntimeHandler {
 export class OciRuntime {
   constructor(readonly handler: OciRuntimeHandler) {}
 
-  private argv(args: readonly string[]): string[] {
-    return ['--root', this.handler.root, ...this.handler.extraArgs, ...args];
+  /** `globalArgs` go before the subcommand, beside the handler's own. */
+  private argv(args: readonly string[], globalArgs: readonly string[] = []): string[] {
+    return ['--root', this.handler.root, ...this.handler.extraArgs, ...globalArgs, ...args];
   }
 
-  private async invoke(args: readonly string[], what: string): Promise<string> {
+  private async invoke(args: readonly string[], what: string, globalArgs: readonly string[] = []): Promise<string> {
     try {
-      const { stdout } = await run(this.handler.binary, this.argv(args), {
+      const { stdout } = await run(this.handler.binary, this.argv(args, globalArgs), {
         maxBuffer: 16 * 1024 * 1024,
       });
       return stdout;
@@ -84,6 +85,25 @@ export class OciRuntime {
     return spawn(this.handler.binary, args, { stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   }
 
+  /**
+   * CRIU's images of the running container into `imageDir`, its log into `workDir`. The container keeps running (or
+   * stays paused, when it was). `criu` is the CRIU binary; the runtime's `--criu`.
+   */
+  async checkpoint(id: string, request: { readonly criu: string; readonly imageDir: string; readonly workDir: string }): Promise<void> {
+    await this.invoke(['checkpoint', '--leave-running', '--image-path', request.imageDir, '--work-path', request.workDir, id], `checkpoint ${id}`, [
+      '--criu',
+      request.criu,
+    ]);
+  }
+
+  pause(id: string): Promise<string> {
+    return this.invoke(['pause', id], `pause ${id}`);
+  }
+
+  resume(id: string): Promise<string> {
+    return this.invoke(['resume', id], `resume ${id}`);
+  }
+
   /** `resourcesFile` holds the OCI linux.resources object to apply to the running container's cgroup. */
   async update(id: string, resourcesFile: string): Promise<void> {
     await this.invoke(['update', '--resources', resourcesFile, id], `update ${id}`);
@@ -113,4 +133,4 @@ export class RuntimeCommandError extends FailedPreconditionError {
 }
 
 /** What the container lifecycle asks of a runtime handler; the unit tests fake it. */
-export type ContainerRuntime = Pick<OciRuntime, 'handler' | 'start' | 'kill' | 'delete' | 'status' | 'update' | 'exec'>;
+export type ContainerRuntime = Pick<OciRuntime, 'handler' | 'start' | 'kill' | 'delete' | 'status' | 'update' | 'exec' | 'checkpoint'>;

@@ -1,0 +1,137 @@
+import test from 'ava';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { crictl, crictlJson } from '../helpers/crictl.js';
+import { OWN_PID, runBusyboxPod, writeJson } from '../helpers/crictl-pods.js';
+import { criuConfig, workingCriu } from '../helpers/criu.js';
+import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { root, testNeeding } from '../helpers/host-requirements.js';
+import { sharedImageSource } from '../helpers/image-source.js';
+
+/**
+ * CheckpointContainer and restore through CreateContainer from the archive,
+ * driven by crictl as a user does it: the restored process carries on from
+ * its checkpointed state, and bad requests get precise codes and leave
+ * nothing behind.
+ */
+
+const source = sharedImageSource(test);
+const withCriu = testNeeding(root, workingCriu);
+
+const COUNTER = ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done'];
+
+function startCheckpointDaemon(t: Parameters<typeof startDaemon>[0]) {
+  return startDaemon(t, { config: source.daemonConfig(criuConfig()) });
+}
+
+async function createContainer(daemon: Daemon, podId: string, podFile: string, name: string, image: string, command: string[]) {
+  const file = await writeJson(daemon, `${name}-container.json`, {
+    metadata: { name },
+    image: { image },
+    command,
+    log_path: `${name}.log`,
+    linux: { security_context: OWN_PID },
+  });
+  return crictl(daemon, ['create', podId, file, podFile]);
+}
+
+async function count(daemon: Daemon, id: string): Promise<number> {
+  const read = await crictl(daemon, ['exec', '-s', id, 'cat', '/tmp/count']);
+  if (read.code !== 0) throw new Error(read.stderr);
+  return Number(read.stdout.trim());
+}
+
+async function state(daemon: Daemon, id: string): Promise<string> {
+  return (await crictlJson<{ status: { state: string } }>(daemon, ['inspect', id])).status.state;
+}
+
+withCriu('a checkpointed container keeps running, and one restored from its archive in another pod carries on counting', async (t) => {
+  const daemon = await startCheckpointDaemon(t);
+  const original = await runBusyboxPod(daemon, source, 'original');
+  const created = await createContainer(daemon, original.podId, original.podFile, 'counter', source.images.busybox.reference, COUNTER);
+  t.is(created.code, 0, created.stderr);
+  const id = created.stdout.trim();
+  t.is((await crictl(daemon, ['start', id])).code, 0);
+  while ((await count(daemon, id)) < 30) await sleep(200);
+
+  const exported = path.join(daemon.dir, 'checkpoints');
+  await mkdir(exported);
+  const archive = path.join(exported, 'counter.tar');
+  const before = await count(daemon, id);
+  const checkpoint = await crictl(daemon, ['checkpoint', `--export=${archive}`, id]);
+  t.is(checkpoint.code, 0, checkpoint.stderr);
+  t.true((await stat(archive)).isFile());
+  t.deepEqual(await readdir(exported), ['counter.tar'], 'no staging or partial files are left beside the archive');
+
+  // --leave-running: the original carries on.
+  await sleep(500);
+  t.is(await state(daemon, id), 'CONTAINER_RUNNING');
+  t.true((await count(daemon, id)) > before);
+  t.is((await crictl(daemon, ['rm', '-f', id])).code, 0);
+
+  const restoredPod = await runBusyboxPod(daemon, source, 'restored');
+  const restored = await createContainer(daemon, restoredPod.podId, restoredPod.podFile, 'counter', archive, []);
+  t.is(restored.code, 0, restored.stderr);
+  const restoredId = restored.stdout.trim();
+  t.is(await state(daemon, restoredId), 'CONTAINER_CREATED');
+  const start = await crictl(daemon, ['start', restoredId]);
+  t.is(start.code, 0, start.stderr);
+  t.is(await state(daemon, restoredId), 'CONTAINER_RUNNING');
+  // A process started afresh would be near 5 after half a second; the restored one goes on from past `before`.
+  await sleep(500);
+  const resumed = await count(daemon, restoredId);
+  t.true(resumed > before, `the restored counter is at ${resumed}, the original was at ${before} before its checkpoint`);
+  await sleep(500);
+  t.true((await count(daemon, restoredId)) > resumed, 'and it keeps counting');
+
+  const { status } = await crictlJson<{ status: { image: { image: string }; imageRef: string } }>(daemon, ['inspect', restoredId]);
+  t.is(status.image.image, source.images.busybox.reference, 'the restored container reports the image the checkpoint was made from');
+
+  const stop = await crictl(daemon, ['stop', '--timeout', '0', restoredId]);
+  t.is(stop.code, 0, stop.stderr);
+  t.is(await state(daemon, restoredId), 'CONTAINER_EXITED');
+});
+
+withCriu('bad checkpoint requests get precise codes and leave nothing in the target directory', async (t) => {
+  const daemon = await startCheckpointDaemon(t);
+  const { podId, podFile } = await runBusyboxPod(daemon, source, 'refusals');
+  const exited = await createContainer(daemon, podId, podFile, 'done', source.images.busybox.reference, ['true']);
+  t.is(exited.code, 0, exited.stderr);
+  const exitedId = exited.stdout.trim();
+  t.is((await crictl(daemon, ['start', exitedId])).code, 0);
+  while ((await state(daemon, exitedId)) !== 'CONTAINER_EXITED') await sleep(100);
+  const running = await createContainer(daemon, podId, podFile, 'sleeper', source.images.busybox.reference, ['sleep', '300']);
+  const runningId = running.stdout.trim();
+  t.is((await crictl(daemon, ['start', runningId])).code, 0);
+
+  const target = path.join(daemon.dir, 'refused');
+  await mkdir(target);
+  // crictl quotes the status message inside its own, so a quote in it shows as \".
+  const cases: Array<[string, string, RegExp]> = [
+    ['0123456789abcdef', path.join(target, 'a.tar'), /code = NotFound desc = container \\"0123456789abcdef\\" not found/],
+    [exitedId, path.join(target, 'b.tar'), /code = FailedPrecondition desc = container \w+ is exited, not running/],
+    [runningId, 'relative.tar', /code = InvalidArgument desc = location must be an absolute path, not \\"relative.tar\\"/],
+    [runningId, path.join(target, 'missing', 'c.tar'), /code = InvalidArgument desc = location .*missing is not an existing directory/],
+    [runningId, target, /code = InvalidArgument desc = location .* is a directory/],
+  ];
+  for (const [id, location, expected] of cases) {
+    const result = await crictl(daemon, ['checkpoint', `--export=${location}`, id]);
+    t.not(result.code, 0, `${id} → ${location}`);
+    t.regex(result.stderr, expected);
+  }
+  t.deepEqual(await readdir(target), []);
+  t.is(await state(daemon, runningId), 'CONTAINER_RUNNING');
+});
+
+withCriu('CreateContainer from a file that is no checkpoint archive is INVALID_ARGUMENT and leaves no container', async (t) => {
+  const daemon = await startCheckpointDaemon(t);
+  const { podId, podFile } = await runBusyboxPod(daemon, source, 'not-an-archive');
+  const bogus = path.join(daemon.dir, 'bogus.tar');
+  await writeFile(bogus, 'not a tar file');
+  const created = await createContainer(daemon, podId, podFile, 'bogus', bogus, []);
+  t.not(created.code, 0);
+  t.regex(created.stderr, /code = InvalidArgument desc = .*bogus\.tar is not a checkpoint archive/);
+  t.deepEqual(await readdir(path.join(daemon.dir, 'root', 'containers')), []);
+  t.deepEqual(await readdir(path.join(daemon.dir, 'state', 'c')).catch(() => []), []);
+});
