@@ -251,7 +251,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       }),
       ...sandboxRpcs({ sandboxes }),
       ...containerRpcs({ containers }),
-      ...checkpointRpcs({ containers }),
+      ...checkpointRpcs({ containers, pods: { sandboxes, containers, criu, log } }),
       ...streamingRpcs({ containers, sandboxes, urlFor: (request) => streamServer.urlFor(request) }),
       ...statsRpcs({ stats }),
     },

@@ -19,7 +19,9 @@ import { sharedImageSource } from '../helpers/image-source.js';
 const source = sharedImageSource(test);
 const withCriu = testNeeding(root, workingCriu);
 
-const COUNTER = ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done'];
+// Written through a rename, so a reader never sees the file truncated and empty. The image's /bin/yes is deleted
+// first: the restored container must not get it back.
+const COUNTER = ['sh', '-c', 'rm /bin/yes; i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done'];
 
 function startCheckpointDaemon(t: Parameters<typeof startDaemon>[0]) {
   return startDaemon(t, { config: source.daemonConfig(criuConfig()) });
@@ -84,9 +86,21 @@ withCriu('a checkpointed container keeps running, and one restored from its arch
   t.true(resumed > before, `the restored counter is at ${resumed}, the original was at ${before} before its checkpoint`);
   await sleep(500);
   t.true((await count(daemon, restoredId)) > resumed, 'and it keeps counting');
+  const deleted = await crictl(daemon, ['exec', '-s', restoredId, 'test', '-e', '/bin/yes']);
+  t.is(deleted.code, 1, 'the image file the original had deleted stays deleted');
+  const kept = await crictl(daemon, ['exec', '-s', restoredId, 'test', '-e', '/bin/true']);
+  t.is(kept.code, 0, kept.stderr);
 
-  const { status } = await crictlJson<{ status: { image: { image: string }; imageRef: string } }>(daemon, ['inspect', restoredId]);
+  const { status, info } = await crictlJson<{ status: { image: { image: string } }; info: { pid: number } }>(daemon, ['inspect', restoredId]);
   t.is(status.image.image, source.images.busybox.reference, 'the restored container reports the image the checkpoint was made from');
+  for (const kind of ['net', 'ipc', 'uts']) {
+    const pinned = path.join(daemon.dir, 'state', 'pods', restoredPod.podId, 'ns', kind);
+    t.is(
+      (await stat(path.join('/proc', String(info.pid), 'ns', kind))).ino,
+      (await stat(pinned)).ino,
+      `the restored process is in its new pod's ${kind} namespace`,
+    );
+  }
 
   const stop = await crictl(daemon, ['stop', '--timeout', '0', restoredId]);
   t.is(stop.code, 0, stop.stderr);

@@ -144,6 +144,14 @@ class FakeRuntime implements ContainerRuntime {
     this.steps.push('checkpoint');
   }
 
+  async pause(): Promise<void> {
+    this.steps.push('pause');
+  }
+
+  async resume(): Promise<void> {
+    this.steps.push('resume');
+  }
+
   exec(): never {
     throw new Error('exec is not part of these tests');
   }

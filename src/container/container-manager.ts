@@ -370,6 +370,17 @@ export class ContainerManager {
     if (limits.dropped.length > 0) this.deps.log.debug({ containerId, dropped: limits.dropped }, 'limits this node cannot apply were left out');
   }
 
+  /** Freezes a running container's processes; its record stays RUNNING, as a pause is never left in place. */
+  async pause(id: string): Promise<void> {
+    const container = this.requireRunning(id);
+    await this.deps.runtimes(container.runtimeHandler).pause(container.id);
+  }
+
+  async resume(id: string): Promise<void> {
+    const container = this.require(id);
+    await this.deps.runtimes(container.runtimeHandler).resume(container.id);
+  }
+
   async reopenLog(id: string): Promise<void> {
     const container = this.requireRunning(id);
     await this.deps.containerHost.reopenLog(path.join(this.deps.runtimeDir, container.id));

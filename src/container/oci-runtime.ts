@@ -96,12 +96,13 @@ export class OciRuntime {
     ]);
   }
 
-  pause(id: string): Promise<string> {
-    return this.invoke(['pause', id], `pause ${id}`);
+  /** Freezes every process of the container (its cgroup), so several containers can be captured at one instant. */
+  async pause(id: string): Promise<void> {
+    await this.invoke(['pause', id], `pause ${id}`);
   }
 
-  resume(id: string): Promise<string> {
-    return this.invoke(['resume', id], `resume ${id}`);
+  async resume(id: string): Promise<void> {
+    await this.invoke(['resume', id], `resume ${id}`);
   }
 
   /** `resourcesFile` holds the OCI linux.resources object to apply to the running container's cgroup. */
@@ -133,4 +134,7 @@ export class RuntimeCommandError extends FailedPreconditionError {
 }
 
 /** What the container lifecycle asks of a runtime handler; the unit tests fake it. */
-export type ContainerRuntime = Pick<OciRuntime, 'handler' | 'start' | 'kill' | 'delete' | 'status' | 'update' | 'exec' | 'checkpoint'>;
+export type ContainerRuntime = Pick<
+  OciRuntime,
+  'handler' | 'start' | 'kill' | 'delete' | 'status' | 'update' | 'exec' | 'checkpoint' | 'pause' | 'resume'
+>;

@@ -103,10 +103,10 @@ function verboseInfo(sandbox: SandboxRecord) {
   };
 }
 
-/** CRI's PodSandboxConfig in the sandbox manager's terms; a missing config is the client's error. */
-function sandboxRequest(config: PodSandboxConfig__Output | null, runtimeHandler: string): SandboxRequest {
+/** CRI's PodSandboxConfig in the sandbox manager's terms; a missing config is the client's error. RestorePod shares it. */
+export function sandboxRequest(config: PodSandboxConfig__Output | null, runtimeHandler: string, rpc = 'RunPodSandbox'): SandboxRequest {
   if (config === null || config.metadata === null) {
-    throw new InvalidArgumentError('RunPodSandbox needs a config with metadata');
+    throw new InvalidArgumentError(`${rpc} needs a config with metadata`);
   }
   const linux = config.linux;
   const namespaces = linux?.securityContext?.namespaceOptions ?? null;
