@@ -18,6 +18,7 @@ import { sharedImageSource } from '../helpers/image-source.js';
 
 const source = sharedImageSource(test);
 const withCriu = testNeeding(root, workingCriu);
+const asRoot = testNeeding(root);
 
 // Written through a rename, so a reader never sees the file truncated and empty. The image's /bin/yes is deleted
 // first: the restored container must not get it back.
@@ -148,4 +149,31 @@ withCriu('CreateContainer from a file that is no checkpoint archive is INVALID_A
   t.regex(created.stderr, /code = InvalidArgument desc = .*bogus\.tar is not a checkpoint archive/);
   t.deepEqual(await readdir(path.join(daemon.dir, 'root', 'containers')), []);
   t.deepEqual(await readdir(path.join(daemon.dir, 'state', 'c')).catch(() => []), []);
+});
+
+asRoot('without a working CRIU, checkpoint and restore are FAILED_PRECONDITION naming why, and the daemon says so at start', async (t) => {
+  const daemon = await startDaemon(t, { config: source.daemonConfig('[runtime]', 'criu_path = "/nonexistent/criu"') });
+  const warning = daemon.logs().find((line) => line.msg === 'checkpoint and restore unavailable until CRIU works');
+  t.is(warning?.reason, '/nonexistent/criu was not found (runtime.criu_path)');
+  const { podId, podFile } = await runBusyboxPod(daemon, source, 'no-criu');
+  const created = await createContainer(daemon, podId, podFile, 'sleeper', source.images.busybox.reference, ['sleep', '300']);
+  const id = created.stdout.trim();
+  t.is((await crictl(daemon, ['start', id])).code, 0);
+  const target = path.join(daemon.dir, 'no-criu');
+  await mkdir(target);
+  const reason =
+    /code = FailedPrecondition desc = checkpoint and restore need a working CRIU: \/nonexistent\/criu was not found \(runtime.criu_path\)/;
+  const checkpoint = await crictl(daemon, ['checkpoint', `--export=${path.join(target, 'a.tar')}`, id]);
+  t.not(checkpoint.code, 0);
+  t.regex(checkpoint.stderr, reason);
+  t.deepEqual(await readdir(target), []);
+  // Input is still checked first, so the codes are right on any host.
+  t.regex((await crictl(daemon, ['checkpoint', '--export=relative.tar', id])).stderr, /code = InvalidArgument/);
+  t.regex((await crictl(daemon, ['checkpoint', `--export=${path.join(target, 'b.tar')}`, 'f00d'])).stderr, /code = NotFound/);
+
+  const archive = path.join(daemon.dir, 'some.tar');
+  await writeFile(archive, 'an archive this daemon cannot restore anyway');
+  const restore = await createContainer(daemon, podId, podFile, 'restored', archive, []);
+  t.not(restore.code, 0);
+  t.regex(restore.stderr, reason);
 });

@@ -42,12 +42,12 @@ async function probe(criu: string): Promise<CriuStatus> {
   } catch (error) {
     const failure = error as NodeJS.ErrnoException & { stderr?: string };
     if (failure.code === 'ENOENT') return { available: false, reason: `${criu} was not found (runtime.criu_path)` };
-    // criu prints its reason as the last "Error (…)" line on stderr.
+    // The first "Error (…)" line criu prints is the cause; the ones after it say what failed because of it.
     const lines = String(failure.stderr ?? '')
       .split('\n')
       .map((line) => line.trim())
       .filter((line) => line !== '');
-    const reason = lines.findLast((line) => line.startsWith('Error')) ?? lines.at(-1) ?? failure.message;
+    const reason = lines.find((line) => line.startsWith('Error')) ?? lines.at(-1) ?? failure.message;
     return { available: false, reason: `\`${criu} check\` failed: ${reason}` };
   }
 }
