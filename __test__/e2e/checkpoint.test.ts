@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { crictl, crictlJson } from '../helpers/crictl.js';
@@ -16,7 +16,8 @@ import { sharedImageSource } from '../helpers/image-source.js';
  * nothing behind.
  */
 
-const source = sharedImageSource(test);
+// With critest's stand-ins: a pod with a shared PID namespace runs their pause image as its infra container.
+const source = sharedImageSource(test, { critestImages: true });
 const withCriu = testNeeding(root, workingCriu);
 const asRoot = testNeeding(root);
 
@@ -106,6 +107,48 @@ withCriu('a checkpointed container keeps running, and one restored from its arch
   const stop = await crictl(daemon, ['stop', '--timeout', '0', restoredId]);
   t.is(stop.code, 0, stop.stderr);
   t.is(await state(daemon, restoredId), 'CONTAINER_EXITED');
+});
+
+withCriu('a container with a terminal in a shared-PID pod is restored with its pty, its log and the new pod as its PID namespace', async (t) => {
+  const daemon = await startCheckpointDaemon(t);
+  const sharedPid = { linux: { security_context: { namespace_options: { pid: 0 } } } };
+  const original = await runBusyboxPod(daemon, source, 'tty-original', sharedPid);
+  const config = (image: string, command: string[]) => ({
+    metadata: { name: 'ticker' },
+    image: { image },
+    command,
+    log_path: 'ticker.log',
+    tty: true,
+    ...sharedPid,
+  });
+  const ticker = ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done'];
+  const created = await crictl(daemon, [
+    'create',
+    original.podId,
+    await writeJson(daemon, 'tty.json', config(source.images.busybox.reference, ticker)),
+    original.podFile,
+  ]);
+  t.is(created.code, 0, created.stderr);
+  t.is((await crictl(daemon, ['start', created.stdout.trim()])).code, 0);
+  await sleep(1000);
+  const archive = path.join(daemon.dir, 'tty.tar');
+  const checkpoint = await crictl(daemon, ['checkpoint', `--export=${archive}`, created.stdout.trim()]);
+  t.is(checkpoint.code, 0, checkpoint.stderr);
+
+  const target = await runBusyboxPod(daemon, source, 'tty-restored', sharedPid);
+  const restored = await crictl(daemon, ['create', target.podId, await writeJson(daemon, 'tty-restored.json', config(archive, [])), target.podFile]);
+  t.is(restored.code, 0, restored.stderr);
+  const id = restored.stdout.trim();
+  const start = await crictl(daemon, ['start', id]);
+  t.is(start.code, 0, start.stderr);
+  await sleep(500);
+  const pidOne = await crictl(daemon, ['exec', '-s', id, 'cat', '/proc/1/cmdline']);
+  t.regex(pidOne.stdout, /pause/, "PID 1 of the restored container's namespace is the new pod's pause process");
+  // Only the restored process writes to the new container's log, through the pty its monitor holds; a pty line ends in \r.
+  const { status } = await crictlJson<{ status: { logPath: string } }>(daemon, ['inspect', id]);
+  const ticks = [...(await readFile(status.logPath, 'utf8')).matchAll(/ stdout F tick (\d+)\r$/gm)].map((match) => Number(match[1]));
+  t.true(ticks.length > 0, 'the restored process writes its log');
+  t.true(ticks[0]! > 5, `its first line in the new log goes on from the checkpoint: tick ${ticks[0]}`);
 });
 
 withCriu('bad checkpoint requests get precise codes and leave nothing in the target directory', async (t) => {
