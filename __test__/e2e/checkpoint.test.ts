@@ -151,6 +151,39 @@ withCriu('a container with a terminal in a shared-PID pod is restored with its p
   t.true(ticks[0]! > 5, `its first line in the new log goes on from the checkpoint: tick ${ticks[0]}`);
 });
 
+withCriu('a daemon that died between the restore and its record finds the restored container running, and follows it', async (t) => {
+  const daemon = await startCheckpointDaemon(t);
+  const original = await runBusyboxPod(daemon, source, 'crash-original');
+  const created = await createContainer(daemon, original.podId, original.podFile, 'counter', source.images.busybox.reference, COUNTER);
+  const id = created.stdout.trim();
+  t.is((await crictl(daemon, ['start', id])).code, 0);
+  while ((await count(daemon, id)) < 10) await sleep(200);
+  const archive = path.join(daemon.dir, 'crash.tar');
+  t.is((await crictl(daemon, ['checkpoint', `--export=${archive}`, id])).code, 0);
+  t.is((await crictl(daemon, ['rm', '-f', id])).code, 0);
+
+  const target = await runBusyboxPod(daemon, source, 'crash-restored');
+  const restored = await createContainer(daemon, target.podId, target.podFile, 'counter', archive, []);
+  const restoredId = restored.stdout.trim();
+  const recordFile = path.join(daemon.dir, 'root', 'containers', restoredId, 'container.json');
+  const pending = JSON.parse(await readFile(recordFile, 'utf8')) as Record<string, unknown>;
+  t.is((await crictl(daemon, ['start', restoredId])).code, 0);
+  const { info } = await crictlJson<{ info: { pid: number } }>(daemon, ['inspect', restoredId]);
+
+  // The record as a daemon killed after the monitor reported, but before saving the start, leaves it.
+  const restarted = await daemon.restart('SIGKILL', () => writeFile(recordFile, JSON.stringify({ ...pending, startingAt: '1' })));
+  t.teardown(() => restarted.dispose());
+  const after = await crictlJson<{ status: { state: string; startedAt: string }; info: { pid: number } }>(restarted, ['inspect', restoredId]);
+  t.is(after.status.state, 'CONTAINER_RUNNING');
+  t.is(after.info.pid, info.pid);
+  const value = await count(restarted, restoredId);
+  await sleep(300);
+  t.true((await count(restarted, restoredId)) > value, 'it runs on');
+  // Followed again: its exit is recorded.
+  t.is((await crictl(restarted, ['stop', '--timeout', '0', restoredId])).code, 0);
+  t.is((await crictlJson<{ status: { state: string } }>(restarted, ['inspect', restoredId])).status.state, 'CONTAINER_EXITED');
+});
+
 withCriu('bad checkpoint requests get precise codes and leave nothing in the target directory', async (t) => {
   const daemon = await startCheckpointDaemon(t);
   const { podId, podFile } = await runBusyboxPod(daemon, source, 'refusals');

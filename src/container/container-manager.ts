@@ -237,6 +237,9 @@ export class ContainerManager {
   private async restoreCheckpoint(container: ContainerRecord, images: string): Promise<void> {
     const runtimeDir = path.join(this.deps.runtimeDir, container.id);
     const runtime = this.deps.runtimes(container.runtimeHandler);
+    // Saved first, as for a plain start: a daemon that dies during the restore finds the container restored (container-restore.ts).
+    const startingAt = unixNanos();
+    await this.deps.records.save({ ...container, startingAt });
     let started: { pid: number; monitorPid: number };
     try {
       const spec = await readBundleSpec(runtimeDir);
@@ -257,7 +260,7 @@ export class ContainerManager {
       throw error;
     }
     const { restoreImages: _restored, ...rest } = container;
-    const running: ContainerRecord = { ...rest, ...started, state: 'CONTAINER_RUNNING', startedAt: unixNanos() };
+    const running: ContainerRecord = { ...rest, ...started, state: 'CONTAINER_RUNNING', startedAt: startingAt, startingAt };
     await this.deps.records.save(running);
     this.exits.follow(running);
     await rm(path.dirname(images), { recursive: true, force: true });

@@ -1,10 +1,11 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ImageManager } from '../image/image-manager.js';
 import type { Logger } from '../log/logger.js';
 import { runtimeHandlerOf } from '../oci/index.js';
 import type { SandboxManager } from '../sandbox/sandbox-manager.js';
 import type { RecordStore } from '../state/record-store.js';
+import { unixNanos } from '../unix-nanos.js';
 import { readBundleSpec } from './bundle.js';
 import type { ContainerHost } from './container-host.js';
 import { removeRuntimeDir } from './container-launch.js';
@@ -42,8 +43,11 @@ export async function restoreContainers(deps: RestoreDeps): Promise<void> {
     const layers = container.layers ?? deps.images.find(container.imageId)?.layers;
     const volumeLayers = (container.imageVolumes ?? []).flatMap((volume) => volume.layers);
     if (layers) deps.holdLayers(container.id, deps.images.holdLayers([...layers, ...volumeLayers]));
-    // Made from a checkpoint and not started: it has no monitor yet, and its start will restore it.
-    if (container.state === 'CONTAINER_EXITED' || container.restoreImages !== undefined) continue;
+    if (container.state === 'CONTAINER_EXITED') continue;
+    if (container.restoreImages !== undefined) {
+      await finishInterruptedRestore(deps, container, container.restoreImages);
+      continue;
+    }
     if (container.monitorPid > 0 && deps.containerHost.processAlive(container.monitorPid)) {
       const current = container.state === 'CONTAINER_CREATED' ? await finishInterruptedStart(deps, container) : container;
       if (current.state === 'CONTAINER_RUNNING') deps.exits.follow(current);
@@ -63,6 +67,36 @@ async function finishInterruptedStart(deps: RestoreDeps, container: ContainerRec
   await deps.records.save(running);
   deps.log.info({ containerId: container.id }, 'a start the daemon died in had started the container');
   return running;
+}
+
+/**
+ * A container made from a checkpoint has no monitor until its start, and the start records the monitor only once
+ * it has reported. A daemon that died in between finds the pid file the monitor writes after a successful restore:
+ * the container runs (or has exited since, as its exit file says). Without one it was never restored, and stays
+ * CREATED for its start.
+ */
+async function finishInterruptedRestore(deps: RestoreDeps, container: ContainerRecord, images: string): Promise<void> {
+  const stateDir = path.join(deps.runtimeDir, container.id);
+  const monitorPid = await readPidFile(path.join(stateDir, 'monitor.pid'));
+  if (monitorPid === null) return;
+  const { restoreImages: _restored, ...rest } = container;
+  const restored: ContainerRecord = {
+    ...rest,
+    state: 'CONTAINER_RUNNING',
+    pid: (await readPidFile(path.join(stateDir, 'container.pid'))) ?? 0,
+    monitorPid,
+    startedAt: container.startingAt ?? unixNanos(),
+  };
+  await deps.records.save(restored);
+  await rm(path.dirname(images), { recursive: true, force: true });
+  deps.log.info({ containerId: container.id }, 'a start the daemon died in had restored the container from its checkpoint');
+  if (deps.containerHost.processAlive(monitorPid)) deps.exits.follow(restored);
+  else await deps.exits.recordExit(container.id);
+}
+
+async function readPidFile(file: string): Promise<number | null> {
+  const pid = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
+  return Number.isInteger(pid) && pid > 0 ? pid : null;
 }
 
 /**
