@@ -186,9 +186,11 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     );
   }
   const criu = new Criu(config.runtime.criuPath);
-  const criuStatus = await criu.status();
-  if (criuStatus.available) log.info({ criu: criu.path, version: criuStatus.version }, 'checkpoint and restore available');
-  else log.warn({ criu: criu.path, reason: criuStatus.reason }, 'checkpoint and restore unavailable until CRIU works');
+  // Not awaited: the start need not wait for `criu check`, and the first checkpoint shares this probe.
+  void criu.status().then((status) => {
+    if (status.available) log.info({ criu: criu.path, version: status.version }, 'checkpoint and restore available');
+    else log.warn({ criu: criu.path, reason: status.reason }, 'checkpoint and restore unavailable until CRIU works');
+  });
   const containerRuntimeDir = path.join(config.state, 'c');
   const containers: ContainerManager = new ContainerManager({
     records: await RecordStore.open<ContainerRecord>(path.join(config.root, 'containers'), 'container.json', log),

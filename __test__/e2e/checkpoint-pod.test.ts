@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { criuConfig, workingCriu } from '../helpers/criu.js';
+import { workingCriu } from '../helpers/criu.js';
 import { root, testNeeding } from '../helpers/host-requirements.js';
 import {
   call,
@@ -35,7 +35,7 @@ const withCriu = testNeeding(root, workingCriu);
 const COUNTER = ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done'];
 
 async function counterPod(t: ExecutionContext, name: string) {
-  const setup = await setUp(t, undefined, [criuConfig()]);
+  const setup = await setUp(t);
   const before = await snapshot(setup);
   const pod = podConfig(setup, name, { sharedPid: false, cgroupParent: setup.cgroupfsParent });
   const podId = await runPod(setup, pod);

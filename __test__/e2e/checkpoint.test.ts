@@ -4,7 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { crictl, crictlJson } from '../helpers/crictl.js';
 import { OWN_PID, runBusyboxPod, writeJson } from '../helpers/crictl-pods.js';
-import { criuConfig, workingCriu } from '../helpers/criu.js';
+import { workingCriu } from '../helpers/criu.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { root, testNeeding } from '../helpers/host-requirements.js';
 import { sharedImageSource } from '../helpers/image-source.js';
@@ -24,10 +24,6 @@ const asRoot = testNeeding(root);
 // Written through a rename, so a reader never sees the file truncated and empty. The image's /bin/yes is deleted
 // first: the restored container must not get it back.
 const COUNTER = ['sh', '-c', 'rm /bin/yes; i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done'];
-
-function startCheckpointDaemon(t: Parameters<typeof startDaemon>[0]) {
-  return startDaemon(t, { config: source.daemonConfig(criuConfig()) });
-}
 
 async function createContainer(daemon: Daemon, podId: string, podFile: string, name: string, image: string, command: string[]) {
   const file = await writeJson(daemon, `${name}-container.json`, {
@@ -51,7 +47,7 @@ async function state(daemon: Daemon, id: string): Promise<string> {
 }
 
 withCriu('a checkpointed container keeps running, and one restored from its archive in another pod carries on counting', async (t) => {
-  const daemon = await startCheckpointDaemon(t);
+  const daemon = await startDaemon(t, { config: source.daemonConfig() });
   const original = await runBusyboxPod(daemon, source, 'original');
   const created = await createContainer(daemon, original.podId, original.podFile, 'counter', source.images.busybox.reference, COUNTER);
   t.is(created.code, 0, created.stderr);
@@ -110,7 +106,7 @@ withCriu('a checkpointed container keeps running, and one restored from its arch
 });
 
 withCriu('a container with a terminal in a shared-PID pod is restored with its pty, its log and the new pod as its PID namespace', async (t) => {
-  const daemon = await startCheckpointDaemon(t);
+  const daemon = await startDaemon(t, { config: source.daemonConfig() });
   const sharedPid = { linux: { security_context: { namespace_options: { pid: 0 } } } };
   const original = await runBusyboxPod(daemon, source, 'tty-original', sharedPid);
   const config = (image: string, command: string[]) => ({
@@ -152,7 +148,7 @@ withCriu('a container with a terminal in a shared-PID pod is restored with its p
 });
 
 withCriu('a daemon that died between the restore and its record finds the restored container running, and follows it', async (t) => {
-  const daemon = await startCheckpointDaemon(t);
+  const daemon = await startDaemon(t, { config: source.daemonConfig() });
   const original = await runBusyboxPod(daemon, source, 'crash-original');
   const created = await createContainer(daemon, original.podId, original.podFile, 'counter', source.images.busybox.reference, COUNTER);
   const id = created.stdout.trim();
@@ -185,7 +181,7 @@ withCriu('a daemon that died between the restore and its record finds the restor
 });
 
 withCriu('bad checkpoint requests get precise codes and leave nothing in the target directory', async (t) => {
-  const daemon = await startCheckpointDaemon(t);
+  const daemon = await startDaemon(t, { config: source.daemonConfig() });
   const { podId, podFile } = await runBusyboxPod(daemon, source, 'refusals');
   const exited = await createContainer(daemon, podId, podFile, 'done', source.images.busybox.reference, ['true']);
   t.is(exited.code, 0, exited.stderr);
@@ -216,7 +212,7 @@ withCriu('bad checkpoint requests get precise codes and leave nothing in the tar
 });
 
 withCriu('CreateContainer from a file that is no checkpoint archive is INVALID_ARGUMENT and leaves no container', async (t) => {
-  const daemon = await startCheckpointDaemon(t);
+  const daemon = await startDaemon(t, { config: source.daemonConfig() });
   const { podId, podFile } = await runBusyboxPod(daemon, source, 'not-an-archive');
   const bogus = path.join(daemon.dir, 'bogus.tar');
   await writeFile(bogus, 'not a tar file');
@@ -229,8 +225,8 @@ withCriu('CreateContainer from a file that is no checkpoint archive is INVALID_A
 
 asRoot('without a working CRIU, checkpoint and restore are FAILED_PRECONDITION naming why, and the daemon says so at start', async (t) => {
   const daemon = await startDaemon(t, { config: source.daemonConfig('[runtime]', 'criu_path = "/nonexistent/criu"') });
-  const warning = daemon.logs().find((line) => line.msg === 'checkpoint and restore unavailable until CRIU works');
-  t.is(warning?.reason, '/nonexistent/criu was not found (runtime.criu_path)');
+  const warning = await daemon.waitForLog((line) => line.msg === 'checkpoint and restore unavailable until CRIU works');
+  t.is(warning.reason, '/nonexistent/criu was not found (runtime.criu_path)');
   const { podId, podFile } = await runBusyboxPod(daemon, source, 'no-criu');
   const created = await createContainer(daemon, podId, podFile, 'sleeper', source.images.busybox.reference, ['sleep', '300']);
   const id = created.stdout.trim();

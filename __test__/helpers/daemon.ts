@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { criuPath } from './criu.js';
 import { crionBin, repoRoot } from './repo.js';
 import { claimTestNetwork, releaseTestNetwork, type TestNetwork } from './test-network.js';
 
@@ -232,6 +233,8 @@ export async function spawnDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     // The daemon's own CNI dir, so networks on the host (or another test's) never reach its pods.
     ...(options.args?.includes('--network-cni-config-dir') ? [] : ['--network-cni-config-dir', path.join(dir, 'cni')]),
     ...(network === null ? [] : ['--network-default-bridge', network.bridge, '--network-default-subnet', network.subnet]),
+    // The CRIU scripts/criu.sh builds, unless the test picks one: Debian 12's own cannot checkpoint on current kernels.
+    ...(choosesCriu(options) ? [] : ['--runtime-criu-path', criuPath]),
     ...(options.args ?? []),
   ];
   const daemon = new Daemon(dir, socketPath, configPath, configDir, args);
@@ -252,6 +255,11 @@ function bringsOwnNetwork(options: DaemonOptions): boolean {
     files.some((file) => /^\s*(default_subnet|default_bridge|cni_config_dir)\s*=/m.test(file)) ||
     args.some((arg) => ['--network-cni-config-dir', '--network-default-subnet', '--network-default-bridge'].includes(arg))
   );
+}
+
+function choosesCriu(options: DaemonOptions): boolean {
+  const files = [options.config ?? '', ...Object.values(options.configDirFiles ?? {})];
+  return files.some((file) => /^\s*criu_path\s*=/m.test(file)) || (options.args ?? []).includes('--runtime-criu-path');
 }
 
 /** Starts a daemon and waits until its socket accepts connections; the test's teardown disposes of it. */

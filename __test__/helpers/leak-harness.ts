@@ -80,8 +80,7 @@ export interface Setup {
 export const NETWORK_NAME = 'crion';
 export const BROKEN_NETWORK_NAME = 'crion-broken';
 
-/** `extraConfig` lines follow the daemon's `[image]` table, e.g. a `[runtime]` table of their own. */
-export async function setUp(t: ExecutionContext, pauseImage = `${registry.host}/pause:3.10`, extraConfig: readonly string[] = []): Promise<Setup> {
+export async function setUp(t: ExecutionContext, pauseImage = `${registry.host}/pause:3.10`): Promise<Setup> {
   const token = randomBytes(4).toString('hex');
   const sliceTop = `/crionleak${token}.slice`;
   const cgroupfsTop = `/crion-leak-${token}`;
@@ -95,7 +94,6 @@ export async function setUp(t: ExecutionContext, pauseImage = `${registry.host}/
     `registries_conf = "${path.join(confDir, 'registries.conf')}"`,
     'registries_conf_dir = "/nonexistent"',
     `pause_image = "${pauseImage}"`,
-    ...extraConfig,
     '',
   ].join('\n');
   // The default network on the bridge and /24 the daemon helper claims for it (and removes after it).
