@@ -24,7 +24,7 @@ packages=(
   runc containernetworking-plugins docker-registry busybox-static iptables containerd
   ca-certificates pkg-config build-essential zstd attr openssl iproute2
   curl xz-utils libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev
-  libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler python3-protobuf
+  libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler python3-protobuf uuid-dev
 )
 
 missing=()
