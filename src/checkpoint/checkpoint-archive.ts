@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { InvalidArgumentError } from '../errors.js';
 import type { OciSpec } from '../oci/index.js';
 
@@ -19,11 +20,19 @@ import type { OciSpec } from '../oci/index.js';
  *   deleted.files     JSON list of image files it had deleted
  */
 
+const run = promisify(execFile);
+
 export const IMAGES_DIR = 'checkpoint';
 const CONFIG_DUMP = 'config.dump';
 const SPEC_DUMP = 'spec.dump';
 const ROOTFS_DIFF = 'rootfs-diff.tar';
 const DELETED_FILES = 'deleted.files';
+
+/**
+ * Every extended attribute but overlayfs's own bookkeeping in the upper directory: GNU tar restores only `user.*`
+ * unless told, which would drop file capabilities (`security.capability`).
+ */
+const XATTRS = ['--xattrs', '--xattrs-include=*', '--xattrs-exclude=trusted.overlay.*'];
 
 /** config.dump, with checkpointctl's field names. */
 export interface CheckpointedContainer {
@@ -114,30 +123,47 @@ export async function unpackArchive(archive: string, into: string): Promise<Open
 }
 
 /**
- * Puts the checkpointed writable layer back on a freshly mounted rootfs:
- * the image files it had deleted go (the overlay records the whiteouts),
- * then what it had written is unpacked over them. Both are removed from
- * the unpacked archive once applied; only CRIU's images stay for the start.
+ * Puts the checkpointed writable layer back, into the new container's
+ * upper directory before its overlay is mounted: what it had written is
+ * unpacked there, and each image file it had deleted gets its whiteout
+ * again. Working on the upper directory, not the mounted rootfs, keeps the
+ * image's own symlinks (an absolute `/var/run -> /run`) from leading the
+ * archive's files onto the host. Both parts are removed from the unpacked
+ * archive once applied; only CRIU's images stay for the start.
  */
-export async function applyRootfsDiff(unpacked: string, rootfs: string): Promise<void> {
+export async function applyRootfsDiff(unpacked: string, upperDir: string): Promise<void> {
   const deleted = JSON.parse(await readFile(path.join(unpacked, DELETED_FILES), 'utf8').catch(() => '[]')) as unknown;
   if (!Array.isArray(deleted)) throw new InvalidArgumentError(`${DELETED_FILES} is not a list of paths`);
-  for (const entry of deleted) {
-    await rm(insideRootfs(rootfs, entry), { recursive: true, force: true });
-  }
   const diff = path.join(unpacked, ROOTFS_DIFF);
   if (await stat(diff).catch(() => null)) {
-    await tar(['--extract', '--file', diff, '--directory', rootfs, '--numeric-owner', '--xattrs', '--overwrite']);
+    await tar(['--extract', '--file', diff, '--directory', upperDir, '--numeric-owner', ...XATTRS]).catch((error: unknown) => {
+      throw new InvalidArgumentError(`${ROOTFS_DIFF}: ${(error as Error).message}`, { cause: error });
+    });
   }
+  for (const entry of deleted) await whiteout(upperDir, entry);
   await rm(diff, { force: true });
   await rm(path.join(unpacked, DELETED_FILES), { force: true });
 }
 
-function insideRootfs(rootfs: string, entry: unknown): string {
+/** overlayfs's whiteout, a 0:0 character device, for a file of the image the container had deleted. */
+async function whiteout(upperDir: string, entry: unknown): Promise<void> {
   if (typeof entry !== 'string' || entry === '' || path.isAbsolute(entry) || path.normalize(entry).split('/').includes('..')) {
     throw new InvalidArgumentError(`${DELETED_FILES}: ${JSON.stringify(entry)} is not a path inside the container`);
   }
-  return path.join(rootfs, entry);
+  // Every parent must be a real directory: a symlink the archive unpacked there must not lead the device out.
+  let parent = upperDir;
+  for (const component of path
+    .dirname(path.normalize(entry))
+    .split('/')
+    .filter((part) => part !== '.')) {
+    parent = path.join(parent, component);
+    const info = await lstat(parent).catch(() => null);
+    if (info === null) await mkdir(parent, { mode: 0o755 });
+    else if (!info.isDirectory()) throw new InvalidArgumentError(`${DELETED_FILES}: ${entry} is below ${component}, which is not a directory`);
+  }
+  const target = path.join(parent, path.basename(entry));
+  await rm(target, { recursive: true, force: true });
+  await run('mknod', [target, 'c', '0', '0']);
 }
 
 /**

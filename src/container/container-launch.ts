@@ -112,6 +112,12 @@ export async function launchContainer(
   await mkdir(rootfs, { recursive: true, mode: 0o755 });
   cleanup.push('remove the container runtime directory', () => rm(runtimeDir, { recursive: true, force: true }));
 
+  const restoreDir = path.join(persistentDir, 'restore');
+  if (options.checkpoint !== null) {
+    await rename(options.checkpoint.unpacked, restoreDir);
+    await applyRootfsDiff(restoreDir, path.join(persistentDir, 'upper'));
+  }
+
   const release = deps.images.holdLayers([...image.layers, ...options.imageVolumes.flatMap((volume) => volume.image.layers)]);
   cleanup.push('release the image layers', release);
   await deps.containerHost.mountRootfs({
@@ -123,11 +129,6 @@ export async function launchContainer(
     readonly: false,
   });
   cleanup.push('unmount the rootfs', () => deps.containerHost.unmountRootfs(rootfs));
-  const restoreDir = path.join(persistentDir, 'restore');
-  if (options.checkpoint !== null) {
-    await rename(options.checkpoint.unpacked, restoreDir);
-    await applyRootfsDiff(restoreDir, rootfs);
-  }
   const imageVolumeSources = await mountImageVolumes(deps, runtimeDir, options.imageVolumes, cleanup);
 
   const identity = resolveUser(
