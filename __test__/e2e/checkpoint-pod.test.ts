@@ -85,8 +85,9 @@ withCriu('CheckpointPod captures a running pod that carries on; RestorePod makes
       checkpointPath: output,
       config: restoredPod,
       runtimeHandler: '',
-      // The kubelet sends the pod spec's containers, command included; the checkpoint decides the process.
-      containerConfigs: ['second', 'first'].map((name) => containerConfig(name, COUNTER)),
+      // The kubelet sends the pod spec's containers, command included; the checkpoint decides the process. An image may
+      // be named by its ID too.
+      containerConfigs: [containerConfig('second', COUNTER, { image: harnessImages().busybox.configDigest }), containerConfig('first', COUNTER)],
     },
     { deadline: Date.now() + 60_000 },
   );

@@ -28,7 +28,14 @@ const POD_FILE = 'pod.json';
 /** pod.json: which archive holds which container, and the image each was made from, to check RestorePod's configs against. */
 interface PodCheckpointIndex {
   readonly podSandboxId: string;
-  readonly containers: ReadonlyArray<{ readonly name: string; readonly archive: string; readonly image: string; readonly imageId: string }>;
+  readonly containers: ReadonlyArray<{
+    readonly name: string;
+    readonly archive: string;
+    /** The image as the container's request named it, its ID and its digest reference: a config may name it any of these ways. */
+    readonly image: string;
+    readonly imageId: string;
+    readonly imageRef: string;
+  }>;
 }
 
 export interface CheckpointPodRequest {
@@ -76,6 +83,7 @@ export async function checkpointPod(deps: PodCheckpointDeps, request: Checkpoint
         archive: `container-${position}.tar`,
         image: container.image,
         imageId: container.imageId,
+        imageRef: container.imageRef,
       })),
     };
     for (const [position, container] of containers.entries()) {
@@ -170,7 +178,7 @@ function matchConfigs(index: PodCheckpointIndex, configs: readonly ContainerConf
   return configs.map((config) => {
     const entry = index.containers.find((candidate) => candidate.name === config.metadata!.name)!;
     const image = config.image?.image ?? '';
-    if (image !== entry.image && image !== entry.imageId) {
+    if (![entry.image, entry.imageId, entry.imageRef].includes(image)) {
       throw new InvalidArgumentError(`container ${entry.name}: image "${image}" is not "${entry.image}", which the checkpoint was made from`);
     }
     return { config, entry };
