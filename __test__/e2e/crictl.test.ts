@@ -82,11 +82,3 @@ test('crictl runtime-config reports the cgroup driver', async (t) => {
   const expected = existsSync('/run/systemd/system') ? /cgroup driver:\s+(CGROUPFS|SYSTEMD)/ : /cgroup driver:\s+CGROUPFS/;
   t.regex(result.stdout, expected);
 });
-
-test('an RPC that is not implemented answers UNIMPLEMENTED and names itself', async (t) => {
-  // Checkpoint/restore is not implemented; the container need not exist for the RPC to be refused.
-  const result = await crictl(t.context.daemon, ['checkpoint', '--export', path.join(t.context.daemon.dir, 'checkpoint.tar'), 'abc']);
-  t.not(result.code, 0, result.stdout);
-  t.regex(result.stderr, /Unimplemented/);
-  t.regex(result.stderr, /CheckpointContainer is not implemented/);
-});
