@@ -268,17 +268,24 @@ export class Kubelet {
     return JSON.parse(response.body);
   }
 
+  /** POST to its API, as `kubectl` and the API server's proxy do for `/checkpoint/…`: the status and body, whatever they are. */
+  post(pathname: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
+    return this.request(pathname, 'POST', timeoutMs);
+  }
+
   /** Its API is HTTPS with a certificate it made for itself. */
-  private request(pathname: string): Promise<{ status: number; body: string }> {
+  private request(pathname: string, method = 'GET', timeoutMs = 10_000): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
-      const request = https.get({ host: '127.0.0.1', port: this.port, path: pathname, rejectUnauthorized: false, timeout: 10_000 }, (response) => {
+      const options = { host: '127.0.0.1', port: this.port, path: pathname, method, rejectUnauthorized: false, timeout: timeoutMs };
+      const request = https.request(options, (response) => {
         let body = '';
         response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
         response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
         response.on('error', reject);
       });
-      request.on('timeout', () => request.destroy(new Error(`GET ${pathname}: no answer within 10 s`)));
+      request.on('timeout', () => request.destroy(new Error(`${method} ${pathname}: no answer within ${timeoutMs} ms`)));
       request.on('error', reject);
+      request.end();
     });
   }
 }
