@@ -1,6 +1,6 @@
 import test from 'ava';
-import { critest } from '../helpers/critest.js';
-import { CRITEST_IMAGE_FOCUS, CRITEST_OFFLINE_SKIP, startCritestDaemon } from '../helpers/critest-images.js';
+import { assertGroupPassed, critestGroup, CRITEST_GROUPS } from '../helpers/critest-groups.js';
+import { startCritestDaemon } from '../helpers/critest-images.js';
 
 /**
  * critest's image specs with its own image names. critest's
@@ -12,13 +12,5 @@ import { CRITEST_IMAGE_FOCUS, CRITEST_OFFLINE_SKIP, startCritestDaemon } from '.
 
 test('critest image specs pass against the loopback mirror', async (t) => {
   const daemon = await startCritestDaemon(t);
-
-  const result = await critest(daemon, {
-    focus: CRITEST_IMAGE_FOCUS,
-    skip: CRITEST_OFFLINE_SKIP,
-    timeoutMs: 300_000,
-  });
-  t.log(`critest ran ${result.ran} of ${result.total} specs`);
-  t.true(result.succeeded, result.output);
-  t.true((result.ran ?? 0) >= 14, `only ${result.ran} specs ran:\n${result.output}`);
+  assertGroupPassed(t, CRITEST_GROUPS.images, await critestGroup(daemon, CRITEST_GROUPS.images, { timeoutMs: 300_000 }));
 });

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createServer } from 'node:net';
-import { critest } from '../helpers/critest.js';
+import { assertGroupPassed, critestGroup, CRITEST_GROUPS } from '../helpers/critest-groups.js';
 import { startCritestDaemon } from '../helpers/critest-images.js';
 
 /**
@@ -9,8 +9,6 @@ import { startCritestDaemon } from '../helpers/critest-images.js';
  * container in one pod, reached on the pod IP) on a real CNI bridge network,
  * with the web server stand-ins served through the loopback mirror.
  */
-
-const FOCUS = '\\[k8s.io\\] Networking|\\[k8s.io\\] Multiple Containers';
 
 /** The host port critest's port mapping spec maps to the web server's port 80. */
 const HOST_PORT = 12000;
@@ -31,9 +29,6 @@ test('critest networking and multiple containers specs pass on a CNI bridge netw
   // The daemon writes its default bridge network (bridge, host-local, portmap) on a bridge and subnet of its own.
   const daemon = await startCritestDaemon(t, { logLevel: 'info' });
 
-  const result = await critest(daemon, { focus: FOCUS, timeoutMs: 600_000 });
-  t.log(`critest ran ${result.ran} of ${result.total} specs`);
-  t.true(result.succeeded, result.output);
   // Four Networking specs and three Multiple Containers specs.
-  t.is(result.ran, 7, result.output);
+  assertGroupPassed(t, CRITEST_GROUPS.network, await critestGroup(daemon, CRITEST_GROUPS.network, { timeoutMs: 600_000 }));
 });

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
-import { critest } from '../helpers/critest.js';
+import { assertGroupPassed, critestGroup, CRITEST_GROUPS } from '../helpers/critest-groups.js';
 import { startCritestDaemon } from '../helpers/critest-images.js';
 import { run } from '../helpers/process.js';
 
@@ -11,8 +11,6 @@ import { run } from '../helpers/process.js';
  * nonewprivs, ipcs or a shell that runs /bin/ls from PATH run on the
  * harness's stand-ins (critest-images.ts).
  */
-
-const FOCUS = 'PodSandbox|\\[k8s.io\\] Container |Idempotence|Security Context|Container Mount|Container OOM';
 
 /** The host IPC namespace's shared memory segments: id and how many processes have it attached. */
 async function hostSegments(): Promise<Array<{ id: string; attached: number }>> {
@@ -37,12 +35,5 @@ test('critest pod, container, idempotence and security context specs pass on run
   });
   const daemon = await startCritestDaemon(t, { logLevel: 'info' });
 
-  const result = await critest(daemon, {
-    focus: FOCUS,
-    timeoutMs: 900_000,
-  });
-  t.log(`critest ran ${result.ran} of ${result.total} specs`);
-  t.true(result.succeeded, result.output);
-  // 67 on a host without AppArmor or SELinux; fewer means specs were skipped that should run.
-  t.true((result.ran ?? 0) >= 67, `only ${result.ran} specs ran:\n${result.output}`);
+  assertGroupPassed(t, CRITEST_GROUPS.runtime, await critestGroup(daemon, CRITEST_GROUPS.runtime, { timeoutMs: 900_000 }));
 });

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createServer } from 'node:net';
-import { critest } from '../helpers/critest.js';
+import { assertGroupPassed, critestGroup, CRITEST_GROUPS } from '../helpers/critest-groups.js';
 import { startCritestDaemon } from '../helpers/critest-images.js';
 
 /**
@@ -10,8 +10,6 @@ import { startCritestDaemon } from '../helpers/critest-images.js';
  * WebSocket (channels for exec and attach, SPDY tunnelled through the
  * WebSocket for port-forward, as client-go does).
  */
-
-const FOCUS = '\\[k8s.io\\] Streaming';
 
 /** The local ports critest's port-forward specs listen on (webServerHostPortForPortForward, …ForHostNetPortForward). */
 const LOCAL_PORTS = [12001, 12002];
@@ -29,13 +27,10 @@ for (const transport of ['SPDY', 'WebSocket'] as const) {
     t.timeout(600_000);
     for (const port of LOCAL_PORTS) await assertPortFree(port);
     const daemon = await startCritestDaemon(t, { logLevel: 'info' });
-    const result = await critest(daemon, {
-      focus: FOCUS,
+    const result = await critestGroup(daemon, CRITEST_GROUPS.streaming, {
       timeoutMs: 600_000,
       extraArgs: transport === 'WebSocket' ? ['--websocket-exec', '--websocket-attach', '--websocket-portforward'] : [],
     });
-    t.log(`critest ran ${result.ran} of ${result.total} specs`);
-    t.true(result.succeeded, result.output);
-    t.is(result.ran, 5, result.output);
+    assertGroupPassed(t, CRITEST_GROUPS.streaming, result);
   });
 }

@@ -1,37 +1,51 @@
-import anyTest, { type ExecutionContext, type TestFn } from 'ava';
-import { critest, type CritestResult } from '../helpers/critest.js';
-import { startSharedDaemon, type Daemon } from '../helpers/daemon.js';
+import test from 'ava';
+import { assertGroupPassed, critestGroup, CRITEST_GROUPS, CRITEST_NOT_RUN, CRITEST_SKIP, type CritestGroup } from '../helpers/critest-groups.js';
+import { startDaemon } from '../helpers/daemon.js';
+import { run } from '../helpers/process.js';
+import { toolFromEnv } from '../helpers/repo.js';
 
-// critest specs clean up after themselves, so one daemon serves every run in this file.
-const test = anyTest as TestFn<{ daemon: Daemon }>;
+/** critest v1.37's validation suite: its 142 specs but the 5 benchmarks, which only `critest -benchmark` runs. */
+const CRITEST_SPECS = 137;
 
-test.before(async (t) => {
-  // The default network the daemon writes at start makes NetworkReady true.
-  t.context.daemon = await startSharedDaemon();
+// pkg/validate/runtime_info.go: version info, and the runtime conditions, which need RuntimeReady and
+// NetworkReady true (the default network the daemon writes at start makes the network ready).
+test('critest runtime info specs pass', async (t) => {
+  const daemon = await startDaemon(t);
+  assertGroupPassed(t, CRITEST_GROUPS.runtimeInfo, await critestGroup(daemon, CRITEST_GROUPS.runtimeInfo));
 });
 
-test.after.always(async (t) => {
-  await t.context.daemon?.dispose();
-});
-
-/** A critest run passes only if specs actually ran: a focus that matches nothing also "succeeds". */
-function assertPassed(t: ExecutionContext, result: CritestResult, expectedSpecs: number): void {
-  if (result.code !== 0 || !result.succeeded || result.ran !== expectedSpecs) t.log(result.output);
-  t.is(result.code, 0, 'critest exit code');
-  t.true(result.succeeded, 'ginkgo did not report SUCCESS!');
-  t.is(result.ran, expectedSpecs, `ran ${result.ran} of ${result.total} specs`);
+/** The specs critest would run, from its dry run: ginkgo prints each one's full text after a rule of dashes. */
+async function critestSpecs(): Promise<string[]> {
+  const result = await run(toolFromEnv('CRION_CRITEST'), [
+    '--ginkgo.dry-run',
+    '--ginkgo.v',
+    '--ginkgo.no-color',
+    '--runtime-endpoint=unix:///nonexistent',
+  ]);
+  if (result.code !== 0) throw new Error(`critest --ginkgo.dry-run: ${result.stderr}`);
+  return result.stdout
+    .split(/^-{30}$/m)
+    .map((block) => block.trim().split('\n')[0] ?? '')
+    .filter((line) => line.startsWith('[k8s.io]'));
 }
 
-// pkg/validate/runtime_info.go: "[k8s.io] Runtime info runtime should support returning
-// runtime info runtime should return version info [Conformance]".
-test('critest: runtime should return version info', async (t) => {
-  const result = await critest(t.context.daemon, { focus: 'version info' });
-  assertPassed(t, result, 1);
-});
+test('every critest spec is run by one group of the suite or named as not run, with the reason', async (t) => {
+  const specs = await critestSpecs();
+  t.is(specs.length, CRITEST_SPECS, specs.join('\n'));
+  const skip = new RegExp(CRITEST_SKIP);
+  const groups = Object.entries(CRITEST_GROUPS) as Array<[string, CritestGroup]>;
+  const owners = (spec: string) => groups.filter(([, group]) => new RegExp(group.focus).test(spec) && !skip.test(spec)).map(([name]) => name);
+  const excluded = (spec: string) => CRITEST_NOT_RUN.filter((exclusion) => new RegExp(exclusion.specs).test(spec));
 
-// pkg/validate/runtime_info.go: needs both RuntimeReady and NetworkReady true.
-// (critest's client also calls ImageFsInfo before any spec, so every spec needs that RPC.)
-test('critest: runtime should return runtime conditions', async (t) => {
-  const result = await critest(t.context.daemon, { focus: 'runtime should return runtime conditions' });
-  assertPassed(t, result, 1);
+  t.deepEqual(
+    specs.filter((spec) => owners(spec).length + excluded(spec).length !== 1),
+    [],
+    'specs run by no group or by more than one, or both run and excluded',
+  );
+  for (const [name, group] of groups) {
+    t.is(specs.filter((spec) => owners(spec).includes(name)).length, group.specs, `the ${name} group's count`);
+  }
+  for (const exclusion of CRITEST_NOT_RUN) {
+    t.is(specs.filter((spec) => excluded(spec).includes(exclusion)).length, exclusion.count, `not run: ${exclusion.specs}`);
+  }
 });

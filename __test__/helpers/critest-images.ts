@@ -31,17 +31,6 @@ import { staticProgram } from './static-programs.js';
 import { parentDirEntries, type TarEntry } from './tar-writer.js';
 import { BUSYBOX_CONFIG, busyboxLayer } from './test-images.js';
 
-/** ginkgo focus for the image specs: the `Image Manager`, `Image Consistency` and `Image Identifier Consistency` describes. */
-export const CRITEST_IMAGE_FOCUS = 'Image Manager|Image Consistency|Image Identifier';
-
-/**
- * The one image spec that cannot pass offline: it pulls
- * `gcr.io/k8s-staging-cri-tools/test-image-digest@sha256:9700f9a2…`, a digest only
- * the upstream image's exact bytes have. Full text:
- * `[k8s.io] Image Manager public image with digest should be pulled and removed [Conformance]`.
- */
-export const CRITEST_OFFLINE_SKIP = 'public image with digest should be pulled and removed';
-
 /** The registries critest's image names use; each is mirrored to the loopback registry. */
 export const CRITEST_REGISTRY_HOSTS = ['gcr.io', 'registry.k8s.io', 'k8s.gcr.io'] as const;
 

@@ -18,6 +18,8 @@ export interface CritestResult {
   skipped: number | null;
   /** ginkgo printed its `SUCCESS!` summary. */
   succeeded: boolean;
+  /** Specs the focus picked that called Skip() while running, with the reason they gave; needs `--ginkgo.v` output. */
+  selfSkipped: Array<{ spec: string; reason: string }>;
 }
 
 export interface CritestOptions {
@@ -53,5 +55,23 @@ export async function critest(daemon: Daemon, options: CritestOptions): Promise<
     passed: countsMatch ? Number(countsMatch[1]) : null,
     skipped: countsMatch ? Number(countsMatch[2]) : null,
     succeeded: /^SUCCESS!/m.test(output),
+    selfSkipped: selfSkippedSpecs(output),
   };
+}
+
+/**
+ * ginkgo's verbose report gives each spec that ran a block after a rule of
+ * dashes: its full text, its source line, and for one that skipped itself
+ * `S [SKIPPED]` and the reason. Specs the focus left out are only `S`s.
+ */
+function selfSkippedSpecs(output: string): Array<{ spec: string; reason: string }> {
+  const skipped = [];
+  for (const block of output.split(/^-{30}$/m)) {
+    const lines = block.split('\n').filter((line) => line.trim() !== '');
+    const spec = lines[0];
+    if (spec === undefined || !/^S \[SKIPPED\]/m.test(block)) continue;
+    const reason = /^\s+\[SKIPPED\] (?!in \[)(.*)$/m.exec(block)?.[1] ?? 'no reason given';
+    skipped.push({ spec, reason });
+  }
+  return skipped;
 }
