@@ -249,12 +249,13 @@ const GetContainerEvents = (events: ContainerEvents) => containerEventRpcs({ eve
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
-test('GetContainerEvents sends each event as CRI builds it, with the pod status and its containers statuses', async (t) => {
+test("GetContainerEvents sends each event as CRI builds it, with the pod status and its containers' statuses newest first", async (t) => {
   const { events, containers } = world();
   const { sink, sent } = fakeSink(100);
   const { context: ctx, cancel } = context();
   const call = GetContainerEvents(events)({}, sink, ctx);
-  containers.set('c1', container('c1', 'pod1', 'CONTAINER_RUNNING'));
+  containers.set('c1', { ...container('c1', 'pod1', 'CONTAINER_RUNNING'), createdAt: '1000000000000000005' });
+  containers.set('c0', { ...container('c0', 'pod1', 'CONTAINER_EXITED'), createdAt: '999999999999999999' });
   events.publish('CONTAINER_STARTED_EVENT', 'c1', 'pod1');
   await tick();
   t.is(sent.length, 1);
@@ -266,7 +267,11 @@ test('GetContainerEvents sends each event as CRI builds it, with the pod status 
   });
   t.deepEqual(
     sent[0]!.containersStatuses!.map((status) => [status.id, status.state]),
-    [['c1', 'CONTAINER_RUNNING']],
+    [
+      ['c1', 'CONTAINER_RUNNING'],
+      ['c0', 'CONTAINER_EXITED'],
+    ],
+    'newest first, as the kubelet reads them',
   );
   t.is(sent[0]!.podSandboxStatus!.network!.ip, '10.0.0.2');
 

@@ -1,7 +1,7 @@
 import type { ContainerEvent, ContainerEvents } from '../events/container-events.js';
 import type { ContainerEventResponse } from '../generated/runtime/v1/ContainerEventResponse.js';
 import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeService.js';
-import { criContainerStatus, criPodSandboxStatus } from './pod-status.js';
+import { criContainerStatuses, criPodSandboxStatus } from './pod-status.js';
 import type { ServiceRpcs } from './services.js';
 
 export interface ContainerEventRpcDeps {
@@ -38,6 +38,6 @@ function criContainerEvent(event: ContainerEvent): ContainerEventResponse {
     containerEventType: event.type,
     createdAt: event.createdAt,
     podSandboxStatus: criPodSandboxStatus(event.sandbox),
-    containersStatuses: event.containers.map(criContainerStatus),
+    containersStatuses: criContainerStatuses(event.containers),
   };
 }

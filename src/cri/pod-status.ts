@@ -57,6 +57,19 @@ export function criContainerStatus(container: ContainerRecord): ContainerStatus 
   };
 }
 
+/**
+ * A pod's containers' statuses, newest first: the kubelet takes the first status of a name as the container's
+ * current one, and with EventedPLEG it reads this list from PodSandboxStatus as it is, unsorted.
+ */
+export function criContainerStatuses(containers: readonly ContainerRecord[]): ContainerStatus[] {
+  return [...containers].sort((a, b) => compareNanos(b.createdAt, a.createdAt)).map(criContainerStatus);
+}
+
+function compareNanos(a: string, b: string): number {
+  const difference = BigInt(a) - BigInt(b);
+  return difference === 0n ? 0 : difference > 0n ? 1 : -1;
+}
+
 /** The requested mounts; an image volume's also names the image it mounted (KEP-5365's image_ref), as the kubelet reports it. */
 function mountsOf(container: ContainerRecord): Mount[] {
   const imageIds = new Map((container.imageVolumes ?? []).map((volume) => [volume.index, volume.imageId]));

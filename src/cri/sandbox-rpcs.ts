@@ -7,7 +7,7 @@ import type { PodSandbox } from '../generated/runtime/v1/PodSandbox.js';
 import type { PodSandboxFilter__Output } from '../generated/runtime/v1/PodSandboxFilter.js';
 import { podListFilter } from './list-filters.js';
 import { sendInChunks } from './list-stream.js';
-import { criContainerStatus, criPodSandboxStatus } from './pod-status.js';
+import { criContainerStatuses, criPodSandboxStatus } from './pod-status.js';
 import type { ServiceRpcs } from './services.js';
 import { unixNanos } from '../unix-nanos.js';
 
@@ -49,7 +49,7 @@ export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHan
         status: criPodSandboxStatus(sandbox),
         info,
         // With the kubelet's EventedPLEG gate, a set timestamp tells it to take the pod's container statuses from here.
-        containersStatuses: containers.listOf(sandbox.id).map(criContainerStatus),
+        containersStatuses: criContainerStatuses(containers.listOf(sandbox.id)),
         timestamp: unixNanos(),
       };
     },
