@@ -34,6 +34,8 @@ import { nativeContainerHost } from './container/container-host.js';
 import { OciRuntime } from './container/oci-runtime.js';
 import { checkPodSpecValues, containerLimits, LIMIT_CONTROLLERS } from './oci/index.js';
 import { containerRpcs } from './cri/container-rpcs.js';
+import { containerEventRpcs } from './cri/container-events-rpc.js';
+import { ContainerEvents } from './events/container-events.js';
 import { checkpointRpcs } from './cri/checkpoint-rpcs.js';
 import { Criu } from './checkpoint/criu.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
@@ -142,6 +144,14 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     return null;
   };
 
+  // Bound late, as below: the snapshots read the stores the managers own, and events come only once the server runs.
+  const containerEvents = new ContainerEvents({
+    sandbox: (sandboxId) => sandboxes.get(sandboxId),
+    containersOf: (sandboxId) => containers.listOf(sandboxId),
+    queueSize: config.events.subscriberQueueSize,
+    log: log.child({ component: 'container-events' }),
+  });
+
   const podRuntimeDir = path.join(config.state, 'pods');
   // Namespace pins are bind mounts; a private parent keeps them from propagating into other mount namespaces.
   await preparePrivateMountDir(podRuntimeDir);
@@ -168,6 +178,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
         cgroupDriver,
       ),
     checkResources: (resources) => void containerLimits(resources, host),
+    events: containerEvents,
     log,
   });
 
@@ -206,6 +217,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     containerHost: nativeContainerHost,
     memoryInUse: async (containerId) => (await stats.container(containerId)).memory?.workingSetBytes ?? null,
     criu,
+    events: containerEvents,
     log,
   });
   await containers.restore();
@@ -248,11 +260,12 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
           defaultHandler: config.runtime.defaultHandler,
           handlers: config.runtime.handlers,
           networkReadiness: () => networks.readiness(),
-          verboseInfo: () => ({ config, hostProbe, cgroupDriver }),
+          verboseInfo: () => ({ config, hostProbe, cgroupDriver, containerEvents: containerEvents.counters() }),
         }),
       }),
-      ...sandboxRpcs({ sandboxes }),
+      ...sandboxRpcs({ sandboxes, containers }),
       ...containerRpcs({ containers }),
+      ...containerEventRpcs({ events: containerEvents }),
       ...checkpointRpcs({ containers, pods: { sandboxes, containers, criu, log } }),
       ...streamingRpcs({ containers, sandboxes, urlFor: (request) => streamServer.urlFor(request) }),
       ...statsRpcs({ stats }),
@@ -276,6 +289,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   log.info({ signal }, 'shutting down');
   // A second signal means the operator will not wait for the grace period.
   process.once(signal, () => process.exit(1));
+  // Event streams never end by themselves; ended here, they close with OK instead of holding the shutdown's grace period.
+  containerEvents.close();
   const [outcome] = await Promise.all([server.shutdown(SHUTDOWN_GRACE_MS), progressServer.close(), streamServer.close()]);
   await networks.close();
   for (const claim of claims) claim.release();

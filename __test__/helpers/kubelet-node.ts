@@ -39,6 +39,12 @@ export interface NodeRuntime {
   dispose(): Promise<void>;
 }
 
+export interface NodeOptions {
+  readonly crionLogLevel?: string;
+  readonly featureGates?: Readonly<Record<string, boolean>>;
+  readonly kubeletVerbosity?: number;
+}
+
 export class KubeletNode {
   private constructor(
     readonly runtime: NodeRuntime,
@@ -47,8 +53,15 @@ export class KubeletNode {
     readonly dir: string,
   ) {}
 
-  /** `crionLogLevel`: debug for the tests, which read what crion logs; a benchmark runs it at the default, info. */
-  static async start(name: RuntimeName, source: ImageSource, { crionLogLevel = 'debug' } = {}): Promise<KubeletNode> {
+  /**
+   * `crionLogLevel`: debug for the tests, which read what crion logs; a benchmark runs it at the default, info.
+   * `featureGates` join the harness's own; `kubeletVerbosity` is the kubelet's --v.
+   */
+  static async start(
+    name: RuntimeName,
+    source: ImageSource,
+    { crionLogLevel = 'debug', featureGates = {}, kubeletVerbosity = 2 }: NodeOptions = {},
+  ): Promise<KubeletNode> {
     const dir = await mkdtemp(path.join(tmpdir(), `crion-kubelet-${name}-`));
     const crictl = await Crictl.find(dir);
     const runtime = name === 'crion' ? await startCrion(source, crionLogLevel) : await startContainerd(dir, source, crictl);
@@ -63,8 +76,9 @@ export class KubeletNode {
           containerLogMaxFiles: 3,
           containerLogMonitorInterval: '3s',
           // The kubelet lists through the Stream* RPCs (KEP-5825); on a runtime that answers UNIMPLEMENTED it falls back to the List ones.
-          featureGates: { CRIListStreaming: true },
+          featureGates: { CRIListStreaming: true, ...featureGates },
         },
+        verbosity: kubeletVerbosity,
       });
       return new KubeletNode(runtime, kubelet, crictl, dir);
     } catch (error) {

@@ -24,6 +24,8 @@ export interface KubeletOptions {
   readonly nodeName: string;
   /** KubeletConfiguration fields over the harness's. */
   readonly config?: Record<string, unknown>;
+  /** The kubelet's --v; 2 unless a test needs lines it logs only at a higher level. */
+  readonly verbosity?: number;
 }
 
 /** The parts of a core/v1 Pod the tests read. */
@@ -166,7 +168,7 @@ export class Kubelet {
         `--root-dir=${this.rootDir}`,
         `--cert-dir=${path.join(this.dir, 'pki')}`,
         `--hostname-override=${this.options.nodeName}`,
-        '--v=2',
+        `--v=${this.options.verbosity ?? 2}`,
       ],
       { stdio: ['ignore', log, log] },
     );

@@ -204,6 +204,8 @@ interface Fixture {
   /** Holds on the image's layers not yet given back. */
   readonly layerHolds: () => number;
   readonly infraExits: string[];
+  /** What the manager published, as "TYPE containerId sandboxId". */
+  readonly events: string[];
   /** A manager on the same directories and fakes, as a restarted daemon builds it. */
   readonly restart: () => Promise<ContainerManager>;
   /** What the stats say every running container holds in memory from now on. */
@@ -220,6 +222,7 @@ async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRec
   let holds = 0;
   let memoryInUse: bigint | null = null;
   const infraExits: string[] = [];
+  const events: string[] = [];
   const build = async () =>
     new ContainerManager({
       records: await RecordStore.open<ContainerRecord>(path.join(dir, 'root'), 'container.json', log),
@@ -254,6 +257,7 @@ async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRec
       containerHost: host,
       memoryInUse: async () => memoryInUse,
       criu: { require: async () => 'criu' },
+      events: { publish: (type, containerId, sandboxId) => void events.push(`${type} ${containerId} ${sandboxId}`) },
       log,
     });
   const manager = await build();
@@ -264,6 +268,7 @@ async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRec
     manager,
     layerHolds: () => holds,
     infraExits,
+    events,
     restart: build,
     useMemory: (bytes) => {
       memoryInUse = bytes;
@@ -411,6 +416,33 @@ test('a start the runtime refuses is recorded as StartError with its words, and 
   runtime.failStart = new RuntimeCommandError('runc start failed: exec: "nope": not found', 'exec: "nope": not found');
   await t.throwsAsync(manager.start(id), { instanceOf: RuntimeCommandError });
   t.like(manager.require(id), { state: 'CONTAINER_EXITED', reason: 'StartError', message: 'exec: "nope": not found' });
+});
+
+test('each transition is published once it is recorded: created, started, stopped by its exit, deleted', async (t) => {
+  const { host, manager, events } = await fixture(t);
+  const { id } = await manager.create('pod1', app());
+  t.deepEqual(events, [`CONTAINER_CREATED_EVENT ${id} pod1`]);
+  t.is(manager.require(id).state, 'CONTAINER_CREATED', 'published after the record says so');
+  await manager.start(id);
+  host.exit(id, 3);
+  await manager.stop(id, 0);
+  await manager.stop(id, 0);
+  await manager.remove(id);
+  await manager.remove(id);
+  t.deepEqual(events, [
+    `CONTAINER_CREATED_EVENT ${id} pod1`,
+    `CONTAINER_STARTED_EVENT ${id} pod1`,
+    `CONTAINER_STOPPED_EVENT ${id} pod1`,
+    `CONTAINER_DELETED_EVENT ${id} pod1`,
+  ]);
+});
+
+test('a start the runtime refuses is published as a stop, never as a start', async (t) => {
+  const { runtime, manager, events } = await fixture(t);
+  const { id } = await manager.create('pod1', app());
+  runtime.failStart = new RuntimeCommandError('runc start failed', 'exec: "nope": not found');
+  await t.throwsAsync(manager.start(id));
+  t.deepEqual(events, [`CONTAINER_CREATED_EVENT ${id} pod1`, `CONTAINER_STOPPED_EVENT ${id} pod1`]);
 });
 
 test('a memory limit below what a running container uses is FAILED_PRECONDITION, and neither the runtime nor the record sees it', async (t) => {

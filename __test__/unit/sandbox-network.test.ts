@@ -85,6 +85,7 @@ async function manager(t: { teardown(fn: () => Promise<void>): void }, network: 
   if (reuseDir === undefined) t.teardown(() => rm(dir, { recursive: true, force: true }));
   const output = new PassThrough();
   let logText = '';
+  const events: string[] = [];
   output.on('data', (chunk: Buffer) => (logText += chunk.toString()));
   const log = createLogger({ level: 'info', format: 'json', destination: output });
   const sandboxes = new SandboxManager({
@@ -105,9 +106,13 @@ async function manager(t: { teardown(fn: () => Promise<void>): void }, network: 
         'cgroupfs',
       ),
     checkResources: (resources) => void containerLimits(resources, hostFacts()),
+    events: {
+      publish: (type, containerId, sandboxId, removed) =>
+        void events.push(`${type} ${containerId === sandboxId ? 'pod' : containerId}${removed ? ` (last record ${removed.state})` : ''}`),
+    },
     log,
   });
-  return { sandboxes, dir, logText: () => logText };
+  return { sandboxes, dir, logText: () => logText, events };
 }
 
 test('a pod attaches with its pinned netns and port mappings and records its IPs; a host-network pod does not attach', async (t) => {
@@ -137,6 +142,30 @@ test("a pod's containers are stopped before its network goes, and removed before
   await sandboxes.stop(pod.id);
   await sandboxes.remove(pod.id);
   t.deepEqual(network.steps, [`stop containers of ${pod.id}`, 'detach', `stop containers of ${pod.id}`, `remove containers of ${pod.id}`, 'detach']);
+});
+
+test("the pod's own lifecycle is published under its sandbox ID: created and started once whole, stopped once, deleted", async (t) => {
+  const network = new FakeNetwork();
+  const { sandboxes, events } = await manager(t, network);
+  const pod = await sandboxes.run(request('announced'));
+  t.deepEqual(events, ['CONTAINER_CREATED_EVENT pod', 'CONTAINER_STARTED_EVENT pod']);
+  await sandboxes.stop(pod.id);
+  await sandboxes.stop(pod.id);
+  await sandboxes.remove(pod.id);
+  await sandboxes.remove(pod.id);
+  t.deepEqual(events.slice(2), ['CONTAINER_STOPPED_EVENT pod', 'CONTAINER_DELETED_EVENT pod (last record SANDBOX_NOTREADY)']);
+
+  // A pod removed without a stop: its DELETED event does not call it ready.
+  events.length = 0;
+  const unstopped = await sandboxes.run(request('unstopped'));
+  await sandboxes.remove(unstopped.id);
+  t.deepEqual(events, ['CONTAINER_CREATED_EVENT pod', 'CONTAINER_STARTED_EVENT pod', 'CONTAINER_DELETED_EVENT pod (last record SANDBOX_NOTREADY)']);
+
+  // A create that fails part way was never there for the kubelet.
+  events.length = 0;
+  network.failAttach = true;
+  await t.throwsAsync(sandboxes.run(request('failed')));
+  t.deepEqual(events, []);
 });
 
 test('a failed attach leaves no record or runtime directory', async (t) => {

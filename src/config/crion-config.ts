@@ -30,6 +30,7 @@ export interface CrionConfig {
   readonly image: ImageConfig;
   readonly network: NetworkConfig;
   readonly streaming: StreamingConfig;
+  readonly events: EventsConfig;
 }
 
 export interface LogConfig {
@@ -91,6 +92,10 @@ export interface StreamingConfig {
   readonly tokenTtlSeconds: number;
   readonly idleTimeoutSeconds: number;
   readonly streamCreationTimeoutSeconds: number;
+}
+
+export interface EventsConfig {
+  readonly subscriberQueueSize: number;
 }
 
 export const DEFAULT_CONFIG_FILE = '/etc/crion/crion.conf';
@@ -230,6 +235,15 @@ export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
       integer(1, 3600),
       30,
       'How long a client has, after the upgrade, to open the streams its request announced.',
+    ),
+  }),
+  events: section("The container event stream (GetContainerEvents), which the kubelet's EventedPLEG feature reads.", {
+    subscriberQueueSize: setting(
+      integer(1, 1_000_000),
+      1024,
+      'Events a subscriber may have waiting beyond what the connection buffers; one that falls further behind is ' +
+        'dropped with RESOURCE_EXHAUSTED (the kubelet then relists and subscribes again), so a stalled client never ' +
+        "holds the runtime up or grows the daemon's memory.",
     ),
   }),
 };

@@ -26,6 +26,7 @@ export { DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_FILE } from './crion-config.js';
 export type {
   CgroupDriver,
   CrionConfig,
+  EventsConfig,
   ImageConfig,
   LogConfig,
   NetworkConfig,

@@ -4,6 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { namesArchive, unpackArchive } from '../checkpoint/checkpoint-archive.js';
 import { checkLocation, checkpointContainer } from '../checkpoint/container-checkpoint.js';
 import type { Criu } from '../checkpoint/criu.js';
+import type { LifecycleEvents } from '../events/container-events.js';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import type { ContainerConfig__Output } from '../generated/runtime/v1/ContainerConfig.js';
 import type { LinuxContainerResources__Output } from '../generated/runtime/v1/LinuxContainerResources.js';
@@ -78,6 +79,8 @@ export interface ContainerManagerDeps {
   readonly memoryInUse: (containerId: string) => Promise<bigint | null>;
   /** Checkpoint and restore go through it, and answer FAILED_PRECONDITION while it cannot work. */
   readonly criu: Pick<Criu, 'require'>;
+  /** Told of each app container's transition once it is recorded (GetContainerEvents). */
+  readonly events: LifecycleEvents;
   readonly log: Logger;
 }
 
@@ -183,6 +186,7 @@ export class ContainerManager {
     const record: ContainerRecord = { ...launched.record, ...(callerGaveUp() ? { unclaimed: true } : {}) };
     await this.deps.records.save(record);
     this.layerHolds.set(record.id, release);
+    this.deps.events.publish('CONTAINER_CREATED_EVENT', record.id, sandbox.id);
     this.logDroppedLimits(record.id, limits);
     this.deps.log.info({ containerId: record.id, podSandboxId: sandbox.id, name: record.metadata.name, image: imageName }, 'container created');
     return record;
@@ -227,6 +231,7 @@ export class ContainerManager {
     }
     const running: ContainerRecord = { ...this.require(id), state: 'CONTAINER_RUNNING', startedAt: unixNanos() };
     await this.deps.records.save(running);
+    this.deps.events.publish('CONTAINER_STARTED_EVENT', running.id, running.sandboxId);
     this.exits.follow(running);
   }
 
@@ -262,6 +267,7 @@ export class ContainerManager {
     const { restoreImages: _restored, ...rest } = container;
     const running: ContainerRecord = { ...rest, ...started, state: 'CONTAINER_RUNNING', startedAt: startingAt, startingAt };
     await this.deps.records.save(running);
+    this.deps.events.publish('CONTAINER_STARTED_EVENT', running.id, running.sandboxId);
     this.exits.follow(running);
     await rm(path.dirname(images), { recursive: true, force: true });
   }
@@ -270,6 +276,7 @@ export class ContainerManager {
   private async recordUnrestored(container: ContainerRecord, message: string): Promise<void> {
     const { restoreImages: _unused, ...rest } = container;
     await this.deps.records.save({ ...rest, state: 'CONTAINER_EXITED', finishedAt: unixNanos(), exitCode: 128, reason: 'StartError', message });
+    this.deps.events.publish('CONTAINER_STOPPED_EVENT', container.id, container.sandboxId);
     await rm(path.join(this.deps.records.dirOf(container.id), 'restore'), { recursive: true, force: true });
   }
 
@@ -335,6 +342,7 @@ export class ContainerManager {
     await this.deps.runtimes(container.runtimeHandler).delete(container.id);
     await removeRuntimeDir(this.deps.containerHost, path.join(this.deps.runtimeDir, container.id));
     await this.deps.records.remove(container.id);
+    if (!container.infra) this.deps.events.publish('CONTAINER_DELETED_EVENT', container.id, container.sandboxId);
     this.exits.forget(container.id);
     await this.layerHolds.get(container.id)?.();
     this.layerHolds.delete(container.id);
@@ -463,6 +471,11 @@ export class ContainerManager {
 
   list(filter: ContainerFilter | null): ContainerRecord[] {
     return this.deps.records.list().filter((container) => !container.infra && matchesFilter(container, filter));
+  }
+
+  /** The pod's app containers. */
+  listOf(sandboxId: string): ContainerRecord[] {
+    return this.list({ id: null, sandboxId, state: null, labels: {} });
   }
 
   async stopAllOf(sandboxId: string, timeoutSeconds: number): Promise<void> {

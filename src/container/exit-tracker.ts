@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { LifecycleEvents } from '../events/container-events.js';
 import type { Logger } from '../log/logger.js';
 import type { RecordStore } from '../state/record-store.js';
 import { unixNanos } from '../unix-nanos.js';
@@ -20,6 +21,8 @@ export interface ExitTrackerDeps {
   readonly containerHost: Pick<ContainerHost, 'watchExit' | 'readExitFile'>;
   /** Told after an infra container's exit is recorded: its pod is no longer whole. */
   readonly infraExited: (sandboxId: string, containerId: string) => Promise<void>;
+  /** Told of an app container's exit once it is recorded; an infra container's is its pod's, which infraExited tells. */
+  readonly events: LifecycleEvents;
   readonly log: Logger;
 }
 
@@ -78,6 +81,7 @@ export class ExitTracker {
     });
     this.deps.log.info({ containerId: id, exitCode: status?.exitCode ?? null, reason }, 'container exited');
     if (container.infra) await this.deps.infraExited(container.sandboxId, id);
+    else this.deps.events.publish('CONTAINER_STOPPED_EVENT', id, container.sandboxId);
   }
 }
 

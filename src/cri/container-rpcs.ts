@@ -1,12 +1,11 @@
 import type { ContainerManager, ContainerRecord } from '../container/container-manager.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeService.js';
-import type { ContainerStatus } from '../generated/runtime/v1/ContainerStatus.js';
 import type { Container } from '../generated/runtime/v1/Container.js';
 import type { ContainerFilter__Output } from '../generated/runtime/v1/ContainerFilter.js';
-import type { Mount } from '../generated/runtime/v1/Mount.js';
 import { containerListFilter } from './list-filters.js';
 import { sendInChunks } from './list-stream.js';
+import { criContainerStatus } from './pod-status.js';
 import type { ServiceRpcs } from './services.js';
 
 export interface ContainerRpcDeps {
@@ -49,7 +48,7 @@ export function containerRpcs(deps: ContainerRpcDeps): ServiceRpcs<RuntimeServic
       if (request.verbose) {
         info.info = JSON.stringify({ pid: container.pid, monitorPid: container.monitorPid, runtimeSpec: await containers.specOf(container.id) });
       }
-      return { status: statusOf(container), info };
+      return { status: criContainerStatus(container), info };
     },
 
     async ListContainers(request) {
@@ -77,36 +76,6 @@ export function containerRpcs(deps: ContainerRpcDeps): ServiceRpcs<RuntimeServic
   };
 }
 
-function statusOf(container: ContainerRecord): ContainerStatus {
-  return {
-    id: container.id,
-    metadata: container.metadata,
-    state: container.state,
-    createdAt: container.createdAt,
-    startedAt: container.startedAt,
-    finishedAt: container.finishedAt,
-    exitCode: container.exitCode,
-    image: { image: container.image, annotations: {} },
-    imageRef: container.imageRef,
-    imageId: container.imageId,
-    reason: container.reason,
-    message: container.message,
-    labels: container.config.labels,
-    annotations: container.config.annotations,
-    mounts: mountsOf(container),
-    // What the last create or UpdateContainerResources set, as the kubelet compares it for a resize.
-    resources: container.config.linux?.resources ? { linux: container.config.linux.resources } : null,
-    logPath: container.logPath,
-    user: {
-      linux: {
-        uid: String(container.user.uid),
-        gid: String(container.user.gid),
-        supplementalGroups: container.user.supplementalGroups.map(String),
-      },
-    },
-  };
-}
-
 function criContainer(container: ContainerRecord): Container {
   return {
     id: container.id,
@@ -120,13 +89,4 @@ function criContainer(container: ContainerRecord): Container {
     labels: container.config.labels,
     annotations: container.config.annotations,
   };
-}
-
-/** The requested mounts; an image volume's also names the image it mounted (KEP-5365's image_ref), as the kubelet reports it. */
-function mountsOf(container: ContainerRecord): Mount[] {
-  const imageIds = new Map((container.imageVolumes ?? []).map((volume) => [volume.index, volume.imageId]));
-  return container.config.mounts.map((mount, index) => {
-    const imageRef = imageIds.get(index);
-    return imageRef === undefined || mount.image === null ? mount : { ...mount, image: { ...mount.image, imageRef } };
-  });
 }

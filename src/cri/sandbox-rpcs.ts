@@ -1,3 +1,4 @@
+import type { ContainerManager } from '../container/container-manager.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeService.js';
 import type { PodSandboxConfig__Output } from '../generated/runtime/v1/PodSandboxConfig.js';
@@ -6,16 +7,18 @@ import type { PodSandbox } from '../generated/runtime/v1/PodSandbox.js';
 import type { PodSandboxFilter__Output } from '../generated/runtime/v1/PodSandboxFilter.js';
 import { podListFilter } from './list-filters.js';
 import { sendInChunks } from './list-stream.js';
+import { criContainerStatuses, criPodSandboxStatus } from './pod-status.js';
 import type { ServiceRpcs } from './services.js';
 import { unixNanos } from '../unix-nanos.js';
 
 export interface SandboxRpcDeps {
   readonly sandboxes: SandboxManager;
+  readonly containers: Pick<ContainerManager, 'listOf'>;
 }
 
 /** RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, UpdatePodSandboxResources, ListPodSandbox, StreamPodSandboxes. */
 export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHandlers> {
-  const { sandboxes } = deps;
+  const { sandboxes, containers } = deps;
   const list = (filter: PodSandboxFilter__Output | null): PodSandbox[] => sandboxes.list(podListFilter(filter)).map(criPodSandbox);
   return {
     async RunPodSandbox(request, context) {
@@ -43,23 +46,10 @@ export function sandboxRpcs(deps: SandboxRpcDeps): ServiceRpcs<RuntimeServiceHan
       const sandbox = sandboxes.require(request.podSandboxId);
       const info: Record<string, string> = request.verbose ? { info: JSON.stringify(verboseInfo(sandbox)) } : {};
       return {
-        status: {
-          id: sandbox.id,
-          metadata: sandbox.metadata,
-          state: sandbox.state,
-          createdAt: sandbox.createdAt,
-          network: { ip: sandbox.ips[0] ?? '', additionalIps: sandbox.ips.slice(1).map((ip) => ({ ip })) },
-          linux: {
-            namespaces: {
-              options: { network: sandbox.network, pid: sandbox.pid, ipc: sandbox.ipc, targetId: '' },
-            },
-          },
-          labels: sandbox.labels,
-          annotations: sandbox.annotations,
-          runtimeHandler: sandbox.runtimeHandler,
-        },
+        status: criPodSandboxStatus(sandbox),
         info,
-        containersStatuses: [],
+        // With the kubelet's EventedPLEG gate, a set timestamp tells it to take the pod's container statuses from here.
+        containersStatuses: criContainerStatuses(containers.listOf(sandbox.id)),
         timestamp: unixNanos(),
       };
     },

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError } from '../errors.js';
+import type { LifecycleEvents } from '../events/container-events.js';
 import type { LinuxContainerResources__Output } from '../generated/runtime/v1/LinuxContainerResources.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { NameReservations, recordMarks } from '../lifecycle/name-reservations.js';
@@ -129,6 +130,8 @@ export interface SandboxManagerDeps {
   readonly checkSpecValues: (request: SandboxRequest) => void;
   /** Throws InvalidArgumentError for limits no container could be given either. */
   readonly checkResources: (resources: LinuxContainerResources__Output) => void;
+  /** Told of the pod's own transitions, under the sandbox's ID, once they are recorded (GetContainerEvents). */
+  readonly events: LifecycleEvents;
   readonly log: Logger;
 }
 
@@ -241,6 +244,9 @@ export class SandboxManager {
       ...(callerGaveUp() ? { unclaimed: true } : {}),
     };
     await this.deps.records.save(ready);
+    // Only a whole pod is announced: a create that fails part way was never there for the kubelet.
+    this.deps.events.publish('CONTAINER_CREATED_EVENT', id, id);
+    this.deps.events.publish('CONTAINER_STARTED_EVENT', id, id);
     log.info({ name: reservedName(request.metadata), hostNetwork, infraContainerId: ready.infraContainerId }, 'pod sandbox ready');
     return ready;
   }
@@ -287,7 +293,11 @@ export class SandboxManager {
       this.deps.log.error({ err: error, podSandboxId: id }, 'CNI DEL failed; it is retried on the next stop or remove');
     }
     await this.releaseRuntime(sandbox);
-    if (sandbox.state !== 'SANDBOX_NOTREADY') await this.deps.records.save({ ...sandbox, state: 'SANDBOX_NOTREADY' });
+    // A pod already NOTREADY (its infra container exited) was announced stopped then.
+    if (sandbox.state !== 'SANDBOX_NOTREADY') {
+      await this.deps.records.save({ ...sandbox, state: 'SANDBOX_NOTREADY' });
+      this.deps.events.publish('CONTAINER_STOPPED_EVENT', id, id);
+    }
   }
 
   /**
@@ -299,6 +309,7 @@ export class SandboxManager {
     const sandbox = this.deps.records.get(id);
     if (sandbox?.state !== 'SANDBOX_READY' || sandbox.infraContainerId !== infraContainerId) return;
     await this.deps.records.save({ ...sandbox, state: 'SANDBOX_NOTREADY' });
+    this.deps.events.publish('CONTAINER_STOPPED_EVENT', id, id);
     this.deps.log.warn({ podSandboxId: id, infraContainerId }, 'the infra container exited: the pod is not ready');
   }
 
@@ -314,7 +325,10 @@ export class SandboxManager {
     await this.releaseRuntime(sandbox);
     if (sandbox.infraContainerId !== null) await this.deps.infra.remove(sandbox.infraContainerId);
     await rm(path.join(this.deps.runtimeDir, id), { recursive: true, force: true });
+    const last = this.deps.records.get(id) ?? sandbox;
     await this.deps.records.remove(id);
+    // Removed without a stop first, its record still says READY; what is gone is not ready.
+    this.deps.events.publish('CONTAINER_DELETED_EVENT', id, id, { ...last, state: 'SANDBOX_NOTREADY' });
   }
 
   /**
