@@ -38,6 +38,8 @@ export interface KubePod {
     conditions?: Array<{ type: string; status: string }>;
     initContainerStatuses?: KubeContainerStatus[];
     containerStatuses?: KubeContainerStatus[];
+    reason?: string;
+    message?: string;
   };
 }
 
@@ -52,6 +54,8 @@ export interface KubeContainerStatus {
     terminated?: { exitCode: number; reason?: string; startedAt?: string; finishedAt?: string };
   };
   lastState?: { terminated?: { exitCode: number; reason?: string } };
+  /** The identity the runtime reports the container's first process started with (ContainerStatus.user). */
+  user?: { linux?: { uid: number; gid: number; supplementalGroups?: number[] } };
 }
 
 /** Every container of the pod reported ready. */

@@ -531,6 +531,41 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
     }
   });
 
+  test("supplementalGroupsPolicy Strict: the container gets the pod's groups but not those the image's /etc/group gives its user", async (t) => {
+    t.timeout(120_000);
+    const manifest = 'strict-groups';
+    const spec = {
+      // The image's user 1000 is a member of group 50000 in its /etc/group; Merge would add it.
+      securityContext: { runAsUser: 1000, supplementalGroups: [1234], supplementalGroupsPolicy: 'Strict' },
+      containers: [
+        {
+          name: 'ids',
+          image: `${source!.registry.host}/k8s-staging-cri-tools/test-image-predefined-group:latest`,
+          command: ['sh', '-c', 'id -G; exec sleep 3600'],
+        },
+      ],
+    };
+    if (runtimeName === 'containerd') {
+      // containerd 1.6 does not report the feature in Status, so the kubelet refuses the pod at admission.
+      await node().kubelet.writeManifest(manifest, staticPod(manifest, spec));
+      t.teardown(() =>
+        node()
+          .kubelet.removeManifest(manifest)
+          .catch(() => undefined),
+      );
+      const refused = await node().kubelet.waitForPod(manifest, (pod) => pod.status.phase === 'Failed', 60_000, 'refused');
+      t.is(refused.status.reason, 'SupplementalGroupsPolicyNotSupported', JSON.stringify(refused.status));
+      return;
+    }
+    const pod = await runPod(t, manifest, spec);
+    const [status] = statusesOf(pod);
+    t.deepEqual(status?.user?.linux, { uid: 1000, gid: 1000, supplementalGroups: [1000, 1234] }, JSON.stringify(status));
+    const log = path.join(node().kubelet.podLogsDir, `${NAMESPACE}_${pod.metadata.name}_${pod.metadata.uid}`, 'ids', '0.log');
+    await poll(async () => existsSync(log) && (await readFile(log, 'utf8')).includes('\n'), 20_000, `the first line of ${log}`);
+    // `id -G` in the container: its own group and the pod's, not the image's 50000.
+    t.regex(await readFile(log, 'utf8'), / stdout F 1000 1234\n/);
+  });
+
   test("the kubelet's checkpoint API checkpoints a running container through the runtime, which runs on", async (t) => {
     t.timeout(180_000);
     const manifest = 'checkpointed';

@@ -37,7 +37,7 @@ export function runtimeInfoRpcs(deps: RuntimeInfoDeps) {
       return {
         status: { conditions: [...report.conditions] },
         runtimeHandlers: report.handlers.map(({ name, ...features }) => ({ name, features })),
-        features: { supplementalGroupsPolicy: false, userNamespacesHostNetwork: false, mountOptions: false },
+        features: { supplementalGroupsPolicy: true, userNamespacesHostNetwork: false, mountOptions: false },
         info: report.info ?? {},
       };
     },
