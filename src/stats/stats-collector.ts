@@ -207,7 +207,12 @@ export class StatsCollector {
     return sumUsage(usages.filter((usage): usage is CgroupUsage => usage !== null));
   }
 
-  private async podNetwork(sandbox: SandboxRecord, candidates: ReadonlyArray<ContainerRecord | undefined>): Promise<NetworkStats | null> {
+  /**
+   * The interfaces of the pod's network namespace, read through the first of
+   * `candidates` (the pod's infra and app containers) still running; null for
+   * host-network pods, whose counters would be the node's.
+   */
+  async podNetwork(sandbox: SandboxRecord, candidates: ReadonlyArray<ContainerRecord | undefined>): Promise<NetworkStats | null> {
     if (sandbox.network === 'NODE') return null;
     // Any running process of the pod sees the pod's network namespace; the first one still there answers.
     for (const container of candidates) {
@@ -220,6 +225,12 @@ export class StatsCollector {
   }
 
   private async cgroupUsageOf(id: string): Promise<CgroupUsage | null> {
+    const dir = await this.cgroupDirOf(id);
+    return dir === null ? null : readCgroupUsage(this.deps.hierarchies, dir);
+  }
+
+  /** The container's cgroup, relative to each hierarchy's mount point; null when its bundle names none. */
+  async cgroupDirOf(id: string): Promise<string | null> {
     let dir = this.cgroupDirs.get(id);
     if (dir === undefined) {
       const cgroupsPath = await this.deps.containers.cgroupsPathOf(id);
@@ -227,7 +238,7 @@ export class StatsCollector {
       dir = cgroupDirOf(cgroupsPath);
       this.cgroupDirs.set(id, dir);
     }
-    return readCgroupUsage(this.deps.hierarchies, dir);
+    return dir;
   }
 
   private cpuAndMemory(key: string, usage: CgroupUsage | null): { cpu: CpuStats | null; memory: MemoryStats | null } {
@@ -261,7 +272,7 @@ export class StatsCollector {
   }
 
   /** Per-object memory (CPU samples, cgroup paths, layer sizes) goes with the object. */
-  private forgetRemoved(): void {
+  forgetRemoved(): void {
     const live = new Set<string>();
     for (const sandbox of this.deps.sandboxes.list(null)) {
       live.add(sandbox.id);
@@ -294,6 +305,8 @@ function sumUsage(usages: readonly CgroupUsage[]): CgroupUsage | null {
             rssBytes: sum(memories.map((memory) => memory.rssBytes)),
             pageFaults: sum(memories.map((memory) => memory.pageFaults)),
             majorPageFaults: sum(memories.map((memory) => memory.majorPageFaults)),
+            cacheBytes: sum(memories.map((memory) => memory.cacheBytes)),
+            mappedFileBytes: sum(memories.map((memory) => memory.mappedFileBytes)),
             // The containers' limits do not add up to a pod limit crion could vouch for.
             limitBytes: null,
           },
