@@ -223,7 +223,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     layerFilesystem: layers.overlayDir,
     log,
   });
-  const podMetrics = new PodMetricsCollector({ containers, sandboxes, stats, hierarchies, log });
+  const podMetrics = new PodMetricsCollector({ containers, sandboxes, stats, hierarchies, layerFilesystem: layers.overlayDir, log });
   await sandboxes.removeOrphans();
   await sandboxes.resumeNetworks();
 

@@ -42,6 +42,9 @@ test('v1: user/system ticks, CFS throttling, shares/quota/period, failcnt, OOM k
     [`memory${DIR}/memory.limit_in_bytes`]: '1048576\n',
     [`memory${DIR}/memory.failcnt`]: '6\n',
     [`memory${DIR}/memory.oom_control`]: 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n',
+    [`memory${DIR}/memory.kmem.usage_in_bytes`]: '512\n',
+    [`memory${DIR}/memory.max_usage_in_bytes`]: '16384\n',
+    [`memory${DIR}/memory.memsw.limit_in_bytes`]: '2097152\n',
     [`pids${DIR}/pids.current`]: '3\n',
     [`pids${DIR}/pids.max`]: '1024\n',
     [`pids${DIR}/cgroup.procs`]: '101\n102\n',
@@ -52,6 +55,10 @@ test('v1: user/system ticks, CFS throttling, shares/quota/period, failcnt, OOM k
   t.is(detail.memoryFailcnt, 6n);
   t.is(detail.oomKills, 2n);
   t.is(detail.swapBytes, 4096n, 'memsw minus usage');
+  t.is(detail.kernelBytes, 512n);
+  t.is(detail.maxUsageBytes, 16384n);
+  t.is(detail.swapLimitBytes, 2097152n);
+  t.deepEqual(detail.pids, [101, 102]);
   t.is(detail.processCount, 2n);
   t.is(detail.threadsMax, 1024n);
   // The usage part is cgroup-usage.ts's reading, not a second parser.
@@ -86,10 +93,12 @@ test('v2: cpu.stat user/system/throttling, cpu.weight back to shares, cpu.max, m
     [`${DIR}/cpu.weight`]: '20\n',
     [`${DIR}/cpu.max`]: '25000 100000\n',
     [`${DIR}/memory.current`]: '1000\n',
-    [`${DIR}/memory.stat`]: 'anon 600\nfile 400\nfile_mapped 100\ninactive_file 300\n',
+    [`${DIR}/memory.stat`]: 'anon 600\nfile 400\nkernel 50\nfile_mapped 100\ninactive_file 300\n',
     [`${DIR}/memory.max`]: '4096\n',
     [`${DIR}/memory.events`]: 'low 0\nhigh 0\nmax 9\noom 1\noom_kill 1\n',
     [`${DIR}/memory.swap.current`]: '512\n',
+    [`${DIR}/memory.swap.max`]: 'max\n',
+    [`${DIR}/memory.peak`]: '3000\n',
     [`${DIR}/pids.current`]: '5\n',
     [`${DIR}/pids.max`]: 'max\n',
     [`${DIR}/cgroup.procs`]: '7\n8\n9\n',
@@ -107,6 +116,10 @@ test('v2: cpu.stat user/system/throttling, cpu.weight back to shares, cpu.max, m
   t.is(detail.memoryFailcnt, 9n);
   t.is(detail.oomKills, 1n);
   t.is(detail.swapBytes, 512n);
+  t.is(detail.swapLimitBytes, null, 'max: no limit');
+  t.is(detail.kernelBytes, 50n);
+  t.is(detail.maxUsageBytes, 3000n);
+  t.deepEqual(detail.pids, [7, 8, 9]);
   t.is(detail.processCount, 3n);
   t.is(detail.threadsMax, null, 'max: no limit');
   t.like(detail.usage, {
@@ -145,6 +158,10 @@ test('a cgroup that is gone reads as all null', async (t) => {
       memoryFailcnt: null,
       oomKills: null,
       swapBytes: null,
+      kernelBytes: null,
+      maxUsageBytes: null,
+      swapLimitBytes: null,
+      pids: [],
       processCount: null,
       threadsMax: null,
     },

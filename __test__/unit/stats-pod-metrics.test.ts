@@ -77,9 +77,15 @@ function v1Cgroup(dir: string, cpuNanos: bigint): Record<string, string> {
     [`cpu${dir}/cpu.cfs_quota_us`]: '20000\n',
     [`cpu${dir}/cpu.cfs_period_us`]: '100000\n',
     [`memory${dir}/memory.usage_in_bytes`]: '10485760\n',
-    [`memory${dir}/memory.stat`]: 'total_cache 2097152\ntotal_inactive_file 1048576\ntotal_rss 8388608\ntotal_pgfault 500\ntotal_pgmajfault 5\n',
+    [`memory${dir}/memory.stat`]:
+      'total_cache 2097152\ntotal_mapped_file 524288\ntotal_inactive_file 1048576\ntotal_rss 8388608\ntotal_pgfault 500\ntotal_pgmajfault 5\n',
     [`memory${dir}/memory.limit_in_bytes`]: '9223372036854771712\n',
     [`memory${dir}/memory.failcnt`]: '0\n',
+    [`memory${dir}/memory.max_usage_in_bytes`]: '20971520\n',
+    [`memory${dir}/memory.kmem.usage_in_bytes`]: '65536\n',
+    [`memory${dir}/memory.memsw.usage_in_bytes`]: '10485760\n',
+    [`memory${dir}/memory.memsw.limit_in_bytes`]: '9223372036854771712\n',
+    [`memory${dir}/memory.oom_control`]: 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n',
     [`pids${dir}/pids.current`]: '2\n',
     [`pids${dir}/pids.max`]: 'max\n',
     [`pids${dir}/cgroup.procs`]: '4242\n',
@@ -119,7 +125,7 @@ async function fixture(
     sandboxes: fakeSandboxes,
     hierarchies,
     cgroupDriver: 'cgroupfs',
-    writableLayers: new WritableLayerUsage({ ttlMs: 0, maxConcurrentWalks: 1, measure: async () => ({ bytes: 0, inodes: 0 }) }),
+    writableLayers: new WritableLayerUsage({ ttlMs: 0, maxConcurrentWalks: 1, measure: async () => ({ bytes: 8192, inodes: 2 }) }),
     layerFilesystem: '/var/lib/crion/overlay',
     log,
     readNetwork: async (pid) => {
@@ -127,8 +133,22 @@ async function fixture(
       return [ETH0];
     },
   });
-  const collector = new PodMetricsCollector({ containers: fakeContainers, sandboxes: fakeSandboxes, stats, hierarchies, log, now: () => NOW });
-  return { root, collector, networkReads, cgroupsPathLookups };
+  const openFileReads: Array<readonly number[]> = [];
+  const collector = new PodMetricsCollector({
+    containers: fakeContainers,
+    sandboxes: fakeSandboxes,
+    stats,
+    hierarchies,
+    layerFilesystem: '/var/lib/crion/overlay',
+    statFilesystem: async () => ({ bytes: 10n ** 12n, inodes: 1000n, freeInodes: 600n }),
+    readOpenFiles: async (pids) => {
+      openFileReads.push(pids);
+      return { fileDescriptors: 5n, sockets: 1n };
+    },
+    log,
+    now: () => NOW,
+  });
+  return { root, collector, networkReads, cgroupsPathLookups, openFileReads };
 }
 
 const DESCRIPTOR = new Map(METRIC_DESCRIPTORS.map((descriptor) => [descriptor.name, descriptor]));
@@ -151,7 +171,9 @@ test('descriptors: unique cAdvisor names, each with the base labels first, the o
     t.regex(descriptor.name, /^container_[a-z_]+$/);
     t.deepEqual(descriptor.labelKeys.slice(0, BASE_LABEL_KEYS.length), [...BASE_LABEL_KEYS]);
     t.true(descriptor.help.length > 0);
-    t.is(descriptor.name.endsWith('_total') || descriptor.name === 'container_memory_failcnt', descriptor.kind === 'COUNTER', descriptor.name);
+    const counter =
+      (descriptor.name.endsWith('_total') && descriptor.name !== 'container_fs_inodes_total') || descriptor.name === 'container_memory_failcnt';
+    t.is(descriptor.kind, counter ? 'COUNTER' : 'GAUGE', descriptor.name);
   }
   for (const name of [
     'container_cpu_usage_seconds_total',
@@ -166,7 +188,7 @@ test('descriptors: unique cAdvisor names, each with the base labels first, the o
 });
 
 test('a ready pod: network per interface at pod level labelled POD, a running container from its cgroup, exited ones left out', async (t) => {
-  const { root, collector, networkReads } = await fixture(
+  const { root, collector, networkReads, openFileReads } = await fixture(
     t,
     [container('c1', 'p1', 'CONTAINER_RUNNING', { pid: 77 }), container('c2', 'p1', 'CONTAINER_EXITED', { pid: 0 })],
     [sandbox('p1')],
@@ -224,7 +246,24 @@ test('a ready pod: network per interface at pod level labelled POD, a running co
   t.is(value('container_threads_max'), 0n, 'unlimited is 0');
   t.is(value('container_start_time_seconds'), 1700000000n);
   t.is(value('container_last_seen'), BigInt(Math.floor(NOW.getTime() / 1000)));
-  t.is(find(metrics, 'container_memory_swap'), undefined, 'no swap accounting in the fixture: left out, not 0');
+  t.is(value('container_memory_swap'), 0n, 'memsw equal to the usage: nothing swapped');
+  t.is(value('container_spec_memory_swap_limit_bytes'), 0n);
+  t.is(value('container_memory_max_usage_bytes'), 20971520n);
+  t.is(value('container_memory_kernel_usage'), 65536n);
+  t.is(value('container_oom_events_total'), 1n);
+  t.deepEqual(openFileReads, [[4242]], "the open files of the cgroup's processes");
+  t.is(value('container_file_descriptors'), 5n);
+  t.is(value('container_sockets'), 1n);
+  t.is(value('container_fs_usage_bytes'), 8192n, "the writable layer, through the StatsCollector's cache");
+  t.is(value('container_fs_limit_bytes'), 10n ** 12n);
+  t.is(value('container_fs_inodes_total'), 1000n);
+  t.is(value('container_fs_inodes_free'), 600n);
+  // A running container on this host's cgroups reports every metric crion describes.
+  const reported = new Set([...metrics, ...(pod?.metrics ?? [])].map((metric) => metric.name));
+  t.deepEqual(
+    METRIC_DESCRIPTORS.map((descriptor) => descriptor.name).filter((name) => !reported.has(name)),
+    [],
+  );
 
   for (const metric of everyMetric(pods)) {
     const descriptor = DESCRIPTOR.get(metric.name);

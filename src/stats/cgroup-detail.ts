@@ -36,6 +36,14 @@ export interface CgroupDetail {
   readonly memoryFailcnt: bigint | null;
   readonly oomKills: bigint | null;
   readonly swapBytes: bigint | null;
+  /** v1 memory.kmem.usage_in_bytes, v2 memory.stat `kernel`. */
+  readonly kernelBytes: bigint | null;
+  /** The usage's high-water mark: v1 memory.max_usage_in_bytes, v2 memory.peak (Linux 5.19+). */
+  readonly maxUsageBytes: bigint | null;
+  /** v1 memory.memsw.limit_in_bytes (memory and swap together), v2 memory.swap.max; null without a limit. */
+  readonly swapLimitBytes: bigint | null;
+  /** The PIDs in cgroup.procs, for the per-process figures (open files, sockets). */
+  readonly pids: readonly number[];
   readonly processCount: bigint | null;
   /** pids.max; null without a limit. */
   readonly threadsMax: bigint | null;
@@ -60,7 +68,11 @@ export async function readCgroupDetail(hierarchies: CgroupHierarchies, dir: stri
     memoryFailcnt: memory.failcnt,
     oomKills: memory.oomKills,
     swapBytes,
-    processCount: pids.processCount,
+    kernelBytes: memory.kernelBytes,
+    maxUsageBytes: memory.maxUsageBytes,
+    swapLimitBytes: memory.swapLimitBytes,
+    pids: pids.pids ?? [],
+    processCount: pids.pids === null ? null : BigInt(pids.pids.length),
     threadsMax: pids.threadsMax,
   };
 }
@@ -137,17 +149,34 @@ interface MemoryEvents {
   readonly swapBytes: bigint | null;
   /** v1: memory and swap together (memsw), from which the swap is the part above the memory usage. */
   readonly swapTotalBytes: bigint | null;
+  readonly kernelBytes: bigint | null;
+  readonly maxUsageBytes: bigint | null;
+  readonly swapLimitBytes: bigint | null;
 }
+
+const NO_MEMORY_EVENTS: MemoryEvents = {
+  failcnt: null,
+  oomKills: null,
+  swapBytes: null,
+  swapTotalBytes: null,
+  kernelBytes: null,
+  maxUsageBytes: null,
+  swapLimitBytes: null,
+};
 
 async function readMemoryEvents(hierarchies: CgroupHierarchies, dir: string): Promise<MemoryEvents> {
   const memory = controllerDir(hierarchies, 'memory', dir);
-  if (memory === null) return { failcnt: null, oomKills: null, swapBytes: null, swapTotalBytes: null };
+  if (memory === null) return NO_MEMORY_EVENTS;
+  const read = (file: string) => readOptional(path.join(memory.path, file));
   if (memory.version === 1) {
-    const [failcnt, oomControl, memsw] = await Promise.all([
-      readOptional(path.join(memory.path, 'memory.failcnt')),
-      readOptional(path.join(memory.path, 'memory.oom_control')),
-      // Only with swap accounting on (swapaccount=1).
-      readOptional(path.join(memory.path, 'memory.memsw.usage_in_bytes')),
+    const [failcnt, oomControl, memsw, memswLimit, kmem, maxUsage] = await Promise.all([
+      read('memory.failcnt'),
+      read('memory.oom_control'),
+      // The memsw files only with swap accounting on (swapaccount=1).
+      read('memory.memsw.usage_in_bytes'),
+      read('memory.memsw.limit_in_bytes'),
+      read('memory.kmem.usage_in_bytes'),
+      read('memory.max_usage_in_bytes'),
     ]);
     return {
       failcnt: parseCounter(failcnt),
@@ -155,17 +184,31 @@ async function readMemoryEvents(hierarchies: CgroupHierarchies, dir: string): Pr
       oomKills: flatKeyed(oomControl)?.get('oom_kill') ?? null,
       swapBytes: null,
       swapTotalBytes: parseCounter(memsw),
+      kernelBytes: parseCounter(kmem),
+      maxUsageBytes: parseCounter(maxUsage),
+      swapLimitBytes: parseLimit(memswLimit),
     };
   }
-  const [events, swap] = await Promise.all([
-    readOptional(path.join(memory.path, 'memory.events')),
-    readOptional(path.join(memory.path, 'memory.swap.current')),
+  const [events, swap, swapMax, stat, peak] = await Promise.all([
+    read('memory.events'),
+    read('memory.swap.current'),
+    read('memory.swap.max'),
+    read('memory.stat'),
+    read('memory.peak'),
   ]);
   const keyed = flatKeyed(events);
-  return { failcnt: keyed?.get('max') ?? null, oomKills: keyed?.get('oom_kill') ?? null, swapBytes: parseCounter(swap), swapTotalBytes: null };
+  return {
+    failcnt: keyed?.get('max') ?? null,
+    oomKills: keyed?.get('oom_kill') ?? null,
+    swapBytes: parseCounter(swap),
+    swapTotalBytes: null,
+    kernelBytes: flatKeyed(stat)?.get('kernel') ?? null,
+    maxUsageBytes: parseCounter(peak),
+    swapLimitBytes: parseLimit(swapMax),
+  };
 }
 
-async function readPids(hierarchies: CgroupHierarchies, dir: string): Promise<{ processCount: bigint | null; threadsMax: bigint | null }> {
+async function readPids(hierarchies: CgroupHierarchies, dir: string): Promise<{ pids: number[] | null; threadsMax: bigint | null }> {
   const pids = controllerDir(hierarchies, 'pids', dir);
   // cgroup.procs is in every cgroup of every hierarchy: the pids one, else any v1 one, else v2's.
   const procsDir = pids ?? controllerDir(hierarchies, 'memory', dir) ?? controllerDir(hierarchies, 'cpu', dir, true);
@@ -174,7 +217,7 @@ async function readPids(hierarchies: CgroupHierarchies, dir: string): Promise<{ 
     procsDir === null ? null : readOptional(path.join(procsDir.path, 'cgroup.procs')),
   ]);
   return {
-    processCount: procs === null ? null : BigInt(procs.split('\n').filter((line) => line.trim() !== '').length),
+    pids: procs === null ? null : procs.split('\n').flatMap((line) => (/^\d+$/.test(line.trim()) ? [Number(line.trim())] : [])),
     threadsMax: parseLimit(max),
   };
 }

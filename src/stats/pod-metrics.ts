@@ -1,3 +1,4 @@
+import { statfs } from 'node:fs/promises';
 import { Limiter } from '../concurrency/limiter.js';
 import type { ContainerRecord } from '../container/container-manager.js';
 import type { Logger } from '../log/logger.js';
@@ -6,7 +7,9 @@ import { readCgroupDetail, type CgroupDetail } from './cgroup-detail.js';
 import type { CgroupHierarchies } from './cgroup-usage.js';
 import { METRICS, POD_CONTAINER_LABEL, type MetricKey, type MetricKind } from './metric-descriptors.js';
 import type { InterfaceUsage } from './network-usage.js';
+import { readOpenFiles, type OpenFiles } from './process-files.js';
 import type { NetworkStats, StatsContainers, StatsSandboxes } from './stats-collector.js';
+import type { MeasuredUsage } from './writable-layer-usage.js';
 
 /**
  * ListPodSandboxMetrics' content: for every pod, its network counters (the
@@ -36,9 +39,10 @@ export interface PodMetrics {
   readonly containerMetrics: readonly ContainerMetrics[];
 }
 
-/** What the metrics share with the CRI stats: the cached cgroup paths and the pod network reader. */
+/** What the metrics share with the CRI stats: the cached cgroup paths, the pod network reader and the writable layer sizes. */
 export interface MetricsStatsSource {
   cgroupDirOf(containerId: string): Promise<string | null>;
+  writableLayerUsage(container: ContainerRecord): Promise<MeasuredUsage | null>;
   podNetwork(sandbox: SandboxRecord, candidates: ReadonlyArray<ContainerRecord | undefined>): Promise<NetworkStats | null>;
   forgetRemoved(): void;
 }
@@ -48,7 +52,11 @@ export interface PodMetricsCollectorDeps {
   readonly sandboxes: Pick<StatsSandboxes, 'list'>;
   readonly stats: MetricsStatsSource;
   readonly hierarchies: CgroupHierarchies;
+  /** The filesystem the writable layers are on, whose size and inodes the container_fs_* metrics report. */
+  readonly layerFilesystem: string;
   readonly log: Logger;
+  readonly statFilesystem?: (dir: string) => Promise<FilesystemSize>;
+  readonly readOpenFiles?: (pids: readonly number[]) => Promise<OpenFiles>;
   /** Wall clock for container_last_seen; injectable for tests. */
   readonly now?: () => Date;
   /** How many containers' cgroups are read at once: each is a dozen small files, on libuv's shared thread pool. */
@@ -57,13 +65,35 @@ export interface PodMetricsCollectorDeps {
 
 const NANOS_PER_SECOND = 1_000_000_000n;
 
+export interface FilesystemSize {
+  readonly bytes: bigint;
+  readonly inodes: bigint;
+  readonly freeInodes: bigint;
+}
+
+/** What a container's metrics are made of besides its cgroup; each part null when it could not be read. */
+export interface ContainerSources {
+  readonly openFiles: OpenFiles | null;
+  readonly layer: MeasuredUsage | null;
+  readonly filesystem: FilesystemSize | null;
+}
+
+async function statLayerFilesystem(dir: string): Promise<FilesystemSize> {
+  const stats = await statfs(dir, { bigint: true });
+  return { bytes: stats.blocks * stats.bsize, inodes: stats.files, freeInodes: stats.ffree };
+}
+
 export class PodMetricsCollector {
   private readonly limiter: Limiter;
   private readonly now: () => Date;
+  private readonly statFilesystem: (dir: string) => Promise<FilesystemSize>;
+  private readonly readOpenFiles: (pids: readonly number[]) => Promise<OpenFiles>;
 
   constructor(private readonly deps: PodMetricsCollectorDeps) {
     this.limiter = new Limiter(deps.concurrency ?? 8);
     this.now = deps.now ?? (() => new Date());
+    this.statFilesystem = deps.statFilesystem ?? statLayerFilesystem;
+    this.readOpenFiles = deps.readOpenFiles ?? ((pids) => readOpenFiles(pids));
   }
 
   /** Every pod, each with its running containers; one listing of the containers, grouped by pod. */
@@ -74,16 +104,18 @@ export class PodMetricsCollector {
       if (list === undefined) members.set(container.sandboxId, [container]);
       else list.push(container);
     }
-    const pods = await Promise.all(this.deps.sandboxes.list(null).map((sandbox) => this.pod(sandbox, members.get(sandbox.id) ?? [])));
+    // One statfs per call: every writable layer is on the same filesystem.
+    const filesystem = await this.guarded('layers', 'layer filesystem', () => this.statFilesystem(this.deps.layerFilesystem));
+    const pods = await Promise.all(this.deps.sandboxes.list(null).map((sandbox) => this.pod(sandbox, members.get(sandbox.id) ?? [], filesystem)));
     this.deps.stats.forgetRemoved();
     return pods;
   }
 
-  private async pod(sandbox: SandboxRecord, members: readonly ContainerRecord[]): Promise<PodMetrics> {
+  private async pod(sandbox: SandboxRecord, members: readonly ContainerRecord[], filesystem: FilesystemSize | null): Promise<PodMetrics> {
     const running = members.filter((container) => container.state === 'CONTAINER_RUNNING');
     const [network, containerMetrics] = await Promise.all([
       this.podNetworkMetrics(sandbox, members),
-      Promise.all(running.map((container) => this.limiter.run(() => this.container(sandbox, container)))),
+      Promise.all(running.map((container) => this.limiter.run(() => this.container(sandbox, container, filesystem)))),
     ]);
     return {
       podSandboxId: sandbox.id,
@@ -102,14 +134,18 @@ export class PodMetricsCollector {
   }
 
   /** null when its cgroup cannot be read: one container must not fail the kubelet's whole scrape. */
-  private async container(sandbox: SandboxRecord, container: ContainerRecord): Promise<ContainerMetrics | null> {
-    const detail = await this.guarded(container.id, 'cgroup', async () => {
-      const dir = await this.deps.stats.cgroupDirOf(container.id);
-      return dir === null ? null : readCgroupDetail(this.deps.hierarchies, dir);
-    });
+  private async container(sandbox: SandboxRecord, container: ContainerRecord, filesystem: FilesystemSize | null): Promise<ContainerMetrics | null> {
+    const [detail, layer] = await Promise.all([
+      this.guarded(container.id, 'cgroup', async () => {
+        const dir = await this.deps.stats.cgroupDirOf(container.id);
+        return dir === null ? null : readCgroupDetail(this.deps.hierarchies, dir);
+      }),
+      this.deps.stats.writableLayerUsage(container),
+    ]);
     if (detail === null) return null;
+    const openFiles = await this.guarded(container.id, 'open files', () => this.readOpenFiles(detail.pids));
     const base = [container.id, container.image, sandbox.metadata.namespace, sandbox.metadata.name, container.metadata.name];
-    return { containerId: container.id, metrics: containerMetricValues(base, detail, container, this.now()) };
+    return { containerId: container.id, metrics: containerMetricValues(base, detail, { openFiles, layer, filesystem }, container, this.now()) };
   }
 
   private async guarded<T>(id: string, part: string, read: () => Promise<T | null>): Promise<T | null> {
@@ -123,7 +159,13 @@ export class PodMetricsCollector {
 }
 
 /** The metrics of one container's cgroup, each left out when the host or the cgroup does not have it. */
-export function containerMetricValues(base: readonly string[], detail: CgroupDetail, container: ContainerRecord, now: Date): MetricValue[] {
+export function containerMetricValues(
+  base: readonly string[],
+  detail: CgroupDetail,
+  sources: ContainerSources,
+  container: ContainerRecord,
+  now: Date,
+): MetricValue[] {
   const values: MetricValue[] = [];
   const add = (key: MetricKey, value: bigint | null, ...labels: string[]) => {
     if (value === null) return;
@@ -152,6 +194,8 @@ export function containerMetricValues(base: readonly string[], detail: CgroupDet
     add('memoryRss', memory.rssBytes);
     add('memoryCache', memory.cacheBytes);
     add('memoryMappedFile', memory.mappedFileBytes);
+    add('memoryKernel', detail.kernelBytes);
+    add('memoryMaxUsage', detail.maxUsageBytes);
     // A container's cgroup is a leaf, so its own faults and its hierarchy's are the same count.
     for (const scope of ['container', 'hierarchy']) {
       add('memoryFailures', memory.pageFaults, 'pgfault', scope);
@@ -164,11 +208,21 @@ export function containerMetricValues(base: readonly string[], detail: CgroupDet
   add('memoryFailcnt', detail.memoryFailcnt);
   add('oomEvents', detail.oomKills);
 
+  // Only where swap is accounted: without it there is no swap limit to report, not an unlimited one.
+  if (detail.swapBytes !== null) add('specMemorySwapLimit', detail.swapLimitBytes ?? 0n);
   add('specCpuShares', cpuSpec?.shares ?? null);
   add('specCpuPeriod', cpuSpec?.periodMicros ?? null);
   add('specCpuQuota', cpuSpec?.quotaMicros ?? null);
 
   add('processes', detail.processCount);
+  add('fileDescriptors', sources.openFiles?.fileDescriptors ?? null);
+  add('sockets', sources.openFiles?.sockets ?? null);
+  if (sources.layer !== null) add('fsUsage', BigInt(sources.layer.bytes));
+  if (sources.filesystem !== null) {
+    add('fsLimit', sources.filesystem.bytes);
+    add('fsInodesTotal', sources.filesystem.inodes);
+    add('fsInodesFree', sources.filesystem.freeInodes);
+  }
   // pids.current counts tasks, that is threads, as cAdvisor's container_threads does.
   add('threads', usage.processes);
   if (usage.processes !== null) add('threadsMax', detail.threadsMax ?? 0n);

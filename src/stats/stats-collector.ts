@@ -150,9 +150,7 @@ export class StatsCollector {
     const running = container.state === 'CONTAINER_RUNNING';
     const [usage, layer] = await Promise.all([
       running ? this.guarded(container.id, 'cgroup', () => this.cgroupUsageOf(container.id)) : null,
-      this.guarded(container.id, 'writable layer', () =>
-        this.deps.writableLayers.of(container.id, this.deps.containers.writableLayerOf(container.id)),
-      ),
+      this.writableLayerUsage(container),
     ]);
     return {
       usage,
@@ -227,6 +225,13 @@ export class StatsCollector {
   private async cgroupUsageOf(id: string): Promise<CgroupUsage | null> {
     const dir = await this.cgroupDirOf(id);
     return dir === null ? null : readCgroupUsage(this.deps.hierarchies, dir);
+  }
+
+  /** Bytes and inodes of the container's writable layer, measured at most every few seconds; null when unreadable. */
+  async writableLayerUsage(container: ContainerRecord): Promise<MeasuredUsage | null> {
+    return this.guarded(container.id, 'writable layer', () =>
+      this.deps.writableLayers.of(container.id, this.deps.containers.writableLayerOf(container.id)),
+    );
   }
 
   /** The container's cgroup, relative to each hierarchy's mount point; null when its bundle names none. */
