@@ -86,6 +86,9 @@ function v1Cgroup(dir: string, cpuNanos: bigint): Record<string, string> {
     [`memory${dir}/memory.memsw.usage_in_bytes`]: '10485760\n',
     [`memory${dir}/memory.memsw.limit_in_bytes`]: '9223372036854771712\n',
     [`memory${dir}/memory.oom_control`]: 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n',
+    // A device no /sys/dev/block names: its label falls back to MAJ:MIN.
+    [`blkio${dir}/blkio.throttle.io_service_bytes_recursive`]: '9999:0 Read 4096\n9999:0 Write 8192\n9999:0 Total 12288\nTotal 12288\n',
+    [`blkio${dir}/blkio.throttle.io_serviced_recursive`]: '9999:0 Read 1\n9999:0 Write 2\n9999:0 Total 3\nTotal 3\n',
     [`pids${dir}/pids.current`]: '2\n',
     [`pids${dir}/pids.max`]: 'max\n',
     [`pids${dir}/cgroup.procs`]: '4242\n',
@@ -116,7 +119,7 @@ async function fixture(
   const fakeSandboxes: StatsSandboxes = { list: () => sandboxes, find: (id) => sandboxes.find((entry) => entry.id === id) };
   const hierarchies = cgroupHierarchies({
     layout: 'hybrid',
-    v1Controllers: ['cpu', 'cpuacct', 'memory', 'pids'].map((name) => ({ name, mountPoint: path.join(root, name) })),
+    v1Controllers: ['cpu', 'cpuacct', 'memory', 'pids', 'blkio'].map((name) => ({ name, mountPoint: path.join(root, name) })),
     v2: { mountPoint: path.join(root, 'unified'), controllers: ['hugetlb'] },
   });
   const networkReads: number[] = [];
@@ -258,6 +261,15 @@ test('a ready pod: network per interface at pod level labelled POD, a running co
   t.is(value('container_fs_limit_bytes'), 10n ** 12n);
   t.is(value('container_fs_inodes_total'), 1000n);
   t.is(value('container_fs_inodes_free'), 600n);
+  t.is(value('container_fs_reads_bytes_total', '9999:0'), 4096n);
+  t.is(value('container_fs_writes_total', '9999:0'), 2n);
+  t.deepEqual(find(metrics, 'container_blkio_device_usage_total', '9999:0', '9999', '0', 'Write')?.labelValues.slice(5), [
+    '9999:0',
+    '9999',
+    '0',
+    'Write',
+  ]);
+  t.is(value('container_blkio_device_usage_total', '9999:0', '9999', '0', 'Write'), 8192n);
   // A running container on this host's cgroups reports every metric crion describes.
   const reported = new Set([...metrics, ...(pod?.metrics ?? [])].map((metric) => metric.name));
   t.deepEqual(

@@ -3,6 +3,7 @@ import { Limiter } from '../concurrency/limiter.js';
 import type { ContainerRecord } from '../container/container-manager.js';
 import type { Logger } from '../log/logger.js';
 import type { SandboxRecord } from '../sandbox/sandbox-manager.js';
+import { DeviceNames, readBlockIo } from './block-io.js';
 import { readCgroupDetail, type CgroupDetail } from './cgroup-detail.js';
 import type { CgroupHierarchies } from './cgroup-usage.js';
 import { METRICS, POD_CONTAINER_LABEL, type MetricKey, type MetricKind } from './metric-descriptors.js';
@@ -71,8 +72,19 @@ export interface FilesystemSize {
   readonly freeInodes: bigint;
 }
 
+export interface NamedDeviceIo {
+  readonly device: string;
+  readonly major: number;
+  readonly minor: number;
+  readonly readBytes: bigint;
+  readonly writeBytes: bigint;
+  readonly reads: bigint;
+  readonly writes: bigint;
+}
+
 /** What a container's metrics are made of besides its cgroup; each part null when it could not be read. */
 export interface ContainerSources {
+  readonly io: readonly NamedDeviceIo[] | null;
   readonly openFiles: OpenFiles | null;
   readonly layer: MeasuredUsage | null;
   readonly filesystem: FilesystemSize | null;
@@ -88,6 +100,7 @@ export class PodMetricsCollector {
   private readonly now: () => Date;
   private readonly statFilesystem: (dir: string) => Promise<FilesystemSize>;
   private readonly readOpenFiles: (pids: readonly number[]) => Promise<OpenFiles>;
+  private readonly deviceNames = new DeviceNames();
 
   constructor(private readonly deps: PodMetricsCollectorDeps) {
     this.limiter = new Limiter(deps.concurrency ?? 8);
@@ -135,17 +148,23 @@ export class PodMetricsCollector {
 
   /** null when its cgroup cannot be read: one container must not fail the kubelet's whole scrape. */
   private async container(sandbox: SandboxRecord, container: ContainerRecord, filesystem: FilesystemSize | null): Promise<ContainerMetrics | null> {
-    const [detail, layer] = await Promise.all([
-      this.guarded(container.id, 'cgroup', async () => {
-        const dir = await this.deps.stats.cgroupDirOf(container.id);
-        return dir === null ? null : readCgroupDetail(this.deps.hierarchies, dir);
-      }),
+    const dir = await this.guarded(container.id, 'cgroup path', () => this.deps.stats.cgroupDirOf(container.id));
+    if (dir === null) return null;
+    const [detail, io, layer] = await Promise.all([
+      this.guarded(container.id, 'cgroup', () => readCgroupDetail(this.deps.hierarchies, dir)),
+      this.guarded(container.id, 'block I/O', () => this.namedIo(dir)),
       this.deps.stats.writableLayerUsage(container),
     ]);
     if (detail === null) return null;
     const openFiles = await this.guarded(container.id, 'open files', () => this.readOpenFiles(detail.pids));
     const base = [container.id, container.image, sandbox.metadata.namespace, sandbox.metadata.name, container.metadata.name];
-    return { containerId: container.id, metrics: containerMetricValues(base, detail, { openFiles, layer, filesystem }, container, this.now()) };
+    return { containerId: container.id, metrics: containerMetricValues(base, detail, { io, openFiles, layer, filesystem }, container, this.now()) };
+  }
+
+  private async namedIo(dir: string): Promise<NamedDeviceIo[] | null> {
+    const devices = await readBlockIo(this.deps.hierarchies, dir);
+    if (devices === null) return null;
+    return Promise.all(devices.map(async (entry) => ({ ...entry, device: await this.deviceNames.of(entry.major, entry.minor) })));
   }
 
   private async guarded<T>(id: string, part: string, read: () => Promise<T | null>): Promise<T | null> {
@@ -218,6 +237,14 @@ export function containerMetricValues(
   add('fileDescriptors', sources.openFiles?.fileDescriptors ?? null);
   add('sockets', sources.openFiles?.sockets ?? null);
   if (sources.layer !== null) add('fsUsage', BigInt(sources.layer.bytes));
+  for (const entry of sources.io ?? []) {
+    add('fsReadsBytes', entry.readBytes, entry.device);
+    add('fsReads', entry.reads, entry.device);
+    add('fsWritesBytes', entry.writeBytes, entry.device);
+    add('fsWrites', entry.writes, entry.device);
+    add('blkioDeviceUsage', entry.readBytes, entry.device, String(entry.major), String(entry.minor), 'Read');
+    add('blkioDeviceUsage', entry.writeBytes, entry.device, String(entry.major), String(entry.minor), 'Write');
+  }
   if (sources.filesystem !== null) {
     add('fsLimit', sources.filesystem.bytes);
     add('fsInodesTotal', sources.filesystem.inodes);
