@@ -193,7 +193,15 @@ test('descriptors: unique cAdvisor names, each with the base labels first, the o
 test('a ready pod: network per interface at pod level labelled POD, a running container from its cgroup, exited ones left out', async (t) => {
   const { root, collector, networkReads, openFileReads } = await fixture(
     t,
-    [container('c1', 'p1', 'CONTAINER_RUNNING', { pid: 77 }), container('c2', 'p1', 'CONTAINER_EXITED', { pid: 0 })],
+    [
+      // As the kubelet creates it: from the image's ID, with the pod spec's name beside it.
+      container('c1', 'p1', 'CONTAINER_RUNNING', {
+        pid: 77,
+        image: 'sha256:0123',
+        config: { labels: {}, image: { image: 'sha256:0123', userSpecifiedImage: 'registry.example/app:1' } },
+      } as unknown as Partial<ContainerRecord>),
+      container('c2', 'p1', 'CONTAINER_EXITED', { pid: 0 }),
+    ],
     [sandbox('p1')],
   );
   await writeTree(root, v1Cgroup('/kubepods/p1/crion-c1', 2_700_000_000n));

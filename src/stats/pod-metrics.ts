@@ -157,7 +157,7 @@ export class PodMetricsCollector {
     ]);
     if (detail === null) return null;
     const openFiles = await this.guarded(container.id, 'open files', () => this.readOpenFiles(detail.pids));
-    const base = [container.id, container.image, sandbox.metadata.namespace, sandbox.metadata.name, container.metadata.name];
+    const base = [container.id, imageLabel(container), sandbox.metadata.namespace, sandbox.metadata.name, container.metadata.name];
     return { containerId: container.id, metrics: containerMetricValues(base, detail, { io, openFiles, layer, filesystem }, container, this.now()) };
   }
 
@@ -268,6 +268,16 @@ function interfaceMetrics(base: readonly string[], entry: InterfaceUsage): Metri
     ['networkTransmitDropped', entry.txDropped],
   ];
   return counters.map(([key, value]) => ({ name: METRICS[key].name, kind: METRICS[key].kind, labelValues: [...base, entry.name], value }));
+}
+
+/**
+ * The image as the pod spec names it: the kubelet creates containers from
+ * the image's ID and passes the name it was asked for alongside
+ * (user_specified_image), which is what cAdvisor's `image` label shows.
+ */
+function imageLabel(container: ContainerRecord): string {
+  const userSpecified = container.config.image?.userSpecifiedImage;
+  return userSpecified !== undefined && userSpecified !== '' ? userSpecified : container.image;
 }
 
 /** CRI values are integers: whole seconds, truncated. */
