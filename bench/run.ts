@@ -7,6 +7,7 @@ import { critestBenchmark } from './critest-benchmark.js';
 import { execLatency } from './exec-latency.js';
 import { kubeletPodStart } from './kubelet-pod-start.js';
 import { daemonRss, monitorMemory } from './pod-memory.js';
+import { podMetrics } from './pod-metrics.js';
 import { podStart } from './pod-start.js';
 import { portForwardThroughput } from './port-forward-throughput.js';
 import { pullVsContainerd } from './pull-vs-containerd.js';
@@ -32,6 +33,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   portForwardThroughput,
   monitorMemory,
   daemonRss,
+  podMetrics,
 ];
 
 const { values } = parseArgs({

@@ -6,6 +6,7 @@ import { imageRpcs } from './cri/image-rpcs.js';
 import { CriServer } from './cri/server.js';
 import { runtimeInfoRpcs } from './cri/runtime-info.js';
 import { sandboxRpcs } from './cri/sandbox-rpcs.js';
+import { metricsRpcs } from './cri/metrics-rpcs.js';
 import { statsRpcs } from './cri/stats-rpcs.js';
 import { streamingRpcs } from './cri/streaming-rpcs.js';
 import { ImageManager } from './image/image-manager.js';
@@ -47,6 +48,7 @@ import { nativeSandboxHost } from './sandbox/sandbox-host.js';
 import { SandboxManager, type SandboxRecord } from './sandbox/sandbox-manager.js';
 import { RecordStore } from './state/record-store.js';
 import { cgroupHierarchies } from './stats/cgroup-usage.js';
+import { PodMetricsCollector } from './stats/pod-metrics.js';
 import { StatsCollector } from './stats/stats-collector.js';
 import { WritableLayerUsage } from './stats/writable-layer-usage.js';
 import { StreamRequests } from './streaming/stream-requests.js';
@@ -223,15 +225,17 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   await containers.restore();
   // Only now: a running container's layers may belong to no image any more, and restore has just held them.
   await imageStore.collectUnusedLayers();
+  const hierarchies = cgroupHierarchies(hostProbe.cgroups);
   const stats = new StatsCollector({
     containers,
     sandboxes,
-    hierarchies: cgroupHierarchies(hostProbe.cgroups),
+    hierarchies,
     cgroupDriver,
     writableLayers: new WritableLayerUsage({ ttlMs: WRITABLE_LAYER_TTL_MS, maxConcurrentWalks: 2 }),
     layerFilesystem: layers.overlayDir,
     log,
   });
+  const podMetrics = new PodMetricsCollector({ containers, sandboxes, stats, hierarchies, layerFilesystem: layers.overlayDir, log });
   await sandboxes.removeOrphans();
   await sandboxes.resumeNetworks();
 
@@ -269,6 +273,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       ...checkpointRpcs({ containers, pods: { sandboxes, containers, criu, log } }),
       ...streamingRpcs({ containers, sandboxes, urlFor: (request) => streamServer.urlFor(request) }),
       ...statsRpcs({ stats }),
+      ...metricsRpcs({ metrics: podMetrics }),
     },
     image: imageRpcs({ images, puller }),
   });

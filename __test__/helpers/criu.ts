@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { program, type Missing } from './host-requirements.js';
+import { program, type Missing } from './host-checks.js';
 import { repoRoot } from './repo.js';
 
 /**

@@ -87,6 +87,8 @@ export async function kubeletBinary(): Promise<string> {
 export class Kubelet {
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
+  /** Feature gates over the options' ones, set by `restartWithFeatureGates`. */
+  private extraFeatureGates: Record<string, boolean> = {};
 
   private constructor(
     readonly binary: string,
@@ -160,6 +162,7 @@ export class Kubelet {
       registryPullQPS: 0,
       registerNode: false,
       ...this.options.config,
+      featureGates: { ...(this.options.config?.featureGates ?? {}), ...this.extraFeatureGates },
     };
   }
 
@@ -256,6 +259,24 @@ export class Kubelet {
   async restart(): Promise<void> {
     await this.stop();
     await this.launch();
+  }
+
+  /**
+   * Restarts it with `gates` over the feature gates it was started with (an empty object: back to those),
+   * for a scenario whose gate is not meant for every other one.
+   */
+  async restartWithFeatureGates(gates: Record<string, boolean>): Promise<void> {
+    this.extraFeatureGates = { ...gates };
+    await this.stop();
+    await writeFile(this.configPath, JSON.stringify(this.configuration(), null, 2));
+    await this.launch();
+  }
+
+  /** A GET on its API whose body is not JSON (Prometheus text, …); throws on any status but 200. */
+  async text(pathname: string): Promise<string> {
+    const response = await this.request(pathname);
+    if (response.status !== 200) throw new Error(`GET ${pathname} on the kubelet: ${response.status} ${response.body}`);
+    return response.body;
   }
 
   async log(): Promise<string> {

@@ -174,7 +174,7 @@ test('ListContainerStats filters by ID prefix, pod and labels; infra containers 
 });
 
 test("a pod with its own cgroup reports that cgroup, its containers and its network namespace's interfaces", async (t) => {
-  const eth0 = { name: 'eth0', rxBytes: 10n, rxErrors: 0n, txBytes: 20n, txErrors: 0n };
+  const eth0 = { name: 'eth0', rxBytes: 10n, rxPackets: 1n, rxErrors: 0n, rxDropped: 0n, txBytes: 20n, txPackets: 2n, txErrors: 0n, txDropped: 0n };
   const { collector, root, networkReads } = await fixture(
     t,
     [container('c1', 'p1', 'CONTAINER_EXITED', { pid: 7 }), container('c2', 'p1', 'CONTAINER_RUNNING', { pid: 8 })],

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Cgroups } from '../native/index.js';
+import { flatKeyed, parseCounter, parseLimit, readOptional } from './cgroup-files.js';
 
 /**
  * A cgroup's resource usage, read from whichever hierarchy holds each
@@ -18,6 +18,10 @@ export interface MemoryUsage {
   readonly rssBytes: bigint | null;
   readonly pageFaults: bigint | null;
   readonly majorPageFaults: bigint | null;
+  /** Page cache, file-backed pages included in the usage. */
+  readonly cacheBytes: bigint | null;
+  /** Page cache mapped into the cgroup's processes. */
+  readonly mappedFileBytes: bigint | null;
   /** null when the cgroup has no limit. */
   readonly limitBytes: bigint | null;
 }
@@ -34,9 +38,6 @@ export interface CgroupHierarchies {
   readonly v1: ReadonlyMap<string, string>;
   readonly v2: { readonly mountPoint: string; readonly controllers: ReadonlySet<string> } | null;
 }
-
-/** The kernel rounds "no limit" down from 2^63 to a page multiple; containerd treats anything above 2^62 as unlimited too. */
-const UNLIMITED_FROM = 1n << 62n;
 
 export function cgroupHierarchies(cgroups: Cgroups): CgroupHierarchies {
   return {
@@ -75,6 +76,8 @@ async function readMemory({ v1, v2 }: CgroupHierarchies, dir: string): Promise<M
       rss: 'total_rss',
       pageFaults: 'total_pgfault',
       majorPageFaults: 'total_pgmajfault',
+      cache: 'total_cache',
+      mappedFile: 'total_mapped_file',
     });
   }
   if (v2 === null || !v2.controllers.has('memory')) return null;
@@ -90,6 +93,8 @@ async function readMemory({ v1, v2 }: CgroupHierarchies, dir: string): Promise<M
     rss: 'anon',
     pageFaults: 'pgfault',
     majorPageFaults: 'pgmajfault',
+    cache: 'file',
+    mappedFile: 'file_mapped',
   });
 }
 
@@ -97,7 +102,7 @@ function memoryUsage(
   usage: bigint | null,
   stat: Map<string, bigint> | null,
   limitBytes: bigint | null,
-  keys: { inactiveFile: string; rss: string; pageFaults: string; majorPageFaults: string },
+  keys: { inactiveFile: string; rss: string; pageFaults: string; majorPageFaults: string; cache: string; mappedFile: string },
 ): MemoryUsage | null {
   if (usage === null) return null;
   const inactiveFile = stat?.get(keys.inactiveFile) ?? 0n;
@@ -107,6 +112,8 @@ function memoryUsage(
     rssBytes: stat?.get(keys.rss) ?? null,
     pageFaults: stat?.get(keys.pageFaults) ?? null,
     majorPageFaults: stat?.get(keys.majorPageFaults) ?? null,
+    cacheBytes: stat?.get(keys.cache) ?? null,
+    mappedFileBytes: stat?.get(keys.mappedFile) ?? null,
     limitBytes,
   };
 }
@@ -118,35 +125,20 @@ async function readProcesses({ v1, v2 }: CgroupHierarchies, dir: string): Promis
   return parseCounter(await readOptional(path.join(v2.mountPoint, dir, 'pids.current')));
 }
 
-/** A cgroup file's text, or null when the cgroup or the file is not there (ENODEV: the cgroup went away while open). */
-async function readOptional(file: string): Promise<string | null> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENODEV') return null;
-    throw error;
-  }
-}
-
-function parseCounter(text: string | null): bigint | null {
-  const trimmed = text?.trim();
-  return trimmed !== undefined && /^\d+$/.test(trimmed) ? BigInt(trimmed) : null;
-}
-
-/** `max` (v2) and the kernel's rounded maximum (v1) both mean no limit. */
-function parseLimit(text: string | null): bigint | null {
-  const limit = parseCounter(text);
-  return limit === null || limit >= UNLIMITED_FROM ? null : limit;
-}
-
-/** The `key value` lines of memory.stat and cpu.stat; lines that are not a key and a number are skipped. */
-function flatKeyed(text: string | null): Map<string, bigint> | null {
-  if (text === null) return null;
-  const entries = new Map<string, bigint>();
-  for (const line of text.split('\n')) {
-    const match = /^(\S+) (\d+)$/.exec(line.trim());
-    if (match?.[1] !== undefined && match[2] !== undefined) entries.set(match[1], BigInt(match[2]));
-  }
-  return entries;
+/**
+ * Where `controller`'s files for the cgroup at `dir` are: its v1 hierarchy
+ * when the host mounts one, else the v2 hierarchy when that holds it, else
+ * null. `core` controllers (v2's cpu.stat usage, cgroup.procs) are in every
+ * v2 cgroup whether or not the controller is enabled.
+ */
+export function controllerDir(
+  { v1, v2 }: CgroupHierarchies,
+  controller: string,
+  dir: string,
+  core = false,
+): { readonly version: 1 | 2; readonly path: string } | null {
+  const v1Mount = v1.get(controller);
+  if (v1Mount !== undefined) return { version: 1, path: path.join(v1Mount, dir) };
+  if (v2 === null || (!core && !v2.controllers.has(controller))) return null;
+  return { version: 2, path: path.join(v2.mountPoint, dir) };
 }

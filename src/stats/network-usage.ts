@@ -3,9 +3,13 @@ import { readFile } from 'node:fs/promises';
 export interface InterfaceUsage {
   readonly name: string;
   readonly rxBytes: bigint;
+  readonly rxPackets: bigint;
   readonly rxErrors: bigint;
+  readonly rxDropped: bigint;
   readonly txBytes: bigint;
+  readonly txPackets: bigint;
   readonly txErrors: bigint;
+  readonly txDropped: bigint;
 }
 
 /**
@@ -39,7 +43,17 @@ export function parseNetDev(text: string): InterfaceUsage[] {
       .split(/\s+/);
     if (name === 'lo' || fields.length < 16 || !fields.every((field) => /^\d+$/.test(field))) continue;
     const field = (index: number) => BigInt(fields[index] ?? '0');
-    interfaces.push({ name, rxBytes: field(0), rxErrors: field(2), txBytes: field(8), txErrors: field(10) });
+    interfaces.push({
+      name,
+      rxBytes: field(0),
+      rxPackets: field(1),
+      rxErrors: field(2),
+      rxDropped: field(3),
+      txBytes: field(8),
+      txPackets: field(9),
+      txErrors: field(10),
+      txDropped: field(11),
+    });
   }
   return interfaces;
 }

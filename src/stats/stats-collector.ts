@@ -150,9 +150,7 @@ export class StatsCollector {
     const running = container.state === 'CONTAINER_RUNNING';
     const [usage, layer] = await Promise.all([
       running ? this.guarded(container.id, 'cgroup', () => this.cgroupUsageOf(container.id)) : null,
-      this.guarded(container.id, 'writable layer', () =>
-        this.deps.writableLayers.of(container.id, this.deps.containers.writableLayerOf(container.id)),
-      ),
+      this.writableLayerUsage(container),
     ]);
     return {
       usage,
@@ -207,7 +205,12 @@ export class StatsCollector {
     return sumUsage(usages.filter((usage): usage is CgroupUsage => usage !== null));
   }
 
-  private async podNetwork(sandbox: SandboxRecord, candidates: ReadonlyArray<ContainerRecord | undefined>): Promise<NetworkStats | null> {
+  /**
+   * The interfaces of the pod's network namespace, read through the first of
+   * `candidates` (the pod's infra and app containers) still running; null for
+   * host-network pods, whose counters would be the node's.
+   */
+  async podNetwork(sandbox: SandboxRecord, candidates: ReadonlyArray<ContainerRecord | undefined>): Promise<NetworkStats | null> {
     if (sandbox.network === 'NODE') return null;
     // Any running process of the pod sees the pod's network namespace; the first one still there answers.
     for (const container of candidates) {
@@ -220,6 +223,19 @@ export class StatsCollector {
   }
 
   private async cgroupUsageOf(id: string): Promise<CgroupUsage | null> {
+    const dir = await this.cgroupDirOf(id);
+    return dir === null ? null : readCgroupUsage(this.deps.hierarchies, dir);
+  }
+
+  /** Bytes and inodes of the container's writable layer, measured at most every few seconds; null when unreadable. */
+  async writableLayerUsage(container: ContainerRecord): Promise<MeasuredUsage | null> {
+    return this.guarded(container.id, 'writable layer', () =>
+      this.deps.writableLayers.of(container.id, this.deps.containers.writableLayerOf(container.id)),
+    );
+  }
+
+  /** The container's cgroup, relative to each hierarchy's mount point; null when its bundle names none. */
+  async cgroupDirOf(id: string): Promise<string | null> {
     let dir = this.cgroupDirs.get(id);
     if (dir === undefined) {
       const cgroupsPath = await this.deps.containers.cgroupsPathOf(id);
@@ -227,7 +243,7 @@ export class StatsCollector {
       dir = cgroupDirOf(cgroupsPath);
       this.cgroupDirs.set(id, dir);
     }
-    return readCgroupUsage(this.deps.hierarchies, dir);
+    return dir;
   }
 
   private cpuAndMemory(key: string, usage: CgroupUsage | null): { cpu: CpuStats | null; memory: MemoryStats | null } {
@@ -261,7 +277,7 @@ export class StatsCollector {
   }
 
   /** Per-object memory (CPU samples, cgroup paths, layer sizes) goes with the object. */
-  private forgetRemoved(): void {
+  forgetRemoved(): void {
     const live = new Set<string>();
     for (const sandbox of this.deps.sandboxes.list(null)) {
       live.add(sandbox.id);
@@ -294,6 +310,8 @@ function sumUsage(usages: readonly CgroupUsage[]): CgroupUsage | null {
             rssBytes: sum(memories.map((memory) => memory.rssBytes)),
             pageFaults: sum(memories.map((memory) => memory.pageFaults)),
             majorPageFaults: sum(memories.map((memory) => memory.majorPageFaults)),
+            cacheBytes: sum(memories.map((memory) => memory.cacheBytes)),
+            mappedFileBytes: sum(memories.map((memory) => memory.mappedFileBytes)),
             // The containers' limits do not add up to a pod limit crion could vouch for.
             limitBytes: null,
           },
