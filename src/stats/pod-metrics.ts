@@ -3,7 +3,7 @@ import { Limiter } from '../concurrency/limiter.js';
 import type { ContainerRecord } from '../container/container-manager.js';
 import type { Logger } from '../log/logger.js';
 import type { SandboxRecord } from '../sandbox/sandbox-manager.js';
-import { DeviceNames, readBlockIo } from './block-io.js';
+import { DeviceNames, readBlockIo, type DeviceIo } from './block-io.js';
 import { readCgroupDetail, type CgroupDetail } from './cgroup-detail.js';
 import type { CgroupHierarchies } from './cgroup-usage.js';
 import { METRICS, POD_CONTAINER_LABEL, type MetricKey, type MetricKind } from './metric-descriptors.js';
@@ -72,14 +72,8 @@ export interface FilesystemSize {
   readonly freeInodes: bigint;
 }
 
-export interface NamedDeviceIo {
+export interface NamedDeviceIo extends DeviceIo {
   readonly device: string;
-  readonly major: number;
-  readonly minor: number;
-  readonly readBytes: bigint;
-  readonly writeBytes: bigint;
-  readonly reads: bigint;
-  readonly writes: bigint;
 }
 
 /** What a container's metrics are made of besides its cgroup; each part null when it could not be read. */
