@@ -52,6 +52,8 @@ export interface KubeContainerStatus {
     terminated?: { exitCode: number; reason?: string; startedAt?: string; finishedAt?: string };
   };
   lastState?: { terminated?: { exitCode: number; reason?: string } };
+  /** With the mode the kubelet resolved recursiveReadOnly to: Disabled or Enabled. */
+  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; recursiveReadOnly?: string }>;
 }
 
 /** Every container of the pod reported ready. */
