@@ -46,14 +46,14 @@ export interface KubeContainerStatus {
   ready: boolean;
   restartCount: number;
   containerID?: string;
+  /** With the mode the kubelet resolved recursiveReadOnly to: Disabled or Enabled. */
+  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; recursiveReadOnly?: string }>;
   state: {
     running?: { startedAt: string };
     waiting?: { reason?: string; message?: string };
     terminated?: { exitCode: number; reason?: string; startedAt?: string; finishedAt?: string };
   };
   lastState?: { terminated?: { exitCode: number; reason?: string } };
-  /** With the mode the kubelet resolved recursiveReadOnly to: Disabled or Enabled. */
-  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; recursiveReadOnly?: string }>;
 }
 
 /** Every container of the pod reported ready. */
