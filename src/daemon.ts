@@ -42,6 +42,7 @@ import { Criu } from './checkpoint/criu.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
 import { applyPodCidr, defaultNetworkFor, initDefaultNetwork } from './network/default-network.js';
 import { PodNetworks } from './network/pod-networks.js';
+import { HandlerFeatureTable } from './runtime/handler-features.js';
 import { resolveOciHandlers } from './runtime/oci-handlers.js';
 import { resolveCgroupDriver } from './runtime/cgroup-driver.js';
 import { nativeSandboxHost } from './sandbox/sandbox-host.js';
@@ -139,6 +140,9 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
 
   // Resolved once: RunPodSandbox refuses a handler the containers could never be created with.
   const handlers = await resolveOciHandlers(config.runtime.handlers);
+  // Probed in the background: Status and CreateContainer await the handler they need, the start does not.
+  const handlerFeatures = new HandlerFeatureTable(handlers, hostProbe.kernelRelease);
+  void handlerFeatures.all().then((features) => log.info({ handlerFeatures: features }, 'runtime handler features probed'));
   const handlerProblem = (name: string): string | null => {
     const handler = handlers.find((candidate) => candidate.name === name);
     if (handler === undefined) return `runtime handler "${name}" is not configured`;
@@ -215,6 +219,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     monitorBinary: monitorBinary(),
     ensureImage: async (name) => images.find(name) ?? (await puller.pull(name, null)),
     host,
+    handlerFeatures: (name) => handlerFeatures.of(name),
     lookups: nodeLookups,
     containerHost: nativeContainerHost,
     memoryInUse: async (containerId) => (await stats.container(containerId)).memory?.workingSetBytes ?? null,
@@ -264,6 +269,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
           defaultHandler: config.runtime.defaultHandler,
           handlers: config.runtime.handlers,
           networkReadiness: () => networks.readiness(),
+          features: (name) => handlerFeatures.of(name),
           verboseInfo: () => ({ config, hostProbe, cgroupDriver, containerEvents: containerEvents.counters() }),
         }),
       }),

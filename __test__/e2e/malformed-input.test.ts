@@ -261,6 +261,27 @@ const TABLE: readonly BadRequest[] = [
   badContainer('an image volume sub-path the image lacks', NOT_FOUND, /image_sub_path "not-existing": not-existing does not exist in image/, (c) => {
     c.mounts = [{ containerPath: '/volume', readonly: true, image: { image: harnessImages().busybox.reference }, imageSubPath: 'not-existing' }];
   }),
+  badContainer('recursive_read_only without readonly (critest)', INVALID_ARGUMENT, /mounts\[0\]\.recursive_read_only needs readonly/, (c) => {
+    c.mounts = [{ containerPath: '/data', hostPath: '/tmp', readonly: false, recursiveReadOnly: true }];
+  }),
+  badContainer(
+    'recursive_read_only with host-to-container propagation (critest)',
+    INVALID_ARGUMENT,
+    /mounts\[0\]\.recursive_read_only needs propagation PROPAGATION_PRIVATE, not PROPAGATION_HOST_TO_CONTAINER/,
+    (c) =>
+      void (c.mounts = [
+        { containerPath: '/data', hostPath: '/tmp', readonly: true, recursiveReadOnly: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' },
+      ]),
+  ),
+  badContainer(
+    'recursive_read_only with bidirectional propagation (critest)',
+    INVALID_ARGUMENT,
+    /mounts\[0\]\.recursive_read_only needs propagation PROPAGATION_PRIVATE, not PROPAGATION_BIDIRECTIONAL/,
+    (c) =>
+      void (c.mounts = [
+        { containerPath: '/data', hostPath: '/tmp', readonly: true, recursiveReadOnly: true, propagation: 'PROPAGATION_BIDIRECTIONAL' },
+      ]),
+  ),
   badContainer('mount propagation 9', INVALID_ARGUMENT, /mounts\[0\]\.propagation: 9 is not a MountPropagation value/, (c) => {
     c.mounts = [{ containerPath: '/data', hostPath: '/tmp', propagation: 9 }];
   }),

@@ -48,6 +48,8 @@ export interface KubeContainerStatus {
   ready: boolean;
   restartCount: number;
   containerID?: string;
+  /** With the mode the kubelet resolved recursiveReadOnly to: Disabled or Enabled. */
+  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; recursiveReadOnly?: string }>;
   state: {
     running?: { startedAt: string };
     waiting?: { reason?: string; message?: string };

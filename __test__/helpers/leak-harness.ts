@@ -80,7 +80,8 @@ export interface Setup {
 export const NETWORK_NAME = 'crion';
 export const BROKEN_NETWORK_NAME = 'crion-broken';
 
-export async function setUp(t: ExecutionContext, pauseImage = `${registry.host}/pause:3.10`): Promise<Setup> {
+/** `extraConfig`: lines appended to the daemon's config file, such as another runtime handler's table. */
+export async function setUp(t: ExecutionContext, pauseImage = `${registry.host}/pause:3.10`, extraConfig: readonly string[] = []): Promise<Setup> {
   const token = randomBytes(4).toString('hex');
   const sliceTop = `/crionleak${token}.slice`;
   const cgroupfsTop = `/crion-leak-${token}`;
@@ -94,6 +95,7 @@ export async function setUp(t: ExecutionContext, pauseImage = `${registry.host}/
     `registries_conf = "${path.join(confDir, 'registries.conf')}"`,
     'registries_conf_dir = "/nonexistent"',
     `pause_image = "${pauseImage}"`,
+    ...extraConfig,
     '',
   ].join('\n');
   // The default network on the bridge and /24 the daemon helper claims for it (and removes after it).

@@ -14,6 +14,7 @@ import type { Mount__Output } from '../../src/generated/runtime/v1/Mount.js';
 import type { NamespaceOption__Output } from '../../src/generated/runtime/v1/NamespaceOption.js';
 import type { PodSandboxConfig__Output } from '../../src/generated/runtime/v1/PodSandboxConfig.js';
 import type { ContainerDefaults } from '../../src/image/manifest.js';
+import type { HandlerFeatures } from '../../src/runtime/handler-features.js';
 import {
   containerLimits,
   DEFAULT_CAPABILITIES,
@@ -194,10 +195,14 @@ export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
     hugepageSizes: ['2MB', '1GB'],
     tolerateMissingHugetlbController: true,
     swapAccounting: true,
-    recursiveReadOnlyMounts: true,
     defaultRlimits: [],
     ...overrides,
   };
+}
+
+/** A handler that can do everything crion asks of one (runc 1.1 on Linux 5.12 or later). */
+export function handlerFeatures(overrides: Partial<HandlerFeatures> = {}): HandlerFeatures {
+  return { recursiveReadOnlyMounts: { available: true }, ...overrides };
 }
 
 export const FUSE: HostDevice = { path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o666, uid: 0, gid: 0 };
@@ -245,6 +250,7 @@ export function containerSpecInput(overrides: Partial<ContainerSpecInput> = {}):
     identity: { uid: 0, gid: 0, additionalGids: [0] },
     targetPidNamespace: null,
     host: hostFacts(),
+    handler: handlerFeatures(),
     lookups: lookups(),
     ...overrides,
   };

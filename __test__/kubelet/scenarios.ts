@@ -411,6 +411,59 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
     ]);
   });
 
+  // KEP-3857. A standalone kubelet (no API server, as here) has no RuntimeClass manager, and v1.37's
+  // runtimeClassSupportsRecursiveReadOnlyMounts answers false without looking at the runtime's Status then: it never
+  // sends recursive_read_only, on crion (whose Status reports it for runc) as on containerd 1.6 (which reports no
+  // handler features). critest and recursive-readonly.test.ts drive crion's side over CRI instead.
+  test('recursiveReadOnly on a hostPath with a submount: Enabled is refused by the standalone kubelet, IfPossible binds read-only but not recursively', async (t) => {
+    t.timeout(120_000);
+    const hostDir = path.join(node().dir, 'rro-host');
+    const submount = path.join(hostDir, 'tmpfs');
+    await mkdir(submount, { recursive: true });
+    const mounted = await run('mount', ['-t', 'tmpfs', 'none', submount]);
+    if (mounted.code !== 0) throw new Error(`mount tmpfs: ${mounted.stderr}`);
+    // Registered before the manifest's removal, so it runs after it.
+    t.teardown(async () => void (await run('umount', ['-l', submount])));
+    const volumeMount = (recursiveReadOnly: string) => ({ volumeMounts: [{ name: 'host', mountPath: '/mnt', readOnly: true, recursiveReadOnly }] });
+    const manifest = 'rro';
+    await node().kubelet.writeManifest(
+      manifest,
+      staticPod(manifest, {
+        volumes: [{ name: 'host', hostPath: { path: hostDir, type: 'Directory' } }],
+        containers: [
+          container('enabled', 'exec sleep 3600', volumeMount('Enabled')),
+          container('if-possible', 'touch /mnt/tmpfs/if-possible; touch /mnt/top 2>/mnt/tmpfs/top-error; exec sleep 3600', volumeMount('IfPossible')),
+        ],
+      }),
+    );
+    t.teardown(() =>
+      node()
+        .kubelet.removeManifest(manifest)
+        .catch(() => undefined),
+    );
+    const statusOf = (pod: KubePod, name: string) => (pod.status.containerStatuses ?? []).find((status) => status.name === name);
+    const pod = await node().kubelet.waitForPod(
+      manifest,
+      (p) => statusOf(p, 'enabled')?.state.waiting?.reason === 'CreateContainerConfigError' && statusOf(p, 'if-possible')?.ready === true,
+      60_000,
+      'enabled refused and if-possible running',
+    );
+    t.regex(
+      statusOf(pod, 'enabled')?.state.waiting?.message ?? '',
+      /volume "host" requested recursive read-only mode, but it is not supported by the runtime/,
+      "the kubelet's own refusal: the request never reaches the runtime",
+    );
+    t.deepEqual(
+      (await node().containersOf(podName(manifest))).map((c) => c.metadata.name),
+      ['if-possible'],
+      'no container was created for enabled',
+    );
+    await poll(async () => existsSync(path.join(submount, 'top-error')), 10_000, 'the if-possible container to write');
+    t.true(existsSync(path.join(submount, 'if-possible')), 'IfPossible fell back to a plain read-only bind: the submount is writable');
+    t.regex(await readFile(path.join(submount, 'top-error'), 'utf8'), /Read-only file system/, 'the bind itself is read-only');
+    t.is(statusOf(pod, 'if-possible')?.volumeMounts?.find((m) => m.name === 'host')?.recursiveReadOnly, 'Disabled');
+  });
+
   test("CPU and memory limits reach the container's cgroup, and the kubelet's hugepage limits never break a create", async (t) => {
     await runPod(t, 'limits', {
       containers: [container('app', 'exec sleep 3600', { resources: { limits: { cpu: '250m', memory: '48Mi' } } })],

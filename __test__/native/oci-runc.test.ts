@@ -10,7 +10,7 @@ import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile
 import os from 'node:os';
 import path from 'node:path';
 import { BUSYBOX_GROUP, BUSYBOX_PASSWD } from '../helpers/busybox-rootfs.js';
-import { imageDefaults, lookups, podConfig, podLinux, resources, sandboxContext, withSecurity } from '../helpers/oci-fixtures.js';
+import { handlerFeatures, imageDefaults, lookups, podConfig, podLinux, resources, sandboxContext, withSecurity } from '../helpers/oci-fixtures.js';
 import { program, root, testNeeding } from '../helpers/host-requirements.js';
 import { run } from '../helpers/process.js';
 import type { LinuxContainerResources__Output } from '../../src/generated/runtime/v1/LinuxContainerResources.js';
@@ -133,6 +133,7 @@ async function runContainer(
     targetPidNamespace: null,
     limits: containerLimits(config.linux?.resources ?? null, host),
     host,
+    handler: handlerFeatures(),
     lookups: lookups(),
   });
   await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec, null, 2));

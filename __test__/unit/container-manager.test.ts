@@ -13,7 +13,7 @@ import type { OverlayMountRequest } from '../../src/native/index.js';
 import type { SandboxRecord } from '../../src/sandbox/sandbox-manager.js';
 import { RecordStore } from '../../src/state/record-store.js';
 import type { Mount__Output } from '../../src/generated/runtime/v1/Mount.js';
-import { containerConfig, hostFacts, imageDefaults, lookups, mount, podConfig, resources } from '../helpers/oci-fixtures.js';
+import { containerConfig, handlerFeatures, hostFacts, imageDefaults, lookups, mount, podConfig, resources } from '../helpers/oci-fixtures.js';
 
 /**
  * The container state machine with the host, the OCI runtime, images and
@@ -253,6 +253,7 @@ async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRec
       monitorBinary: '/usr/lib/crion/crion-monitor',
       ensureImage: async () => IMAGE,
       host: hostFacts(),
+      handlerFeatures: async () => handlerFeatures(),
       lookups: lookups(),
       containerHost: host,
       memoryInUse: async () => memoryInUse,

@@ -1,10 +1,19 @@
 import test from 'ava';
 import { FailedPreconditionError, InvalidArgumentError } from '../../src/errors.js';
 import type { ContainerConfig__Output } from '../../src/generated/runtime/v1/ContainerConfig.js';
-import { containerSpec, type HostFacts, type OciMount, type OciSpec, type SandboxContext } from '../../src/oci/index.js';
+import {
+  checkRecursiveReadOnlyMounts,
+  containerSpec,
+  type HostFacts,
+  type OciMount,
+  type OciSpec,
+  type SandboxContext,
+} from '../../src/oci/index.js';
+import type { HandlerFeatures } from '../../src/runtime/handler-features.js';
 import {
   containerConfig,
   containerSpecInput,
+  handlerFeatures,
   hostFacts,
   mount,
   namespaceOptions,
@@ -14,12 +23,16 @@ import {
   withSecurity,
 } from '../helpers/oci-fixtures.js';
 
-function specFor(config: ContainerConfig__Output, options: { sandbox?: SandboxContext; host?: Partial<HostFacts> } = {}): OciSpec {
+function specFor(
+  config: ContainerConfig__Output,
+  options: { sandbox?: SandboxContext; host?: Partial<HostFacts>; handler?: Partial<HandlerFeatures> } = {},
+): OciSpec {
   return containerSpec(
     containerSpecInput({
       config,
       sandbox: options.sandbox ?? sandboxContext({ config: podConfig({}, { privileged: true }) }),
       host: hostFacts(options.host),
+      handler: handlerFeatures(options.handler),
     }),
   );
 }
@@ -183,13 +196,13 @@ const refused: Array<[string, Parameters<typeof mount>[0], typeof InvalidArgumen
     'recursive read-only with host-to-container propagation (critest)',
     { readonly: true, recursiveReadOnly: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' },
     InvalidArgumentError,
-    /needs PROPAGATION_PRIVATE, not PROPAGATION_HOST_TO_CONTAINER/,
+    /mounts\[0\]\.recursive_read_only needs propagation PROPAGATION_PRIVATE, not PROPAGATION_HOST_TO_CONTAINER/,
   ],
   [
     'recursive read-only with bidirectional propagation (critest)',
     { readonly: true, recursiveReadOnly: true, propagation: 'PROPAGATION_BIDIRECTIONAL' },
     InvalidArgumentError,
-    /needs PROPAGATION_PRIVATE/,
+    /mounts\[0\]\.recursive_read_only needs propagation PROPAGATION_PRIVATE, not PROPAGATION_BIDIRECTIONAL/,
   ],
   ['a missing host path', { hostPath: '/missing/dir' }, InvalidArgumentError, /mounts\[0\]\.host_path "\/missing\/dir" does not exist/],
   ['a relative container path', { containerPath: 'data' }, InvalidArgumentError, /container_path "data" is not an absolute path/],
@@ -205,13 +218,57 @@ for (const [title, fields, kind, message] of refused) {
   });
 }
 
-test('recursive read-only mounts fail on a node that cannot make them', (t) => {
+test('recursive read-only mounts fail, naming the handler and why, on a handler that cannot make them', (t) => {
+  const reason = 'kernel 5.10.0 has no mount_setattr(2) (needs Linux 5.12)';
   t.throws(
-    () => specFor(containerConfig({ mounts: [mount({ readonly: true, recursiveReadOnly: true })] }), { host: { recursiveReadOnlyMounts: false } }),
+    () =>
+      specFor(containerConfig({ mounts: [mount({ readonly: true, recursiveReadOnly: true })] }), {
+        sandbox: sandboxContext({ config: podConfig({}, { privileged: true }), runtimeHandler: 'kata' }),
+        handler: { recursiveReadOnlyMounts: { available: false, reason } },
+      }),
     {
       instanceOf: FailedPreconditionError,
-      message: /needs Linux 5\.12 and runc 1\.1/,
+      message: `mounts[0].recursive_read_only: runtime handler "kata" cannot make mounts read-only recursively: ${reason}`,
     },
+  );
+});
+
+test('a plain read-only mount needs nothing of the handler, and its submounts stay as they are (ro, not rro)', (t) => {
+  const spec = specFor(containerConfig({ mounts: [mount({ readonly: true })] }), {
+    handler: { recursiveReadOnlyMounts: { available: false, reason: 'no rro' } },
+  });
+  t.deepEqual(at(spec, '/data')?.options, ['rbind', 'rprivate', 'ro']);
+});
+
+test('checkRecursiveReadOnlyMounts refuses what the spec would, before anything is made, and passes the rest', (t) => {
+  const supported = { recursiveReadOnly: { available: true } as const, runtimeHandler: 'runc' };
+  t.notThrows(() => checkRecursiveReadOnlyMounts([mount(), mount({ readonly: true, recursiveReadOnly: true })], supported));
+  t.throws(() => checkRecursiveReadOnlyMounts([mount(), mount({ recursiveReadOnly: true })], supported), {
+    instanceOf: InvalidArgumentError,
+    message: 'mounts[1].recursive_read_only needs readonly to be set too',
+  });
+  t.throws(
+    () => checkRecursiveReadOnlyMounts([mount({ readonly: true, recursiveReadOnly: true, propagation: 'PROPAGATION_BIDIRECTIONAL' })], supported),
+    {
+      instanceOf: InvalidArgumentError,
+      message: 'mounts[0].recursive_read_only needs propagation PROPAGATION_PRIVATE, not PROPAGATION_BIDIRECTIONAL',
+    },
+  );
+  t.throws(
+    () =>
+      checkRecursiveReadOnlyMounts([mount({ readonly: true, recursiveReadOnly: true })], {
+        recursiveReadOnly: { available: false, reason: '`runc features` does not list the rro mount option' },
+        runtimeHandler: 'runc',
+      }),
+    {
+      instanceOf: FailedPreconditionError,
+      message: /runtime handler "runc" cannot make mounts read-only recursively: `runc features` does not list/,
+    },
+  );
+  t.notThrows(
+    () =>
+      checkRecursiveReadOnlyMounts([mount({ readonly: true })], { recursiveReadOnly: { available: false, reason: 'none' }, runtimeHandler: 'runc' }),
+    'only recursive requests need the feature',
   );
 });
 

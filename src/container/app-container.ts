@@ -2,6 +2,7 @@ import type { ContainerConfig__Output } from '../generated/runtime/v1/ContainerC
 import type { ImageRecord } from '../image/image-store.js';
 import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { containerSpec, type ContainerLimits, type HostLookups } from '../oci/index.js';
+import type { HandlerFeatures } from '../runtime/handler-features.js';
 import type { SandboxRecord } from '../sandbox/sandbox-manager.js';
 import { launchContainer, type CheckpointSource, type LaunchDeps } from './container-launch.js';
 import { stopSignalOf, type ContainerRecord } from './container-record.js';
@@ -26,6 +27,8 @@ export interface AppContainerRequest {
   readonly limits: ContainerLimits;
   /** The unpacked checkpoint archive the container is made from; null for a new container. */
   readonly checkpoint: CheckpointSource | null;
+  /** What the pod's runtime handler can do. */
+  readonly handler: HandlerFeatures;
 }
 
 /** The record is the caller's to save; `release` gives back the image's layers once the container is removed. */
@@ -55,6 +58,7 @@ export async function launchAppContainer(
         targetPidNamespace: request.targetPidNamespace,
         limits: request.limits,
         host: deps.host,
+        handler: request.handler,
         lookups: deps.lookups,
       }),
   });

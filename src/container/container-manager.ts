@@ -14,7 +14,8 @@ import type { LayerStore } from '../image/layer-store.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { NameReservations, recordMarks } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
-import { containerLimits, type ContainerLimits, type HostFacts, type HostLookups, type OciSpec } from '../oci/index.js';
+import { checkRecursiveReadOnlyMounts, containerLimits, type ContainerLimits, type HostFacts, type HostLookups, type OciSpec } from '../oci/index.js';
+import type { HandlerFeatures } from '../runtime/handler-features.js';
 import type { SandboxManager, SandboxRecord } from '../sandbox/sandbox-manager.js';
 import type { RecordStore } from '../state/record-store.js';
 import { unixNanos } from '../unix-nanos.js';
@@ -73,6 +74,8 @@ export interface ContainerManagerDeps {
   /** The image, pulled first if the store lacks it: the pause image may not be there yet. */
   readonly ensureImage: (name: string) => Promise<ImageRecord>;
   readonly host: HostFacts;
+  /** A runtime handler's features, probed once at start (HandlerFeatureTable.of). */
+  readonly handlerFeatures: (handler: string) => Promise<HandlerFeatures>;
   readonly lookups: HostLookups;
   readonly containerHost: ContainerHost;
   /** The bytes a running container uses that the kernel cannot reclaim (its working set); null when unknown. */
@@ -128,6 +131,8 @@ export class ContainerManager {
     if (archive === null && !image) throw new NotFoundError(`image "${imageName}" not found; pull it first`);
     if (archive !== null) await this.deps.criu.require();
     const imageVolumes = imageVolumeRequests(config.mounts, this.deps.images);
+    const handler = await this.deps.handlerFeatures(sandbox.runtimeHandler);
+    checkRecursiveReadOnlyMounts(config.mounts, { recursiveReadOnly: handler.recursiveReadOnlyMounts, runtimeHandler: sandbox.runtimeHandler });
     const logPath = containerLogPath(sandbox.logDirectory, config.logPath);
 
     const name = containerName(metadata, sandbox.metadata);
@@ -144,7 +149,7 @@ export class ContainerManager {
       make: (callerGaveUp) =>
         CleanupStack.run(this.deps.log, async (cleanup) => {
           const source = archive === null ? { imageName, image: image!, checkpoint: null } : await this.unpackCheckpoint(archive, cleanup);
-          return this.make(sandbox, { ...config, metadata }, { ...source, imageVolumes, logPath }, cleanup, callerGaveUp);
+          return this.make(sandbox, { ...config, metadata }, { ...source, imageVolumes, logPath, handler }, cleanup, callerGaveUp);
         }),
     });
     // In the same tick as the readiness check above, so a stop or removal either sees this create or refuses it.
@@ -173,7 +178,7 @@ export class ContainerManager {
   private async make(
     sandbox: SandboxRecord,
     config: ContainerConfig__Output & { metadata: { name: string; attempt: number } },
-    checked: ContainerSource & { imageVolumes: readonly ImageVolumeRequest[]; logPath: string },
+    checked: ContainerSource & { imageVolumes: readonly ImageVolumeRequest[]; logPath: string; handler: HandlerFeatures },
     cleanup: CleanupStack,
     callerGaveUp: () => boolean,
   ): Promise<ContainerRecord> {

@@ -27,8 +27,6 @@ export function nodeFacts(probe: HostProbe, config: CrionConfig, cgroupDriver: C
     hugepageSizes: hugepageSizes(),
     tolerateMissingHugetlbController: config.runtime.tolerateMissingHugetlbController,
     swapAccounting: swapAccounting(probe),
-    // Not advertised in Status either: the kubelet must not rely on it until crion tests it end to end.
-    recursiveReadOnlyMounts: false,
     defaultRlimits: [],
   };
 }

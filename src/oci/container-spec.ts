@@ -13,6 +13,7 @@ import { processArgs, processCwd, processEnv } from './process.js';
 import { ociResources, type ContainerLimits } from './resources.js';
 import { seccompFor } from './seccomp.js';
 import { profileRequest } from './security-profile.js';
+import type { HandlerFeatures } from '../runtime/handler-features.js';
 import type { HostFacts, HostLookups, SandboxContext } from './spec-inputs.js';
 import { OCI_VERSION, type OciProcess, type OciResources, type OciSpec } from './spec-types.js';
 import { podSysctls } from './sysctls.js';
@@ -38,6 +39,8 @@ export interface ContainerSpecInput {
   /** The request's linux.resources as this node can apply them, from containerLimits. */
   readonly limits: ContainerLimits;
   readonly host: HostFacts;
+  /** What the pod's runtime handler can do, as probed at start. */
+  readonly handler: HandlerFeatures;
   readonly lookups: HostLookups;
 }
 
@@ -85,7 +88,8 @@ export function containerSpec(input: ContainerSpecInput): OciSpec {
     podFileMounts({ files: sandbox.files, hostIpc, readonly: readonlyRootfs }),
     {
       requested: config.mounts,
-      recursiveReadOnly: host.recursiveReadOnlyMounts,
+      recursiveReadOnly: input.handler.recursiveReadOnlyMounts,
+      runtimeHandler: sandbox.runtimeHandler,
       realpath: (path) => input.lookups.realpath(path),
       imageSources: input.imageVolumeSources,
     },

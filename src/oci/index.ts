@@ -5,6 +5,7 @@ export { cgroupDirOf, cgroupParentPath, containerCgroupsPath, podCgroupDir } fro
 export { containerSpec, type ContainerSpecInput } from './container-spec.js';
 export { containerLimits, LIMIT_CONTROLLERS, ociResources, type ContainerLimits } from './resources.js';
 export { DEFAULT_DEVICE_RULES } from './devices.js';
+export { checkRecursiveReadOnlyMounts } from './mounts.js';
 export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './masked-paths.js';
 export { checkPodSpecValues, type PodSpecValues } from './pod-spec-checks.js';
 export { sandboxSpec, type SandboxSpecInput } from './sandbox-spec.js';

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError } from '../errors.js';
 import type { Mount__Output } from '../generated/runtime/v1/Mount.js';
 import type { HostLookups, SandboxFiles } from './spec-inputs.js';
+import type { FeatureSupport } from '../runtime/handler-features.js';
 import type { OciMount, OciRootfsPropagation } from './spec-types.js';
 
 /**
@@ -86,8 +87,10 @@ export function podFileMounts(input: PodFileMountInput): OciMount[] {
 
 export interface CriMountInput {
   readonly requested: readonly Mount__Output[];
-  /** The node and the OCI runtime can make bind mounts read-only recursively. */
-  readonly recursiveReadOnly: boolean;
+  /** Whether the pod's runtime handler, on this kernel, can make bind mounts read-only recursively, and if not why. */
+  readonly recursiveReadOnly: FeatureSupport;
+  /** The pod's runtime handler, named when it cannot. */
+  readonly runtimeHandler: string;
   readonly realpath: HostLookups['realpath'];
   /** By mount index: the host path of each image mount's image (or of its sub-path), mounted read-only before the spec is made. */
   readonly imageSources: ReadonlyMap<number, string>;
@@ -157,21 +160,7 @@ function criMount(mount: Mount__Output, index: number, input: CriMountInput): { 
       : mount.propagation === 'PROPAGATION_HOST_TO_CONTAINER'
         ? 'rslave'
         : 'rprivate';
-  let access: string;
-  if (mount.recursiveReadOnly) {
-    if (!mount.readonly) throw new InvalidArgumentError(`${field}.recursive_read_only needs readonly to be set too`);
-    if (propagation !== 'rprivate') {
-      throw new InvalidArgumentError(`${field}.recursive_read_only needs PROPAGATION_PRIVATE, not ${mount.propagation}`);
-    }
-    if (!input.recursiveReadOnly) {
-      throw new FailedPreconditionError(
-        `${field}.recursive_read_only: this node cannot make mounts read-only recursively ` + '(needs Linux 5.12 and runc 1.1)',
-      );
-    }
-    access = 'rro';
-  } else {
-    access = mount.readonly ? 'ro' : 'rw';
-  }
+  const access = mount.recursiveReadOnly ? recursiveReadOnlyAccess(mount, field, input) : mount.readonly ? 'ro' : 'rw';
   for (const option of mount.mountOptions) {
     if (!EXTRA_OPTIONS.has(option)) {
       throw new InvalidArgumentError(`${field}.mount_options: "${option}" is not one of ${[...EXTRA_OPTIONS].join(', ')}`);
@@ -188,6 +177,39 @@ function criMount(mount: Mount__Output, index: number, input: CriMountInput): { 
     },
     propagation,
   };
+}
+
+/**
+ * The recursive read-only requests of a CreateContainer checked on their own, so that one the handler cannot
+ * honour is refused before anything is made for the container; the spec's mounts check them again.
+ */
+export function checkRecursiveReadOnlyMounts(
+  requested: readonly Mount__Output[],
+  input: Pick<CriMountInput, 'recursiveReadOnly' | 'runtimeHandler'>,
+): void {
+  requested.forEach((mount, index) => {
+    if (mount.recursiveReadOnly) recursiveReadOnlyAccess(mount, `mounts[${index}]`, input);
+  });
+}
+
+/**
+ * KEP-3857: `rro` in place of `ro`, as CRI-O writes it. runc binds the tree, then makes the bind and every
+ * submount read-only with mount_setattr(AT_RECURSIVE); with plain `ro` only the top mount is. The kubelet sends
+ * it only with readonly and private propagation, and critest checks that anything else is refused: a
+ * submount propagating in from the host later would be writable.
+ */
+function recursiveReadOnlyAccess(mount: Mount__Output, field: string, input: Pick<CriMountInput, 'recursiveReadOnly' | 'runtimeHandler'>): 'rro' {
+  if (!mount.readonly) throw new InvalidArgumentError(`${field}.recursive_read_only needs readonly to be set too`);
+  if (mount.propagation !== 'PROPAGATION_PRIVATE' && mount.image === null) {
+    throw new InvalidArgumentError(`${field}.recursive_read_only needs propagation PROPAGATION_PRIVATE, not ${mount.propagation}`);
+  }
+  const support = input.recursiveReadOnly;
+  if (!support.available) {
+    throw new FailedPreconditionError(
+      `${field}.recursive_read_only: runtime handler "${input.runtimeHandler}" cannot make mounts read-only recursively: ${support.reason}`,
+    );
+  }
+  return 'rro';
 }
 
 function hostSource(mount: Mount__Output, field: string, input: CriMountInput): string {

@@ -47,7 +47,7 @@ export interface SandboxFiles {
   readonly shm: string | null;
 }
 
-/** What crion knows about the node and the OCI runtime handler. */
+/** What crion knows about the node; what the pod's OCI runtime handler can do is ContainerSpecInput.handler. */
 export interface HostFacts {
   readonly arch: HostArch;
   /** The node's hostname, for pods on the host network that do not name one. */
@@ -78,8 +78,6 @@ export interface HostFacts {
   readonly tolerateMissingHugetlbController: boolean;
   /** The memory controller accounts swap (memory.memsw.* on v1, memory.swap.max on v2). */
   readonly swapAccounting: boolean;
-  /** The kernel (5.12+) and the OCI runtime (runc 1.1+) can make bind mounts read-only recursively. */
-  readonly recursiveReadOnlyMounts: boolean;
   /**
    * Resource limits every container starts with. Empty leaves the limits
    * crion's OCI runtime inherits, as containerd does; a fixed RLIMIT_NOFILE
