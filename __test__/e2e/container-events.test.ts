@@ -1,10 +1,9 @@
 import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCriPackage } from '../../src/cri/proto.js';
-import { crictl, crictlJson } from '../helpers/crictl.js';
+import { crictl, crictlDaemonFlags, crictlJson } from '../helpers/crictl.js';
 import { OWN_PID, runBusyboxPod, writeJson } from '../helpers/crictl-pods.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { sharedImageSource } from '../helpers/image-source.js';
@@ -29,21 +28,7 @@ interface CriEvent {
 
 /** `crictl events -o json`, running until killed; `events()` parses the objects it has printed so far. */
 function crictlEvents(t: ExecutionContext, daemon: Daemon) {
-  const child = spawn(
-    toolFromEnv('CRION_CRICTL'),
-    [
-      '--config',
-      path.join(daemon.dir, 'crictl.yaml'),
-      '--runtime-endpoint',
-      daemon.endpoint,
-      '--image-endpoint',
-      daemon.endpoint,
-      'events',
-      '-o',
-      'json',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(toolFromEnv('CRION_CRICTL'), [...crictlDaemonFlags(daemon), 'events', '-o', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
