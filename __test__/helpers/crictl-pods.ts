@@ -3,6 +3,7 @@ import path from 'node:path';
 import { crictl } from './crictl.js';
 import type { Daemon } from './daemon.js';
 import type { ImageSource } from './image-source.js';
+import type { RunResult } from './process.js';
 
 /** PID mode CONTAINER: a pod-wide PID namespace needs the infra container, which these tests do not want. */
 export const OWN_PID = { namespace_options: { pid: 1 } };
@@ -27,4 +28,28 @@ export async function runBusyboxPod(daemon: Daemon, source: ImageSource, name: s
   const pod = await crictl(daemon, ['runp', podFile]);
   if (pod.code !== 0) throw new Error(pod.stderr);
   return { podId: pod.stdout.trim(), podFile };
+}
+
+/**
+ * Creates a container of the test busybox image running `command` in the pod, with its own PID namespace and its log
+ * at `<name>.log`; `extra` joins its config. Returns crictl's result, whatever its exit code.
+ */
+export async function createBusyboxContainer(
+  daemon: Daemon,
+  source: ImageSource,
+  podId: string,
+  podFile: string,
+  name: string,
+  command: readonly string[],
+  extra: Record<string, unknown> = {},
+): Promise<RunResult> {
+  const file = await writeJson(daemon, `${name}-container.json`, {
+    metadata: { name },
+    image: { image: source.images.busybox.reference },
+    command,
+    log_path: `${name}.log`,
+    linux: { security_context: OWN_PID },
+    ...extra,
+  });
+  return crictl(daemon, ['create', podId, file, podFile]);
 }
