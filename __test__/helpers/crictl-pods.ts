@@ -1,4 +1,6 @@
-import { writeFile } from 'node:fs/promises';
+import type { ExecutionContext } from 'ava';
+import { randomBytes } from 'node:crypto';
+import { rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { crictl } from './crictl.js';
 import type { Daemon } from './daemon.js';
@@ -52,4 +54,38 @@ export async function createBusyboxContainer(
     ...extra,
   });
   return crictl(daemon, ['create', podId, file, podFile]);
+}
+
+/** Every cgroup v1 hierarchy runc may make a pod's parent directories in, and the v2 root (''). */
+const CGROUP_HIERARCHIES = [
+  'cpu',
+  'cpuacct',
+  'cpuset',
+  'memory',
+  'devices',
+  'freezer',
+  'blkio',
+  'pids',
+  'net_cls',
+  'perf_event',
+  'hugetlb',
+  'systemd',
+  'unified',
+  '',
+];
+
+/**
+ * A fresh cgroupfs parent for the test's pods (the daemon's cgroup driver must be cgroupfs). When the test ends its
+ * pods are removed, then the parent's directories: runc makes them but removes only the container's own cgroup. Call
+ * it after startDaemon: teardowns run last-registered first, so the daemon is still there to remove the pods.
+ */
+export function cgroupfsParent(t: ExecutionContext, daemon: Daemon, name: string): string {
+  const parent = `/crion-e2e-${name}-${randomBytes(4).toString('hex')}`;
+  t.teardown(async () => {
+    await crictl(daemon, ['rmp', '-f', '--all']);
+    for (const hierarchy of CGROUP_HIERARCHIES) {
+      await rmdir(path.join('/sys/fs/cgroup', hierarchy, parent)).catch(() => undefined);
+    }
+  });
+  return parent;
 }
