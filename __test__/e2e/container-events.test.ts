@@ -1,11 +1,10 @@
 import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCriPackage } from '../../src/cri/proto.js';
-import { crictl, crictlJson } from '../helpers/crictl.js';
-import { OWN_PID, runBusyboxPod, writeJson } from '../helpers/crictl-pods.js';
+import { crictl, crictlDaemonFlags, crictlJson } from '../helpers/crictl.js';
+import { createBusyboxContainer, runBusyboxPod } from '../helpers/crictl-pods.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { sharedImageSource } from '../helpers/image-source.js';
 import { toolFromEnv } from '../helpers/repo.js';
@@ -29,21 +28,7 @@ interface CriEvent {
 
 /** `crictl events -o json`, running until killed; `events()` parses the objects it has printed so far. */
 function crictlEvents(t: ExecutionContext, daemon: Daemon) {
-  const child = spawn(
-    toolFromEnv('CRION_CRICTL'),
-    [
-      '--config',
-      path.join(daemon.dir, 'crictl.yaml'),
-      '--runtime-endpoint',
-      daemon.endpoint,
-      '--image-endpoint',
-      daemon.endpoint,
-      'events',
-      '-o',
-      'json',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(toolFromEnv('CRION_CRICTL'), [...crictlDaemonFlags(daemon), 'events', '-o', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -84,14 +69,9 @@ async function ok(daemon: Daemon, args: string[]): Promise<string> {
 }
 
 async function createBusybox(daemon: Daemon, podId: string, podFile: string, name: string, command: string[]): Promise<string> {
-  const file = await writeJson(daemon, `${name}-container.json`, {
-    metadata: { name },
-    image: { image: source.images.busybox.reference },
-    command,
-    log_path: `${name}.log`,
-    linux: { security_context: OWN_PID },
-  });
-  return ok(daemon, ['create', podId, file, podFile]);
+  const created = await createBusyboxContainer(daemon, source, podId, podFile, name, command);
+  if (created.code !== 0) throw new Error(`crictl create ${name} exited ${created.code}: ${created.stderr}`);
+  return created.stdout.trim();
 }
 
 test('crictl events sees a container created, started, stopped and deleted in order, then its pod, each with the pod status', async (t) => {

@@ -8,7 +8,7 @@ import { crictl, crictlJson } from '../helpers/crictl.js';
 import { deleteContainersBelow, listRuncContainersBelow, startDaemon, unmountBelow, type Daemon } from '../helpers/daemon.js';
 import { loadCriPackage } from '../../src/cri/proto.js';
 import { sharedImageSource } from '../helpers/image-source.js';
-import { OWN_PID, runBusyboxPod, writeJson } from '../helpers/crictl-pods.js';
+import { createBusyboxContainer, OWN_PID, runBusyboxPod, writeJson } from '../helpers/crictl-pods.js';
 
 /**
  * Containers on real runc through crictl: lifecycle, CRI logs, exec, exit
@@ -27,15 +27,8 @@ function podWithImage(daemon: Daemon, name: string) {
   return runBusyboxPod(daemon, source, name, { hostname: name });
 }
 
-async function createContainer(daemon: Daemon, podId: string, podFile: string, name: string, command: string[]) {
-  const file = await writeJson(daemon, `${name}-container.json`, {
-    metadata: { name },
-    image: { image: source.images.busybox.reference },
-    command,
-    log_path: `${name}.log`,
-    linux: { security_context: OWN_PID },
-  });
-  return crictl(daemon, ['create', podId, file, podFile]);
+function createContainer(daemon: Daemon, podId: string, podFile: string, name: string, command: string[]) {
+  return createBusyboxContainer(daemon, source, podId, podFile, name, command);
 }
 
 async function leftovers(daemon: Daemon) {

@@ -1,11 +1,9 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { randomBytes } from 'node:crypto';
-import { rmdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCriPackage } from '../../src/cri/proto.js';
 import { crictl, crictlJson } from '../helpers/crictl.js';
+import { cgroupfsParent, createBusyboxContainer, OWN_PID, runBusyboxPod } from '../helpers/crictl-pods.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { sharedImageSource } from '../helpers/image-source.js';
 
@@ -18,7 +16,6 @@ import { sharedImageSource } from '../helpers/image-source.js';
 
 const source = sharedImageSource(test);
 const MIB = 1024 * 1024;
-const OWN_PID = { namespace_options: { pid: 1 } };
 
 interface Descriptor {
   name: string;
@@ -42,29 +39,8 @@ const valueOf = (metric: Metric | undefined) => Number(metric?.value?.value ?? 0
 
 test('crictl metricdescs and metricsp show a burning, allocating container and its pod network under cAdvisor names; the stream gives the same pods', async (t) => {
   t.timeout(180_000);
-  const parent = `/crion-e2e-metrics-${randomBytes(4).toString('hex')}`;
   const daemon = await startDaemon(t, { config: source.daemonConfig('[runtime]', 'cgroup_driver = "cgroupfs"') });
-  t.teardown(async () => {
-    await crictl(daemon, ['rmp', '-f', '--all']);
-    for (const hierarchy of [
-      'cpu',
-      'cpuacct',
-      'cpuset',
-      'memory',
-      'devices',
-      'freezer',
-      'blkio',
-      'pids',
-      'net_cls',
-      'perf_event',
-      'hugetlb',
-      'systemd',
-      'unified',
-      '',
-    ]) {
-      await rmdir(path.join('/sys/fs/cgroup', hierarchy, parent)).catch(() => undefined);
-    }
-  });
+  const parent = cgroupfsParent(t, daemon, 'metrics');
 
   const { descriptors } = await crictlJson<{ descriptors: Descriptor[] }>(daemon, ['metricdescs', '-o', 'json']);
   const byName = new Map(descriptors.map((descriptor) => [descriptor.name, descriptor]));
@@ -92,32 +68,17 @@ test('crictl metricdescs and metricsp show a burning, allocating container and i
   }
   t.deepEqual(byName.get('container_network_receive_bytes_total')?.labelKeys, ['id', 'image', 'namespace', 'pod', 'container', 'interface']);
 
-  t.is((await crictl(daemon, ['pull', source.images.busybox.reference])).code, 0);
-  const podFile = path.join(daemon.dir, 'pod.json');
-  await writeFile(
-    podFile,
-    JSON.stringify({
-      metadata: { name: 'metrics-pod', namespace: 'crion-e2e', uid: 'metrics-pod-uid', attempt: 0 },
-      log_directory: path.join(daemon.dir, 'logs'),
-      linux: { cgroup_parent: parent, security_context: OWN_PID },
-    }),
-  );
-  const pod = await crictl(daemon, ['runp', podFile]);
-  t.is(pod.code, 0, pod.stderr);
-  const podId = pod.stdout.trim();
-  const containerFile = path.join(daemon.dir, 'burner.json');
+  const { podId, podFile } = await runBusyboxPod(daemon, source, 'metrics-pod', { linux: { cgroup_parent: parent, security_context: OWN_PID } });
   // 32 MiB in a tmpfs file is charged to the container's memory cgroup; then CPU is burnt.
-  await writeFile(
-    containerFile,
-    JSON.stringify({
-      metadata: { name: 'burner' },
-      image: { image: source.images.busybox.reference },
-      command: ['sh', '-c', 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=32 && while :; do :; done'],
-      log_path: 'burner.log',
-      linux: { resources: { memory_limit_in_bytes: 256 * MIB, cpu_shares: 512 }, security_context: OWN_PID },
-    }),
+  const created = await createBusyboxContainer(
+    daemon,
+    source,
+    podId,
+    podFile,
+    'burner',
+    ['sh', '-c', 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=32 && while :; do :; done'],
+    { linux: { resources: { memory_limit_in_bytes: 256 * MIB, cpu_shares: 512 }, security_context: OWN_PID } },
   );
-  const created = await crictl(daemon, ['create', podId, containerFile, podFile]);
   t.is(created.code, 0, created.stderr);
   const id = created.stdout.trim();
   t.is((await crictl(daemon, ['start', id])).code, 0);

@@ -1,12 +1,11 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { randomBytes } from 'node:crypto';
-import { rmdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCriPackage } from '../../src/cri/proto.js';
 import { crictl, crictlJson } from '../helpers/crictl.js';
+import { cgroupfsParent, createBusyboxContainer, OWN_PID, runBusyboxPod } from '../helpers/crictl-pods.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { sharedImageSource } from '../helpers/image-source.js';
 
@@ -21,7 +20,6 @@ const source = sharedImageSource(test);
 const MIB = 1024 * 1024;
 /** The container's memory limit, so that available_bytes has something to be measured against. */
 const MEMORY_LIMIT = 256 * MIB;
-const OWN_PID = { namespace_options: { pid: 1 } };
 
 interface Value {
   value?: string;
@@ -82,45 +80,16 @@ function row(table: string, column: number, name: string): string[] | undefined 
 }
 
 test('crictl stats and statsp show a container burning CPU, allocating memory and writing its layer', async (t) => {
-  const parent = `/crion-e2e-stats-${randomBytes(4).toString('hex')}`;
   const daemon = await startDaemon(t, {
     // The pod's cgroup parent below is a cgroupfs path.
     config: source.daemonConfig('[runtime]', 'cgroup_driver = "cgroupfs"'),
   });
-  // runc makes the pod's parent directories but removes only the container's own cgroup.
-  // Teardowns run last-registered first, so the daemon is still there to remove the pod.
-  t.teardown(async () => {
-    await crictl(daemon, ['rmp', '-f', '--all']);
-    for (const hierarchy of ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids', 'systemd', 'unified', '']) {
-      await rmdir(path.join('/sys/fs/cgroup', hierarchy, parent)).catch(() => undefined);
-    }
-  });
+  const parent = cgroupfsParent(t, daemon, 'stats');
 
-  t.is((await crictl(daemon, ['pull', source.images.busybox.reference])).code, 0);
-  const podFile = path.join(daemon.dir, 'pod.json');
-  await writeFile(
-    podFile,
-    JSON.stringify({
-      metadata: { name: 'stats-pod', namespace: 'crion-e2e', uid: 'stats-pod-uid', attempt: 0 },
-      log_directory: path.join(daemon.dir, 'logs'),
-      linux: { cgroup_parent: parent, security_context: OWN_PID },
-    }),
-  );
-  const pod = await crictl(daemon, ['runp', podFile]);
-  t.is(pod.code, 0, pod.stderr);
-  const podId = pod.stdout.trim();
-  const containerFile = path.join(daemon.dir, 'burner.json');
-  await writeFile(
-    containerFile,
-    JSON.stringify({
-      metadata: { name: 'burner' },
-      image: { image: source.images.busybox.reference },
-      command: ['sh', '-c', 'while :; do :; done'],
-      log_path: 'burner.log',
-      linux: { resources: { memory_limit_in_bytes: MEMORY_LIMIT }, security_context: OWN_PID },
-    }),
-  );
-  const created = await crictl(daemon, ['create', podId, containerFile, podFile]);
+  const { podId, podFile } = await runBusyboxPod(daemon, source, 'stats-pod', { linux: { cgroup_parent: parent, security_context: OWN_PID } });
+  const created = await createBusyboxContainer(daemon, source, podId, podFile, 'burner', ['sh', '-c', 'while :; do :; done'], {
+    linux: { resources: { memory_limit_in_bytes: MEMORY_LIMIT }, security_context: OWN_PID },
+  });
   t.is(created.code, 0, created.stderr);
   const id = created.stdout.trim();
 

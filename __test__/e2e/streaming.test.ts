@@ -10,7 +10,7 @@ import { loadCriPackage } from '../../src/cri/proto.js';
 import { crictl, crictlJson, startPortForward } from '../helpers/crictl.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { sharedImageSource } from '../helpers/image-source.js';
-import { OWN_PID, runBusyboxPod, writeJson } from '../helpers/crictl-pods.js';
+import { createBusyboxContainer, runBusyboxPod } from '../helpers/crictl-pods.js';
 import { run } from '../helpers/process.js';
 import { repoRoot, toolFromEnv } from '../helpers/repo.js';
 
@@ -24,15 +24,7 @@ const PTY_RUN = path.join(repoRoot, '__test__', 'fixtures', 'pty-run.py');
 
 async function runningContainer(daemon: Daemon, name: string, command: string[], extra: Record<string, unknown> = {}) {
   const { podId, podFile } = await runBusyboxPod(daemon, source, name);
-  const file = await writeJson(daemon, `${name}-container.json`, {
-    metadata: { name },
-    image: { image: source.images.busybox.reference },
-    command,
-    log_path: `${name}.log`,
-    linux: { security_context: OWN_PID },
-    ...extra,
-  });
-  const created = await crictl(daemon, ['create', podId, file, podFile]);
+  const created = await createBusyboxContainer(daemon, source, podId, podFile, name, command, extra);
   if (created.code !== 0) throw new Error(created.stderr);
   const id = created.stdout.trim();
   const started = await crictl(daemon, ['start', id]);

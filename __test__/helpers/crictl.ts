@@ -4,23 +4,14 @@ import type { Daemon } from './daemon.js';
 import { run, type RunResult } from './process.js';
 import { toolFromEnv } from './repo.js';
 
+/** crictl's global flags that point it at the daemon: its own config file and the daemon's socket for both services. */
+export function crictlDaemonFlags(daemon: Daemon): string[] {
+  return ['--config', path.join(daemon.dir, 'crictl.yaml'), '--runtime-endpoint', daemon.endpoint, '--image-endpoint', daemon.endpoint];
+}
+
 /** Runs the real crictl against the daemon's socket; never throws on a non-zero exit. */
 export function crictl(daemon: Daemon, args: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
-  return run(
-    toolFromEnv('CRION_CRICTL'),
-    [
-      '--config',
-      path.join(daemon.dir, 'crictl.yaml'),
-      '--runtime-endpoint',
-      daemon.endpoint,
-      '--image-endpoint',
-      daemon.endpoint,
-      '--timeout',
-      '30s',
-      ...args,
-    ],
-    { timeoutMs },
-  );
+  return run(toolFromEnv('CRION_CRICTL'), [...crictlDaemonFlags(daemon), '--timeout', '30s', ...args], { timeoutMs });
 }
 
 /**

@@ -66,6 +66,19 @@ export function allReady(pod: KubePod): boolean {
   return statuses.length === pod.spec.containers.length && statuses.every((status) => status.ready);
 }
 
+/**
+ * A static pod manifest in `namespace`; the manifest's name is the pod's, before the kubelet appends the node's.
+ * No cluster DNS in standalone mode, so the node's resolv.conf; a short grace period, so that removal is quick.
+ */
+export function staticPod(name: string, namespace: string, spec: Record<string, unknown>): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace },
+    spec: { dnsPolicy: 'Default', terminationGracePeriodSeconds: 2, ...spec },
+  };
+}
+
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 

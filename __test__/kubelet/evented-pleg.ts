@@ -6,10 +6,10 @@
  * eventedPlegScenarios once.
  */
 
-import type { TestFn } from 'ava';
+import type { ExecutionContext, TestFn } from 'ava';
 import { readFile } from 'node:fs/promises';
 import { startImageSource, type ImageSource } from '../helpers/image-source.js';
-import { allReady, type KubePod } from '../helpers/kubelet.js';
+import { allReady, staticPod, type KubePod } from '../helpers/kubelet.js';
 import { KubeletNode, type RuntimeName } from '../helpers/kubelet-node.js';
 
 const NAMESPACE = 'kubelet-evented';
@@ -29,28 +29,26 @@ export function eventedPlegScenarios(test: TestFn, runtimeName: RuntimeName): vo
   const node = (): KubeletNode => started!;
   const kubeletLog = () => readFile(node().kubelet.logPath, 'utf8');
 
-  test.serial("a container's exit reaches the kubelet as an event that relists its pod; its restart and statuses follow", async (t) => {
-    t.timeout(180_000);
-    const manifest = 'evented';
-    await node().kubelet.writeManifest(manifest, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: manifest, namespace: NAMESPACE },
-      spec: {
-        dnsPolicy: 'Default',
-        terminationGracePeriodSeconds: 2,
-        restartPolicy: 'Always',
-        containers: [
-          { name: 'steady', image: source!.images.busybox.reference, command: ['sh', '-c', 'exec sleep 3600'] },
-          { name: 'quitter', image: source!.images.busybox.reference, command: ['sh', '-c', 'sleep 3; exit 3'] },
-        ],
-      },
-    });
+  /** Writes a static pod's manifest and removes it when the test ends. */
+  async function writePod(t: ExecutionContext, manifest: string, spec: Record<string, unknown>): Promise<void> {
+    await node().kubelet.writeManifest(manifest, staticPod(manifest, NAMESPACE, spec));
     t.teardown(() =>
       node()
         .kubelet.removeManifest(manifest)
         .catch(() => undefined),
     );
+  }
+
+  test.serial("a container's exit reaches the kubelet as an event that relists its pod; its restart and statuses follow", async (t) => {
+    t.timeout(180_000);
+    const manifest = 'evented';
+    await writePod(t, manifest, {
+      restartPolicy: 'Always',
+      containers: [
+        { name: 'steady', image: source!.images.busybox.reference, command: ['sh', '-c', 'exec sleep 3600'] },
+        { name: 'quitter', image: source!.images.busybox.reference, command: ['sh', '-c', 'sleep 3; exit 3'] },
+      ],
+    });
     const restarted = (pod: KubePod) =>
       (pod.status.containerStatuses ?? []).some((status) => status.name === 'quitter' && status.restartCount >= 1) &&
       (pod.status.containerStatuses ?? []).some((status) => status.name === 'steady' && status.ready);
@@ -90,26 +88,14 @@ export function eventedPlegScenarios(test: TestFn, runtimeName: RuntimeName): vo
   test.serial('every container of a pod is ready with the gate on', async (t) => {
     t.timeout(120_000);
     const manifest = 'evented-ready';
-    await node().kubelet.writeManifest(manifest, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: manifest, namespace: NAMESPACE },
-      spec: {
-        dnsPolicy: 'Default',
-        terminationGracePeriodSeconds: 2,
-        containers: ['one', 'two', 'three'].map((name) => ({
-          name,
-          image: source!.images.busybox.reference,
-          command: ['sh', '-c', 'touch /tmp/ready; exec sleep 3600'],
-          readinessProbe: { exec: { command: ['cat', '/tmp/ready'] }, periodSeconds: 2 },
-        })),
-      },
+    await writePod(t, manifest, {
+      containers: ['one', 'two', 'three'].map((name) => ({
+        name,
+        image: source!.images.busybox.reference,
+        command: ['sh', '-c', 'touch /tmp/ready; exec sleep 3600'],
+        readinessProbe: { exec: { command: ['cat', '/tmp/ready'] }, periodSeconds: 2 },
+      })),
     });
-    t.teardown(() =>
-      node()
-        .kubelet.removeManifest(manifest)
-        .catch(() => undefined),
-    );
     const pod = await node().kubelet.waitForPod(manifest, allReady, 90_000, 'ready');
     t.deepEqual(pod.status.containerStatuses!.map((status) => [status.name, status.restartCount]).sort(), [
       ['one', 0],

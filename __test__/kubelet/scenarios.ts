@@ -16,7 +16,7 @@ import { gunzipSync } from 'node:zlib';
 import { DEFAULT_NETWORK_NAME } from '../../src/network/default-network.js';
 import { snapshotHost, type HostSnapshot } from '../helpers/host-snapshot.js';
 import { startImageSource, type ImageSource } from '../helpers/image-source.js';
-import { allReady, type KubeContainerStatus, type KubePod, type StatsSummary } from '../helpers/kubelet.js';
+import { allReady, staticPod as staticPodIn, type KubeContainerStatus, type KubePod, type StatsSummary } from '../helpers/kubelet.js';
 import { KubeletNode, type RuntimeName } from '../helpers/kubelet-node.js';
 import { KubeStreamClient } from '../helpers/kube-stream-client.js';
 import { run } from '../helpers/process.js';
@@ -56,13 +56,7 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
   const image = (): string => source!.images.busybox.reference;
 
   /** A static pod in the e2e namespace; the manifest's name is the pod's, before the kubelet appends the node's. */
-  const staticPod = (name: string, spec: Record<string, unknown>) => ({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: NAMESPACE },
-    // No cluster DNS in standalone mode: the node's resolv.conf.
-    spec: { dnsPolicy: 'Default', terminationGracePeriodSeconds: 2, ...spec },
-  });
+  const staticPod = (name: string, spec: Record<string, unknown>) => staticPodIn(name, NAMESPACE, spec);
   const container = (name: string, script: string, extra: Record<string, unknown> = {}) => ({
     name,
     image: image(),

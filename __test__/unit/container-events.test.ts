@@ -9,6 +9,7 @@ import { ContainerEvents, SlowSubscriberError, type ContainerEvent, type Subscri
 import type { ContainerEventResponse } from '../../src/generated/runtime/v1/ContainerEventResponse.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { SandboxRecord } from '../../src/sandbox/sandbox-manager.js';
+import { sandboxRecord } from '../helpers/sandbox-fixtures.js';
 
 /**
  * The container event publisher on its own (order, fan-out, bounded queues, slow subscribers dropped and
@@ -18,30 +19,7 @@ import type { SandboxRecord } from '../../src/sandbox/sandbox-manager.js';
 const log = createLogger({ level: 'fatal', format: 'json' });
 
 function sandbox(id: string, state: SandboxRecord['state'] = 'SANDBOX_READY'): SandboxRecord {
-  return {
-    id,
-    state,
-    createdAt: '1',
-    metadata: { name: id, uid: `${id}-uid`, namespace: 'default', attempt: 0 },
-    hostname: id,
-    logDirectory: '',
-    dns: null,
-    labels: {},
-    annotations: {},
-    cgroupParent: '',
-    sysctls: {},
-    network: 'POD',
-    pid: 'CONTAINER',
-    ipc: 'POD',
-    runtimeHandler: 'runc',
-    portMappings: [],
-    config: {},
-    namespaces: { net: null, ipc: null, uts: null },
-    files: { hosts: '', resolvConf: '', hostname: '' },
-    shm: null,
-    infraContainerId: null,
-    ips: ['10.0.0.2'],
-  };
+  return sandboxRecord(id, { state, createdAt: '1', runtimeHandler: 'runc', ips: ['10.0.0.2'] });
 }
 
 function container(id: string, sandboxId: string, state: ContainerRecord['state']): ContainerRecord {

@@ -14,6 +14,7 @@ import type { SandboxRecord } from '../../src/sandbox/sandbox-manager.js';
 import { RecordStore } from '../../src/state/record-store.js';
 import type { Mount__Output } from '../../src/generated/runtime/v1/Mount.js';
 import { containerConfig, handlerFeatures, hostFacts, imageDefaults, lookups, mount, podConfig, resources } from '../helpers/oci-fixtures.js';
+import { sandboxRecord } from '../helpers/sandbox-fixtures.js';
 
 /**
  * The container state machine with the host, the OCI runtime, images and
@@ -169,31 +170,15 @@ const IMAGE: ImageRecord = {
 
 function pod(dir: string, overrides: Partial<SandboxRecord> = {}): SandboxRecord {
   const config = podConfig({ logDirectory: path.join(dir, 'logs') });
-  return {
-    id: 'pod1',
-    state: 'SANDBOX_READY',
-    createdAt: '0',
+  return sandboxRecord('pod1', {
     metadata: config.metadata!,
     hostname: 'web-0',
     logDirectory: config.logDirectory,
-    dns: null,
-    labels: {},
-    annotations: {},
-    cgroupParent: '',
-    sysctls: {},
-    network: 'POD',
-    pid: 'CONTAINER',
-    ipc: 'POD',
-    runtimeHandler: '',
-    portMappings: [],
     config,
     namespaces: { net: '/run/crion/ns/pod1/net', ipc: '/run/crion/ns/pod1/ipc', uts: '/run/crion/ns/pod1/uts' },
     files: { hosts: '/run/crion/pods/pod1/hosts', resolvConf: '/run/crion/pods/pod1/resolv.conf', hostname: '/run/crion/pods/pod1/hostname' },
-    shm: null,
-    infraContainerId: null,
-    ips: [],
     ...overrides,
-  };
+  });
 }
 
 interface Fixture {

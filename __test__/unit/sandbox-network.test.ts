@@ -5,6 +5,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { checkPodSpecValues, containerLimits } from '../../src/oci/index.js';
 import { hostFacts } from '../helpers/oci-fixtures.js';
+import { sandboxRequest } from '../helpers/sandbox-fixtures.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { PodNetworkRequest } from '../../src/network/pod-networks.js';
@@ -59,22 +60,7 @@ class FakeNetwork implements SandboxNetwork {
 }
 
 function request(name: string, network: SandboxRequest['network'] = 'POD'): SandboxRequest {
-  return {
-    metadata: { name, uid: `${name}-uid`, namespace: 'default', attempt: 0 },
-    hostname: name,
-    logDirectory: '',
-    dns: null,
-    labels: {},
-    annotations: {},
-    cgroupParent: '',
-    sysctls: {},
-    network,
-    pid: 'CONTAINER',
-    ipc: 'POD',
-    runtimeHandler: '',
-    portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '' }],
-    config: {},
-  };
+  return sandboxRequest(name, { network, portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '' }] });
 }
 
 const noInfra: InfraContainers = { start: async () => ({ containerId: 'infra' }), stop: async () => {}, remove: async () => {} };

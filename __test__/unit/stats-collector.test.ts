@@ -12,6 +12,7 @@ import { CpuRates } from '../../src/stats/cpu-rate.js';
 import type { InterfaceUsage } from '../../src/stats/network-usage.js';
 import { StatsCollector, type StatsContainers, type StatsSandboxes } from '../../src/stats/stats-collector.js';
 import { WritableLayerUsage } from '../../src/stats/writable-layer-usage.js';
+import { sandboxRecord } from '../helpers/sandbox-fixtures.js';
 
 /** The stats collector over fake container and pod records and a fixture cgroup v1 tree. */
 
@@ -26,18 +27,6 @@ function container(id: string, sandboxId: string, state: ContainerState, extra: 
     config: { labels: { app: id } },
     ...extra,
   } as unknown as ContainerRecord;
-}
-
-function sandbox(id: string, extra: Partial<SandboxRecord> = {}): SandboxRecord {
-  return {
-    id,
-    state: 'SANDBOX_READY',
-    cgroupParent: '',
-    network: 'POD',
-    infraContainerId: null,
-    labels: {},
-    ...extra,
-  } as unknown as SandboxRecord;
 }
 
 interface Fixture {
@@ -123,7 +112,7 @@ async function fixture(
 }
 
 test('a running container has cgroup figures and a rate from its second sample on', async (t) => {
-  const { collector, root, setNow } = await fixture(t, [container('c1', 'p1', 'CONTAINER_RUNNING')], [sandbox('p1')]);
+  const { collector, root, setNow } = await fixture(t, [container('c1', 'p1', 'CONTAINER_RUNNING')], [sandboxRecord('p1')]);
   await cgroup(root, '/crion/crion-c1', 1_000_000_000, 4096, 2);
   const first = await collector.container('c1');
   t.deepEqual(first.cpu, { usageCoreNanoSeconds: 1_000_000_000n, usageNanoCores: null });
@@ -138,7 +127,7 @@ test('containers that do not run are listed with their writable layer only', asy
   const { collector, root } = await fixture(
     t,
     [container('c1', 'p1', 'CONTAINER_EXITED'), container('c2', 'p1', 'CONTAINER_CREATED')],
-    [sandbox('p1')],
+    [sandboxRecord('p1')],
   );
   // A stale cgroup left behind must not be reported for an exited container.
   await cgroup(root, '/crion/crion-c1', 5, 5, 1);
@@ -160,7 +149,7 @@ test('ListContainerStats filters by ID prefix, pod and labels; infra containers 
       container('ab2', 'p2', 'CONTAINER_RUNNING'),
       container('infra1', 'p1', 'CONTAINER_RUNNING', { infra: true }),
     ],
-    [sandbox('p1'), sandbox('p2')],
+    [sandboxRecord('p1'), sandboxRecord('p2')],
   );
   const ids = async (filter: Parameters<StatsCollector['containers']>[0]) => (await collector.containers(filter)).map((entry) => entry.container.id);
   t.deepEqual(await ids(null), ['aa1', 'ab2']);
@@ -178,7 +167,7 @@ test("a pod with its own cgroup reports that cgroup, its containers and its netw
   const { collector, root, networkReads } = await fixture(
     t,
     [container('c1', 'p1', 'CONTAINER_EXITED', { pid: 7 }), container('c2', 'p1', 'CONTAINER_RUNNING', { pid: 8 })],
-    [sandbox('p1', { cgroupParent: '/kubepods/pod1' })],
+    [sandboxRecord('p1', { cgroupParent: '/kubepods/pod1' })],
     [eth0],
   );
   await cgroup(root, '/kubepods/pod1', 3000, 9000, 4);
@@ -207,7 +196,7 @@ test('a pod without a cgroup parent sums its running containers and its infra co
       container('c3', 'p1', 'CONTAINER_EXITED'),
       container('i1', 'p1', 'CONTAINER_RUNNING', { infra: true }),
     ],
-    [sandbox('p1', { infraContainerId: 'i1' })],
+    [sandboxRecord('p1', { infraContainerId: 'i1' })],
   );
   await cgroup(root, '/crion/crion-c1', 100, 1000, 1);
   await cgroup(root, '/crion/crion-c2', 200, 2000, 2);
@@ -227,7 +216,7 @@ test('host-network pods have no network figures, and pods that are not ready hav
   const { collector, networkReads } = await fixture(
     t,
     [container('c1', 'p1', 'CONTAINER_RUNNING'), container('c2', 'p2', 'CONTAINER_EXITED')],
-    [sandbox('p1', { network: 'NODE' }), sandbox('p2', { state: 'SANDBOX_NOTREADY', labels: { tier: 'x' } })],
+    [sandboxRecord('p1', { network: 'NODE' }), sandboxRecord('p2', { state: 'SANDBOX_NOTREADY', labels: { tier: 'x' } })],
   );
   const [hostNetwork, stopped] = await collector.pods(null);
   t.is(hostNetwork?.network, null);

@@ -15,6 +15,7 @@ import type { InterfaceUsage } from '../../src/stats/network-usage.js';
 import { PodMetricsCollector, type MetricValue, type PodMetrics } from '../../src/stats/pod-metrics.js';
 import { StatsCollector, type StatsContainers, type StatsSandboxes } from '../../src/stats/stats-collector.js';
 import { WritableLayerUsage } from '../../src/stats/writable-layer-usage.js';
+import { sandboxRecord } from '../helpers/sandbox-fixtures.js';
 
 /** ListPodSandboxMetrics' content over fake records, a real StatsCollector and a fixture cgroup v1 tree. */
 
@@ -48,16 +49,11 @@ function container(id: string, sandboxId: string, state: ContainerState, extra: 
 }
 
 function sandbox(id: string, extra: Partial<SandboxRecord> = {}): SandboxRecord {
-  return {
-    id,
-    state: 'SANDBOX_READY',
+  return sandboxRecord(id, {
     cgroupParent: `/kubepods/${id}`,
-    network: 'POD',
-    infraContainerId: null,
-    labels: {},
     metadata: { name: `pod-${id}`, namespace: 'ns1', uid: `uid-${id}`, attempt: 0 },
     ...extra,
-  } as unknown as SandboxRecord;
+  });
 }
 
 async function writeTree(root: string, files: Record<string, string>): Promise<void> {

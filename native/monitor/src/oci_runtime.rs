@@ -177,6 +177,31 @@ impl CreateRequest<'_> {
 mod tests {
     use super::*;
 
+    /// A request to runc without `--root` or extra arguments, its log, pid
+    /// file and CRIU work directory under `/s`.
+    fn request_for(restore_from: Option<&Path>) -> CreateRequest<'_> {
+        CreateRequest {
+            runtime: Path::new("runc"),
+            root: None,
+            extra_args: &[],
+            log: Path::new("/s/runtime.log"),
+            bundle: Path::new("/b"),
+            pid_file: Path::new("/s/container.pid"),
+            console_socket: None,
+            id: "c1",
+            restore_from,
+            work_dir: Path::new("/s"),
+        }
+    }
+
+    fn args_of(request: &CreateRequest<'_>) -> Vec<String> {
+        request
+            .args()
+            .iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect()
+    }
+
     #[test]
     fn builds_the_create_command_line() {
         let extra = [OsString::from("--systemd-cgroup")];
@@ -184,21 +209,11 @@ mod tests {
             runtime: Path::new("/usr/sbin/runc"),
             root: Some(Path::new("/run/crion/runc")),
             extra_args: &extra,
-            log: Path::new("/s/runtime.log"),
-            bundle: Path::new("/b"),
-            pid_file: Path::new("/s/container.pid"),
             console_socket: Some(Path::new("/s/console.sock")),
-            id: "c1",
-            restore_from: None,
-            work_dir: Path::new("/s"),
+            ..request_for(None)
         };
-        let args: Vec<_> = request
-            .args()
-            .iter()
-            .map(|arg| arg.to_string_lossy())
-            .collect();
         assert_eq!(
-            args,
+            args_of(&request),
             [
                 "--root",
                 "/run/crion/runc",
@@ -222,24 +237,11 @@ mod tests {
     #[test]
     fn builds_the_restore_command_line() {
         let request = CreateRequest {
-            runtime: Path::new("runc"),
-            root: None,
             extra_args: &[OsString::from("--criu=/opt/criu")],
-            log: Path::new("/s/runtime.log"),
-            bundle: Path::new("/b"),
-            pid_file: Path::new("/s/container.pid"),
-            console_socket: None,
-            id: "c1",
-            restore_from: Some(Path::new("/s/checkpoint")),
-            work_dir: Path::new("/s"),
+            ..request_for(Some(Path::new("/s/checkpoint")))
         };
-        let args: Vec<_> = request
-            .args()
-            .iter()
-            .map(|arg| arg.to_string_lossy())
-            .collect();
         assert_eq!(
-            args,
+            args_of(&request),
             [
                 "--log",
                 "/s/runtime.log",
@@ -259,21 +261,6 @@ mod tests {
                 "c1"
             ]
         );
-    }
-
-    fn request_for(restore_from: Option<&Path>) -> CreateRequest<'_> {
-        CreateRequest {
-            runtime: Path::new("runc"),
-            root: None,
-            extra_args: &[],
-            log: Path::new("/s/runtime.log"),
-            bundle: Path::new("/b"),
-            pid_file: Path::new("/s/container.pid"),
-            console_socket: None,
-            id: "c1",
-            restore_from,
-            work_dir: Path::new("/s"),
-        }
     }
 
     #[test]
@@ -306,15 +293,7 @@ mod tests {
         let (_pending, stdio) = crate::container_io::prepare(false).expect("pipes");
         let request = CreateRequest {
             runtime: Path::new("/nonexistent/runc"),
-            root: None,
-            extra_args: &[],
-            log: Path::new("/tmp/runtime.log"),
-            bundle: Path::new("/b"),
-            pid_file: Path::new("/tmp/pid"),
-            console_socket: None,
-            id: "c1",
-            restore_from: None,
-            work_dir: Path::new("/tmp"),
+            ..request_for(None)
         };
         let error = request.run(stdio).expect_err("no such runtime");
         assert_eq!(error.code(), "ERR_RUNTIME_SPAWN");
