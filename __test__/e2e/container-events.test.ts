@@ -37,11 +37,14 @@ function crictlEvents(t: ExecutionContext, daemon: Daemon) {
   return {
     child,
     stderr: () => stderr,
-    /** Each printed object is indented JSON closed by a `}` alone on its line. */
+    /**
+     * Each printed object is indented JSON closed by a `}` alone on its line; what follows the last such line
+     * is an object crictl is still printing, left for a later call.
+     */
     events: (): CriEvent[] =>
       stdout
         .split(/^}$/m)
-        .filter((chunk) => chunk.trim() !== '')
+        .slice(0, -1)
         .map((chunk) => JSON.parse(`${chunk}}`) as CriEvent),
   };
 }
