@@ -37,6 +37,8 @@ export const CRITEST_GROUPS = {
   streaming: { focus: '\\[k8s.io\\] Streaming', specs: 5 },
   /** critest-image-volume.test.ts */
   imageVolume: { focus: '\\[Feature:ImageVolume\\]', specs: 5 },
+  /** critest-nri.test.ts: NRI plugins on crion's socket (critest's --nri-socket). */
+  nri: { focus: '\\[k8s.io\\] NRI', specs: 13 },
 } as const satisfies Record<string, CritestGroup>;
 
 /** The specs crion's suite does not run, and why. */
@@ -45,12 +47,6 @@ export const CRITEST_NOT_RUN: readonly CritestExclusion[] = [
     specs: '\\[k8s.io\\] AppArmor',
     count: 9,
     reason: 'the host kernel has no AppArmor LSM (/sys/kernel/security/apparmor is absent), so critest skips them itself',
-  },
-  {
-    specs: '\\[k8s.io\\] NRI',
-    count: 13,
-    reason:
-      'crion does not serve NRI (the Node Resource Interface plugin API, a ttRPC socket beside CRI that containerd and CRI-O offer); critest needs its socket (-nri-socket) to run them',
   },
   {
     specs: '\\[k8s.io\\] Security Context UserNamespaces',

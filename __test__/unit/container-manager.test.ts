@@ -9,6 +9,7 @@ import { RuntimeCommandError, type ContainerRuntime } from '../../src/container/
 import { FailedPreconditionError } from '../../src/errors.js';
 import type { ImageRecord } from '../../src/image/image-store.js';
 import { createLogger } from '../../src/log/logger.js';
+import { NO_NRI } from '../../src/nri/nri-hooks.js';
 import type { OverlayMountRequest } from '../../src/native/index.js';
 import type { SandboxRecord } from '../../src/sandbox/sandbox-manager.js';
 import { RecordStore } from '../../src/state/record-store.js';
@@ -244,6 +245,7 @@ async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRec
       memoryInUse: async () => memoryInUse,
       criu: { require: async () => 'criu' },
       events: { publish: (type, containerId, sandboxId) => void events.push(`${type} ${containerId} ${sandboxId}`) },
+      nri: NO_NRI,
       log,
     });
   const manager = await build();

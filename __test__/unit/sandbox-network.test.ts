@@ -8,6 +8,7 @@ import { hostFacts } from '../helpers/oci-fixtures.js';
 import { sandboxRequest } from '../helpers/sandbox-fixtures.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { createLogger } from '../../src/log/logger.js';
+import { NO_NRI } from '../../src/nri/nri-hooks.js';
 import type { PodNetworkRequest } from '../../src/network/pod-networks.js';
 import {
   SandboxManager,
@@ -96,6 +97,7 @@ async function manager(t: { teardown(fn: () => Promise<void>): void }, network: 
       publish: (type, containerId, sandboxId, removed) =>
         void events.push(`${type} ${containerId === sandboxId ? 'pod' : containerId}${removed ? ` (last record ${removed.state})` : ''}`),
     },
+    nri: NO_NRI,
     log,
   });
   return { sandboxes, dir, logText: () => logText, events };
