@@ -28,7 +28,7 @@ export const CRITEST_GROUPS = {
   /** critest.test.ts */
   runtimeInfo: { focus: '\\[k8s.io\\] Runtime info', specs: 2 },
   /** critest-runtime.test.ts: pods (metrics included), containers, idempotence, security context, mounts, OOM. */
-  runtime: { focus: 'PodSandbox|\\[k8s.io\\] Container |Idempotence|Security Context|Container Mount|Container OOM', specs: 75 },
+  runtime: { focus: '\\[k8s.io\\] PodSandbox|\\[k8s.io\\] Container |Idempotence|Security Context|Container Mount|Container OOM', specs: 75 },
   /** critest-images.test.ts */
   images: { focus: 'Image Manager|Image Consistency|Image Identifier', specs: 14 },
   /** critest-network.test.ts */
