@@ -9,7 +9,7 @@ import { Multiplex, PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN } from './multiple
 import { ALL_EVENTS, NRI_VERSION, NriEvent, PLUGIN_SERVICE, RUNTIME_SERVICE, decode, encode, nriContainer, nriPod } from './nri-api.js';
 import type { NriHooks } from './nri-hooks.js';
 import { SyncGate } from './sync-gate.js';
-import { CODE_DEADLINE_EXCEEDED, CODE_UNIMPLEMENTED, TtrpcChannel, TtrpcError, type TtrpcHandler } from './ttrpc.js';
+import { CODE_DEADLINE_EXCEEDED, CODE_UNAVAILABLE, CODE_UNIMPLEMENTED, TtrpcChannel, TtrpcError, type TtrpcHandler } from './ttrpc.js';
 
 /**
  * The NRI plugins connected to crion's socket, and the lifecycle events
@@ -235,7 +235,13 @@ export class NriPlugins implements NriHooks {
       try {
         answers.push({ plugin: name, payload: await plugin.client.call(PLUGIN_SERVICE, method, payload, REQUEST_TIMEOUT_MS) });
       } catch (error) {
-        if (!(error instanceof TtrpcError) || error.code === CODE_DEADLINE_EXCEEDED || !this.plugins.includes(plugin)) {
+        // containerd's fatal errors: no answer in time, or no connection. The plugin goes; the event does not fail.
+        if (
+          !(error instanceof TtrpcError) ||
+          error.code === CODE_DEADLINE_EXCEEDED ||
+          error.code === CODE_UNAVAILABLE ||
+          !this.plugins.includes(plugin)
+        ) {
           this.deps.log.error({ err: error, nriPlugin: name, event: method }, 'NRI plugin failed to answer; dropped');
           plugin.close();
           this.drop(plugin.client);

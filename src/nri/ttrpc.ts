@@ -18,6 +18,8 @@ export const MESSAGE_RESPONSE = 2;
 export const CODE_DEADLINE_EXCEEDED = 4;
 export const CODE_UNIMPLEMENTED = 12;
 export const CODE_UNKNOWN = 2;
+/** What pending and later calls fail with once the connection is gone. */
+export const CODE_UNAVAILABLE = 14;
 
 const wire = protobuf.Root.fromJSON({
   nested: {
@@ -156,7 +158,7 @@ export class TtrpcChannel {
 
   /** The response's payload; rejects with a TtrpcError on a non-OK status, a timeout or a closed connection. */
   call(service: string, method: string, payload: Buffer, timeoutMs: number): Promise<Buffer> {
-    if (this.closedBy) return Promise.reject(new TtrpcError(CODE_UNKNOWN, this.closedBy.message));
+    if (this.closedBy) return Promise.reject(new TtrpcError(CODE_UNAVAILABLE, this.closedBy.message));
     const streamId = this.nextStreamId;
     this.nextStreamId += 2;
     return new Promise<Buffer>((resolve, reject) => {
@@ -182,7 +184,7 @@ export class TtrpcChannel {
   close(error: Error): void {
     if (this.closedBy) return;
     this.closedBy = error;
-    for (const { reject } of this.pending.values()) reject(new TtrpcError(CODE_UNKNOWN, error.message));
+    for (const { reject } of this.pending.values()) reject(new TtrpcError(CODE_UNAVAILABLE, error.message));
     this.pending.clear();
     for (const controller of this.serving) controller.abort();
     this.conn.destroy();
