@@ -184,3 +184,22 @@ test('a plugin subscribed to some events hears only those; one that disconnects 
   await new Promise((resolve) => setTimeout(resolve, 50));
   t.is(await plugins.runPodSandbox(pod, () => Promise.resolve('ok')), 'ok');
 });
+
+test('a socket another process answers on is not taken over', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'crion-nri-busy-'));
+  const socketPath = path.join(dir, 'nri.sock');
+  const other = net.createServer();
+  await new Promise<void>((resolve) => other.listen(socketPath, resolve));
+  t.teardown(async () => {
+    await new Promise<void>((resolve) => other.close(() => resolve()));
+    await rm(dir, { recursive: true, force: true });
+  });
+  const second = new NriPlugins({
+    socketPath,
+    runtimeName: 'crion',
+    runtimeVersion: 'test',
+    snapshot: () => ({ pods: [], containers: [] }),
+    log: createLogger({ level: 'fatal', format: 'json', destination: new PassThrough() }),
+  });
+  await t.throwsAsync(second.listen(), { instanceOf: FailedPreconditionError, message: /another process serves NRI/ });
+});

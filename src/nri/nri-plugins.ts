@@ -58,6 +58,10 @@ export class NriPlugins implements NriHooks {
 
   async listen(): Promise<void> {
     await mkdir(path.dirname(this.deps.socketPath), { recursive: true, mode: 0o755 });
+    // The default socket is every runtime's on the node: one that answers is another's, not a leftover to replace.
+    if (await answers(this.deps.socketPath)) {
+      throw new FailedPreconditionError(`another process serves NRI on ${this.deps.socketPath}; set nri.socket_path or stop it`);
+    }
     await rm(this.deps.socketPath, { force: true });
     const server = net.createServer((socket) => void this.accept(socket));
     await new Promise<void>((resolve, reject) => {
@@ -253,6 +257,18 @@ export class NriPlugins implements NriHooks {
     }
     return answers;
   }
+}
+
+/** Whether something accepts connections on the unix socket at `socketPath`. */
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect(socketPath);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
 }
 
 function byIndex(a: Plugin, b: Plugin): number {
