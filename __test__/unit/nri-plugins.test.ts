@@ -58,12 +58,12 @@ async function fixture(t: { teardown(fn: () => Promise<void> | void): void }) {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const connect = async (name: string, index: string, events = 0): Promise<FakePlugin> => {
+  const connect = async (name: string, index: string, events = 0, synchronize?: Answer): Promise<FakePlugin> => {
     const socket = net.connect(socketPath);
     await new Promise((resolve) => socket.once('connect', resolve));
     const mux = new Multiplex(socket);
     const calls: string[] = [];
-    const answers = new Map<string, Answer>();
+    const answers = new Map<string, Answer>(synchronize ? [['Synchronize', synchronize]] : []);
     let synchronized: (state: { pods: string[]; containers: string[] }) => void = () => {};
     const handler =
       (method: string, requestType: string, responseType: string): TtrpcHandler =>
@@ -202,4 +202,12 @@ test('a socket another process answers on is not taken over', async (t) => {
     log: createLogger({ level: 'fatal', format: 'json', destination: new PassThrough() }),
   });
   await t.throwsAsync(second.listen(), { instanceOf: FailedPreconditionError, message: /another process serves NRI/ });
+});
+
+test('a plugin that asks for container updates in its Synchronize is not taken on', async (t) => {
+  const { plugins, pod, connect } = await fixture(t);
+  const plugin = await connect('updater', '00', 0, () => ({ update: [{ containerId: 'ctr1' }] }));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await plugins.runPodSandbox(pod, () => Promise.resolve());
+  t.deepEqual(plugin.calls, ['Configure', 'Synchronize']);
 });

@@ -126,7 +126,9 @@ export class NriPlugins implements NriHooks {
             REQUEST_TIMEOUT_MS,
           ),
         );
-        if (answer.update.length > 0) log.warn({ updates: answer.update.length }, 'crion does not apply container updates from NRI plugins; ignored');
+        // A plugin that counts on its updates would be wrong about every container from then on.
+        if (answer.update.length > 0)
+          throw new Error(`the plugin asked for ${answer.update.length} container updates in Synchronize; crion cannot apply them`);
         if (socket.destroyed) throw new Error('the plugin disconnected during Synchronize');
         this.plugins = [...this.plugins, plugin].sort(byIndex);
       });
@@ -214,7 +216,18 @@ export class NriPlugins implements NriHooks {
     const told = this.stoppedContainers.get(container.id);
     if (told) return told;
     const telling = this.dispatch(NriEvent.STOP_CONTAINER, 'StopContainer', { pod: nriPod(pod), container: nriContainer(container) }, false).then(
-      () => {},
+      (answers) => {
+        // The stop has happened and cannot fail now; the plugin is told, through the log, that its updates were not made.
+        for (const { plugin, payload } of answers) {
+          const { update } = decode<{ update: unknown[] }>('StopContainerResponse', payload);
+          if (update.length > 0) {
+            this.deps.log.warn(
+              { nriPlugin: plugin, containerId: container.id, updates: update.length },
+              'crion cannot apply container updates from NRI plugins; not applied',
+            );
+          }
+        }
+      },
     );
     this.stoppedContainers.set(container.id, telling);
     return telling;
