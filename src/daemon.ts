@@ -47,6 +47,9 @@ import { resolveOciHandlers } from './runtime/oci-handlers.js';
 import { resolveCgroupDriver } from './runtime/cgroup-driver.js';
 import { nativeSandboxHost } from './sandbox/sandbox-host.js';
 import { SandboxManager, type SandboxRecord } from './sandbox/sandbox-manager.js';
+import { NO_NRI } from './nri/nri-hooks.js';
+import { NriPlugins } from './nri/nri-plugins.js';
+import { packageVersion } from './package-info.js';
 import { RecordStore } from './state/record-store.js';
 import { cgroupHierarchies } from './stats/cgroup-usage.js';
 import { PodMetricsCollector } from './stats/pod-metrics.js';
@@ -158,6 +161,18 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     log: log.child({ component: 'container-events' }),
   });
 
+  // Bound late too: a plugin is synchronized with the pods and containers only once it connects, after the start.
+  const nriPlugins = config.nri.enable
+    ? new NriPlugins({
+        socketPath: config.nri.socketPath,
+        runtimeName: 'crion',
+        runtimeVersion: packageVersion,
+        snapshot: () => ({ pods: sandboxes.list(null), containers: containers.list(null) }),
+        log: log.child({ component: 'nri' }),
+      })
+    : null;
+  const nri = nriPlugins ?? NO_NRI;
+
   const podRuntimeDir = path.join(config.state, 'pods');
   // Namespace pins are bind mounts; a private parent keeps them from propagating into other mount namespaces.
   await preparePrivateMountDir(podRuntimeDir);
@@ -185,6 +200,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       ),
     checkResources: (resources) => void containerLimits(resources, host),
     events: containerEvents,
+    nri,
     log,
   });
 
@@ -225,6 +241,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     memoryInUse: async (containerId) => (await stats.container(containerId)).memory?.workingSetBytes ?? null,
     criu,
     events: containerEvents,
+    nri,
     log,
   });
   await containers.restore();
@@ -243,6 +260,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const podMetrics = new PodMetricsCollector({ containers, sandboxes, stats, hierarchies, layerFilesystem: layers.overlayDir, log });
   await sandboxes.removeOrphans();
   await sandboxes.resumeNetworks();
+
+  await nriPlugins?.listen();
 
   const streamServer = await StreamServer.start({
     address: config.streaming.address,
@@ -304,6 +323,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   containerEvents.close();
   const [outcome] = await Promise.all([server.shutdown(SHUTDOWN_GRACE_MS), progressServer.close(), streamServer.close()]);
   await networks.close();
+  await nriPlugins?.close();
   for (const claim of claims) claim.release();
   log.info({ outcome }, 'stopped');
 }

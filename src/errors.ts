@@ -23,7 +23,8 @@ export type CrionErrorKind =
   | 'unavailable'
   | 'unimplemented'
   | 'permission-denied'
-  | 'cancelled';
+  | 'cancelled'
+  | 'plugin-refused';
 
 /** The request is malformed or contradicts itself; retrying it unchanged cannot succeed. */
 export class InvalidArgumentError extends CrionError {
@@ -73,4 +74,9 @@ export class PermissionDeniedError extends CrionError {
 /** The caller gave up on the operation (cancelled the call, or let its deadline pass). */
 export class CancelledError extends CrionError {
   readonly kind = 'cancelled';
+}
+
+/** An NRI plugin failed the RunPodSandbox or CreateContainer it was told of; as containerd, the call fails with UNKNOWN. */
+export class PluginRefusedError extends CrionError {
+  readonly kind = 'plugin-refused';
 }

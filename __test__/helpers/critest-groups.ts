@@ -28,7 +28,7 @@ export const CRITEST_GROUPS = {
   /** critest.test.ts */
   runtimeInfo: { focus: '\\[k8s.io\\] Runtime info', specs: 2 },
   /** critest-runtime.test.ts: pods (metrics included), containers, idempotence, security context, mounts, OOM. */
-  runtime: { focus: 'PodSandbox|\\[k8s.io\\] Container |Idempotence|Security Context|Container Mount|Container OOM', specs: 75 },
+  runtime: { focus: '\\[k8s.io\\] PodSandbox|\\[k8s.io\\] Container |Idempotence|Security Context|Container Mount|Container OOM', specs: 75 },
   /** critest-images.test.ts */
   images: { focus: 'Image Manager|Image Consistency|Image Identifier', specs: 14 },
   /** critest-network.test.ts */
@@ -37,6 +37,8 @@ export const CRITEST_GROUPS = {
   streaming: { focus: '\\[k8s.io\\] Streaming', specs: 5 },
   /** critest-image-volume.test.ts */
   imageVolume: { focus: '\\[Feature:ImageVolume\\]', specs: 5 },
+  /** critest-nri.test.ts: NRI plugins on crion's socket (critest's --nri-socket). */
+  nri: { focus: '\\[k8s.io\\] NRI', specs: 13 },
 } as const satisfies Record<string, CritestGroup>;
 
 /** The specs crion's suite does not run, and why. */
@@ -45,12 +47,6 @@ export const CRITEST_NOT_RUN: readonly CritestExclusion[] = [
     specs: '\\[k8s.io\\] AppArmor',
     count: 9,
     reason: 'the host kernel has no AppArmor LSM (/sys/kernel/security/apparmor is absent), so critest skips them itself',
-  },
-  {
-    specs: '\\[k8s.io\\] NRI',
-    count: 13,
-    reason:
-      'crion does not serve NRI (the Node Resource Interface plugin API, a ttRPC socket beside CRI that containerd and CRI-O offer); critest needs its socket (-nri-socket) to run them',
   },
   {
     specs: '\\[k8s.io\\] Security Context UserNamespaces',

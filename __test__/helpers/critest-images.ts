@@ -311,7 +311,7 @@ export function critestRegistriesConf(registry: Registry): string {
  * the test's own, reached through critestRegistriesConf as a node reaches a
  * mirror. The daemon has the default network on a bridge of its own.
  */
-export async function startCritestDaemon(t: Teardown, options: { logLevel?: string } = {}): Promise<Daemon> {
+export async function startCritestDaemon(t: Teardown, options: { logLevel?: string; args?: string[] } = {}): Promise<Daemon> {
   const registry = await startRegistry(t);
   await publishCritestImages(registry);
   const dir = await mkdtemp(path.join(tmpdir(), 'crion-critest-'));
@@ -321,5 +321,6 @@ export async function startCritestDaemon(t: Teardown, options: { logLevel?: stri
   return startDaemon(t, {
     config: `[image]\nregistries_conf = "${registriesConf}"\nregistries_conf_dir = "/nonexistent"\n`,
     ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+    ...(options.args === undefined ? {} : { args: options.args }),
   });
 }

@@ -6,9 +6,10 @@ import type { ContainerHost } from '../../src/container/container-host.js';
 import { ContainerManager, type ContainerRecord } from '../../src/container/container-manager.js';
 import type { ExitStatus, MonitoredContainer, MonitorLaunch } from '../../src/container/monitor.js';
 import { RuntimeCommandError, type ContainerRuntime } from '../../src/container/oci-runtime.js';
-import { FailedPreconditionError } from '../../src/errors.js';
+import { FailedPreconditionError, PluginRefusedError } from '../../src/errors.js';
 import type { ImageRecord } from '../../src/image/image-store.js';
 import { createLogger } from '../../src/log/logger.js';
+import { NO_NRI, type NriHooks } from '../../src/nri/nri-hooks.js';
 import type { OverlayMountRequest } from '../../src/native/index.js';
 import type { SandboxRecord } from '../../src/sandbox/sandbox-manager.js';
 import { RecordStore } from '../../src/state/record-store.js';
@@ -197,7 +198,7 @@ interface Fixture {
   readonly useMemory: (bytes: bigint | null) => void;
 }
 
-async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRecord = pod): Promise<Fixture> {
+async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRecord = pod, nri: NriHooks = NO_NRI): Promise<Fixture> {
   const dir = await mkdtemp(path.join(tmpdir(), 'crion-containers-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const host = new FakeHost();
@@ -244,6 +245,7 @@ async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRec
       memoryInUse: async () => memoryInUse,
       criu: { require: async () => 'criu' },
       events: { publish: (type, containerId, sandboxId) => void events.push(`${type} ${containerId} ${sandboxId}`) },
+      nri,
       log,
     });
   const manager = await build();
@@ -542,4 +544,59 @@ test('after a restart: running containers are followed, exits meanwhile recorded
   host.exit(running.id, 0);
   await restarted.stop(running.id, 0);
   t.is(restarted.require(running.id).reason, 'Completed', 'the running container is followed after the restart');
+});
+
+/** NRI hooks that record what they are told, and veto creates while `veto` is set. */
+function recordingNri(): {
+  nri: NriHooks;
+  told: string[];
+  listed: number[];
+  setVeto: (veto: boolean) => void;
+  setManager: (m: ContainerManager) => void;
+} {
+  const told: string[] = [];
+  const listed: number[] = [];
+  let veto = false;
+  let manager: ContainerManager | null = null;
+  const nri: NriHooks = {
+    ...NO_NRI,
+    createContainer: async (_pod, container, commit) => {
+      told.push(`create ${container.metadata.name} ${container.state}`);
+      listed.push(manager!.list(null).length);
+      if (veto) throw new PluginRefusedError('NRI plugin 00-test failed CreateContainer: induced');
+      return commit();
+    },
+    startContainer: async (_pod, container) => void told.push(`start ${container.metadata.name}`),
+    stopContainer: async (_pod, container) => void told.push(`stop ${container.metadata.name} ${container.state}`),
+    removeContainer: async (_pod, container) => void told.push(`remove ${container.metadata.name}`),
+  };
+  return { nri, told, listed, setVeto: (value) => (veto = value), setManager: (m) => (manager = m) };
+}
+
+test('NRI: a container is not listed while plugins decide; a veto unwinds the runtime container, mounts and directories', async (t) => {
+  const recording = recordingNri();
+  const { dir, runtime, manager, layerHolds } = await fixture(t, pod, recording.nri);
+  recording.setManager(manager);
+  recording.setVeto(true);
+  await t.throwsAsync(manager.create('pod1', app()), { instanceOf: PluginRefusedError });
+  t.deepEqual(recording.listed, [0]);
+  t.deepEqual(runtime.steps, ['delete']);
+  t.is(layerHolds(), 0);
+  t.deepEqual(await leftovers(dir), { records: [], runtimeDirs: [] });
+  recording.setVeto(false);
+  const { id } = await manager.create('pod1', app());
+  t.is(manager.require(id).state, 'CONTAINER_CREATED');
+});
+
+test('NRI: plugins hear create, start, the stop its exit made (a StopContainer after it adds none) and the removal, in order', async (t) => {
+  const recording = recordingNri();
+  const { host, manager } = await fixture(t, pod, recording.nri);
+  recording.setManager(manager);
+  const { id, metadata } = await manager.create('pod1', app());
+  await manager.start(id);
+  host.exit(id, 1);
+  await manager.stop(id, 0);
+  await manager.remove(id);
+  const name = metadata.name;
+  t.deepEqual(recording.told, [`create ${name} CONTAINER_CREATED`, `start ${name}`, `stop ${name} CONTAINER_EXITED`, `remove ${name}`]);
 });

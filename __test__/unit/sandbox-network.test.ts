@@ -6,8 +6,9 @@ import { PassThrough } from 'node:stream';
 import { checkPodSpecValues, containerLimits } from '../../src/oci/index.js';
 import { hostFacts } from '../helpers/oci-fixtures.js';
 import { sandboxRequest } from '../helpers/sandbox-fixtures.js';
-import { InvalidArgumentError } from '../../src/errors.js';
+import { InvalidArgumentError, PluginRefusedError } from '../../src/errors.js';
 import { createLogger } from '../../src/log/logger.js';
+import { NO_NRI, type NriHooks } from '../../src/nri/nri-hooks.js';
 import type { PodNetworkRequest } from '../../src/network/pod-networks.js';
 import {
   SandboxManager,
@@ -66,7 +67,13 @@ function request(name: string, network: SandboxRequest['network'] = 'POD'): Sand
 const noInfra: InfraContainers = { start: async () => ({ containerId: 'infra' }), stop: async () => {}, remove: async () => {} };
 
 /** `reuseDir` opens a manager on another's directories, as a restarted daemon does. */
-async function manager(t: { teardown(fn: () => Promise<void>): void }, network: FakeNetwork, infra: InfraContainers = noInfra, reuseDir?: string) {
+async function manager(
+  t: { teardown(fn: () => Promise<void>): void },
+  network: FakeNetwork,
+  infra: InfraContainers = noInfra,
+  reuseDir?: string,
+  nri: NriHooks = NO_NRI,
+) {
   const dir = reuseDir ?? (await mkdtemp(path.join(tmpdir(), 'crion-sandbox-net-')));
   if (reuseDir === undefined) t.teardown(() => rm(dir, { recursive: true, force: true }));
   const output = new PassThrough();
@@ -96,6 +103,7 @@ async function manager(t: { teardown(fn: () => Promise<void>): void }, network: 
       publish: (type, containerId, sandboxId, removed) =>
         void events.push(`${type} ${containerId === sandboxId ? 'pod' : containerId}${removed ? ` (last record ${removed.state})` : ''}`),
     },
+    nri,
     log,
   });
   return { sandboxes, dir, logText: () => logText, events };
@@ -216,10 +224,11 @@ test('a pod is READY only once whole: one the daemon died creating is undone at 
   const first = await manager(t, network);
   void first.sandboxes.run({ ...request('web'), pid: 'POD' });
   await attaching;
-  const [inTheMaking] = first.sandboxes.list(null);
+  t.deepEqual(first.sandboxes.list(null), [], 'a pod in the making is not listed (NRI plugins may still be deciding on it)');
+  const [id] = await readdir(path.join(first.dir, 'state'));
+  const inTheMaking = first.sandboxes.get(id!);
   t.truthy(inTheMaking);
   t.is(inTheMaking?.state, 'SANDBOX_NOTREADY', 'no pod without its network and infra container is READY');
-  t.deepEqual(first.sandboxes.list({ id: null, state: 'SANDBOX_READY', labels: {} }), []);
 
   const afterRestart = new FakeNetwork();
   const { sandboxes } = await manager(t, afterRestart, noInfra, first.dir);
@@ -366,4 +375,41 @@ test('a pod config that would inject, escape or spin is INVALID_ARGUMENT naming 
   t.deepEqual(await readdir(path.join(dir, 'state')).catch(() => []), []);
   // The same pod with its values in order is made.
   t.is((await sandboxes.run({ ...base, dns, logDirectory: path.join(dir, 'logs') })).state, 'SANDBOX_READY');
+});
+
+test('NRI: a pod is not listed while plugins decide on it; a veto fails the run and undoes all of it, and a retry works', async (t) => {
+  const network = new FakeNetwork();
+  const told: string[] = [];
+  let veto = true;
+  const listedDuringHook: number[] = [];
+  let sandboxes: SandboxManager | null = null;
+  const nri: NriHooks = {
+    ...NO_NRI,
+    runPodSandbox: async (pod, commit) => {
+      told.push(`run ${pod.metadata.name} ${pod.state}`);
+      listedDuringHook.push(sandboxes!.list(null).length);
+      if (veto) throw new PluginRefusedError('NRI plugin 00-test failed RunPodSandbox: induced');
+      return commit();
+    },
+    stopPodSandbox: async (pod) => void told.push(`stop ${pod.metadata.name} after ${network.steps.at(-1)}`),
+    removePodSandbox: async (pod) => void told.push(`remove ${pod.metadata.name}`),
+  };
+  const fixture = await manager(t, network, noInfra, undefined, nri);
+  sandboxes = fixture.sandboxes;
+  await t.throwsAsync(sandboxes.run(request('web')), { instanceOf: PluginRefusedError });
+  t.deepEqual(listedDuringHook, [0]);
+  t.deepEqual(sandboxes.list(null), []);
+  t.deepEqual(await readdir(path.join(fixture.dir, 'state')), [], 'runtime directory, namespaces and shm undone');
+  t.is(network.detached.length, 1, 'the CNI ADD undone');
+
+  veto = false;
+  const pod = await sandboxes.run(request('web'));
+  t.deepEqual(listedDuringHook, [0, 0]);
+  t.deepEqual(
+    sandboxes.list(null).map((listed) => listed.id),
+    [pod.id],
+  );
+  await sandboxes.stop(pod.id);
+  await sandboxes.remove(pod.id);
+  t.deepEqual(told, ['run web SANDBOX_READY', 'run web SANDBOX_READY', `stop web after stop containers of ${pod.id}`, 'remove web']);
 });

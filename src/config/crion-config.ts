@@ -31,6 +31,7 @@ export interface CrionConfig {
   readonly network: NetworkConfig;
   readonly streaming: StreamingConfig;
   readonly events: EventsConfig;
+  readonly nri: NriConfig;
 }
 
 export interface LogConfig {
@@ -96,6 +97,11 @@ export interface StreamingConfig {
 
 export interface EventsConfig {
   readonly subscriberQueueSize: number;
+}
+
+export interface NriConfig {
+  readonly enable: boolean;
+  readonly socketPath: string;
 }
 
 export const DEFAULT_CONFIG_FILE = '/etc/crion/crion.conf';
@@ -245,6 +251,18 @@ export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
         'dropped with RESOURCE_EXHAUSTED (the kubelet then relists and subscribes again), so a stalled client never ' +
         "holds the runtime up or grows the daemon's memory.",
     ),
+  }),
+  nri: section('NRI, the Node Resource Interface: plugins on a ttRPC socket told of each pod and container lifecycle event.', {
+    // Off unless asked for (containerd 2 turns it on): crion tells plugins of events but applies no container
+    // adjustments, so a resource plugin would fail every CreateContainer; and the default socket is shared by
+    // every runtime on the node.
+    enable: setting(
+      boolean,
+      false,
+      'Serve NRI plugins on socket_path. A plugin may veto a RunPodSandbox or CreateContainer; ' +
+        'a container adjustment or update it asks for is refused (FAILED_PRECONDITION), as crion cannot apply them.',
+    ),
+    socketPath: setting(absolutePath, '/var/run/nri/nri.sock', 'The unix socket NRI plugins connect to.'),
   }),
 };
 

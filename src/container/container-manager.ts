@@ -14,6 +14,7 @@ import type { LayerStore } from '../image/layer-store.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { NameReservations, recordMarks } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
+import type { NriHooks } from '../nri/nri-hooks.js';
 import { checkRecursiveReadOnlyMounts, containerLimits, type ContainerLimits, type HostFacts, type HostLookups, type OciSpec } from '../oci/index.js';
 import type { HandlerFeatures } from '../runtime/handler-features.js';
 import type { SandboxManager, SandboxRecord } from '../sandbox/sandbox-manager.js';
@@ -84,6 +85,8 @@ export interface ContainerManagerDeps {
   readonly criu: Pick<Criu, 'require'>;
   /** Told of each app container's transition once it is recorded (GetContainerEvents). */
   readonly events: LifecycleEvents;
+  /** NRI plugins, told of each app container's create, start, stop (or exit) and removal; NO_NRI when NRI is off. */
+  readonly nri: NriHooks;
   readonly log: Logger;
 }
 
@@ -100,7 +103,29 @@ export class ContainerManager {
 
   constructor(private readonly deps: ContainerManagerDeps) {
     this.names = new NameReservations(recordMarks(deps.records));
-    this.exits = new ExitTracker({ ...deps, infraExited: (sandboxId, containerId) => deps.sandboxes.infraExited(sandboxId, containerId) });
+    this.exits = new ExitTracker({
+      ...deps,
+      // An exit is a stop to NRI plugins, whether or not a StopContainer asked for it.
+      events: {
+        publish: (type, containerId, sandboxId, removedSandbox) => {
+          deps.events.publish(type, containerId, sandboxId, removedSandbox);
+          if (type === 'CONTAINER_STOPPED_EVENT') void this.tellStopped(containerId);
+        },
+      },
+      infraExited: (sandboxId, containerId) => deps.sandboxes.infraExited(sandboxId, containerId),
+    });
+  }
+
+  /** NRI's StopContainer for an app container that has exited; told once, however many paths report the exit. */
+  private async tellStopped(containerId: string): Promise<void> {
+    const container = this.deps.records.get(containerId);
+    const sandbox = container ? this.deps.sandboxes.get(container.sandboxId) : undefined;
+    if (!container || container.infra || !sandbox) return;
+    try {
+      await this.deps.nri.stopContainer(sandbox, container);
+    } catch (error) {
+      this.deps.log.error({ err: error, containerId }, 'cannot tell NRI plugins of a container stop');
+    }
   }
 
   /** After a daemon restart; the caller collects unused layers only after this, since it holds every container's. */
@@ -187,9 +212,14 @@ export class ContainerManager {
     const targetPidNamespace = this.targetPidNamespace(config);
     const launched = await launchAppContainer(this.deps, { sandbox, config, ...checked, targetPidNamespace, limits }, cleanup);
     const { release } = launched;
-    // Saved already marked when the caller has left: see NameReservations.create.
-    const record: ContainerRecord = { ...launched.record, ...(callerGaveUp() ? { unclaimed: true } : {}) };
-    await this.deps.records.save(record);
+    // NRI plugins decide on the container before it is recorded, so it is not listed while they do; a refusal
+    // throws, and the cleanup stack deletes what launchAppContainer made. Saved already marked when the caller
+    // has left: see NameReservations.create.
+    const record = await this.deps.nri.createContainer(sandbox, launched.record, async () => {
+      const made: ContainerRecord = { ...launched.record, ...(callerGaveUp() ? { unclaimed: true } : {}) };
+      await this.deps.records.save(made);
+      return made;
+    });
     this.layerHolds.set(record.id, release);
     this.deps.events.publish('CONTAINER_CREATED_EVENT', record.id, sandbox.id);
     this.logDroppedLimits(record.id, limits);
@@ -227,6 +257,9 @@ export class ContainerManager {
       await this.restoreCheckpoint(container, container.restoreImages);
       return;
     }
+    const sandbox = this.deps.sandboxes.get(container.sandboxId);
+    // Before the process runs, so a plugin hears of the start before an exit however fast it comes.
+    if (sandbox && !container.infra) await this.deps.nri.startContainer(sandbox, container);
     await this.deps.records.save({ ...container, startingAt: unixNanos() });
     try {
       await this.deps.runtimes(container.runtimeHandler).start(container.id);
@@ -348,6 +381,8 @@ export class ContainerManager {
     await removeRuntimeDir(this.deps.containerHost, path.join(this.deps.runtimeDir, container.id));
     await this.deps.records.remove(container.id);
     if (!container.infra) this.deps.events.publish('CONTAINER_DELETED_EVENT', container.id, container.sandboxId);
+    const sandbox = this.deps.sandboxes.get(container.sandboxId);
+    if (!container.infra && sandbox) await this.deps.nri.removeContainer(sandbox, container);
     this.exits.forget(container.id);
     await this.layerHolds.get(container.id)?.();
     this.layerHolds.delete(container.id);

@@ -13,6 +13,7 @@ const STATUS_BY_KIND: Record<CrionErrorKind, status> = {
   unimplemented: status.UNIMPLEMENTED,
   'permission-denied': status.PERMISSION_DENIED,
   cancelled: status.CANCELLED,
+  'plugin-refused': status.UNKNOWN,
 };
 
 export interface MappedError {

@@ -7,6 +7,7 @@ import type { LinuxContainerResources__Output } from '../generated/runtime/v1/Li
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { NameReservations, recordMarks } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
+import type { NriHooks } from '../nri/nri-hooks.js';
 import type { PodNetworkRequest, PortMapping } from '../network/pod-networks.js';
 import type { RecordStore } from '../state/record-store.js';
 import { unixNanos } from '../unix-nanos.js';
@@ -132,6 +133,8 @@ export interface SandboxManagerDeps {
   readonly checkResources: (resources: LinuxContainerResources__Output) => void;
   /** Told of the pod's own transitions, under the sandbox's ID, once they are recorded (GetContainerEvents). */
   readonly events: LifecycleEvents;
+  /** NRI plugins, told of each pod's run, stop and removal; NO_NRI when NRI is off. */
+  readonly nri: NriHooks;
   readonly log: Logger;
 }
 
@@ -243,7 +246,8 @@ export class SandboxManager {
       infraContainerId: infra.value,
       ...(callerGaveUp() ? { unclaimed: true } : {}),
     };
-    await this.deps.records.save(ready);
+    // The plugins see the whole pod before anyone else: it is recorded ready (and listed) only once they accept it.
+    await this.deps.nri.runPodSandbox(ready, () => this.deps.records.save(ready));
     // Only a whole pod is announced: a create that fails part way was never there for the kubelet.
     this.deps.events.publish('CONTAINER_CREATED_EVENT', id, id);
     this.deps.events.publish('CONTAINER_STARTED_EVENT', id, id);
@@ -286,6 +290,8 @@ export class SandboxManager {
     const sandbox = this.deps.records.get(id);
     if (!sandbox) return;
     await this.deps.containers.stopAllOf(id);
+    // After its containers, while the pod is still whole (containerd's order); once per pod.
+    await this.deps.nri.stopPodSandbox(sandbox);
     try {
       await this.detachNetwork(sandbox);
     } catch (error) {
@@ -327,6 +333,7 @@ export class SandboxManager {
     await rm(path.join(this.deps.runtimeDir, id), { recursive: true, force: true });
     const last = this.deps.records.get(id) ?? sandbox;
     await this.deps.records.remove(id);
+    await this.deps.nri.removePodSandbox(last);
     // Removed without a stop first, its record still says READY; what is gone is not ready.
     this.deps.events.publish('CONTAINER_DELETED_EVENT', id, id, { ...last, state: 'SANDBOX_NOTREADY' });
   }
@@ -419,15 +426,17 @@ export class SandboxManager {
     return this.deps.records.find(idOrPrefix);
   }
 
+  /** A pod still being made (its NRI plugins still deciding on it) is not there yet. */
   list(filter: SandboxFilter | null): SandboxRecord[] {
     return this.deps.records
       .list()
       .filter(
         (sandbox) =>
-          filter === null ||
-          ((filter.id === null || sandbox.id.startsWith(filter.id)) &&
-            (filter.state === null || sandbox.state === filter.state) &&
-            Object.entries(filter.labels).every(([key, value]) => sandbox.labels[key] === value)),
+          sandbox.incomplete !== true &&
+          (filter === null ||
+            ((filter.id === null || sandbox.id.startsWith(filter.id)) &&
+              (filter.state === null || sandbox.state === filter.state) &&
+              Object.entries(filter.labels).every(([key, value]) => sandbox.labels[key] === value))),
       );
   }
 }
