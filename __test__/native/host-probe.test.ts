@@ -1,5 +1,5 @@
 import test from 'ava';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -137,7 +137,7 @@ test(`a bad ${ADDON_PATH_ENV} fails naming the path and why, without falling bac
   t.true(invalid.attempts[0]?.failure.startsWith(`${notAnAddon}: `), invalid.attempts[0]?.failure);
 });
 
-test('without the override, the error lists the package folder and the platform package', async (t) => {
+test('without the override and with no platform package installed, the error lists the package folder and says to install it', async (t) => {
   // A copy of the compiled module in a tree with no built addon and no
   // node_modules, so every default candidate is missing.
   const root = await mkdtemp(path.join(os.tmpdir(), 'crion-pkg-'));
@@ -152,10 +152,33 @@ test('without the override, the error lists the package folder and the platform 
   });
 
   const result = await loadInChild(path.join(nativeDir, 'index.js'), {});
-  t.deepEqual(result.attempts, [
-    { candidate: path.join(root, 'npm', 'linux-x64-gnu', 'crion.linux-x64-gnu.node'), failure: 'not found' },
-    { candidate: 'crion-linux-x64-gnu', failure: 'not found' },
-  ]);
+  t.deepEqual(result.attempts, [{ candidate: path.join(root, 'npm', 'linux-x64-gnu', 'crion.linux-x64-gnu.node'), failure: 'not found' }]);
+  t.regex(result.message, /install the crion-linux-x64-gnu package beside crion/);
+});
+
+test('installed as npm -g leaves them, crion beside crion-linux-x64-gnu, the daemon finds the addon and crion-monitor in the platform package', async (t) => {
+  // <prefix>/lib/node_modules/{crion,crion-linux-x64-gnu}, with no npm/ folder in crion's own package.
+  const prefix = await mkdtemp(path.join(os.tmpdir(), 'crion-prefix-'));
+  t.teardown(() => rm(prefix, { recursive: true, force: true }));
+  const root = path.join(prefix, 'lib', 'node_modules', 'crion');
+  const platform = path.join(prefix, 'lib', 'node_modules', 'crion-linux-x64-gnu');
+  await mkdir(root, { recursive: true });
+  await writeFile(path.join(root, 'package.json'), JSON.stringify({ name: 'crion', type: 'module' }));
+  await cp(fileURLToPath(new URL('../../src/', import.meta.url)), path.join(root, 'dist', 'src'), { recursive: true, filter: (source) => !source.endsWith('.map') });
+  const built = path.join(repoRoot, 'npm', 'linux-x64-gnu');
+  await cp(built, platform, { recursive: true });
+
+  const found = await inChild<string>(path.join(root, 'dist', 'src', 'native', 'index.js'), { CRION_MONITOR: '' }, 'native.loadAddon(); return native.monitorBinary();');
+  t.is(found, path.join(platform, 'crion-monitor'));
+});
+
+test('the platform package packs the addon and crion-monitor', async (t) => {
+  const packed = await run('npm', ['pack', '--dry-run', '--json'], { cwd: path.join(repoRoot, 'npm', 'linux-x64-gnu') });
+  t.is(packed.code, 0, packed.stderr);
+  const [tarball] = JSON.parse(packed.stdout) as Array<{ files: Array<{ path: string; mode: number }> }>;
+  const files = tarball?.files ?? [];
+  t.deepEqual(files.map((file) => file.path).sort(), ['README.md', 'crion-monitor', 'crion.linux-x64-gnu.node', 'package.json']);
+  t.is((files.find((file) => file.path === 'crion-monitor')?.mode ?? 0) & 0o111, 0o111, 'crion-monitor stays executable');
 });
 
 test(`${ADDON_PATH_ENV} pointing at the built addon loads it`, async (t) => {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { packageRoot } from '../package-info.js';
+import { PLATFORM_PACKAGE, platformDirs } from './platform-package.js';
 import type * as Addon from './addon.js';
 
 /** The addon's exports, as declared by the `.d.ts` that napi generates from the Rust source. */
@@ -11,7 +11,6 @@ export type NativeAddon = typeof Addon;
 export const ADDON_PATH_ENV = 'CRION_NATIVE_ADDON';
 
 const ADDON_FILE = 'crion.linux-x64-gnu.node';
-const PLATFORM_PACKAGE = 'crion-linux-x64-gnu';
 
 /**
  * Checked on load so that an addon built from older Rust source fails here,
@@ -35,7 +34,7 @@ const REQUIRED_EXPORTS = [
 ] as const satisfies readonly (keyof NativeAddon)[];
 
 export interface LoadAttempt {
-  /** What was tried: a path, or the platform package's name. */
+  /** The path that was tried. */
   readonly candidate: string;
   readonly failure: string;
 }
@@ -48,7 +47,7 @@ export class NativeAddonLoadError extends Error {
       [
         "Cannot load crion's native addon. Tried:",
         ...attempts.map((attempt) => `  - ${attempt.candidate}: ${attempt.failure}`),
-        `Build it with \`npm run build:native\`, or set ${ADDON_PATH_ENV} to a built ${ADDON_FILE}.`,
+        `Build it with \`npm run build:native\`, install the ${PLATFORM_PACKAGE} package beside crion, or set ${ADDON_PATH_ENV} to a built ${ADDON_FILE}.`,
       ].join('\n'),
     );
     this.name = 'NativeAddonLoadError';
@@ -64,7 +63,7 @@ let loaded: NativeAddon | undefined;
  * operator who names a build must get that build or an error, never another
  * one found further down. Otherwise the package's own
  * `npm/linux-x64-gnu/` (where `npm run build:native` writes) comes first,
- * then the `crion-linux-x64-gnu` package if something installed it.
+ * then the installed platform package (platform-package.ts).
  */
 export function loadAddon(): NativeAddon {
   loaded ??= loadFirst(addonCandidates());
@@ -74,14 +73,14 @@ export function loadAddon(): NativeAddon {
 function addonCandidates(): string[] {
   const override = process.env[ADDON_PATH_ENV];
   if (override) return [path.resolve(override)];
-  return [path.join(packageRoot, 'npm', 'linux-x64-gnu', ADDON_FILE), PLATFORM_PACKAGE];
+  return platformDirs().map((dir) => path.join(dir, ADDON_FILE));
 }
 
 function loadFirst(candidates: readonly string[]): NativeAddon {
   const require = createRequire(import.meta.url);
   const attempts: LoadAttempt[] = [];
   for (const candidate of candidates) {
-    if (path.isAbsolute(candidate) && !existsSync(candidate)) {
+    if (!existsSync(candidate)) {
       attempts.push({ candidate, failure: 'not found' });
       continue;
     }
