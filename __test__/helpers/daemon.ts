@@ -50,7 +50,18 @@ export interface DaemonOptions {
    * instead of a bridge and subnet of the daemon's own. One test only.
    */
   builtinNetwork?: boolean;
+  /** What runs the daemon; the checkout's bin/crion.js by default. */
+  launcher?: Launcher;
 }
+
+/** A crion command line (the daemon's arguments follow it), with the environment and directory it runs in. */
+export interface Launcher {
+  readonly command: readonly [string, ...string[]];
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+}
+
+const CHECKOUT: Launcher = { command: [process.execPath, crionBin] };
 
 const DEFAULT_READY_TIMEOUT_MS = 30_000;
 const DEFAULT_STOP_TIMEOUT_MS = 15_000;
@@ -77,9 +88,12 @@ export class Daemon {
     readonly configPath: string,
     readonly configDir: string,
     readonly args: readonly string[],
+    readonly launcher: Launcher = CHECKOUT,
   ) {
-    this.child = spawn(process.execPath, [crionBin, 'daemon', ...args], {
-      cwd: repoRoot,
+    const [command, ...prefix] = launcher.command;
+    this.child = spawn(command, [...prefix, 'daemon', ...args], {
+      cwd: launcher.cwd ?? repoRoot,
+      env: launcher.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     live.add(this.child);
@@ -178,7 +192,7 @@ export class Daemon {
     this.signal(signal);
     await this.waitExit();
     await whileDown?.();
-    const next = new Daemon(this.dir, this.socketPath, this.configPath, this.configDir, this.args);
+    const next = new Daemon(this.dir, this.socketPath, this.configPath, this.configDir, this.args, this.launcher);
     next.network = this.network;
     await waitStarted(next, {});
     return next;
@@ -237,7 +251,7 @@ export async function spawnDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     ...(choosesCriu(options) ? [] : ['--runtime-criu-path', criuPath]),
     ...(options.args ?? []),
   ];
-  const daemon = new Daemon(dir, socketPath, configPath, configDir, args);
+  const daemon = new Daemon(dir, socketPath, configPath, configDir, args, options.launcher);
   daemon.network = network;
   return daemon;
 }

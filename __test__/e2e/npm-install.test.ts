@@ -1,0 +1,83 @@
+import test from 'ava';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { crictl } from '../helpers/crictl.js';
+import { createBusyboxContainer, runBusyboxPod } from '../helpers/crictl-pods.js';
+import { startDaemon } from '../helpers/daemon.js';
+import { sharedImageSource } from '../helpers/image-source.js';
+import { run } from '../helpers/process.js';
+import { repoRoot } from '../helpers/repo.js';
+
+/**
+ * crion as an operator installs it: the two tarballs `npm pack` makes (crion,
+ * and crion-linux-x64-gnu with the addon and crion-monitor) installed with
+ * `npm i -g` into a fresh prefix, from a directory with no checkout, on a PATH
+ * with no compiler or Rust; the installed `crion` then runs a pod.
+ */
+
+const source = sharedImageSource(test);
+
+/** What a build needs and an installed crion must not: compilers, linkers, Rust, Go. */
+const BUILD_TOOLS = /^(gcc|g\+\+|cc|c\+\+|cpp|c89|c99|ld(\..*)?|as|x86_64-linux-gnu-.*|clang.*|rustc|cargo|rustup|go|gofmt|make)$/;
+
+/** A bin directory with every command of /usr/bin and /usr/sbin but the build tools, for a PATH that lacks them. */
+async function pathWithoutBuildTools(dir: string): Promise<string> {
+  const bin = path.join(dir, 'bin');
+  await mkdir(bin);
+  for (const from of ['/usr/sbin', '/usr/bin']) {
+    for (const name of await readdir(from)) {
+      if (BUILD_TOOLS.test(name)) continue;
+      await symlink(path.join(from, name), path.join(bin, name)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      });
+    }
+  }
+  return bin;
+}
+
+test('the packed tarballs install with npm -g into a clean prefix, and the installed crion runs a pod without Rust or gcc on PATH', async (t) => {
+  t.timeout(600_000);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'crion-npm-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const tarballs = path.join(dir, 'tarballs');
+  await mkdir(tarballs);
+  for (const packageDir of [repoRoot, path.join(repoRoot, 'npm', 'linux-x64-gnu')]) {
+    const packed = await run('npm', ['pack', '--pack-destination', tarballs], { cwd: packageDir, timeoutMs: 120_000 });
+    t.is(packed.code, 0, packed.stderr);
+  }
+
+  const env = { ...process.env, PATH: await pathWithoutBuildTools(dir) };
+  t.not((await run('sh', ['-c', 'command -v gcc || command -v cc || command -v cargo'], { env })).code, 0, 'no compiler or cargo on that PATH');
+  // Outside any checkout, so nothing resolves to the repository's node_modules or build.
+  const elsewhere = path.join(dir, 'elsewhere');
+  await mkdir(elsewhere);
+  const prefix = path.join(dir, 'prefix');
+  const files = (await readdir(tarballs)).map((name) => path.join(tarballs, name));
+  const installed = await run('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', ...files], {
+    cwd: elsewhere,
+    env,
+    timeoutMs: 300_000,
+  });
+  t.is(installed.code, 0, installed.stderr);
+  const crion = path.join(prefix, 'bin', 'crion');
+  const version = await run(crion, ['--version'], { cwd: elsewhere, env });
+  t.is(version.stdout.trim(), (JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version);
+
+  const daemon = await startDaemon(t, { config: source.daemonConfig(), launcher: { command: [crion], env, cwd: elsewhere } });
+  const versionReply = await crictl(daemon, ['version']);
+  t.regex(versionReply.stdout, /RuntimeName:\s+crion/);
+  const { podId, podFile } = await runBusyboxPod(daemon, source, 'installed');
+  const created = await createBusyboxContainer(daemon, source, podId, podFile, 'hello', ['sh', '-c', 'echo hello from an installed crion']);
+  t.is(created.code, 0, created.stderr);
+  const id = created.stdout.trim();
+  t.is((await crictl(daemon, ['start', id])).code, 0);
+  let logs = '';
+  for (let tries = 0; tries < 50 && !logs.includes('hello'); tries++) {
+    logs = (await crictl(daemon, ['logs', id])).stdout;
+    await sleep(200);
+  }
+  t.is(logs, 'hello from an installed crion\n');
+  t.is((await crictl(daemon, ['rmp', '--force', podId])).code, 0);
+});
