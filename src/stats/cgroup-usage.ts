@@ -61,10 +61,11 @@ async function readCpu({ v1, v2 }: CgroupHierarchies, dir: string): Promise<bigi
   return usec === undefined ? null : usec * 1000n;
 }
 
-async function readMemory({ v1, v2 }: CgroupHierarchies, dir: string): Promise<MemoryUsage | null> {
-  const v1Memory = v1.get('memory');
-  if (v1Memory !== undefined) {
-    const base = path.join(v1Memory, dir);
+async function readMemory(hierarchies: CgroupHierarchies, dir: string): Promise<MemoryUsage | null> {
+  const memory = controllerDir(hierarchies, 'memory', dir);
+  if (memory === null) return null;
+  const base = memory.path;
+  if (memory.version === 1) {
     const [usage, stat, limit] = await Promise.all([
       readOptional(path.join(base, 'memory.usage_in_bytes')),
       readOptional(path.join(base, 'memory.stat')),
@@ -80,8 +81,6 @@ async function readMemory({ v1, v2 }: CgroupHierarchies, dir: string): Promise<M
       mappedFile: 'total_mapped_file',
     });
   }
-  if (v2 === null || !v2.controllers.has('memory')) return null;
-  const base = path.join(v2.mountPoint, dir);
   const [usage, stat, limit] = await Promise.all([
     readOptional(path.join(base, 'memory.current')),
     readOptional(path.join(base, 'memory.stat')),
@@ -118,11 +117,9 @@ function memoryUsage(
   };
 }
 
-async function readProcesses({ v1, v2 }: CgroupHierarchies, dir: string): Promise<bigint | null> {
-  const pids = v1.get('pids');
-  if (pids !== undefined) return parseCounter(await readOptional(path.join(pids, dir, 'pids.current')));
-  if (v2 === null || !v2.controllers.has('pids')) return null;
-  return parseCounter(await readOptional(path.join(v2.mountPoint, dir, 'pids.current')));
+async function readProcesses(hierarchies: CgroupHierarchies, dir: string): Promise<bigint | null> {
+  const pids = controllerDir(hierarchies, 'pids', dir);
+  return pids === null ? null : parseCounter(await readOptional(path.join(pids.path, 'pids.current')));
 }
 
 /**
