@@ -2,6 +2,7 @@ import { statfs } from 'node:fs/promises';
 import { Limiter } from '../concurrency/limiter.js';
 import type { ContainerRecord } from '../container/container-manager.js';
 import type { Logger } from '../log/logger.js';
+import { guardedRead } from './guarded-read.js';
 import type { SandboxRecord } from '../sandbox/sandbox-manager.js';
 import { DeviceNames, readBlockIo, type DeviceIo } from './block-io.js';
 import { readCgroupDetail, type CgroupDetail } from './cgroup-detail.js';
@@ -161,13 +162,8 @@ export class PodMetricsCollector {
     return Promise.all(devices.map(async (entry) => ({ ...entry, device: await this.deviceNames.of(entry.major, entry.minor) })));
   }
 
-  private async guarded<T>(id: string, part: string, read: () => Promise<T | null>): Promise<T | null> {
-    try {
-      return await read();
-    } catch (error) {
-      this.deps.log.warn({ id, err: error }, `metrics: could not read the ${part}`);
-      return null;
-    }
+  private guarded<T>(id: string, part: string, read: () => Promise<T>): Promise<T | null> {
+    return guardedRead(this.deps.log, 'metrics', id, part, read);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { ContainerRecord } from '../container/container-manager.js';
 import { NotFoundError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { guardedRead } from './guarded-read.js';
 import { cgroupDirOf, podCgroupDir } from '../oci/index.js';
 import type { CgroupDriver } from '../runtime/cgroup-driver.js';
 import type { SandboxRecord } from '../sandbox/sandbox-manager.js';
@@ -267,13 +268,8 @@ export class StatsCollector {
   }
 
   /** One container's unreadable cgroup or layer must not fail the kubelet's whole list: it is logged and left out. */
-  private async guarded<T>(id: string, part: string, read: () => Promise<T>): Promise<T | null> {
-    try {
-      return await read();
-    } catch (error) {
-      this.deps.log.warn({ id, err: error }, `stats: could not read the ${part}`);
-      return null;
-    }
+  private guarded<T>(id: string, part: string, read: () => Promise<T>): Promise<T | null> {
+    return guardedRead(this.deps.log, 'stats', id, part, read);
   }
 
   /** Per-object memory (CPU samples, cgroup paths, layer sizes) goes with the object. */
