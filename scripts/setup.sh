@@ -19,12 +19,15 @@ die() {
 # zstd builds zstd test layers; attr gives the TypeScript unpacker setfattr (Node has no
 # xattr API); openssl signs the test registry's tokens; containerd is the benchmark's peer;
 # iproute2's ip shows the native tests what a pod's network namespace holds; curl, xz-utils and
-# the -dev, protobuf and libnftables packages build CRIU for checkpoint and restore (scripts/criu.sh).
+# the -dev, protobuf and libnftables packages build CRIU for checkpoint and restore (scripts/criu.sh);
+# systemd gives systemd-analyze, which checks the unit `crion install-service` writes, and
+# python3-prometheus-client is the Prometheus text-format parser the metrics tests read the endpoint with.
 packages=(
   runc containernetworking-plugins docker-registry busybox-static iptables containerd
   ca-certificates pkg-config build-essential zstd attr openssl iproute2
   curl xz-utils libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev
   libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler python3-protobuf uuid-dev
+  systemd python3-prometheus-client
 )
 
 missing=()

@@ -12,8 +12,8 @@ import { repoRoot } from '../helpers/repo.js';
 
 /**
  * crion as an operator installs it: the two tarballs `npm pack` makes (crion,
- * and crion-linux-x64-gnu with the addon and crion-monitor) installed with
- * `npm i -g` into a fresh prefix, from a directory with no checkout, on a PATH
+ * and @crion/linux-x64-gnu with the addon and crion-monitor, which crion names
+ * in its optionalDependencies) installed with `npm i -g` into a fresh prefix, from a directory with no checkout, on a PATH
  * with no compiler or Rust; the installed `crion` then runs a pod.
  */
 

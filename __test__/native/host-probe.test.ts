@@ -153,15 +153,15 @@ test('without the override and with no platform package installed, the error lis
 
   const result = await loadInChild(path.join(nativeDir, 'index.js'), {});
   t.deepEqual(result.attempts, [{ candidate: path.join(root, 'npm', 'linux-x64-gnu', 'crion.linux-x64-gnu.node'), failure: 'not found' }]);
-  t.regex(result.message, /install the crion-linux-x64-gnu package beside crion/);
+  t.regex(result.message, /install the @crion\/linux-x64-gnu package beside crion/);
 });
 
-test('installed as npm -g leaves them, crion beside crion-linux-x64-gnu, the daemon finds the addon and crion-monitor in the platform package', async (t) => {
-  // <prefix>/lib/node_modules/{crion,crion-linux-x64-gnu}, with no npm/ folder in crion's own package.
+test('installed as npm -g leaves them, crion beside @crion/linux-x64-gnu, the daemon finds the addon and crion-monitor in the platform package', async (t) => {
+  // <prefix>/lib/node_modules/{crion,@crion/linux-x64-gnu}, with no npm/ folder in crion's own package.
   const prefix = await mkdtemp(path.join(os.tmpdir(), 'crion-prefix-'));
   t.teardown(() => rm(prefix, { recursive: true, force: true }));
   const root = path.join(prefix, 'lib', 'node_modules', 'crion');
-  const platform = path.join(prefix, 'lib', 'node_modules', 'crion-linux-x64-gnu');
+  const platform = path.join(prefix, 'lib', 'node_modules', '@crion', 'linux-x64-gnu');
   await mkdir(root, { recursive: true });
   await writeFile(path.join(root, 'package.json'), JSON.stringify({ name: 'crion', type: 'module' }));
   await cp(fileURLToPath(new URL('../../src/', import.meta.url)), path.join(root, 'dist', 'src'), { recursive: true, filter: (source) => !source.endsWith('.map') });

@@ -22,5 +22,5 @@ export function monitorBinary(root?: string): string {
       // Try the next place.
     }
   }
-  throw new Error(`crion-monitor not found or not executable; looked at: ${candidates.join(', ')} (run npm run build:native, or install crion-linux-x64-gnu)`);
+  throw new Error(`crion-monitor not found or not executable; looked at: ${candidates.join(', ')} (run npm run build:native, or install @crion/linux-x64-gnu)`);
 }
