@@ -36,7 +36,8 @@ import { OciRuntime } from './container/oci-runtime.js';
 import { checkPodSpecValues, containerLimits, LIMIT_CONTROLLERS } from './oci/index.js';
 import { containerRpcs } from './cri/container-rpcs.js';
 import { containerEventRpcs } from './cri/container-events-rpc.js';
-import { ContainerEvents } from './events/container-events.js';
+import { ContainerEvents, lifecycleFanOut } from './events/container-events.js';
+import { LifecycleLog } from './events/lifecycle-log.js';
 import { checkpointRpcs } from './cri/checkpoint-rpcs.js';
 import { Criu } from './checkpoint/criu.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
@@ -160,6 +161,11 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     queueSize: config.events.subscriberQueueSize,
     log: log.child({ component: 'container-events' }),
   });
+  // Every transition goes to the event stream and to the operator's log; the stores are read once the managers exist.
+  const lifecycle = lifecycleFanOut(
+    containerEvents,
+    new LifecycleLog({ sandbox: (sandboxId) => sandboxes.get(sandboxId), container: (containerId) => containers.find(containerId), log }),
+  );
 
   // Bound late too: a plugin is synchronized with the pods and containers only once it connects, after the start.
   const nriPlugins = config.nri.enable
@@ -199,7 +205,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
         cgroupDriver,
       ),
     checkResources: (resources) => void containerLimits(resources, host),
-    events: containerEvents,
+    events: lifecycle,
     nri,
     log,
   });
@@ -240,7 +246,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     containerHost: nativeContainerHost,
     memoryInUse: async (containerId) => (await stats.container(containerId)).memory?.workingSetBytes ?? null,
     criu,
-    events: containerEvents,
+    events: lifecycle,
     nri,
     log,
   });

@@ -394,7 +394,7 @@ test('a RunPodSandbox the caller gave up on is finished and handed to the retry,
     );
   };
   t.is((await call(first, 300)).code, grpc.status.DEADLINE_EXCEEDED);
-  await first.waitForLog((line) => line.msg === 'pod sandbox ready', 30_000);
+  await first.waitForLog((line) => line.msg === 'pod started', 30_000);
   // Killed on the line itself: the pod's record, saved before it, must already hand the pod to the retry.
   first.signal('SIGKILL');
   await first.waitExit();

@@ -9,6 +9,7 @@ import { ContainerEvents, SlowSubscriberError, type ContainerEvent, type Subscri
 import type { ContainerEventResponse } from '../../src/generated/runtime/v1/ContainerEventResponse.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { SandboxRecord } from '../../src/sandbox/sandbox-manager.js';
+import { containerRecord } from '../helpers/container-fixtures.js';
 import { sandboxRecord } from '../helpers/sandbox-fixtures.js';
 
 /**
@@ -23,29 +24,7 @@ function sandbox(id: string, state: SandboxRecord['state'] = 'SANDBOX_READY'): S
 }
 
 function container(id: string, sandboxId: string, state: ContainerRecord['state']): ContainerRecord {
-  return {
-    id,
-    sandboxId,
-    metadata: { name: id, attempt: 0 },
-    image: 'busybox',
-    imageId: 'sha256:1',
-    imageRef: 'sha256:1',
-    config: { labels: {}, annotations: {}, mounts: [], linux: null } as unknown as ContainerRecord['config'],
-    state,
-    createdAt: '1',
-    startedAt: '0',
-    finishedAt: '0',
-    exitCode: 0,
-    reason: '',
-    message: '',
-    pid: 0,
-    monitorPid: 0,
-    logPath: '',
-    runtimeHandler: 'runc',
-    stopSignal: 'TERM',
-    infra: false,
-    user: { uid: 0, gid: 0, supplementalGroups: [] },
-  };
+  return containerRecord(id, sandboxId, { state });
 }
 
 /** A publisher over a mutable world of one or more pods, with a clock that stands still unless a test moves it. */

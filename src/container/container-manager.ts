@@ -107,8 +107,8 @@ export class ContainerManager {
       ...deps,
       // An exit is a stop to NRI plugins, whether or not a StopContainer asked for it.
       events: {
-        publish: (type, containerId, sandboxId, removedSandbox) => {
-          deps.events.publish(type, containerId, sandboxId, removedSandbox);
+        publish: (type, containerId, sandboxId, removedSandbox, removedContainer) => {
+          deps.events.publish(type, containerId, sandboxId, removedSandbox, removedContainer);
           if (type === 'CONTAINER_STOPPED_EVENT') void this.tellStopped(containerId);
         },
       },
@@ -207,7 +207,6 @@ export class ContainerManager {
     cleanup: CleanupStack,
     callerGaveUp: () => boolean,
   ): Promise<ContainerRecord> {
-    const { imageName } = checked;
     const limits = containerLimits(config.linux?.resources ?? null, this.deps.host);
     const targetPidNamespace = this.targetPidNamespace(config);
     const launched = await launchAppContainer(this.deps, { sandbox, config, ...checked, targetPidNamespace, limits }, cleanup);
@@ -223,7 +222,6 @@ export class ContainerManager {
     this.layerHolds.set(record.id, release);
     this.deps.events.publish('CONTAINER_CREATED_EVENT', record.id, sandbox.id);
     this.logDroppedLimits(record.id, limits);
-    this.deps.log.info({ containerId: record.id, podSandboxId: sandbox.id, name: record.metadata.name, image: imageName }, 'container created');
     return record;
   }
 
@@ -380,7 +378,7 @@ export class ContainerManager {
     await this.deps.runtimes(container.runtimeHandler).delete(container.id);
     await removeRuntimeDir(this.deps.containerHost, path.join(this.deps.runtimeDir, container.id));
     await this.deps.records.remove(container.id);
-    if (!container.infra) this.deps.events.publish('CONTAINER_DELETED_EVENT', container.id, container.sandboxId);
+    if (!container.infra) this.deps.events.publish('CONTAINER_DELETED_EVENT', container.id, container.sandboxId, undefined, container);
     const sandbox = this.deps.sandboxes.get(container.sandboxId);
     if (!container.infra && sandbox) await this.deps.nri.removeContainer(sandbox, container);
     this.exits.forget(container.id);

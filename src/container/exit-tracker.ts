@@ -1,6 +1,5 @@
 import path from 'node:path';
 import type { LifecycleEvents } from '../events/container-events.js';
-import type { Logger } from '../log/logger.js';
 import type { RecordStore } from '../state/record-store.js';
 import { unixNanos } from '../unix-nanos.js';
 import type { ContainerHost } from './container-host.js';
@@ -23,7 +22,6 @@ export interface ExitTrackerDeps {
   readonly infraExited: (sandboxId: string, containerId: string) => Promise<void>;
   /** Told of an app container's exit once it is recorded; an infra container's is its pod's, which infraExited tells. */
   readonly events: LifecycleEvents;
-  readonly log: Logger;
 }
 
 export class ExitTracker {
@@ -79,7 +77,6 @@ export class ExitTracker {
       reason,
       message: startFailure ?? (status ? '' : 'the container monitor died without recording an exit status'),
     });
-    this.deps.log.info({ containerId: id, exitCode: status?.exitCode ?? null, reason }, 'container exited');
     if (container.infra) await this.deps.infraExited(container.sandboxId, id);
     else this.deps.events.publish('CONTAINER_STOPPED_EVENT', id, container.sandboxId);
   }

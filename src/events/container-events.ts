@@ -33,14 +33,19 @@ export interface ContainerEvent {
 /** What the lifecycle code sees of the publisher. */
 export interface LifecycleEvents {
   /**
-   * Called right after a transition is recorded. `removedSandbox` is the pod's last record when the transition is
-   * the pod's removal, which the store no longer has.
+   * Called right after a transition is recorded. `removedSandbox` and `removedContainer` are the last records of
+   * what a removal took from the store.
    */
-  publish(type: ContainerEventType, containerId: string, sandboxId: string, removedSandbox?: SandboxRecord): void;
+  publish(type: ContainerEventType, containerId: string, sandboxId: string, removedSandbox?: SandboxRecord, removedContainer?: ContainerRecord): void;
 }
 
 /** Lifecycle code built without a publisher (unit tests, tools) tells nobody. */
 export const NO_LIFECYCLE_EVENTS: LifecycleEvents = { publish: () => undefined };
+
+/** Every transition told to each listener in turn: the event stream, the operator's log. */
+export function lifecycleFanOut(...listeners: readonly LifecycleEvents[]): LifecycleEvents {
+  return { publish: (...transition) => listeners.forEach((listener) => listener.publish(...transition)) };
+}
 
 /** A subscriber whose queue filled up: it reads slower than the node changes. */
 export class SlowSubscriberError extends ResourceExhaustedError {}

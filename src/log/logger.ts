@@ -1,5 +1,5 @@
-import { pino, type Logger, type LevelWithSilent } from 'pino';
-import pretty from 'pino-pretty';
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import { formatTextLine, stderrIsJournal } from './text-format.js';
 
 export type { Logger } from 'pino';
 
@@ -11,6 +11,8 @@ export interface LoggerOptions {
   format: LogFormat;
   /** Where lines go; standard error unless a test captures them. */
   destination?: NodeJS.WritableStream;
+  /** Text lines in the journal's layout; by default, when standard error is the journal. */
+  journal?: boolean;
 }
 
 /**
@@ -47,7 +49,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const destination = options.destination ?? process.stderr;
   const stream =
     options.format === 'text'
-      ? pretty({ destination, colorize: false, translateTime: 'SYS:standard', ignore: 'pid,hostname', sync: true })
+      ? textStream(destination, { journal: options.journal ?? (options.destination === undefined && stderrIsJournal()) })
       : destination;
   return pino(
     {
@@ -59,4 +61,9 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     stream,
   );
+}
+
+/** pino hands its destination one JSON line per record; the text format rewrites each as it passes. */
+function textStream(destination: NodeJS.WritableStream, layout: { journal: boolean }): DestinationStream {
+  return { write: (line) => void destination.write(formatTextLine(JSON.parse(line) as Record<string, unknown>, layout)) };
 }

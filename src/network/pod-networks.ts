@@ -126,7 +126,10 @@ export class PodNetworks {
     }
     await writeAttachment(request.cacheFile, { network, runtime, result });
     const ips = resultIps(result);
-    this.settings.log.info({ podSandboxId: request.sandboxId, network: network.name, ips }, 'pod network attached');
+    this.settings.log.info(
+      { pod: request.name, namespace: request.namespace, podSandboxId: request.sandboxId, network: network.name, ips },
+      'pod network attached',
+    );
     return ips;
   }
 
@@ -141,7 +144,8 @@ export class PodNetworks {
     await deleteNetwork(cached.network, cached.runtime, this.settings.pluginDirs(), cached.result);
     await this.hostPorts.release(cached.runtime.containerId);
     await rm(cacheFile, { force: true });
-    this.settings.log.info({ podSandboxId: cached.runtime.containerId, network: cached.network.name }, 'pod network detached');
+    const { K8S_POD_NAME: pod, K8S_POD_NAMESPACE: namespace } = cached.runtime.args;
+    this.settings.log.info({ pod, namespace, podSandboxId: cached.runtime.containerId, network: cached.network.name }, 'pod network detached');
   }
 
   /**

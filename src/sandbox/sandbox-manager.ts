@@ -180,7 +180,6 @@ export class SandboxManager {
 
   private async create(request: SandboxRequest, cleanup: CleanupStack, callerGaveUp: () => boolean): Promise<SandboxRecord> {
     const id = randomBytes(32).toString('hex');
-    const log = this.deps.log.child({ podSandboxId: id });
     const runtimeDir = path.join(this.deps.runtimeDir, id);
     await mkdir(runtimeDir, { recursive: true, mode: 0o711 });
     cleanup.push('remove the pod runtime directory', () => rm(runtimeDir, { recursive: true, force: true }));
@@ -251,7 +250,6 @@ export class SandboxManager {
     // Only a whole pod is announced: a create that fails part way was never there for the kubelet.
     this.deps.events.publish('CONTAINER_CREATED_EVENT', id, id);
     this.deps.events.publish('CONTAINER_STARTED_EVENT', id, id);
-    log.info({ name: reservedName(request.metadata), hostNetwork, infraContainerId: ready.infraContainerId }, 'pod sandbox ready');
     return ready;
   }
 
