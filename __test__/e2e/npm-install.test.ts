@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +18,12 @@ import { repoRoot } from '../helpers/repo.js';
  */
 
 const source = sharedImageSource(test);
+
+const exists = (file: string) =>
+  access(file).then(
+    () => true,
+    () => false,
+  );
 
 /** What a build needs and an installed crion must not: compilers, linkers, Rust, Go. */
 const BUILD_TOOLS = /^(gcc|g\+\+|cc|c\+\+|cpp|c89|c99|ld(\..*)?|as|x86_64-linux-gnu-.*|clang.*|rustc|cargo|rustup|go|gofmt|make)$/;
@@ -54,6 +60,8 @@ test('the packed tarballs install with npm -g into a clean prefix, and the insta
   const elsewhere = path.join(dir, 'elsewhere');
   await mkdir(elsewhere);
   const prefix = path.join(dir, 'prefix');
+  const { version: crionVersion } = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+  t.deepEqual((await readdir(tarballs)).sort(), [`crion-${crionVersion}.tgz`, `crion-linux-x64-gnu-${crionVersion}.tgz`]);
   const files = (await readdir(tarballs)).map((name) => path.join(tarballs, name));
   const installed = await run('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', ...files], {
     cwd: elsewhere,
@@ -61,9 +69,19 @@ test('the packed tarballs install with npm -g into a clean prefix, and the insta
     timeoutMs: 300_000,
   });
   t.is(installed.code, 0, installed.stderr);
+  const modules = path.join(prefix, 'lib', 'node_modules');
+  const installedManifest = JSON.parse(await readFile(path.join(modules, 'crion', 'package.json'), 'utf8')) as { optionalDependencies?: object };
+  t.deepEqual(installedManifest.optionalDependencies, { '@crion/linux-x64-gnu': crionVersion });
+  t.deepEqual((await readdir(path.join(modules, '@crion', 'linux-x64-gnu'))).sort(), [
+    'README.md',
+    'crion-monitor',
+    'crion.linux-x64-gnu.node',
+    'package.json',
+  ]);
+  t.false(await exists(path.join(modules, 'crion', 'src')), 'the TypeScript sources are not shipped: the build is');
   const crion = path.join(prefix, 'bin', 'crion');
   const version = await run(crion, ['--version'], { cwd: elsewhere, env });
-  t.is(version.stdout.trim(), (JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version);
+  t.is(version.stdout.trim(), crionVersion);
 
   const daemon = await startDaemon(t, { config: source.daemonConfig(), launcher: { command: [crion], env, cwd: elsewhere } });
   const versionReply = await crictl(daemon, ['version']);
