@@ -366,6 +366,20 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
     const attempts = await node().containersOf(podName('crashloop'));
     const newest = attempts[attempts.length - 1]!;
     t.true(newest.metadata.attempt >= 3, JSON.stringify(attempts.map((c) => c.metadata)));
+    if (runtimeName === 'crion') {
+      // The operator's log names each exit by the kubelet's pod name and namespace, attempt by attempt.
+      const exits = node()
+        .runtime.output()
+        .split('\n')
+        .filter((line) => line.includes('"msg":"container exited"') && line.includes(`"pod":"${podName('crashloop')}"`))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      t.true(exits.length >= 3, `${exits.length} exits logged`);
+      t.like(exits[0], { level: 'info', namespace: NAMESPACE, container: 'app', attempt: 0, exitCode: 3, reason: 'Error' });
+      t.deepEqual(
+        exits.slice(0, 3).map((exit) => exit.attempt),
+        [0, 1, 2],
+      );
+    }
     let inspected = 0;
     for (const attempt of attempts.filter((c) => c.state === 'CONTAINER_EXITED')) {
       const result = await node().run(['inspect', attempt.id]);
