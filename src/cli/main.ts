@@ -5,6 +5,7 @@ import { addConfigOptions, configSourcesFrom, loadConfig, overridesFrom, renderC
 import { runDaemon } from '../daemon.js';
 import { defaultNetworkFor, initDefaultNetwork } from '../network/default-network.js';
 import { addImageCommands, ENDPOINT_ENV } from './image-commands.js';
+import { addServiceCommands } from './service-commands.js';
 import { packageRoot, packageVersion } from '../package-info.js';
 
 /**
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   });
 
   addImageCommands(program);
+  addServiceCommands(program);
 
   const network = program.command('network').description('CNI pod networking');
   addConfigOptions(

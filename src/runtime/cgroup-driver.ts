@@ -13,13 +13,14 @@ const SYSTEMD_RUNNING_MARKER = '/run/systemd/system';
  */
 export async function resolveCgroupDriver(
   setting: CgroupDriverSetting,
-  systemdRunning: () => Promise<boolean> = defaultSystemdRunning,
+  isSystemdRunning: () => Promise<boolean> = systemdRunning,
 ): Promise<CgroupDriver> {
   if (setting !== 'auto') return setting;
-  return (await systemdRunning()) ? 'systemd' : 'cgroupfs';
+  return (await isSystemdRunning()) ? 'systemd' : 'cgroupfs';
 }
 
-async function defaultSystemdRunning(): Promise<boolean> {
+/** Also whether systemctl has a systemd to talk to. */
+export async function systemdRunning(): Promise<boolean> {
   try {
     await access(SYSTEMD_RUNNING_MARKER);
     return true;
