@@ -98,4 +98,16 @@ test('the packed tarballs install with npm -g into a clean prefix, and the insta
   }
   t.is(logs, 'hello from an installed crion\n');
   t.is((await crictl(daemon, ['rmp', '--force', podId])).code, 0);
+  // The unit an installed crion writes runs that install, by absolute path, and systemd accepts it.
+  const service = path.join(dir, 'service');
+  const installedService = await run(
+    crion,
+    ['install-service', '--unit-dir', service, '--config', path.join(service, 'crion.conf'), '--config-dir', path.join(service, 'crion.conf.d')],
+    { cwd: elsewhere, env },
+  );
+  t.is(installedService.code, 0, installedService.stderr);
+  const unit = await readFile(path.join(service, 'crion.service'), 'utf8');
+  t.true(unit.includes(`\nExecStart=${process.execPath} ${path.join(modules, 'crion', 'bin', 'crion.js')} daemon `), unit);
+  const verified = await run('systemd-analyze', ['verify', path.join(service, 'crion.service')], { timeoutMs: 30_000 });
+  t.deepEqual([verified.code, verified.stdout, verified.stderr], [0, '', '']);
 });
