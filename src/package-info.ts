@@ -25,3 +25,12 @@ function findPackageRoot(start: string): string {
     }
   }
 }
+
+/**
+ * The cri-api release the vendored CRI proto comes from ("k8s.io/cri-api v0.37.2"), as
+ * `scripts/update-cri-proto.sh` records it; proto/VERSION also names the NRI proto's release on a line of its own.
+ */
+export function criApiVersion(): string {
+  const lines = readFileSync(path.join(packageRoot, 'proto/VERSION'), 'utf8').split('\n');
+  return lines.find((line) => line.startsWith('k8s.io/cri-api ')) ?? lines[0]!.trim();
+}

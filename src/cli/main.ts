@@ -1,12 +1,10 @@
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { addConfigOptions, configSourcesFrom, loadConfig, overridesFrom, renderConfig } from '../config/index.js';
 import { runDaemon } from '../daemon.js';
 import { defaultNetworkFor, initDefaultNetwork } from '../network/default-network.js';
 import { addImageCommands, ENDPOINT_ENV } from './image-commands.js';
 import { addServiceCommands } from './service-commands.js';
-import { packageRoot, packageVersion } from '../package-info.js';
+import { criApiVersion, packageVersion } from '../package-info.js';
 
 /**
  * Every failure the operator can fix (a bad config key, a socket in use, a
@@ -17,10 +15,6 @@ function fail(error: unknown): never {
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`crion: ${message}\n`);
   process.exit(1);
-}
-
-function criApiVersion(): string {
-  return readFileSync(path.join(packageRoot, 'proto/VERSION'), 'utf8').trim();
 }
 
 export function buildProgram(): Command {
