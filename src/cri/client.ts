@@ -2,18 +2,23 @@ import * as grpc from '@grpc/grpc-js';
 import { loadCriPackage } from './proto.js';
 import { connectError, socketPathOf } from './unix-socket.js';
 import type { Image__Output } from '../generated/runtime/v1/Image.js';
+import type { ImageFsInfoResponse__Output } from '../generated/runtime/v1/ImageFsInfoResponse.js';
 import type { ImageStatusResponse__Output } from '../generated/runtime/v1/ImageStatusResponse.js';
 import type { ImageServiceClient } from '../generated/runtime/v1/ImageService.js';
+import type { ListContainersResponse__Output } from '../generated/runtime/v1/ListContainersResponse.js';
 import type { ListImagesResponse__Output } from '../generated/runtime/v1/ListImagesResponse.js';
+import type { ListPodSandboxResponse__Output } from '../generated/runtime/v1/ListPodSandboxResponse.js';
 import type { PullImageResponse__Output } from '../generated/runtime/v1/PullImageResponse.js';
 import type { RemoveImageResponse__Output } from '../generated/runtime/v1/RemoveImageResponse.js';
+import type { RuntimeServiceClient } from '../generated/runtime/v1/RuntimeService.js';
+import type { StatusResponse__Output } from '../generated/runtime/v1/StatusResponse.js';
 
 /**
- * A small CRI ImageService client for crion's own CLI: the operator commands
- * talk to the running daemon exactly as the kubelet does.
+ * Small CRI clients for crion's own CLI: the operator commands talk to the
+ * running daemon exactly as the kubelet does.
  *
  * As crictl does (its client validates the connection before the first
- * call), it connects before calling, so a failure is blamed on the right
+ * call), they connect before calling, so a failure is blamed on the right
  * party: one to connect is "cannot reach the daemon", and every status after
  * that is the daemon's answer, even UNAVAILABLE, which the daemon itself
  * sends when a registry cannot be reached.
@@ -26,13 +31,8 @@ export class CriImageClient {
 
   /** `endpoint` is a `unix://` URL as `unixEndpoint` gives it. Throws DaemonUnreachableError. */
   static async connect(endpoint: string, timeoutMs = CONNECT_TIMEOUT_MS): Promise<CriImageClient> {
-    const cri = loadCriPackage();
-    const client = new cri.ImageService(endpoint, grpc.credentials.createInsecure());
-    const outcome = await firstConnection(client.getChannel(), Date.now() + timeoutMs);
-    if (outcome !== 'ready') {
-      client.close();
-      throw new DaemonUnreachableError(endpoint, await whyUnreachable(socketPathOf(endpoint), outcome, timeoutMs));
-    }
+    const client = new (loadCriPackage().ImageService)(endpoint, grpc.credentials.createInsecure());
+    await connected(client, endpoint, timeoutMs);
     return new CriImageClient(client, endpoint);
   }
 
@@ -61,18 +61,69 @@ export class CriImageClient {
     await this.call<RemoveImageResponse__Output>(`removal of ${image}`, (done) => this.client.RemoveImage({ image: { image } }, done));
   }
 
-  private call<Response>(operation: string, invoke: (done: grpc.requestCallback<Response>) => void): Promise<Response> {
-    return new Promise((resolve, reject) => invoke((error, response) => (error ? reject(this.failure(operation, error)) : resolve(response!))));
+  async fsInfo(): Promise<ImageFsInfoResponse__Output> {
+    return this.call<ImageFsInfoResponse__Output>('image filesystem info', (done) => this.client.ImageFsInfo({}, done));
   }
 
-  /**
-   * Connected means the daemon was reached, so whatever status comes back is
-   * reported as its answer; a call cut off by the daemon dying says so in
-   * grpc-js's details ("Connection dropped").
-   */
-  private failure(operation: string, error: grpc.ServiceError): DaemonCallError {
-    return new DaemonCallError(this.endpoint, operation, grpc.status[error.code], error.details, { cause: error });
+  private call<Response>(operation: string, invoke: (done: grpc.requestCallback<Response>) => void): Promise<Response> {
+    return callDaemon(this.endpoint, operation, invoke);
   }
+}
+
+/** The RuntimeService calls the CLI makes: readiness and what the node runs. */
+export class CriRuntimeClient {
+  private constructor(
+    private readonly client: RuntimeServiceClient,
+    readonly endpoint: string,
+  ) {}
+
+  /** `endpoint` is a `unix://` URL as `unixEndpoint` gives it. Throws DaemonUnreachableError. */
+  static async connect(endpoint: string, timeoutMs = CONNECT_TIMEOUT_MS): Promise<CriRuntimeClient> {
+    const client = new (loadCriPackage().RuntimeService)(endpoint, grpc.credentials.createInsecure());
+    await connected(client, endpoint, timeoutMs);
+    return new CriRuntimeClient(client, endpoint);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  async status(): Promise<StatusResponse__Output> {
+    return this.call<StatusResponse__Output>('status', (done) => this.client.Status({}, done));
+  }
+
+  async listPods(): Promise<ListPodSandboxResponse__Output['items']> {
+    return (await this.call<ListPodSandboxResponse__Output>('listing pods', (done) => this.client.ListPodSandbox({}, done))).items;
+  }
+
+  async listContainers(): Promise<ListContainersResponse__Output['containers']> {
+    return (await this.call<ListContainersResponse__Output>('listing containers', (done) => this.client.ListContainers({}, done))).containers;
+  }
+
+  private call<Response>(operation: string, invoke: (done: grpc.requestCallback<Response>) => void): Promise<Response> {
+    return callDaemon(this.endpoint, operation, invoke);
+  }
+}
+
+/** Waits for the first connection of a new client; closes it and throws DaemonUnreachableError when there is none. */
+async function connected(client: grpc.Client, endpoint: string, timeoutMs: number): Promise<void> {
+  const outcome = await firstConnection(client.getChannel(), Date.now() + timeoutMs);
+  if (outcome === 'ready') return;
+  client.close();
+  throw new DaemonUnreachableError(endpoint, await whyUnreachable(socketPathOf(endpoint), outcome, timeoutMs));
+}
+
+/**
+ * Connected means the daemon was reached, so whatever status comes back is
+ * reported as its answer; a call cut off by the daemon dying says so in
+ * grpc-js's details ("Connection dropped").
+ */
+function callDaemon<Response>(endpoint: string, operation: string, invoke: (done: grpc.requestCallback<Response>) => void): Promise<Response> {
+  return new Promise((resolve, reject) =>
+    invoke((error, response) =>
+      error ? reject(new DaemonCallError(endpoint, operation, grpc.status[error.code], error.details, { cause: error })) : resolve(response!),
+    ),
+  );
 }
 
 /** Long enough for a daemon busy starting pods to accept; short enough that a hung one is reported while the operator waits. */
