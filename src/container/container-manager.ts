@@ -484,9 +484,14 @@ export class ContainerManager {
     return path.join(this.deps.records.dirOf(id), 'upper');
   }
 
+  /** The directory of its OCI bundle, rootfs mount point and monitor state. */
+  bundleOf(id: string): string {
+    return path.join(this.deps.runtimeDir, id);
+  }
+
   /** The OCI spec the container runs with (patched by resource updates); null once its bundle is gone. */
   specOf(id: string): Promise<OciSpec | null> {
-    return readBundleSpec(path.join(this.deps.runtimeDir, id));
+    return readBundleSpec(this.bundleOf(id));
   }
 
   /**

@@ -191,6 +191,12 @@ export class PodNetworks {
     return { ready: true, message: '' };
   }
 
+  /** The network pods join now, for an operator to see; null while the config dir holds none usable. */
+  async describeDefaultNetwork(): Promise<{ readonly name: string; readonly file: string } | null> {
+    const network = await this.defaultNetwork();
+    return network === null ? null : { name: network.name, file: network.file };
+  }
+
   /** Stops watching the config dir and lets go of every host port; pods keep their DNAT rules until DEL. */
   async close(): Promise<void> {
     this.configs.close();
