@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import path from 'node:path';
-import { ProgressServer, progressSocketFor } from './admin/progress-server.js';
+import { AdminServer, adminSocketFor } from './admin/admin-server.js';
+import { adminRoutes } from './admin/admin-routes.js';
 import { imageRpcs } from './cri/image-rpcs.js';
 import { CriServer } from './cri/server.js';
 import { runtimeInfoRpcs } from './cri/runtime-info.js';
@@ -44,6 +45,7 @@ import { InvalidArgumentError, NotFoundError } from './errors.js';
 import { applyPodCidr, defaultNetworkFor, initDefaultNetwork } from './network/default-network.js';
 import { PodNetworks } from './network/pod-networks.js';
 import { HandlerFeatureTable } from './runtime/handler-features.js';
+import { runtimeVersion } from './runtime/handler-version.js';
 import { resolveOciHandlers } from './runtime/oci-handlers.js';
 import { resolveCgroupDriver } from './runtime/cgroup-driver.js';
 import { nativeSandboxHost } from './sandbox/sandbox-host.js';
@@ -308,11 +310,32 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     },
     image: imageRpcs({ images, puller }),
   });
-  const progressServer = await ProgressServer.start(progressSocketFor(config.listen), pullProgress);
+  const adminServer = await AdminServer.start(
+    adminSocketFor(config.listen),
+    adminRoutes({
+      pulls: pullProgress,
+      info: {
+        config: () => config,
+        hostProbe,
+        cgroupDriver,
+        handlers,
+        runtimeVersion,
+        defaultNetwork: () => networks.describeDefaultNetwork(),
+        networkReadiness: () => networks.readiness(),
+      },
+      containers: {
+        list: () => containers.list(null),
+        bundleOf: (id) => containers.bundleOf(id),
+        specOf: (id) => containers.specOf(id),
+        pod: (id) => sandboxes.get(id),
+      },
+      pods: { list: () => sandboxes.list(null), containersOf: (id) => containers.listOf(id) },
+    }),
+  );
   log.info(
     {
       listen: config.listen,
-      progress: progressServer.socketPath,
+      admin: adminServer.socketPath,
       streaming: streamServer.baseUrl,
       root: config.root,
       state: config.state,
@@ -327,7 +350,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   process.once(signal, () => process.exit(1));
   // Event streams never end by themselves; ended here, they close with OK instead of holding the shutdown's grace period.
   containerEvents.close();
-  const [outcome] = await Promise.all([server.shutdown(SHUTDOWN_GRACE_MS), progressServer.close(), streamServer.close()]);
+  const [outcome] = await Promise.all([server.shutdown(SHUTDOWN_GRACE_MS), adminServer.close(), streamServer.close()]);
   await networks.close();
   await nriPlugins?.close();
   for (const claim of claims) claim.release();

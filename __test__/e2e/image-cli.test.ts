@@ -9,7 +9,7 @@ import { startRegistry } from '../helpers/registry.js';
 import { crionBin } from '../helpers/repo.js';
 import { publishTestImages } from '../helpers/test-images.js';
 
-/** `crion pull`, `crion images`, `crion rmi` against a running daemon, and the progress side channel they use. */
+/** `crion pull`, `crion images`, `crion rmi` against a running daemon, and the admin socket's pull board they use. */
 
 async function setUp(t: Parameters<typeof startDaemon>[0]) {
   const registry = await startRegistry(t);
@@ -90,10 +90,10 @@ test('CRION_ENDPOINT names the daemon when --listen is not given, and --listen w
   t.is(envUsed.stderr, 'crion: cannot reach the crion daemon at unix:///nonexistent/crion.sock: no socket there (ENOENT); is the daemon running?\n');
 });
 
-test('the progress socket serves the board as JSON', async (t) => {
+test('the admin socket serves the pull board as JSON', async (t) => {
   const { images, daemon, crion } = await setUp(t);
   t.is((await crion('pull', images.busybox.reference)).code, 0);
-  const progressSocket = path.join(path.dirname(daemon.socketPath), 'crion-progress.sock');
+  const progressSocket = path.join(path.dirname(daemon.socketPath), 'crion-admin.sock');
   const body = await new Promise<string>((resolve, reject) => {
     const call = request({ socketPath: progressSocket, path: '/v1/pulls' }, (response) => {
       let text = '';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { progressSocketFor } from '../admin/progress-server.js';
-import { watchPulls } from '../admin/progress-client.js';
+import { adminSocketFor } from '../admin/admin-server.js';
+import { watchPulls } from '../admin/admin-client.js';
 import { configSourcesFrom, loadConfig } from '../config/index.js';
 import { CriImageClient } from '../cri/client.js';
 import { unixEndpoint } from '../cri/unix-socket.js';
@@ -61,7 +61,7 @@ export function addImageCommands(program: Command): void {
         const view = createPullView(process.stderr);
         let followed: number | null = null;
         // The board may still show earlier pulls of this name; follow the one that is running (ours, or one ours joined).
-        const watcher = watchPulls(progressSocketFor(listen), (pull: PullProgress) => {
+        const watcher = watchPulls(adminSocketFor(listen), (pull: PullProgress) => {
           if (followed === null && pull.image === image && pull.stage !== 'done' && pull.stage !== 'failed') followed = pull.id;
           if (pull.id === followed) view.update(pull);
         });
