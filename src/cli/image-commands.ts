@@ -16,13 +16,13 @@ import { createPullView, formatBytes } from './pull-view.js';
 
 export const ENDPOINT_ENV = 'CRION_ENDPOINT';
 
-interface EndpointOptions {
+export interface EndpointOptions {
   listen?: string;
   config?: string;
   configDir?: string;
 }
 
-function withEndpointOptions(command: Command): Command {
+export function withEndpointOptions(command: Command): Command {
   return command
     .option('--listen <url>', `the daemon's CRI socket, unix:///path or /path (default: $${ENDPOINT_ENV}, else listen from the config files)`)
     .option('--config <file>', 'config file to read the socket from (default: /etc/crion/crion.conf)')

@@ -4,6 +4,7 @@ import { runDaemon } from '../daemon.js';
 import { defaultNetworkFor, initDefaultNetwork } from '../network/default-network.js';
 import { addImageCommands, ENDPOINT_ENV } from './image-commands.js';
 import { addServiceCommands } from './service-commands.js';
+import { addInspectCommands } from './inspect-commands.js';
 import { criApiVersion, packageVersion } from '../package-info.js';
 
 /**
@@ -24,7 +25,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .addHelpText(
       'after',
-      `\nEnvironment:\n  ${ENDPOINT_ENV}  the daemon socket for pull, images and rmi when --listen is not given (unix:///path or /path)\n`,
+      `\nEnvironment:\n  ${ENDPOINT_ENV}  the daemon socket for pull, images, rmi, status and inspect when --listen is not given (unix:///path or /path)\n`,
     );
 
   addConfigOptions(
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
 
   addImageCommands(program);
   addServiceCommands(program);
+  addInspectCommands(program);
 
   const network = program.command('network').description('CNI pod networking');
   addConfigOptions(
