@@ -61,47 +61,29 @@ export function adminRoutes(sources: AdminSources): (method: string, url: string
     const object = OBJECT_PATH.exec(pathname);
     if (object === null) return errorReply(404, `no such route: ${pathname}`);
     // Not decoded: IDs are hex, so an escaped prefix matches nothing either way.
-    return object[1] === 'containers' ? containerReply(sources.containers, object[2]!) : podReply(sources.pods, object[2]!);
+    const prefix = object[2]!;
+    return object[1] === 'containers'
+      ? objectReply('container', prefix, sources.containers.list(), (record) => containerDocument(sources.containers, record))
+      : objectReply('pod', prefix, sources.pods.list(), (record) => podDocument(sources.pods, record));
   };
 }
 
-async function containerReply(source: ContainerSource, prefix: string): Promise<AdminReply> {
-  const containers = source.list();
+async function objectReply<R extends { readonly id: string }>(
+  kind: 'container' | 'pod',
+  prefix: string,
+  records: readonly R[],
+  document: (record: R) => unknown,
+): Promise<AdminReply> {
   const match = matchIdPrefix(
     prefix,
-    containers.map((container) => container.id),
+    records.map((record) => record.id),
   );
-  if (match.kind === 'none') return errorReply(404, `no container ID starts with "${prefix}"`);
-  if (match.kind === 'ambiguous') return ambiguousReply('container', prefix, match.ids);
-  return jsonReply(
-    200,
-    await containerDocument(
-      source,
-      containers.find((container) => container.id === match.id)!,
-    ),
-  );
-}
-
-function podReply(source: PodSource, prefix: string): AdminReply {
-  const pods = source.list();
-  const match = matchIdPrefix(
-    prefix,
-    pods.map((pod) => pod.id),
-  );
-  if (match.kind === 'none') return errorReply(404, `no pod ID starts with "${prefix}"`);
-  if (match.kind === 'ambiguous') return ambiguousReply('pod', prefix, match.ids);
-  return jsonReply(
-    200,
-    podDocument(
-      source,
-      pods.find((pod) => pod.id === match.id)!,
-    ),
-  );
-}
-
-function ambiguousReply(kind: string, prefix: string, candidates: readonly string[]): AdminReply {
-  const body: AmbiguousIdError = { error: `"${prefix}" starts the IDs of ${candidates.length} ${kind}s`, candidates };
-  return jsonReply(409, body);
+  if (match.kind === 'none') return errorReply(404, `no ${kind} ID starts with "${prefix}"`);
+  if (match.kind === 'ambiguous') {
+    const body: AmbiguousIdError = { error: `"${prefix}" starts the IDs of ${match.ids.length} ${kind}s`, candidates: match.ids };
+    return jsonReply(409, body);
+  }
+  return jsonReply(200, await document(records.find((record) => record.id === match.id)!));
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { adminDocument, adminGet, errorOf, type AdminAnswer } from '../admin/admin-client.js';
 import type { AmbiguousIdError } from '../admin/admin-routes.js';
 import { adminSocketFor } from '../admin/admin-server.js';
@@ -16,10 +16,8 @@ import { formatStatus, gatherStatus } from './status-report.js';
 
 export function addInspectCommands(program: Command): void {
   withEndpointOptions(program.command('status').description('readiness, versions, runtime handlers, network and what the daemon holds'))
-    .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (options: EndpointOptions & { output: string }) => {
-      if (options.output !== 'text' && options.output !== 'json')
-        throw new InvalidArgumentError(`--output: expected text or json, got "${options.output}"`);
+    .addOption(new Option('-o, --output <format>', 'how to print the report').choices(['text', 'json']).default('text'))
+    .action(async (options: EndpointOptions & { output: 'text' | 'json' }) => {
       const listen = await endpointOf(options);
       const runtime = await CriRuntimeClient.connect(listen);
       try {
