@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 /**
  * Live state of the pulls in progress. CRI has no progress API, so the
  * daemon publishes this board on a side channel of its own (see
- * src/admin/progress-server.ts) for `crion pull` and operators to watch.
+ * src/admin/pull-watch.ts, on the admin socket) for `crion pull` and operators to watch.
  */
 
 export type LayerStage = 'waiting' | 'downloading' | 'unpacking' | 'done' | 'present' | 'failed';
