@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { parse as parseToml } from 'smol-toml';
 import { adminRoutes, type AdminReply, type AdminSources } from '../../src/admin/admin-routes.js';
 import type { ContainerDocument } from '../../src/admin/container-document.js';
-import { matchIdPrefix } from '../../src/admin/id-prefix.js';
+import { matchIdPrefix } from '../../src/state/id-prefix.js';
 import type { InfoDocument } from '../../src/admin/info-document.js';
 import type { PodDocument } from '../../src/admin/pod-document.js';
 import { defaultConfig, renderConfig, type CrionConfig } from '../../src/config/index.js';

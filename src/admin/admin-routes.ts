@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { renderConfig } from '../config/index.js';
 import type { PullProgressBoard } from '../image/pull-progress.js';
 import { containerDocument, type ContainerSource } from './container-document.js';
-import { matchIdPrefix } from './id-prefix.js';
+import { matchIdPrefix } from '../state/id-prefix.js';
 import { infoDocument, type InfoSource } from './info-document.js';
 import { podDocument, type PodSource } from './pod-document.js';
 import { streamPullChanges } from './pull-watch.js';

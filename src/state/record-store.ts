@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { replaceFile } from '../fs/atomic-write.js';
 import type { Logger } from '../log/logger.js';
+import { matchIdPrefix } from './id-prefix.js';
 
 /**
  * Records of pods and containers: one directory per object under `dir`,
@@ -54,11 +55,8 @@ export class RecordStore<T extends { readonly id: string }> {
 
   /** By full ID or a prefix that names exactly one record, as crictl users type IDs. */
   find(idOrPrefix: string): T | undefined {
-    if (idOrPrefix === '') return undefined;
-    const exact = this.records.get(idOrPrefix);
-    if (exact) return exact;
-    const matches = this.list().filter((record) => record.id.startsWith(idOrPrefix));
-    return matches.length === 1 ? matches[0] : undefined;
+    const match = matchIdPrefix(idOrPrefix, this.records.keys());
+    return match.kind === 'unique' ? this.records.get(match.id) : undefined;
   }
 
   list(): T[] {
