@@ -97,6 +97,10 @@ test('the packed tarballs install with npm -g into a clean prefix, and the insta
     await sleep(200);
   }
   t.is(logs, 'hello from an installed crion\n');
+  const status = await run(crion, ['status', '--listen', daemon.endpoint], { cwd: elsewhere, env });
+  t.is(status.code, 0, status.stderr);
+  t.regex(status.stdout, /^RuntimeReady: +true$/m);
+  t.regex(status.stdout, /^containers: +1 \(0 running\)$/m);
   t.is((await crictl(daemon, ['rmp', '--force', podId])).code, 0);
   // The unit an installed crion writes runs that install, by absolute path, and systemd accepts it.
   const service = path.join(dir, 'service');
