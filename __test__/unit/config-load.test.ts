@@ -18,6 +18,7 @@ test('no file and no drop-in directory gives the built-in defaults', async (t) =
   t.is(config.image.maxConcurrentDownloads, 6);
   t.deepEqual(config.network.cniPluginDirs, ['/opt/cni/bin', '/usr/lib/cni']);
   t.is(config.streaming.port, 0);
+  t.deepEqual(config.metrics, { enabled: false, address: '127.0.0.1:9090', socket: '' });
 });
 
 test('the config is deeply frozen', (t) => {
@@ -104,6 +105,11 @@ const rejected: ReadonlyArray<readonly [title: string, toml: string, key: string
   ['zero concurrent downloads', '[image]\nmax_concurrent_downloads = 0\n', 'image.max_concurrent_downloads', /from 1 to 64, got 0/],
   ['too many concurrent downloads', '[image]\nmax_concurrent_downloads = 65\n', 'image.max_concurrent_downloads', /from 1 to 64, got 65/],
   ['a host name as the streaming address', '[streaming]\naddress = "localhost"\n', 'streaming.address', /an IPv4 or IPv6 address/],
+  ['a metrics address without a port', '[metrics]\naddress = "127.0.0.1"\n', 'metrics.address', /an IP address and a port/],
+  ['a host name as the metrics address', '[metrics]\naddress = "localhost:9090"\n', 'metrics.address', /an IP address and a port/],
+  ['an IPv6 metrics address without brackets', '[metrics]\naddress = "::1:9090"\n', 'metrics.address', /an IP address and a port/],
+  ['metrics port 0', '[metrics]\naddress = "127.0.0.1:0"\n', 'metrics.address', /an IP address and a port/],
+  ['a relative metrics socket', '[metrics]\nsocket = "metrics.sock"\n', 'metrics.socket', /an absolute path, or "" for none/],
   [
     'a pinned pattern with an inner star',
     '[image]\npinned_images = ["ok", "reg/*/pause"]\n',
@@ -167,10 +173,14 @@ test('a bare socket path as listen is kept as its unix:// URL', async (t) => {
 });
 
 test('IPv6 values are accepted', async (t) => {
-  const sources = await writeConfigFiles(t, '[network]\ndefault_subnet = "fd00:88::/64"\n[streaming]\naddress = "::1"\n');
+  const sources = await writeConfigFiles(
+    t,
+    '[network]\ndefault_subnet = "fd00:88::/64"\n[streaming]\naddress = "::1"\n[metrics]\naddress = "[::1]:9100"\n',
+  );
   const { config } = await loadConfig(sources, []);
   t.is(config.network.defaultSubnet, 'fd00:88::/64');
   t.is(config.streaming.address, '::1');
+  t.is(config.metrics.address, '[::1]:9100');
 });
 
 test("the registry stall timeout and attempts: the client's former constants by default, set by file or flag, bounded", async (t) => {

@@ -8,6 +8,7 @@ import {
   boolean,
   cidr,
   integer,
+  hostPort,
   ipAddress,
   list,
   oneOf,
@@ -32,6 +33,7 @@ export interface CrionConfig {
   readonly streaming: StreamingConfig;
   readonly events: EventsConfig;
   readonly nri: NriConfig;
+  readonly metrics: MetricsConfig;
 }
 
 export interface LogConfig {
@@ -102,6 +104,12 @@ export interface EventsConfig {
 export interface NriConfig {
   readonly enable: boolean;
   readonly socketPath: string;
+}
+
+export interface MetricsConfig {
+  readonly enabled: boolean;
+  readonly address: string;
+  readonly socket: string;
 }
 
 export const DEFAULT_CONFIG_FILE = '/etc/crion/crion.conf';
@@ -264,6 +272,19 @@ export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
     ),
     socketPath: setting(absolutePath, '/var/run/nri/nri.sock', 'The unix socket NRI plugins connect to.'),
   }),
+  metrics: section(
+    'Prometheus metrics of the daemon itself (RPC latencies and errors, pulls, exits, streams, its own CPU and memory) at GET /metrics.',
+    {
+      // Off unless asked for, as CRI-O: an open TCP port is the operator's choice.
+      enabled: setting(boolean, false, 'Serve the metrics on address, and on socket when set.'),
+      address: setting(
+        hostPort,
+        '127.0.0.1:9090',
+        'TCP address of the metrics endpoint; "0.0.0.0:9090" serves every interface. A port in use fails the start.',
+      ),
+      socket: setting(absolutePathOrEmpty, '', 'A unix socket (mode 0660) to serve the metrics on as well; "" for none.'),
+    },
+  ),
 };
 
 export const CONFIG_INDEX = indexSchema(

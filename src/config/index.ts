@@ -29,6 +29,7 @@ export type {
   EventsConfig,
   ImageConfig,
   LogConfig,
+  MetricsConfig,
   NetworkConfig,
   RuntimeConfig,
   RuntimeHandler,

@@ -81,6 +81,13 @@ export const absolutePathOrEmpty = stringMatching('an absolute path, or "" for n
 
 export const ipAddress = stringMatching('an IPv4 or IPv6 address', 'address', (value) => isIP(value) !== 0);
 
+/** A TCP listen address: an IP literal (IPv6 in brackets) and a port, "127.0.0.1:9090" or "[::1]:9090". */
+export const hostPort = stringMatching('an IP address and a port, such as "127.0.0.1:9090" or "[::1]:9090"', 'host:port', (value) => {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
+  if (match === null || Number(match[3]) < 1 || Number(match[3]) > 65535) return false;
+  return match[1] === undefined ? isIPv4(match[2]!) : isIP(match[1]) === 6;
+});
+
 export const cidr = stringMatching('an IPv4 or IPv6 CIDR such as "10.88.0.0/16"', 'cidr', (value) => {
   const [address = '', prefix, ...rest] = value.split('/');
   if (prefix === undefined || rest.length > 0 || !/^\d{1,3}$/.test(prefix) || isIP(address) === 0) return false;
