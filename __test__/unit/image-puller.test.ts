@@ -10,7 +10,7 @@ import { ImageStore } from '../../src/image/image-store.js';
 import { chainIds, LayerStore } from '../../src/image/layer-store.js';
 import { parseManifest } from '../../src/image/manifest.js';
 import { PullProgressBoard } from '../../src/image/pull-progress.js';
-import { Puller, type PullerRegistry } from '../../src/image/puller.js';
+import { Puller, type PullerRegistry, type PullObserver } from '../../src/image/puller.js';
 import { referenceString } from '../../src/image/reference.js';
 import type { RegistriesConfig } from '../../src/image/registries-conf.js';
 import { unpackLayerJs } from '../../src/image/unpack/index.js';
@@ -110,8 +110,26 @@ class FakeRegistry implements PullerRegistry {
   }
 }
 
+/** What the puller told its observer, in order. */
+class RecordingObserver implements PullObserver {
+  readonly calls: string[] = [];
+  layerReused(): void {
+    this.calls.push('reused');
+  }
+  layerFetched(bytes: number): void {
+    this.calls.push(`fetched ${bytes}`);
+  }
+  succeeded(): void {
+    this.calls.push('succeeded');
+  }
+  failed(reason: string): void {
+    this.calls.push(`failed ${reason}`);
+  }
+}
+
 interface Harness {
   readonly registry: FakeRegistry;
+  readonly observer: RecordingObserver;
   readonly puller: Puller;
   readonly layers: LayerStore;
   readonly progress: PullProgressBoard;
@@ -125,7 +143,9 @@ async function harness(t: ExecutionContext): Promise<Harness> {
   const images = await ImageStore.open(path.join(dir, 'images'), layers, log);
   const registry = new FakeRegistry();
   const progress = new PullProgressBoard();
+  const observer = new RecordingObserver();
   const puller = new Puller({
+    observer,
     client: registry,
     registries: NO_REGISTRIES,
     authFile: EMPTY_AUTH_FILE,
@@ -139,6 +159,7 @@ async function harness(t: ExecutionContext): Promise<Harness> {
   });
   return {
     registry,
+    observer,
     puller,
     layers,
     progress,
@@ -201,7 +222,7 @@ const NAME = 'registry.test/team/app:v1';
 const PROMPTLY_MS = 5_000;
 
 test('a pull whose only caller gives up is cancelled and leaves the store as it found it', async (t) => {
-  const { registry, puller, layers, contents } = await harness(t);
+  const { registry, puller, layers, contents, observer } = await harness(t);
   const image = await twoLayerImage('app');
   registry.publish(NAME, image);
   const stall = registry.stall(image.layers[1]!.digest);
@@ -218,6 +239,28 @@ test('a pull whose only caller gives up is cancelled and leaves the store as it 
   t.is((rejection as Error).message, 'the client went away');
   t.true(stall.signal()?.aborted, 'the stalled registry request was cut');
   t.deepEqual(await contents(), { staging: [], layers: [], images: [] }, 'no half layer, and the committed base is collected');
+  t.deepEqual(
+    observer.calls,
+    [`fetched ${image.layers[0]!.size}`, 'failed cancelled'],
+    'the base layer counts as fetched even though it was collected',
+  );
+});
+
+test('the observer hears of layers fetched with their bytes, then reused by the next pull, and of each outcome', async (t) => {
+  const { registry, puller, observer } = await harness(t);
+  const image = await twoLayerImage('app');
+  registry.publish(NAME, image);
+  await puller.pull(NAME, null);
+  const fetched = image.layers.map((layer) => `fetched ${layer.size}`);
+  t.deepEqual([...observer.calls].sort(), [...fetched, 'succeeded'].sort());
+  observer.calls.length = 0;
+  // A pull asked for in the same tick as the last one settles joins it, as SharedWork lets go of work a tick late.
+  await sleep(0);
+  await puller.pull(NAME, null);
+  t.deepEqual(observer.calls, ['reused', 'reused', 'succeeded']);
+  observer.calls.length = 0;
+  await t.throwsAsync(puller.pull('registry.test/team/missing:v1', null));
+  t.deepEqual(observer.calls, ['failed internal'], "the fake registry's plain Error is no domain error");
 });
 
 test('a shared pull survives one of its callers leaving and completes for the other', async (t) => {

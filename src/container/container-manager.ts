@@ -29,11 +29,11 @@ import { removeRuntimeDir } from './container-launch.js';
 import { imageVolumeRequests, type ImageVolumeRequest } from './image-volumes.js';
 import { launchContainerMonitor, makeLogDirectory, type CheckpointSource } from './container-launch.js';
 import { containerName, matchesFilter, stateWord, type ContainerFilter, type ContainerRecord } from './container-record.js';
-import { restoreContainers } from './container-restore.js';
+import { restoreContainers, type RestoreObserver } from './container-restore.js';
 import type { MonitorAttachment } from './monitor-attach.js';
 import { startExecSession, type ExecSession, type ExecSessionOptions } from './exec-session.js';
 import { execSync, type ExecResult } from './exec-sync.js';
-import { ExitTracker } from './exit-tracker.js';
+import { ExitTracker, type ExitObserver } from './exit-tracker.js';
 import { runInfraContainer } from './infra-container.js';
 import { RuntimeCommandError, type ContainerRuntime } from './oci-runtime.js';
 import { PodCreates } from './pod-creates.js';
@@ -87,6 +87,9 @@ export interface ContainerManagerDeps {
   readonly events: LifecycleEvents;
   /** NRI plugins, told of each app container's create, start, stop (or exit) and removal; NO_NRI when NRI is off. */
   readonly nri: NriHooks;
+  /** Told of app container exits and of containers a restart recovers (the metrics); none by default. */
+  readonly exitObserver?: ExitObserver;
+  readonly restoreObserver?: RestoreObserver;
   readonly log: Logger;
 }
 

@@ -19,6 +19,11 @@ import type { ContainerRuntime } from './oci-runtime.js';
  * undoes what creates it died in left behind.
  */
 
+/** Told of each container a restart found still under its monitor, taken up again (the metrics). */
+export interface RestoreObserver {
+  recovered(): void;
+}
+
 export interface RestoreDeps {
   readonly records: RecordStore<ContainerRecord>;
   readonly runtimeDir: string;
@@ -30,6 +35,7 @@ export interface RestoreDeps {
   /** Keeps the container's layers until it is removed. */
   readonly holdLayers: (containerId: string, release: () => Promise<void>) => void;
   readonly remove: (containerId: string) => Promise<void>;
+  readonly restoreObserver?: RestoreObserver;
   readonly log: Logger;
 }
 
@@ -49,6 +55,7 @@ export async function restoreContainers(deps: RestoreDeps): Promise<void> {
       continue;
     }
     if (container.monitorPid > 0 && deps.containerHost.processAlive(container.monitorPid)) {
+      deps.restoreObserver?.recovered();
       const current = container.state === 'CONTAINER_CREATED' ? await finishInterruptedStart(deps, container) : container;
       if (current.state === 'CONTAINER_RUNNING') deps.exits.follow(current);
     } else {
@@ -90,8 +97,12 @@ async function finishInterruptedRestore(deps: RestoreDeps, container: ContainerR
   await deps.records.save(restored);
   await rm(path.dirname(images), { recursive: true, force: true });
   deps.log.info({ containerId: container.id }, 'a start the daemon died in had restored the container from its checkpoint');
-  if (deps.containerHost.processAlive(monitorPid)) deps.exits.follow(restored);
-  else await deps.exits.recordExit(container.id);
+  if (deps.containerHost.processAlive(monitorPid)) {
+    deps.restoreObserver?.recovered();
+    deps.exits.follow(restored);
+  } else {
+    await deps.exits.recordExit(container.id);
+  }
 }
 
 async function readPidFile(file: string): Promise<number | null> {

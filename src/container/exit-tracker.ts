@@ -13,6 +13,14 @@ import type { ContainerRecord } from './container-record.js';
  * running containers up again.
  */
 
+/** ContainerStatus's reason for an exit. */
+export type ExitReason = 'Completed' | 'Error' | 'OOMKilled' | 'StartError';
+
+/** Told of each app container's exit once it is recorded (the metrics); infra containers are their pods'. */
+export interface ExitObserver {
+  exited(reason: ExitReason): void;
+}
+
 export interface ExitTrackerDeps {
   readonly records: RecordStore<ContainerRecord>;
   /** state/c: each container's monitor state, where its exit file is. */
@@ -22,6 +30,7 @@ export interface ExitTrackerDeps {
   readonly infraExited: (sandboxId: string, containerId: string) => Promise<void>;
   /** Told of an app container's exit once it is recorded; an infra container's is its pod's, which infraExited tells. */
   readonly events: LifecycleEvents;
+  readonly exitObserver?: ExitObserver;
 }
 
 export class ExitTracker {
@@ -68,7 +77,7 @@ export class ExitTracker {
     if (!container || container.state === 'CONTAINER_EXITED') return;
     const status = await this.deps.containerHost.readExitFile(path.join(this.deps.runtimeDir, id));
     const failed = startFailure !== undefined;
-    const reason = failed ? 'StartError' : status?.oomKilled ? 'OOMKilled' : status && status.exitCode === 0 ? 'Completed' : 'Error';
+    const reason: ExitReason = failed ? 'StartError' : status?.oomKilled ? 'OOMKilled' : status && status.exitCode === 0 ? 'Completed' : 'Error';
     await this.deps.records.save({
       ...container,
       state: 'CONTAINER_EXITED',
@@ -78,7 +87,10 @@ export class ExitTracker {
       message: startFailure ?? (status ? '' : 'the container monitor died without recording an exit status'),
     });
     if (container.infra) await this.deps.infraExited(container.sandboxId, id);
-    else this.deps.events.publish('CONTAINER_STOPPED_EVENT', id, container.sandboxId);
+    else {
+      this.deps.exitObserver?.exited(reason);
+      this.deps.events.publish('CONTAINER_STOPPED_EVENT', id, container.sandboxId);
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger.js';
 import { CancelledError } from '../errors.js';
 import { toGrpcStatus } from './status-codes.js';
@@ -25,6 +25,17 @@ export interface MessageSink<Message> {
 
 /** Pushes messages to the client until it returns; the stream then ends with OK. */
 export type ServerStreamRpc<Request, Message> = (request: Request, sink: MessageSink<Message>, context: RpcContext) => Promise<void>;
+
+/**
+ * Told of every call's outcome (the metrics' latency histogram and error
+ * counts). The code is the gRPC status name, so what listens needs no gRPC.
+ */
+export interface RpcObserver {
+  /** `code` is null for a call that succeeded, else NOT_FOUND, UNKNOWN, …. */
+  finished(rpcName: string, seconds: number, code: string | null): void;
+}
+
+export const NO_RPC_OBSERVER: RpcObserver = { finished: () => undefined };
 
 /**
  * The kubelet polls these every few seconds; logging each at info would
@@ -60,7 +71,7 @@ interface CallTracker {
  * name and object IDs, a line with outcome and latency, cancellation as an
  * AbortSignal, and errors mapped to status codes in one place.
  */
-function trackCall(rpcName: string, baseLog: Logger, call: CancellableCall, request: unknown): CallTracker {
+function trackCall(rpcName: string, baseLog: Logger, observer: RpcObserver, call: CancellableCall, request: unknown): CallTracker {
   const started = process.hrtime.bigint();
   const log = baseLog.child({ rpc: rpcName, ...correlationFields(request) });
   const controller = new AbortController();
@@ -69,12 +80,14 @@ function trackCall(rpcName: string, baseLog: Logger, call: CancellableCall, requ
   const level = POLLED_RPC.test(rpcName) ? 'debug' : 'info';
   log.trace({ request }, 'rpc started');
   const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
+  const observe = (code: string | null) => observer.finished(rpcName, elapsedMs() / 1000, code);
 
   return {
     log,
     context: { log, signal: controller.signal },
     succeeded() {
       log[level]({ outcome: 'ok', latencyMs: elapsedMs() }, 'rpc finished');
+      observe(null);
     },
     failed(error) {
       const { status, unexpected } = toGrpcStatus(error);
@@ -83,6 +96,7 @@ function trackCall(rpcName: string, baseLog: Logger, call: CancellableCall, requ
       } else {
         log.warn({ outcome: 'error', code: status.code, latencyMs: elapsedMs(), reason: status.details }, 'rpc failed');
       }
+      observe(grpc.status[status.code]);
       return status;
     },
   };
@@ -91,10 +105,11 @@ function trackCall(rpcName: string, baseLog: Logger, call: CancellableCall, requ
 export function unaryHandler<Request, Response>(
   rpcName: string,
   log: Logger,
+  observer: RpcObserver,
   rpc: UnaryRpc<Request, Response>,
 ): grpc.handleUnaryCall<Request, Response> {
   return (call, callback) => {
-    const tracker = trackCall(rpcName, log, call, call.request);
+    const tracker = trackCall(rpcName, log, observer, call, call.request);
     // Promise.resolve().then() turns a synchronous throw in the handler into a rejection.
     Promise.resolve()
       .then(() => rpc(call.request, tracker.context))
@@ -111,10 +126,11 @@ export function unaryHandler<Request, Response>(
 export function serverStreamHandler<Request, Message>(
   rpcName: string,
   log: Logger,
+  observer: RpcObserver,
   rpc: ServerStreamRpc<Request, Message>,
 ): grpc.handleServerStreamingCall<Request, Message> {
   return (call) => {
-    const tracker = trackCall(rpcName, log, call, call.request);
+    const tracker = trackCall(rpcName, log, observer, call, call.request);
     Promise.resolve()
       .then(() => rpc(call.request, messageSink(call, tracker.context.signal), tracker.context))
       .then(

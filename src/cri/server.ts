@@ -5,6 +5,7 @@ import type { ImageServiceHandlers } from '../generated/runtime/v1/ImageService.
 import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeService.js';
 import { CRI_PACKAGE, loadCriDefinition, loadCriPackage } from './proto.js';
 import { RequestChecks } from './request-checks.js';
+import { NO_RPC_OBSERVER, type RpcObserver } from './rpc.js';
 import { serviceHandlers, type ServiceRpcs } from './services.js';
 import { claimUnixSocket, socketPathOf } from './unix-socket.js';
 
@@ -19,6 +20,8 @@ export interface CriServerOptions {
   readonly log: Logger;
   readonly runtime: ServiceRpcs<RuntimeServiceHandlers>;
   readonly image: ServiceRpcs<ImageServiceHandlers>;
+  /** Told of every call's outcome; NO_RPC_OBSERVER by default. */
+  readonly observer?: RpcObserver;
 }
 
 /** The gRPC server: RuntimeService and ImageService on one unix socket, as the kubelet expects by default. */
@@ -32,15 +35,19 @@ export class CriServer {
     const definition = loadCriDefinition();
     const cri = loadCriPackage(definition);
     const checks = new RequestChecks(definition, CRI_PACKAGE);
+    const observer = options.observer ?? NO_RPC_OBSERVER;
     const server = new grpc.Server({
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     });
     server.addService(
       cri.RuntimeService.service,
-      serviceHandlers<RuntimeServiceHandlers>(cri.RuntimeService.service, options.runtime, options.log, checks),
+      serviceHandlers<RuntimeServiceHandlers>(cri.RuntimeService.service, options.runtime, options.log, checks, observer),
     );
-    server.addService(cri.ImageService.service, serviceHandlers<ImageServiceHandlers>(cri.ImageService.service, options.image, options.log, checks));
+    server.addService(
+      cri.ImageService.service,
+      serviceHandlers<ImageServiceHandlers>(cri.ImageService.service, options.image, options.log, checks, observer),
+    );
 
     const socketPath = socketPathOf(options.listen);
     await claimUnixSocket(socketPath);

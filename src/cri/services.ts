@@ -2,7 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { UnimplementedError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { RequestChecks } from './request-checks.js';
-import { serverStreamHandler, unaryHandler, type ServerStreamRpc, type UnaryRpc } from './rpc.js';
+import { serverStreamHandler, unaryHandler, type RpcObserver, type ServerStreamRpc, type UnaryRpc } from './rpc.js';
 
 /**
  * The domain-facing form of a generated `…ServiceHandlers` interface: each
@@ -27,6 +27,7 @@ export function serviceHandlers<Handlers extends grpc.UntypedServiceImplementati
   rpcs: ServiceRpcs<Handlers>,
   log: Logger,
   checks: RequestChecks,
+  observer: RpcObserver,
 ): Handlers {
   const implementations = rpcs as Record<string, ((...args: never[]) => Promise<unknown>) | undefined>;
   const handlers: grpc.UntypedServiceImplementation = {};
@@ -46,8 +47,8 @@ export function serviceHandlers<Handlers extends grpc.UntypedServiceImplementati
       return implementation(request as never, ...rest);
     };
     handlers[name] = method.responseStream
-      ? serverStreamHandler(name, log, checked as ServerStreamRpc<unknown, unknown>)
-      : unaryHandler(name, log, checked as UnaryRpc<unknown, unknown>);
+      ? serverStreamHandler(name, log, observer, checked as ServerStreamRpc<unknown, unknown>)
+      : unaryHandler(name, log, observer, checked as UnaryRpc<unknown, unknown>);
   }
   return handlers as Handlers;
 }

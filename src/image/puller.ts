@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Limiter } from '../concurrency/limiter.js';
 import { SharedWork } from '../concurrency/shared-work.js';
-import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { CrionError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { resolveCredentials, type AuthFile, type CriAuthConfig } from './auth.js';
 import type { ImageRecord, ImageStore } from './image-store.js';
@@ -12,7 +12,7 @@ import type { PullProgressBoard, PullReporter } from './pull-progress.js';
 import { parseReference, referenceName, referenceString } from './reference.js';
 import { resolvePullCandidates, type PullCandidate, type RegistriesConfig } from './registries-conf.js';
 import type { RegistryCall, RegistryClient } from './registry-client.js';
-import { LayerUnpackError } from './unpack/layer-unpack-error.js';
+import { LayerUnpackError, type LayerRejection } from './unpack/layer-unpack-error.js';
 import type { LayerUnpacker } from './unpack/layer-unpacker.js';
 
 /**
@@ -33,6 +33,30 @@ import type { LayerUnpacker } from './unpack/layer-unpacker.js';
 /** What the puller needs of the registry client; tests give it a fake. */
 export type PullerRegistry = Pick<RegistryClient, 'getManifest' | 'fetchBlob'>;
 
+/** Why a pull failed, in few enough words to be a metric label: the error's kind, or a refused layer's reason. */
+export type PullFailureReason = CrionError['kind'] | LayerRejection | 'internal';
+
+/**
+ * Told how each pull went (the metrics). A pull shared by several callers
+ * is one pull; a layer another pull is already fetching is neither reused
+ * nor fetched by the one that joins it, so the node's downloads add up.
+ */
+export interface PullObserver {
+  /** A layer the store already held. */
+  layerReused(): void;
+  /** A layer downloaded and committed; `bytes` as the registry sent them (compressed). */
+  layerFetched(bytes: number): void;
+  succeeded(seconds: number): void;
+  failed(reason: PullFailureReason): void;
+}
+
+export const NO_PULL_OBSERVER: PullObserver = {
+  layerReused: () => undefined,
+  layerFetched: () => undefined,
+  succeeded: () => undefined,
+  failed: () => undefined,
+};
+
 export interface PullerDeps {
   readonly client: PullerRegistry;
   readonly registries: RegistriesConfig;
@@ -44,6 +68,8 @@ export interface PullerDeps {
   readonly maxConcurrentDownloads: number;
   readonly maxLayerBytes: number;
   readonly log: Logger;
+  /** NO_PULL_OBSERVER by default. */
+  readonly observer?: PullObserver;
 }
 
 export class Puller {
@@ -52,9 +78,11 @@ export class Puller {
   private readonly unpacks = new Limiter(availableParallelism());
   private readonly pulls = new SharedWork<ImageRecord>();
   private readonly layerWork = new SharedWork<LayerRecord>();
+  private readonly observer: PullObserver;
 
   constructor(private readonly deps: PullerDeps) {
     this.downloads = new Limiter(deps.maxConcurrentDownloads);
+    this.observer = deps.observer ?? NO_PULL_OBSERVER;
   }
 
   /**
@@ -70,11 +98,14 @@ export class Puller {
 
   private async pullOnce(name: string, auth: CriAuthConfig | null, signal: AbortSignal): Promise<ImageRecord> {
     const reporter = this.deps.progress.start(name);
+    const started = process.hrtime.bigint();
     try {
       const image = await this.pullFromCandidates(name, auth, reporter, signal);
       reporter.finished(image.id);
+      this.observer.succeeded(Number(process.hrtime.bigint() - started) / 1e9);
       return image;
     } catch (error) {
+      this.observer.failed(signal.aborted ? 'cancelled' : pullFailureReason(error));
       if (signal.aborted) {
         reporter.failed('cancelled: no caller waits for it');
         const reason = (signal.reason as Error | undefined)?.message;
@@ -196,7 +227,10 @@ export class Puller {
     reporter: PullReporter,
   ): Promise<LayerRecord> {
     const present = this.deps.layers.get(chainId);
-    if (present) return present;
+    if (present) {
+      this.observer.layerReused();
+      return present;
+    }
     const work = async (signal: AbortSignal): Promise<LayerRecord> => {
       const compression = layerCompression(descriptor.mediaType);
       const staging = await this.deps.layers.stage();
@@ -238,6 +272,7 @@ export class Puller {
           uncompressedSize: unpacked.uncompressedSize,
         });
         reporter.layer(descriptor.digest, { stage: 'done' });
+        this.observer.layerFetched(descriptor.size);
         return record;
       } catch (error) {
         reporter.layer(descriptor.digest, { stage: 'failed' });
@@ -247,6 +282,11 @@ export class Puller {
     };
     return this.layerWork.run(chainId, work, call.signal);
   }
+}
+
+function pullFailureReason(error: unknown): PullFailureReason {
+  if (error instanceof LayerUnpackError) return error.rejection;
+  return error instanceof CrionError ? error.kind : 'internal';
 }
 
 /**

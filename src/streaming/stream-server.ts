@@ -30,6 +30,12 @@ export interface StreamTargets {
   portForward(podSandboxId: string): PodConnector;
 }
 
+/** Told as each session a valid token opened starts and as its connection closes (the metrics' gauge). */
+export interface StreamSessionObserver {
+  opened(kind: StreamKind): void;
+  closed(kind: StreamKind): void;
+}
+
 export interface StreamServerOptions {
   readonly address: string;
   readonly port: number;
@@ -39,6 +45,8 @@ export interface StreamServerOptions {
   readonly idleTimeoutMs: number;
   readonly streamCreationTimeoutMs: number;
   readonly log: Logger;
+  /** None by default. */
+  readonly sessionObserver?: StreamSessionObserver;
 }
 
 /** The WebSocket subprotocol of SPDY tunnelled through a WebSocket, for port forward. */
@@ -122,7 +130,7 @@ export class StreamServer {
       stream: streamRequest.kind,
       ...('containerId' in streamRequest ? { containerId: streamRequest.containerId } : { podSandboxId: streamRequest.podSandboxId }),
     });
-    this.track(socket);
+    this.track(socket, streamRequest.kind);
     this.closeWhenIdle(socket, log);
     try {
       if (upgrade === 'spdy/3.1') await this.serveSpdy(request, socket, head, streamRequest, log);
@@ -142,9 +150,13 @@ export class StreamServer {
     });
   }
 
-  private track(socket: Duplex): void {
+  private track(socket: Duplex, kind: StreamKind): void {
     this.sessions.add(socket);
-    socket.once('close', () => this.sessions.delete(socket));
+    this.options.sessionObserver?.opened(kind);
+    socket.once('close', () => {
+      this.sessions.delete(socket);
+      this.options.sessionObserver?.closed(kind);
+    });
   }
 
   private async serveSpdy(request: IncomingMessage, socket: Socket, head: Buffer, streamRequest: StreamRequest, log: Logger): Promise<void> {
