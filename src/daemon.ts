@@ -13,6 +13,8 @@ import { streamingRpcs } from './cri/streaming-rpcs.js';
 import { ImageManager } from './image/image-manager.js';
 import { ImageStore } from './image/image-store.js';
 import { LayerStore } from './image/layer-store.js';
+import { CrionMetrics } from './metrics/metrics-registry.js';
+import { MetricsServer } from './metrics/metrics-server.js';
 import { loadAuthFile } from './image/auth.js';
 import { Puller } from './image/puller.js';
 import { PullProgressBoard } from './image/pull-progress.js';
@@ -114,6 +116,19 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     // Bound late: the container manager is built on the image manager, and RemoveImage comes only once both exist.
     containersUsing: (imageId) => containers.containersUsing(imageId),
   });
+  const containerRecords = await RecordStore.open<ContainerRecord>(path.join(config.root, 'containers'), 'container.json', log);
+  // Read at scrape time only, when the container manager below exists.
+  const metrics = config.metrics.enabled
+    ? new CrionMetrics({
+        containers: () => containers.list(null),
+        // Infra containers' monitors too. An exited container's monitor is gone, whatever process its PID names now.
+        monitorsAlive: () =>
+          containerRecords
+            .list()
+            .filter((record) => record.state !== 'CONTAINER_EXITED' && record.monitorPid > 0 && nativeContainerHost.processAlive(record.monitorPid))
+            .length,
+      })
+    : null;
   const pullProgress = new PullProgressBoard();
   const puller = new Puller({
     client: new RegistryClient({
@@ -129,6 +144,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     progress: pullProgress,
     maxConcurrentDownloads: config.image.maxConcurrentDownloads,
     maxLayerBytes: config.image.maxLayerBytes,
+    observer: metrics?.pulls,
     log,
   });
 
@@ -234,7 +250,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   });
   const containerRuntimeDir = path.join(config.state, 'c');
   const containers: ContainerManager = new ContainerManager({
-    records: await RecordStore.open<ContainerRecord>(path.join(config.root, 'containers'), 'container.json', log),
+    records: containerRecords,
     runtimeDir: containerRuntimeDir,
     sandboxes,
     images,
@@ -250,6 +266,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     criu,
     events: lifecycle,
     nri,
+    exitObserver: metrics?.exits,
+    restoreObserver: metrics?.restores,
     log,
   });
   await containers.restore();
@@ -284,6 +302,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     idleTimeoutMs: config.streaming.idleTimeoutSeconds * 1000,
     streamCreationTimeoutMs: config.streaming.streamCreationTimeoutSeconds * 1000,
     log: log.child({ component: 'streaming' }),
+    sessionObserver: metrics?.streams,
   });
   const server = await CriServer.start({
     listen: config.listen,
@@ -309,6 +328,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       ...metricsRpcs({ metrics: podMetrics }),
     },
     image: imageRpcs({ images, puller }),
+    observer: metrics?.rpcs,
   });
   const adminServer = await AdminServer.start(
     adminSocketFor(config.listen),
@@ -332,11 +352,20 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       pods: { list: () => sandboxes.list(null), containersOf: (id) => containers.listOf(id) },
     }),
   );
+  const metricsServer =
+    metrics === null
+      ? null
+      : await MetricsServer.start({ address: config.metrics.address, socket: config.metrics.socket, metrics, log }).catch(async (error: unknown) => {
+          // The start fails as a whole: nothing keeps serving for a daemon that is about to exit.
+          await Promise.all([server.shutdown(0), adminServer.close(), streamServer.close()]);
+          throw error;
+        });
   log.info(
     {
       listen: config.listen,
       admin: adminServer.socketPath,
       streaming: streamServer.baseUrl,
+      metrics: metricsServer === null ? null : { url: metricsServer.url, socket: config.metrics.socket || null },
       root: config.root,
       state: config.state,
       cgroupDriver,
@@ -350,7 +379,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   process.once(signal, () => process.exit(1));
   // Event streams never end by themselves; ended here, they close with OK instead of holding the shutdown's grace period.
   containerEvents.close();
-  const [outcome] = await Promise.all([server.shutdown(SHUTDOWN_GRACE_MS), adminServer.close(), streamServer.close()]);
+  const [outcome] = await Promise.all([server.shutdown(SHUTDOWN_GRACE_MS), adminServer.close(), streamServer.close(), metricsServer?.close()]);
   await networks.close();
   await nriPlugins?.close();
   for (const claim of claims) claim.release();
