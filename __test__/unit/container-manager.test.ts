@@ -196,6 +196,8 @@ interface Fixture {
   readonly restart: () => Promise<ContainerManager>;
   /** What the stats say every running container holds in memory from now on. */
   readonly useMemory: (bytes: bigint | null) => void;
+  /** What the exit and restore observers heard, in order: each exit's reason, and `recovered`. */
+  readonly observed: string[];
 }
 
 async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRecord = pod, nri: NriHooks = NO_NRI): Promise<Fixture> {
@@ -209,6 +211,7 @@ async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRec
   let memoryInUse: bigint | null = null;
   const infraExits: string[] = [];
   const events: string[] = [];
+  const observed: string[] = [];
   const build = async () =>
     new ContainerManager({
       records: await RecordStore.open<ContainerRecord>(path.join(dir, 'root'), 'container.json', log),
@@ -246,6 +249,8 @@ async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRec
       criu: { require: async () => 'criu' },
       events: { publish: (type, containerId, sandboxId) => void events.push(`${type} ${containerId} ${sandboxId}`) },
       nri,
+      exitObserver: { exited: (reason) => void observed.push(reason) },
+      restoreObserver: { recovered: () => void observed.push('recovered') },
       log,
     });
   const manager = await build();
@@ -258,6 +263,7 @@ async function fixture(t: ExecutionContext, sandbox: (dir: string) => SandboxRec
     infraExits,
     events,
     restart: build,
+    observed,
     useMemory: (bytes) => {
       memoryInUse = bytes;
     },
@@ -425,6 +431,23 @@ test('each transition is published once it is recorded: created, started, stoppe
   ]);
 });
 
+test('the exit observer hears each app container exit once, with its reason', async (t) => {
+  const { host, runtime, manager, observed } = await fixture(t);
+  const completes = await manager.create('pod1', app('completes'));
+  const fails = await manager.create('pod1', app('fails'));
+  const refused = await manager.create('pod1', app('refused'));
+  await manager.start(completes.id);
+  await manager.start(fails.id);
+  host.exit(completes.id, 0);
+  await manager.stop(completes.id, 0);
+  host.exit(fails.id, 3);
+  await manager.stop(fails.id, 0);
+  await manager.stop(fails.id, 0);
+  runtime.failStart = new RuntimeCommandError('runc start failed', 'exec: "nope": not found');
+  await t.throwsAsync(manager.start(refused.id));
+  t.deepEqual(observed, ['Completed', 'Error', 'StartError']);
+});
+
 test('a start the runtime refuses is published as a stop, never as a start', async (t) => {
   const { runtime, manager, events } = await fixture(t);
   const { id } = await manager.create('pod1', app());
@@ -512,7 +535,7 @@ test('remove kills a running container, then deletes it, unmounts, and leaves no
 });
 
 test('after a restart: running containers are followed, exits meanwhile recorded, half-made creates swept', async (t) => {
-  const { dir, host, runtime, manager, restart } = await fixture(t);
+  const { dir, host, runtime, manager, restart, observed } = await fixture(t);
   const running = await manager.create('pod1', app('running'));
   await manager.start(running.id);
   const exitedMeanwhile = await manager.create('pod1', app('exited'));
@@ -530,6 +553,8 @@ test('after a restart: running containers are followed, exits meanwhile recorded
   runtime.steps.length = 0;
   const restarted = await restart();
   await restarted.restore();
+  // Only the recovery: the first manager, still alive in this test as no daemon would be, races the restore to record the exits.
+  t.is(observed.filter((heard) => heard === 'recovered').length, 1, 'the running container, and only it, is recovered');
 
   t.like(restarted.require(exitedMeanwhile.id), { state: 'CONTAINER_EXITED', exitCode: 3, reason: 'Error' });
   t.like(restarted.require(vanished.id), {

@@ -9,6 +9,7 @@ import { loadCriPackage } from '../../src/cri/proto.js';
 import { NotFoundError } from '../../src/errors.js';
 import { createLogger, type LogLevel } from '../../src/log/logger.js';
 import type { ServiceRpcs } from '../../src/cri/services.js';
+import type { RpcObserver } from '../../src/cri/rpc.js';
 import type { RuntimeServiceHandlers } from '../../src/generated/runtime/v1/RuntimeService.js';
 import type { ImageServiceHandlers } from '../../src/generated/runtime/v1/ImageService.js';
 
@@ -26,6 +27,7 @@ async function startServer(
   t: { teardown(fn: () => Promise<void> | void): void },
   rpcs: { runtime?: ServiceRpcs<RuntimeServiceHandlers>; image?: ServiceRpcs<ImageServiceHandlers> },
   level: LogLevel = 'debug',
+  observer?: RpcObserver,
 ): Promise<Harness> {
   const dir = await mkdtemp(path.join(tmpdir(), 'crion-server-'));
   const output = new PassThrough();
@@ -33,7 +35,7 @@ async function startServer(
   output.on('data', (chunk: Buffer) => (logged += chunk.toString()));
   const log = createLogger({ level, format: 'json', destination: output });
   const listen = `unix://${path.join(dir, 'crion.sock')}`;
-  const server = await CriServer.start({ listen, log, runtime: rpcs.runtime ?? {}, image: rpcs.image ?? {} });
+  const server = await CriServer.start({ listen, log, runtime: rpcs.runtime ?? {}, image: rpcs.image ?? {}, observer });
   const cri = loadCriPackage();
   const runtime = new cri.RuntimeService(listen, grpc.credentials.createInsecure()) as unknown as Harness['runtime'];
   const image = new cri.ImageService(listen, grpc.credentials.createInsecure()) as unknown as Harness['image'];
@@ -66,6 +68,35 @@ test('an implemented RPC answers, and its call is logged with rpc, outcome and l
   const line = logLines().find((entry) => entry.rpc === 'Version');
   t.like(line, { outcome: 'ok', msg: 'rpc finished', level: 'debug' });
   t.is(typeof line?.latencyMs, 'number');
+});
+
+test("the observer hears each call's RPC, latency and status name: null for a success, the code's name for a failure", async (t) => {
+  const heard: Array<[string, number, string | null]> = [];
+  const { runtime, image } = await startServer(
+    t,
+    {
+      runtime: {
+        Version: async () => ({ version: '0.1.0', runtimeName: 'fake', runtimeVersion: '1', runtimeApiVersion: 'v1' }),
+        ContainerStatus: async () => {
+          throw new NotFoundError('container "x" not found');
+        },
+      },
+    },
+    'debug',
+    { finished: (rpcName, seconds, code) => heard.push([rpcName, seconds, code]) },
+  );
+  await call(runtime, 'Version', {});
+  await t.throwsAsync(call(runtime, 'ContainerStatus', { containerId: 'x' }));
+  await t.throwsAsync(call(image, 'ImageFsInfo', {}));
+  t.deepEqual(
+    heard.map(([rpcName, , code]) => [rpcName, code]),
+    [
+      ['Version', null],
+      ['ContainerStatus', 'NOT_FOUND'],
+      ['ImageFsInfo', 'UNIMPLEMENTED'],
+    ],
+  );
+  t.true(heard.every(([, seconds]) => seconds >= 0 && seconds < 5));
 });
 
 test('an RPC without an implementation answers UNIMPLEMENTED naming the RPC', async (t) => {

@@ -48,7 +48,7 @@ function upperCaser(exitCode: number): StreamedProcess & { stopped: boolean } {
 async function startServer(
   t: { teardown(fn: () => Promise<void> | void): void },
   targets: Partial<StreamTargets>,
-  options: Partial<Pick<StreamServerOptions, 'idleTimeoutMs' | 'streamCreationTimeoutMs' | 'tls'>> = {},
+  options: Partial<Pick<StreamServerOptions, 'idleTimeoutMs' | 'streamCreationTimeoutMs' | 'tls' | 'sessionObserver'>> = {},
 ) {
   const server = await StreamServer.start({
     address: '127.0.0.1',
@@ -110,6 +110,25 @@ test('exec over v5.channel.k8s.io: stdin in, stdout out, the close signal ends s
   t.deepEqual(JSON.parse(status!.subarray(1).toString()), { status: 'Success' });
   await new Promise((resolve) => setTimeout(resolve, 100));
   t.false(process.stopped, 'a client leaving after its command ended does not stop (kill) it again');
+});
+
+test('the session observer hears a session open once its token is taken and closed once its connection is gone; a bad token is no session', async (t) => {
+  const heard: string[] = [];
+  const process = upperCaser(0);
+  const server = await startServer(
+    t,
+    { exec: async () => process },
+    { sessionObserver: { opened: (kind) => void heard.push(`opened ${kind}`), closed: (kind) => void heard.push(`closed ${kind}`) } },
+  );
+  t.is(await refusal(wsUrl(`${server.baseUrl}/exec/unknown-token`), ['v5.channel.k8s.io']), 404);
+  const ws = new WebSocket(wsUrl(server.urlFor(execRequest)), ['v5.channel.k8s.io']);
+  const done = conversation(ws);
+  await once(ws, 'open');
+  t.deepEqual(heard, ['opened exec']);
+  ws.send(Buffer.of(255, 0));
+  await done;
+  for (let waited = 0; heard.length < 2 && waited < 5000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.deepEqual(heard, ['opened exec', 'closed exec']);
 });
 
 test('the base64 subprotocol carries the channel as a digit and the payload in base64, and a non-zero exit is a Failure', async (t) => {
