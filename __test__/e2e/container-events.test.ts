@@ -1,13 +1,13 @@
 import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCriPackage } from '../../src/cri/proto.js';
-import { crictl, crictlDaemonFlags, crictlJson } from '../helpers/crictl.js';
+import { crictl, crictlDaemonFlags, crictlJson, crictlOk } from '../helpers/crictl.js';
 import { createBusyboxContainer, runBusyboxPod } from '../helpers/crictl-pods.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { sharedImageSource } from '../helpers/image-source.js';
 import { toolFromEnv } from '../helpers/repo.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * GetContainerEvents against a real daemon: `crictl events` sees a container's and its pod's lifecycle in order,
@@ -55,22 +55,6 @@ async function eventCounters(daemon: Daemon): Promise<{ subscribers: number; dro
   return info.containerEvents;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function ok(daemon: Daemon, args: string[]): Promise<string> {
-  const result = await crictl(daemon, args);
-  if (result.code !== 0) throw new Error(`crictl ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
-  return result.stdout.trim();
-}
-
 async function createBusybox(daemon: Daemon, podId: string, podFile: string, name: string, command: string[]): Promise<string> {
   const created = await createBusyboxContainer(daemon, source, podId, podFile, name, command);
   if (created.code !== 0) throw new Error(`crictl create ${name} exited ${created.code}: ${created.stderr}`);
@@ -81,17 +65,17 @@ test('crictl events sees a container created, started, stopped and deleted in or
   t.timeout(180_000);
   const daemon = await startDaemon(t, { config: source.daemonConfig() });
   const watcher = crictlEvents(t, daemon);
-  await until('crictl events to subscribe', async () => ((await eventCounters(daemon)).subscribers === 1 ? true : undefined));
+  await waitFor('crictl events to subscribe', async () => ((await eventCounters(daemon)).subscribers === 1 ? true : undefined));
 
   const { podId, podFile } = await runBusyboxPod(daemon, source, 'evented');
   const id = await createBusybox(daemon, podId, podFile, 'sleeper', ['sleep', '3600']);
-  await ok(daemon, ['start', id]);
-  await ok(daemon, ['stop', '--timeout', '0', id]);
-  await ok(daemon, ['rm', id]);
-  await ok(daemon, ['stopp', podId]);
-  await ok(daemon, ['rmp', podId]);
+  await crictlOk(daemon, ['start', id]);
+  await crictlOk(daemon, ['stop', '--timeout', '0', id]);
+  await crictlOk(daemon, ['rm', id]);
+  await crictlOk(daemon, ['stopp', podId]);
+  await crictlOk(daemon, ['rmp', podId]);
 
-  const events = await until('all eight events', () => {
+  const events = await waitFor('all eight events', () => {
     const printed = watcher.events();
     return printed.length >= 8 ? printed : undefined;
   });
@@ -141,7 +125,7 @@ test('crictl events sees a container created, started, stopped and deleted in or
     'inspectp',
     second,
   ]);
-  const lastEvent = await until('the second pod container event', () =>
+  const lastEvent = await waitFor('the second pod container event', () =>
     watcher.events().find((event) => event.containerId === other && event.containerEventType === 'CONTAINER_CREATED_EVENT'),
   );
   t.deepEqual(
@@ -170,7 +154,7 @@ test('a subscriber that stops reading is dropped with RESOURCE_EXHAUSTED and cou
     stalled.pause();
   });
   const watcher = crictlEvents(t, daemon);
-  await until('both subscribers', async () => ((await eventCounters(daemon)).subscribers === 2 ? true : undefined));
+  await waitFor('both subscribers', async () => ((await eventCounters(daemon)).subscribers === 2 ? true : undefined));
 
   const { podId, podFile } = await runBusyboxPod(daemon, source, 'bulky', { annotations: { 'crion.test/bulk': 'x'.repeat(256 * 1024) } });
   // The daemon drops it once its queue is full; its status can only reach it behind what the connection holds for it.
@@ -178,9 +162,9 @@ test('a subscriber that stops reading is dropped with RESOURCE_EXHAUSTED and cou
   let counters = await eventCounters(daemon);
   while (counters.droppedSubscribers === 0 && lifecycles < 40) {
     const id = await createBusybox(daemon, podId, podFile, `churn-${lifecycles}`, ['sleep', '3600']);
-    await ok(daemon, ['start', id]);
-    await ok(daemon, ['stop', '--timeout', '0', id]);
-    await ok(daemon, ['rm', id]);
+    await crictlOk(daemon, ['start', id]);
+    await crictlOk(daemon, ['stop', '--timeout', '0', id]);
+    await crictlOk(daemon, ['rm', id]);
     lifecycles += 1;
     counters = await eventCounters(daemon);
   }
@@ -200,7 +184,7 @@ test('a subscriber that stops reading is dropped with RESOURCE_EXHAUSTED and cou
 
   // The one that kept reading kept everything, in order, and the daemon goes on publishing to it.
   const last = await createBusybox(daemon, podId, podFile, 'after-the-drop', ['sleep', '3600']);
-  const seen = await until('the reader to see the container made after the drop', () => {
+  const seen = await waitFor('the reader to see the container made after the drop', () => {
     const printed = watcher.events();
     return printed.some((event) => event.containerId === last) ? printed : undefined;
   });

@@ -5,8 +5,7 @@ import { request } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { crictl, crictlDaemonFlags, crictlJson } from '../helpers/crictl.js';
+import { crictl, crictlDaemonFlags, crictlJson, crictlOk } from '../helpers/crictl.js';
 import { createBusyboxContainer, OWN_PID, runBusyboxPod } from '../helpers/crictl-pods.js';
 import { spawnDaemon, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { freePort } from '../helpers/free-port.js';
@@ -14,6 +13,7 @@ import { sharedImageSource } from '../helpers/image-source.js';
 import { run } from '../helpers/process.js';
 import { parsePrometheusText, type Scrape } from '../helpers/prometheus-text.js';
 import { toolFromEnv } from '../helpers/repo.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * The Prometheus endpoint of a real daemon, scraped before and after a
@@ -51,24 +51,8 @@ async function scrape(port: number): Promise<Scrape> {
   return parsePrometheusText(body);
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function ok(daemon: Daemon, args: string[]): Promise<string> {
-  const result = await crictl(daemon, args);
-  if (result.code !== 0) throw new Error(`crictl ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
-  return result.stdout.trim();
-}
-
 async function exitedWith(daemon: Daemon, id: string): Promise<{ exitCode: number; reason: string }> {
-  return until(`container ${id} to exit`, async () => {
+  return waitFor(`container ${id} to exit`, async () => {
     const { status } = await crictlJson<{ status: { state: string; exitCode?: number; reason: string } }>(daemon, ['inspect', id]);
     return status.state === 'CONTAINER_EXITED' ? { exitCode: status.exitCode ?? 0, reason: status.reason } : undefined;
   });
@@ -133,7 +117,7 @@ test('a lifecycle through crictl moves each family by exactly what it did, on TC
   const busybox = source.images.busybox;
 
   // A pull that fetches the image's one layer, then runBusyboxPod's pull of the same image, which reuses it.
-  await ok(daemon, ['pull', busybox.reference]);
+  await crictlOk(daemon, ['pull', busybox.reference]);
   const { podId, podFile } = await runBusyboxPod(daemon, source, 'metered');
   const missing = await crictl(daemon, ['pull', `${source.registry.host}/crion-test/no-such-image:latest`]);
   t.not(missing.code, 0);
@@ -151,7 +135,7 @@ test('a lifecycle through crictl moves each family by exactly what it did, on TC
   });
   const sleeper = await create('sleeper', ['sleep', '3600']);
   const idle = await create('idle', ['sleep', '3600']);
-  for (const id of [completes, fails, oom, sleeper]) await ok(daemon, ['start', id]);
+  for (const id of [completes, fails, oom, sleeper]) await crictlOk(daemon, ['start', id]);
   t.like(await exitedWith(daemon, completes), { exitCode: 0, reason: 'Completed' });
   t.like(await exitedWith(daemon, fails), { exitCode: 3, reason: 'Error' });
   t.like(await exitedWith(daemon, oom), { exitCode: 137, reason: 'OOMKilled' });
@@ -163,7 +147,7 @@ test('a lifecycle through crictl moves each family by exactly what it did, on TC
   const exec = spawn(toolFromEnv('CRION_CRICTL'), [...crictlDaemonFlags(daemon), 'exec', '-i', sleeper, 'cat'], { stdio: ['pipe', 'pipe', 'pipe'] });
   t.teardown(() => void exec.kill('SIGKILL'));
   const execExit = new Promise<number | null>((resolve) => exec.once('close', resolve));
-  const during = await until('the exec session to be counted', async () => {
+  const during = await waitFor('the exec session to be counted', async () => {
     const scraped = await scrape(port);
     return scraped.value('crion_streaming_sessions', { kind: 'exec' }) === 1 ? scraped : undefined;
   });
@@ -175,15 +159,15 @@ test('a lifecycle through crictl moves each family by exactly what it did, on TC
   t.is(during.value('crion_container_monitors'), 2, 'the sleeper and the created container have their monitors');
   exec.stdin.end();
   t.is(await execExit, 0);
-  await until('the exec session to be closed', async () =>
+  await waitFor('the exec session to be closed', async () =>
     (await scrape(port)).value('crion_streaming_sessions', { kind: 'exec' }) === 0 ? true : undefined,
   );
 
-  await ok(daemon, ['stop', '--timeout', '0', sleeper]);
+  await crictlOk(daemon, ['stop', '--timeout', '0', sleeper]);
   t.like(await exitedWith(daemon, sleeper), { reason: 'Error' });
-  for (const id of [completes, fails, oom, sleeper, idle]) await ok(daemon, ['rm', id]);
-  await ok(daemon, ['stopp', podId]);
-  await ok(daemon, ['rmp', podId]);
+  for (const id of [completes, fails, oom, sleeper, idle]) await crictlOk(daemon, ['rm', id]);
+  await crictlOk(daemon, ['stopp', podId]);
+  await crictlOk(daemon, ['rmp', podId]);
 
   const after = await scrape(port);
   const moved = (sampleName: string, labels: Record<string, string> = {}) => after.value(sampleName, labels) - before.value(sampleName, labels);
@@ -231,9 +215,9 @@ test('a restart counts the containers it found still running under their monitor
   const { podId, podFile } = await runBusyboxPod(first, source, 'restarted');
   const created = await createBusyboxContainer(first, source, podId, podFile, 'survivor', ['sleep', '3600']);
   t.is(created.code, 0, created.stderr);
-  await ok(first, ['start', created.stdout.trim()]);
+  await crictlOk(first, ['start', created.stdout.trim()]);
   const exits = await createBusyboxContainer(first, source, podId, podFile, 'gone', ['true']);
-  await ok(first, ['start', exits.stdout.trim()]);
+  await crictlOk(first, ['start', exits.stdout.trim()]);
   await exitedWith(first, exits.stdout.trim());
 
   const second = await first.restart('SIGTERM');

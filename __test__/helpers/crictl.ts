@@ -14,6 +14,13 @@ export function crictl(daemon: Daemon, args: readonly string[], timeoutMs = 60_0
   return run(toolFromEnv('CRION_CRICTL'), [...crictlDaemonFlags(daemon), '--timeout', '30s', ...args], { timeoutMs });
 }
 
+/** Runs crictl and returns its trimmed stdout; a non-zero exit throws with crictl's stderr. */
+export async function crictlOk(daemon: Daemon, args: readonly string[]): Promise<string> {
+  const result = await crictl(daemon, args);
+  if (result.code !== 0) throw new Error(`crictl ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
 /**
  * Runs a crictl command with `-o json` right after the subcommand (crictl
  * stops reading flags at the first positional argument) and parses its output, failing with
