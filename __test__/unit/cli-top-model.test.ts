@@ -70,7 +70,7 @@ function stats(id: string, nanoCores: number | null, workingSet: number): Contai
 
 test('a snapshot groups containers under their pods with their usage, and sums it per pod', async (t) => {
   const source: TopSource = {
-    listPodSandboxes: async () => [pod('p1', 'web'), pod('p2', 'db', 'SANDBOX_NOTREADY')],
+    listPods: async () => [pod('p1', 'web'), pod('p2', 'db', 'SANDBOX_NOTREADY')],
     listContainers: async () => [
       container('c1', 'p1', 'nginx'),
       container('c2', 'p1', 'sidecar'),

@@ -5,6 +5,7 @@ import { defaultNetworkFor, initDefaultNetwork } from '../network/default-networ
 import { addImageCommands, ENDPOINT_ENV } from './image-commands.js';
 import { addServiceCommands } from './service-commands.js';
 import { addInspectCommands } from './inspect-commands.js';
+import { addTopCommand } from './top/top-command.js';
 import { criApiVersion, packageVersion } from '../package-info.js';
 
 /**
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   addImageCommands(program);
   addServiceCommands(program);
   addInspectCommands(program);
+  addTopCommand(program);
 
   const network = program.command('network').description('CNI pod networking');
   addConfigOptions(

@@ -1,3 +1,4 @@
+import type { CallLimits } from '../../cri/client.js';
 import type { Container__Output } from '../../generated/runtime/v1/Container.js';
 import type { ContainerStats__Output } from '../../generated/runtime/v1/ContainerStats.js';
 import type { PodSandbox__Output } from '../../generated/runtime/v1/PodSandbox.js';
@@ -8,12 +9,15 @@ import type { PodSandbox__Output } from '../../generated/runtime/v1/PodSandbox.j
  * the kubelet reads too.
  */
 
-/** The CRI calls a snapshot is made of, so tests can hand in canned answers. */
+/** The CRI calls a snapshot is made of (CriRuntimeClient's), so tests can hand in canned answers. */
 export interface TopSource {
-  listPodSandboxes(): Promise<PodSandbox__Output[]>;
-  listContainers(): Promise<Container__Output[]>;
-  listContainerStats(): Promise<ContainerStats__Output[]>;
+  listPods(limits: CallLimits): Promise<PodSandbox__Output[]>;
+  listContainers(limits: CallLimits): Promise<Container__Output[]>;
+  listContainerStats(limits: CallLimits): Promise<ContainerStats__Output[]>;
 }
+
+/** The daemon lists in milliseconds; one that takes this long is hung, and the refresh fails with the daemon's DEADLINE_EXCEEDED. */
+const LISTING_TIMEOUT_MS = 10_000;
 
 export interface ContainerRow {
   readonly id: string;
@@ -46,7 +50,8 @@ export interface TopSnapshot {
 }
 
 export async function fetchSnapshot(source: TopSource, now: () => Date = () => new Date()): Promise<TopSnapshot> {
-  const [pods, containers, stats] = await Promise.all([source.listPodSandboxes(), source.listContainers(), source.listContainerStats()]);
+  const limits = { deadline: new Date(Date.now() + LISTING_TIMEOUT_MS) };
+  const [pods, containers, stats] = await Promise.all([source.listPods(limits), source.listContainers(limits), source.listContainerStats(limits)]);
   return joinSnapshot(pods, containers, stats, now());
 }
 
