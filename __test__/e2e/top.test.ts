@@ -69,7 +69,7 @@ test('crion top lists pods and containers live, sorts, filters and quits on q', 
     'dd if=/dev/zero of=/dev/shm/fill bs=1M count=32; exec sleep 3600',
   ]);
 
-  const session = topSession(daemon, 24, 120);
+  const session = topSession(daemon, 24, 100);
   t.teardown(() => session.kill());
 
   const listed = await session.waitFor(
@@ -82,8 +82,7 @@ test('crion top lists pods and containers live, sorts, filters and quits on q', 
       cpuOf(lines, 'burner') > 0 &&
       cpuOf(lines, 'sleeper') >= 0,
   );
-  t.log(listed.join('\n'));
-  t.regex(listed[0]!, /^crion top · \d\d:\d\d:\d\d · 2 pods \(2 ready\) · 2 containers \(2 running\) · sort: cpu · filter: none · unix:\/\//);
+  t.regex(listed[0]!, /^crion top · \d\d:\d\d:\d\d · 2 pods \(2 ready\) · 2 containers \(2 running\) · sort: cpu · filter: none/);
   t.regex(listed[1]!, /^keys: c cpu · m memory · n name · r restarts · \/ filter/);
   // On a machine other tests load too the loop gets less than a core, but far more than a sleep.
   t.true(cpuOf(listed, 'burner') > cpuOf(listed, 'sleeper') + 5);

@@ -1,5 +1,6 @@
 import { render, useApp, useInput, useStdout } from 'ink';
 import { useEffect, useState } from 'react';
+import { DaemonCallError } from '../../cri/client.js';
 import { INITIAL_VIEW, pressKey, type ViewState } from './key-bindings.js';
 import { fetchSnapshot, type TopSnapshot, type TopSource } from './snapshot.js';
 import { TopScreen, type RefreshError } from './top-screen.js';
@@ -46,7 +47,7 @@ function useSnapshots(source: TopSource, intervalMs: number): Refreshed {
         const snapshot = await fetchSnapshot(source);
         if (!stopped) setRefreshed({ snapshot, error: null });
       } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
+        const message = refreshFailure(error);
         if (!stopped) setRefreshed((previous) => ({ snapshot: previous.snapshot, error: { at: new Date(), message } }));
       }
       if (!stopped) timer = setTimeout(() => void refresh(), intervalMs);
@@ -58,6 +59,12 @@ function useSnapshots(source: TopSource, intervalMs: number): Refreshed {
     };
   }, [source, intervalMs]);
   return refreshed;
+}
+
+/** The header names the daemon already, so its answer is shown without the endpoint, leaving the line to the cause. */
+function refreshFailure(error: unknown): string {
+  if (error instanceof DaemonCallError) return `${error.operation} failed: ${error.details}`;
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** ink lays out to the width by itself but does not re-render on a new height, which the row budget depends on. */
