@@ -26,7 +26,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .addHelpText(
       'after',
-      `\nEnvironment:\n  ${ENDPOINT_ENV}  the daemon socket for pull, images, rmi, status and inspect when --listen is not given (unix:///path or /path)\n`,
+      `\nEnvironment:\n  ${ENDPOINT_ENV}  the daemon socket for pull, images, rmi, status, inspect and top when --listen is not given (unix:///path or /path)\n`,
     );
 
   addConfigOptions(
