@@ -1,7 +1,7 @@
 import { render, useApp, useInput, useStdout } from 'ink';
-import { useEffect, useState } from 'react';
+import { useEffect, useReducer, useState } from 'react';
 import { DaemonCallError } from '../../cri/client.js';
-import { INITIAL_VIEW, pressKey, type ViewState } from './key-bindings.js';
+import { INITIAL_VIEW, pressKey, type KeyFlags, type ViewState } from './key-bindings.js';
 import { fetchSnapshot, type TopSnapshot, type TopSource } from './snapshot.js';
 import { TopScreen, type RefreshError } from './top-screen.js';
 
@@ -20,16 +20,26 @@ export interface TopAppProps {
 
 function TopApp({ source, endpoint, intervalMs }: TopAppProps) {
   const { exit } = useApp();
-  const [view, setView] = useState<ViewState>(INITIAL_VIEW);
+  // A reducer, so that keys typed faster than ink re-subscribes its input handler each apply to the state the last one left.
+  const [{ view, quit }, press] = useReducer(applyKey, { view: INITIAL_VIEW, quit: false });
+  useInput((input, key) => press({ input, key }));
+  useEffect(() => {
+    if (quit) exit();
+  }, [quit, exit]);
   const { snapshot, error } = useSnapshots(source, intervalMs);
   const { columns, rows } = useTerminalSize();
-  useInput((input, key) => {
-    const outcome = pressKey(view, input, key);
-    if (outcome.quit) exit();
-    else setView(outcome.view);
-  });
   // One line fewer than the terminal has: ink ends a frame with a newline, which on the last line would scroll it.
   return <TopScreen endpoint={endpoint} snapshot={snapshot} error={error} view={view} width={columns} height={rows - 1} />;
+}
+
+interface KeyState {
+  readonly view: ViewState;
+  readonly quit: boolean;
+}
+
+function applyKey(state: KeyState, { input, key }: { input: string; key: KeyFlags }): KeyState {
+  const outcome = pressKey(state.view, input, key);
+  return outcome.quit ? { view: state.view, quit: true } : { view: outcome.view, quit: false };
 }
 
 interface Refreshed {
