@@ -3,6 +3,7 @@ import { crictl } from '../helpers/crictl.js';
 import { createBusyboxContainer, runBusyboxPod } from '../helpers/crictl-pods.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { sharedImageSource } from '../helpers/image-source.js';
+import { run } from '../helpers/process.js';
 import { crionBin } from '../helpers/repo.js';
 import { TerminalSession } from '../helpers/terminal-session.js';
 
@@ -108,6 +109,17 @@ test('crion top lists pods and containers live, sorts, filters and quits on q', 
   session.type('q');
   t.is(await session.exited, 0);
   t.true(restoredModes(await session.screen()), (await session.screen()).join('\n'));
+
+  // Without a terminal: refused, unless --once, which prints every row once.
+  const piped = await run(process.execPath, [crionBin, 'top', '--listen', daemon.endpoint]);
+  t.is(piped.code, 1);
+  t.regex(piped.stderr, /^crion: crion top draws a live view and reads keys, so it needs a terminal on stdin and stdout; `crion top --once`/);
+  const once = await run(process.execPath, [crionBin, 'top', '--once', '--listen', daemon.endpoint]);
+  t.is(once.code, 0, once.stderr);
+  const printed = once.stdout.split('\n');
+  t.regex(printed[0]!, /^crion top · \d\d:\d\d:\d\d · 2 pods \(2 ready\) · 2 containers \(2 running\) · sort: cpu/);
+  t.deepEqual(names(['', ...printed]), ['crion-e2e/busy-pod', 'burner', 'crion-e2e/idle-pod', 'sleeper'], once.stdout);
+  t.false(once.stdout.includes('\x1b'), 'no colours in a pipe');
 });
 
 test('crion top fits a resized terminal, shows a failed refresh until the daemon is back, and quits on Ctrl-C', async (t) => {
