@@ -69,8 +69,12 @@ function stats(id: string, nanoCores: number | null, workingSet: number): Contai
 }
 
 test('a snapshot groups containers under their pods with their usage, and sums it per pod', async (t) => {
+  const deadlines: Array<Date | undefined> = [];
   const source: TopSource = {
-    listPods: async () => [pod('p1', 'web'), pod('p2', 'db', 'SANDBOX_NOTREADY')],
+    listPods: async ({ deadline }) => {
+      deadlines.push(deadline);
+      return [pod('p1', 'web'), pod('p2', 'db', 'SANDBOX_NOTREADY')];
+    },
     listContainers: async () => [
       container('c1', 'p1', 'nginx'),
       container('c2', 'p1', 'sidecar'),
@@ -80,6 +84,8 @@ test('a snapshot groups containers under their pods with their usage, and sums i
   };
   const snapshot = await fetchSnapshot(source, () => AT);
   t.is(snapshot.at, AT);
+  const wait = (deadlines[0]?.getTime() ?? 0) - Date.now();
+  t.true(wait > 5_000 && wait <= 10_000, 'each listing bounded, so a hung daemon fails the refresh');
   const [web, db] = snapshot.pods;
   t.like(web, { id: 'p1', name: 'web', namespace: 'default', state: 'READY', nanoCores: 250_000_000, memoryBytes: 10 * 1024 * 1024 + 1024 });
   t.deepEqual(

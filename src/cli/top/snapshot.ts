@@ -16,7 +16,7 @@ export interface TopSource {
   listContainerStats(limits: CallLimits): Promise<ContainerStats__Output[]>;
 }
 
-/** The daemon lists in milliseconds; one that takes this long is hung, and the refresh fails with the daemon's DEADLINE_EXCEEDED. */
+/** The daemon lists in milliseconds; one that takes this long is hung, and the refresh fails as DEADLINE_EXCEEDED instead of waiting. */
 const LISTING_TIMEOUT_MS = 10_000;
 
 export interface ContainerRow {
