@@ -15,8 +15,8 @@ import { TerminalSession } from '../helpers/terminal-session.js';
 
 const source = sharedImageSource(test);
 
-async function runningContainer(daemon: Daemon, podId: string, podFile: string, name: string, command: string[]): Promise<string> {
-  const created = await createBusyboxContainer(daemon, source, podId, podFile, name, command);
+async function runningContainer(daemon: Daemon, podId: string, podFile: string, name: string, command: string[], attempt = 0): Promise<string> {
+  const created = await createBusyboxContainer(daemon, source, podId, podFile, name, command, { metadata: { name, attempt } });
   if (created.code !== 0) throw new Error(created.stderr);
   const id = created.stdout.trim();
   const started = await crictl(daemon, ['start', id]);
@@ -63,12 +63,16 @@ test('crion top lists pods and containers live, sorts, filters and quits on q', 
   const busy = await runBusyboxPod(daemon, source, 'busy-pod');
   const idle = await runBusyboxPod(daemon, source, 'idle-pod');
   await runningContainer(daemon, busy.podId, busy.podFile, 'burner', ['sh', '-c', 'while :; do :; done']);
-  // tmpfs pages are charged to the writer's cgroup, so the idle pod is the larger in memory.
-  await runningContainer(daemon, idle.podId, idle.podFile, 'sleeper', [
-    'sh',
-    '-c',
-    'dd if=/dev/zero of=/dev/shm/fill bs=1M count=32; exec sleep 3600',
-  ]);
+  // tmpfs pages are charged to the writer's cgroup, so the idle pod is the larger in memory; attempt 2 is what the kubelet
+  // would make of a container that has restarted twice.
+  await runningContainer(
+    daemon,
+    idle.podId,
+    idle.podFile,
+    'sleeper',
+    ['sh', '-c', 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=32; exec sleep 3600'],
+    2,
+  );
 
   const session = topSession(daemon, 24, 100);
   t.teardown(() => session.kill());
@@ -97,6 +101,13 @@ test('crion top lists pods and containers live, sorts, filters and quits on q', 
   session.type('n');
   const byName = await session.waitFor('sort: name', (lines) => /sort: name/.test(lines[0] ?? ''));
   t.deepEqual(names(byName), ['crion-e2e/busy-pod', 'burner', 'crion-e2e/idle-pod', 'sleeper']);
+
+  session.type('r');
+  const byRestarts = await session.waitFor('sort: restarts', (lines) => /sort: restarts/.test(lines[0] ?? ''));
+  t.deepEqual(names(byRestarts), ['crion-e2e/idle-pod', 'sleeper', 'crion-e2e/busy-pod', 'burner']);
+  t.is(row(byRestarts, 'sleeper')?.[4], '2', byRestarts.join('\n'));
+  t.is(row(byRestarts, 'crion-e2e/idle-pod')?.[4], '2');
+  t.is(row(byRestarts, 'burner')?.[4], '0');
 
   session.type('/');
   await session.waitFor('the filter line', (lines) => /^filter: /.test(lines[1] ?? ''));
