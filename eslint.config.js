@@ -42,7 +42,7 @@ export default defineConfig(
     },
   },
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     rules: {
       // A `_`-prefixed name is how this code says "deliberately unused": a parameter an
       // interface demands, a binding destructured only to leave it out of a rest object

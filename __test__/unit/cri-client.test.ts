@@ -5,11 +5,12 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { CriImageClient, DaemonCallError, DaemonUnreachableError, unreachableReason } from '../../src/cri/client.js';
+import { CriImageClient, CriRuntimeClient, DaemonCallError, DaemonUnreachableError, unreachableReason } from '../../src/cri/client.js';
 import { CriServer } from '../../src/cri/server.js';
 import type { ServiceRpcs } from '../../src/cri/services.js';
 import { NotFoundError, UnavailableError } from '../../src/errors.js';
 import type { ImageServiceHandlers } from '../../src/generated/runtime/v1/ImageService.js';
+import type { RuntimeServiceHandlers } from '../../src/generated/runtime/v1/RuntimeService.js';
 import { createLogger } from '../../src/log/logger.js';
 
 /** The CLI's client against fake daemons (a CriServer with fake image RPCs) and against sockets with no daemon at all. */
@@ -20,9 +21,13 @@ async function scratchDir(t: { teardown(fn: () => Promise<void>): void }): Promi
   return dir;
 }
 
-async function fakeDaemon(t: { teardown(fn: () => Promise<void>): void }, image: ServiceRpcs<ImageServiceHandlers>) {
+async function fakeDaemon(
+  t: { teardown(fn: () => Promise<void>): void },
+  image: ServiceRpcs<ImageServiceHandlers>,
+  runtime: ServiceRpcs<RuntimeServiceHandlers> = {},
+) {
   const endpoint = `unix://${path.join(await scratchDir(t), 'crion.sock')}`;
-  const server = await CriServer.start({ listen: endpoint, log: createLogger({ level: 'fatal', format: 'json' }), runtime: {}, image });
+  const server = await CriServer.start({ listen: endpoint, log: createLogger({ level: 'fatal', format: 'json' }), runtime, image });
   t.teardown(async () => void (await server.shutdown(0)));
   return { endpoint, server };
 }
@@ -56,6 +61,34 @@ test('any other status the daemon sends is reported with its own message and its
   const error = await t.throwsAsync(client.remove('app:1'), { instanceOf: DaemonCallError });
   t.is(error.code, 'NOT_FOUND');
   t.is(error.message, `crion daemon at ${endpoint}: removal of app:1 failed: image "app:1" is in use by container 0123`);
+});
+
+test('the runtime client lists pods, containers and their stats, within a deadline when given one', async (t) => {
+  const { endpoint } = await fakeDaemon(
+    t,
+    {},
+    {
+      ListPodSandbox: async () => ({ items: [{ id: 'p1', metadata: { name: 'web', namespace: 'default', uid: 'u', attempt: 0 } }] }),
+      ListContainers: async () => ({ containers: [{ id: 'c1', podSandboxId: 'p1', metadata: { name: 'app', attempt: 2 } }] }),
+      ListContainerStats: async () => {
+        throw new UnavailableError('stats are resting');
+      },
+    },
+  );
+  const client = await CriRuntimeClient.connect(endpoint);
+  t.teardown(() => client.close());
+  t.like((await client.listPods())[0], { id: 'p1', metadata: { name: 'web' } });
+  t.like((await client.listContainers({ deadline: new Date(Date.now() + 5000) }))[0], { id: 'c1', podSandboxId: 'p1', metadata: { attempt: 2 } });
+  const error = await t.throwsAsync(client.listContainerStats(), { instanceOf: DaemonCallError });
+  t.is(error.message, `crion daemon at ${endpoint}: listing container stats failed: stats are resting`);
+});
+
+test('a listing the daemon does not answer by its deadline fails as DEADLINE_EXCEEDED', async (t) => {
+  const { endpoint } = await fakeDaemon(t, {}, { ListPodSandbox: () => new Promise(() => undefined) });
+  const client = await CriRuntimeClient.connect(endpoint);
+  t.teardown(() => client.close());
+  const error = await t.throwsAsync(client.listPods({ deadline: new Date(Date.now() + 200) }), { instanceOf: DaemonCallError });
+  t.is(error.code, 'DEADLINE_EXCEEDED');
 });
 
 test('no socket at the endpoint: ENOENT, named with the endpoint', async (t) => {

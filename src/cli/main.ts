@@ -5,6 +5,7 @@ import { defaultNetworkFor, initDefaultNetwork } from '../network/default-networ
 import { addImageCommands, ENDPOINT_ENV } from './image-commands.js';
 import { addServiceCommands } from './service-commands.js';
 import { addInspectCommands } from './inspect-commands.js';
+import { addTopCommand } from './top/top-command.js';
 import { criApiVersion, packageVersion } from '../package-info.js';
 
 /**
@@ -25,7 +26,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .addHelpText(
       'after',
-      `\nEnvironment:\n  ${ENDPOINT_ENV}  the daemon socket for pull, images, rmi, status and inspect when --listen is not given (unix:///path or /path)\n`,
+      `\nEnvironment:\n  ${ENDPOINT_ENV}  the daemon socket for pull, images, rmi, status, inspect and top when --listen is not given (unix:///path or /path)\n`,
     );
 
   addConfigOptions(
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   addImageCommands(program);
   addServiceCommands(program);
   addInspectCommands(program);
+  addTopCommand(program);
 
   const network = program.command('network').description('CNI pod networking');
   addConfigOptions(

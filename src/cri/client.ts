@@ -6,6 +6,7 @@ import type { ImageFsInfoResponse__Output } from '../generated/runtime/v1/ImageF
 import type { ImageStatusResponse__Output } from '../generated/runtime/v1/ImageStatusResponse.js';
 import type { ImageServiceClient } from '../generated/runtime/v1/ImageService.js';
 import type { ListContainersResponse__Output } from '../generated/runtime/v1/ListContainersResponse.js';
+import type { ListContainerStatsResponse__Output } from '../generated/runtime/v1/ListContainerStatsResponse.js';
 import type { ListImagesResponse__Output } from '../generated/runtime/v1/ListImagesResponse.js';
 import type { ListPodSandboxResponse__Output } from '../generated/runtime/v1/ListPodSandboxResponse.js';
 import type { PullImageResponse__Output } from '../generated/runtime/v1/PullImageResponse.js';
@@ -70,6 +71,15 @@ export class CriImageClient {
   }
 }
 
+/**
+ * What a caller may bound a call by. One that polls (`crion top`) passes a
+ * deadline, so a hung daemon becomes a failed call it can show rather than
+ * a wait without end.
+ */
+export interface CallLimits {
+  readonly deadline?: Date;
+}
+
 /** The RuntimeService calls the CLI makes: readiness and what the node runs. */
 export class CriRuntimeClient {
   private constructor(
@@ -92,12 +102,18 @@ export class CriRuntimeClient {
     return this.call<StatusResponse__Output>('status', (done) => this.client.Status({}, done));
   }
 
-  async listPods(): Promise<ListPodSandboxResponse__Output['items']> {
-    return (await this.call<ListPodSandboxResponse__Output>('listing pods', (done) => this.client.ListPodSandbox({}, done))).items;
+  async listPods(limits: CallLimits = {}): Promise<ListPodSandboxResponse__Output['items']> {
+    return (await this.call<ListPodSandboxResponse__Output>('listing pods', (done) => this.client.ListPodSandbox({}, limits, done))).items;
   }
 
-  async listContainers(): Promise<ListContainersResponse__Output['containers']> {
-    return (await this.call<ListContainersResponse__Output>('listing containers', (done) => this.client.ListContainers({}, done))).containers;
+  async listContainers(limits: CallLimits = {}): Promise<ListContainersResponse__Output['containers']> {
+    return (await this.call<ListContainersResponse__Output>('listing containers', (done) => this.client.ListContainers({}, limits, done))).containers;
+  }
+
+  async listContainerStats(limits: CallLimits = {}): Promise<ListContainerStatsResponse__Output['stats']> {
+    return (
+      await this.call<ListContainerStatsResponse__Output>('listing container stats', (done) => this.client.ListContainerStats({}, limits, done))
+    ).stats;
   }
 
   private call<Response>(operation: string, invoke: (done: grpc.requestCallback<Response>) => void): Promise<Response> {
