@@ -3,7 +3,6 @@ import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { loadCriPackage } from '../../src/cri/proto.js';
@@ -11,8 +10,8 @@ import { crictl, crictlJson, startPortForward } from '../helpers/crictl.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { sharedImageSource } from '../helpers/image-source.js';
 import { createBusyboxContainer, runBusyboxPod } from '../helpers/crictl-pods.js';
-import { run } from '../helpers/process.js';
-import { repoRoot, toolFromEnv } from '../helpers/repo.js';
+import { toolFromEnv } from '../helpers/repo.js';
+import { TerminalSession } from '../helpers/terminal-session.js';
 
 /**
  * Exec, attach and port-forward through the streaming server, driven by the
@@ -20,8 +19,6 @@ import { repoRoot, toolFromEnv } from '../helpers/repo.js';
  */
 
 const source = sharedImageSource(test);
-const PTY_RUN = path.join(repoRoot, '__test__', 'fixtures', 'pty-run.py');
-
 async function runningContainer(daemon: Daemon, name: string, command: string[], extra: Record<string, unknown> = {}) {
   const { podId, podFile } = await runBusyboxPod(daemon, source, name);
   const created = await createBusyboxContainer(daemon, source, podId, podFile, name, command, extra);
@@ -87,15 +84,18 @@ test('crictl exec -it runs the command on a terminal that follows the window siz
   // The shell prints the size it starts with, waits for a line, then prints the size again. The runtime sizes the
   // container's terminal just after the command starts (containerd's first resize comes even later), hence the sleep.
   const script = 'sleep 0.5; stty size; test -t 0 && echo on-a-tty; read line; stty size; echo "got $line"';
-  const result = await run('python3', [PTY_RUN, '40', '100', '2', '50', '132', 'typed\\n', '--', ...crictlArgs, 'sh', '-c', script], {
-    timeoutMs: 60_000,
-  });
-  t.is(result.code, 0, result.stdout + result.stderr);
-  const lines = result.stdout.split(/\r?\n/).map((line) => line.trim());
-  t.true(lines.includes('40 100'), result.stdout);
-  t.true(lines.includes('on-a-tty'), result.stdout);
-  t.true(lines.includes('50 132'), `the resize reached the container's terminal:\n${result.stdout}`);
-  t.true(lines.includes('got typed'), result.stdout);
+  const session = new TerminalSession(40, 100, [...crictlArgs, 'sh', '-c', script]);
+  t.teardown(() => session.kill());
+  await session.waitFor('the shell on a terminal', (lines) => lines.some((line) => line.trim() === 'on-a-tty'));
+  session.resize(50, 132);
+  // Typed once the resize has had time to reach the container's terminal.
+  await sleep(500);
+  session.type('typed\n');
+  t.is(await session.exited, 0, session.output);
+  const lines = (await session.screen()).map((line) => line.trim());
+  t.true(lines.includes('40 100'), session.output);
+  t.true(lines.includes('50 132'), `the resize reached the container's terminal:\n${session.output}`);
+  t.true(lines.includes('got typed'), session.output);
 });
 
 test('crictl attach reaches the container stdio, detaching leaves it running, and stdin_once closes stdin', async (t) => {
@@ -126,12 +126,14 @@ test('crictl attach -it joins the terminal of a tty container, sized to the clie
   const { id } = await runningContainer(daemon, 'attach-tty', ['sh'], { stdin: true, tty: true });
   const crictlArgs = [toolFromEnv('CRION_CRICTL'), '--runtime-endpoint', daemon.endpoint, 'attach', '-it', id];
   // Typed after a pause, so the client's size has reached the container's terminal; exit ends the container and the attach.
-  const result = await run('python3', [PTY_RUN, '30', '90', '1', '30', '90', 'stty size; echo tty-$((6*7)); exit\\n', '--', ...crictlArgs], {
-    timeoutMs: 60_000,
-  });
-  const lines = result.stdout.split(/\r?\n/).map((line) => line.trim());
-  t.true(lines.includes('30 90'), result.stdout);
-  t.true(lines.includes('tty-42'), result.stdout);
+  const session = new TerminalSession(30, 90, crictlArgs);
+  t.teardown(() => session.kill());
+  await sleep(1000);
+  session.type('stty size; echo tty-$((6*7)); exit\n');
+  await session.exited;
+  const lines = (await session.screen()).map((line) => line.trim());
+  t.true(lines.includes('30 90'), session.output);
+  t.true(lines.includes('tty-42'), session.output);
 });
 
 test('crictl port-forward carries HTTP requests to a port in the pod, over SPDY and WebSocket', async (t) => {
