@@ -17,5 +17,7 @@ dir=$(cd "$scratch" && go mod download -json "k8s.io/cri-api@$version" | sed -n 
 
 install -m 0644 "$dir/pkg/apis/runtime/v1/api.proto" proto/runtime/v1/api.proto
 install -m 0644 "$dir/LICENSE" proto/LICENSE
-printf 'k8s.io/cri-api %s\n' "$version" > proto/VERSION
+# Only the cri-api line is ours to change; the lines after it name the other vendored protos (NRI's).
+{ printf 'k8s.io/cri-api %s\n' "$version"; tail -n +2 proto/VERSION; } > "$scratch/VERSION"
+install -m 0644 "$scratch/VERSION" proto/VERSION
 echo "proto/ now holds k8s.io/cri-api $version"
