@@ -20,8 +20,41 @@ export interface Table {
   readonly rows: readonly (readonly string[])[];
 }
 
+/**
+ * One row of the issue's goals: crion's figure against containerd's from the same run, the ratio and the
+ * highest ratio that meets it. A ratio that could not be computed (a side missing) does not meet it.
+ */
+export interface Goal {
+  readonly name: string;
+  readonly unit: string;
+  readonly crion: number;
+  readonly containerd: number;
+  readonly ratio: number;
+  readonly target: number;
+  readonly met: boolean;
+}
+
+export function ratioGoal(name: string, unit: string, crion: number, containerd: number, target: number): Goal {
+  const ratio = crion / containerd;
+  return { name, unit, crion, containerd, ratio, target, met: ratio <= target };
+}
+
+/** Met only when every goal is. */
+export function goalsVerdict(goals: readonly Goal[]): Verdict {
+  return goals.every((goal) => goal.met) ? 'met' : 'not met';
+}
+
+/** `1 of 3 goals met (0.42× to 0.81× containerd's)`, for a summary line; the goal table has each. */
+export function goalsSummary(goals: readonly Goal[]): string {
+  const ratios = goals.map((goal) => goal.ratio);
+  const range = `${formatNumber(Math.min(...ratios), 2)}× to ${formatNumber(Math.max(...ratios), 2)}×`;
+  return `${goals.filter((goal) => goal.met).length} of ${goals.length} goals met (${range} containerd's)`;
+}
+
 export interface Outcome {
   readonly verdict: Verdict;
+  /** The issue's goal rows this benchmark measures, each with its own verdict; rendered before the table. */
+  readonly goals?: readonly Goal[];
   /** One line: the measured figure set against the target. */
   readonly summary: string;
   readonly table: Table;
@@ -109,16 +142,34 @@ export function renderMarkdown(report: Report): string {
     `Host: ${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB, Linux ${host.kernel}, Node ${host.node}; ` +
       `1-minute load average ${report.loadAverage.start.toFixed(2)} at the start, ${report.loadAverage.end.toFixed(2)} at the end.`,
   ];
+  const goals = report.benchmarks.flatMap((result) => (result.status === 'broken' ? [] : (result.goals ?? [])));
+  if (goals.length > 0) lines.push('', '## Goals', '', ...renderTable(goalTable(goals)));
   for (const result of report.benchmarks) {
     lines.push('', `## ${result.title}`, '', `Target: ${result.target}.`, '');
     if (result.status === 'broken') {
       lines.push('**BROKEN**: the benchmark could not run.', '', '```', result.error, '```');
       continue;
     }
-    lines.push(`**${result.status.toUpperCase()}**: ${result.summary}`, '', ...renderTable(result.table), '');
+    lines.push(`**${result.status.toUpperCase()}**: ${result.summary}`, '');
+    if (result.goals !== undefined && result.goals.length > 0) lines.push(...renderTable(goalTable(result.goals)), '');
+    lines.push(...renderTable(result.table), '');
     lines.push(...result.notes.map((note) => `- ${note}`));
   }
   return `${lines.join('\n')}\n`;
+}
+
+function goalTable(goals: readonly Goal[]): Table {
+  return {
+    columns: ['Goal', 'crion', 'containerd', 'Ratio', 'Target', 'Verdict'],
+    rows: goals.map((goal) => [
+      goal.name,
+      `${formatNumber(goal.crion)} ${goal.unit}`,
+      `${formatNumber(goal.containerd)} ${goal.unit}`,
+      `${formatNumber(goal.ratio, 2)}×`,
+      `≤ ${goal.target}×`,
+      goal.met ? 'MET' : 'NOT MET',
+    ]),
+  };
 }
 
 function renderTable(table: Table): string[] {
