@@ -28,6 +28,8 @@ export const CONTAINER_IMAGE = 'registry.k8s.io/e2e-test-images/busybox:1.29-2';
 export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10';
 const MIRRORED_HOSTS = ['registry.k8s.io'];
 const CRICTL_TIMEOUT_MS = 60_000;
+/** StopContainer's grace period: well above what SLEEPER takes to leave at SIGTERM, so no stop ends in a SIGKILL. */
+export const STOP_GRACE_SECONDS = 10;
 /** A shell sleeping that leaves at SIGTERM (as PID 1 it would ignore it otherwise), so stopping measures the runtime, not a grace period. */
 export const SLEEPER: readonly string[] = ['sh', '-c', "trap 'exit 0' TERM; sleep 3600 & wait"];
 
@@ -147,6 +149,36 @@ export class PodRig {
   /** StopPodSandbox then RemovePodSandbox, timed together. */
   async removePod(runtime: PodRuntime, podId: string): Promise<number> {
     return (await this.timedCrictl(runtime, ['stopp', podId])).ms + (await this.timedCrictl(runtime, ['rmp', podId])).ms;
+  }
+
+  /**
+   * StopContainer then RemoveContainer, timed together. The stop has a grace period, as the kubelet's, so
+   * the stop signal is sent and its exit awaited (SLEEPER leaves at once) rather than a SIGKILL sent at once.
+   */
+  async removeContainer(runtime: PodRuntime, containerId: string): Promise<number> {
+    const stop = await this.timedCrictl(runtime, ['stop', '--timeout', String(STOP_GRACE_SECONDS), containerId]);
+    return stop.ms + (await this.timedCrictl(runtime, ['rm', containerId])).ms;
+  }
+
+  /**
+   * `count` pods of the given PID mode, each with its container started, `concurrency` at a time as the
+   * kubelet's pod workers run them; each pod's three calls stay in order. The wall time of the whole.
+   */
+  async runPods(
+    runtime: PodRuntime,
+    options: { readonly prefix: string; readonly count: number; readonly concurrency: number; readonly pid: PidNamespaceMode },
+  ): Promise<{ readonly ms: number; readonly pods: readonly RunningPod[] }> {
+    const pods: RunningPod[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < options.count) {
+        const n = ++next;
+        pods.push(await this.runPod(runtime, `${options.prefix}-${n}`, options.pid));
+      }
+    };
+    const started = performance.now();
+    await Promise.all(Array.from({ length: Math.min(options.concurrency, options.count) }, worker));
+    return { ms: performance.now() - started, pods };
   }
 
   async timedCrictl(runtime: PodRuntime, args: readonly string[]): Promise<Timed> {
