@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PodRig, processMemory, type PodRuntime, type ProcessMemory, type RuntimeName } from './pods.js';
-import { formatNumber, median, type Benchmark, type BenchContext } from './report.js';
+import { PodRig, processMemory, type PidNamespaceMode, type PodRuntime, type ProcessMemory, type RuntimeName } from './pods.js';
+import { formatNumber, goalsSummary, goalsVerdict, median, ratioGoal, type Benchmark, type BenchContext } from './report.js';
 
 /**
  * What running pods cost in memory: the processes each runtime keeps per
  * container (crion-monitor) or per pod (containerd-shim-runc-v2), and the
- * daemon itself with many pods. Each runtime runs alone on a fresh root,
- * its pods started one after another, and is removed before the next one starts.
+ * daemon itself with many pods; and how long a node's worth of pods takes
+ * to start. Each runtime runs alone on a fresh root, its pods started one
+ * after another or a few at a time, and is removed before the next one starts.
  */
 
 const MONITOR_PODS = 10;
@@ -16,36 +17,49 @@ const DAEMON_PODS = 50;
 const SETTLE_MS = 2000;
 const RUNTIMES: readonly RuntimeName[] = ['crion', 'containerd'];
 
+/** How the pods are started: one after another, or `concurrency` at a time. */
+interface PodsPlan {
+  readonly pods: number;
+  readonly concurrency: number;
+  readonly pid: PidNamespaceMode;
+}
+
+/** Shared PID namespace, one after another: every pod has a pause container on either runtime. */
+const SEQUENTIAL_SHARED_PID = { concurrency: 1, pid: 'POD' } as const;
+
 interface Population {
   readonly runtime: RuntimeName;
   readonly label: string;
   readonly pods: number;
+  /** Wall time from the first RunPodSandbox to the last StartContainer. */
+  readonly startMs: number;
   readonly daemonIdle: ProcessMemory;
   readonly daemon: ProcessMemory;
   readonly helpers: readonly ProcessMemory[];
 }
 
-/** Starts `runtime` with `pods` running pods, one sleeping container each, reads memory, removes it all. */
-async function populate(context: BenchContext, rig: PodRig, name: RuntimeName, pods: number): Promise<Population> {
-  context.progress(`pod memory: ${name} with ${pods} pods`);
+/** Starts `runtime` with `plan.pods` running pods, one sleeping container each, reads memory, removes it all. */
+async function populate(context: BenchContext, rig: PodRig, name: RuntimeName, plan: PodsPlan): Promise<Population> {
+  const { pods, concurrency, pid } = plan;
+  context.progress(`pod memory: ${name} with ${pods} pods, ${concurrency} at a time`);
   const runtime: PodRuntime = await rig.start(name);
   try {
     const daemonIdle = processMemory(runtime.daemonPid);
-    for (let n = 1; n <= pods; n++) await rig.runPod(runtime, `${name}-mem-${pods}-${n}`);
+    const started = await rig.runPods(runtime, { prefix: `${name}-mem-${pods}-${concurrency}`, count: pods, concurrency, pid });
     await sleep(SETTLE_MS);
     const helpers = runtime.helperPids().map(processMemory);
     if (helpers.length < pods) throw runtime.failure(`${helpers.length} helper processes for ${pods} running pods`);
-    return { runtime: name, label: runtime.label, pods, daemonIdle, daemon: processMemory(runtime.daemonPid), helpers };
+    return { runtime: name, label: runtime.label, pods, startMs: started.ms, daemonIdle, daemon: processMemory(runtime.daemonPid), helpers };
   } finally {
     await runtime.dispose();
   }
 }
 
-async function populateEach(context: BenchContext, pods: number): Promise<Population[]> {
+async function populateEach(context: BenchContext, plan: PodsPlan): Promise<Population[]> {
   const rig = await PodRig.start(context);
   try {
     const populations: Population[] = [];
-    for (const name of RUNTIMES) populations.push(await populate(context, rig, name, pods));
+    for (const name of RUNTIMES) populations.push(await populate(context, rig, name, plan));
     return populations;
   } finally {
     await rig.dispose();
@@ -61,7 +75,7 @@ export const monitorMemory: Benchmark = {
   title: 'Per-container monitor memory: crion-monitor vs containerd-shim-runc-v2',
   target: `every crion-monitor's RssAnon below ${MONITOR_TARGET_KIB} KiB with ${MONITOR_PODS} pods running`,
   async run(context) {
-    const populations = await populateEach(context, MONITOR_PODS);
+    const populations = await populateEach(context, { pods: MONITOR_PODS, ...SEQUENTIAL_SHARED_PID });
     const crion = populations.find((population) => population.runtime === 'crion')!;
     const worst = Math.max(...crion.helpers.map((helper) => helper.rssAnonKiB));
     const rows = populations.map((population) => {
@@ -102,7 +116,7 @@ export const daemonRss: Benchmark = {
   title: `Daemon memory with ${DAEMON_PODS} running pods: crion vs containerd`,
   target: `reported, no target yet: the daemon's RSS with ${DAEMON_PODS} pods running, containerd's alongside`,
   async run(context) {
-    const populations = await populateEach(context, DAEMON_PODS);
+    const populations = await populateEach(context, { pods: DAEMON_PODS, ...SEQUENTIAL_SHARED_PID });
     const MiB = 1024;
     const rows = populations.map((population) => [
       population.label,
@@ -134,3 +148,66 @@ export const daemonRss: Benchmark = {
     };
   },
 };
+
+/** The whole runtime's proportional memory: the daemon and every monitor or shim of it. */
+const runtimePssKiB = (population: Population): number => population.daemon.pssKiB + sum(population.helpers.map((helper) => helper.pssKiB));
+
+const START_TARGET_RATIO = 0.5;
+const PSS_TARGET_RATIO = 0.3;
+
+/**
+ * A full node: `pods` pods (the kubelet's default maxPods is 110), one container each, started `concurrency`
+ * at a time (the kubelet starts pods from one worker each, in parallel), the time it all takes and what the
+ * whole runtime then holds.
+ */
+export function podsAtScale(pods: number, concurrency: number): Benchmark {
+  return {
+    id: `pods-${pods}`,
+    title: `${pods} pods started ${concurrency} at a time: wall time and the whole runtime's memory, crion vs containerd`,
+    target:
+      `crion starts ${pods} pods (one container each, the kubelet's default pod) at concurrency ${concurrency} in at most ` +
+      `${START_TARGET_RATIO}× containerd's wall time, and then holds at most ${PSS_TARGET_RATIO}× its Pss (daemon + monitors against daemon + shims)`,
+    async run(context) {
+      const populations = await populateEach(context, { pods, concurrency, pid: 'CONTAINER' });
+      const of = (name: RuntimeName): Population => populations.find((population) => population.runtime === name)!;
+      const MiB = 1024;
+      const goals = [
+        ratioGoal(
+          `${pods} pods started, ${concurrency} at a time`,
+          's',
+          of('crion').startMs / 1000,
+          of('containerd').startMs / 1000,
+          START_TARGET_RATIO,
+        ),
+        ratioGoal(`runtime Pss with ${pods} pods`, 'MiB', runtimePssKiB(of('crion')) / MiB, runtimePssKiB(of('containerd')) / MiB, PSS_TARGET_RATIO),
+      ];
+      return {
+        verdict: goalsVerdict(goals),
+        goals,
+        summary: goalsSummary(goals),
+        table: {
+          columns: ['Runtime', 'Wall s', 'Per pod ms', 'Daemon Pss MiB', 'Helpers', 'Helpers Pss MiB', 'Runtime Pss MiB', 'Daemon RSS MiB'],
+          rows: populations.map((population) => [
+            population.label,
+            formatNumber(population.startMs / 1000, 2),
+            formatNumber(population.startMs / population.pods),
+            formatNumber(population.daemon.pssKiB / MiB),
+            String(population.helpers.length),
+            formatNumber(sum(population.helpers.map((helper) => helper.pssKiB)) / MiB),
+            formatNumber(runtimePssKiB(population) / MiB),
+            formatNumber(population.daemon.rssKiB / MiB),
+          ]),
+        },
+        notes: [
+          `${pods} host-network pods, PID namespace per container as the kubelet sends by default, one busybox container each ` +
+            `sleeping in a shell; ${concurrency} crictl workers, each running \`runp\`, \`create\`, \`start\` for one pod after another. ` +
+            'Wall: from the first call to the last return, with every call a crictl process (on 2 cores, their start-up competes with the daemons).',
+          `Memory read ${SETTLE_MS / 1000} s after the last start, Pss from /proc/PID/smaps_rollup: crion's Node daemon and every crion-monitor ` +
+            '(one per container; this pod has no pause container), containerd (its CRI plugin included) and every containerd-shim-runc-v2 (one per pod).',
+          'Each runtime alone on a fresh root, images pulled first; one run, not a median.',
+        ],
+        data: { pods, concurrency, populations },
+      };
+    },
+  };
+}

@@ -6,7 +6,7 @@ import { repoRoot } from '../__test__/helpers/repo.js';
 import { critestBenchmark } from './critest-benchmark.js';
 import { execLatency } from './exec-latency.js';
 import { kubeletPodStart } from './kubelet-pod-start.js';
-import { daemonRss, monitorMemory } from './pod-memory.js';
+import { daemonRss, monitorMemory, podsAtScale } from './pod-memory.js';
 import { podMetrics } from './pod-metrics.js';
 import { podStart } from './pod-start.js';
 import { portForwardThroughput } from './port-forward-throughput.js';
@@ -33,6 +33,8 @@ const BENCHMARKS: readonly Benchmark[] = [
   portForwardThroughput,
   monitorMemory,
   daemonRss,
+  // The kubelet's default maxPods, started 10 at a time as issue 15 measures it.
+  podsAtScale(110, 10),
   podMetrics,
 ];
 
