@@ -1,6 +1,7 @@
 import type { ContainerConfig__Output } from '../generated/runtime/v1/ContainerConfig.js';
 import type { ImageRecord } from '../image/image-store.js';
 import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
+import type { StepTimes } from '../log/step-times.js';
 import { containerSpec, type ContainerLimits, type HostLookups } from '../oci/index.js';
 import type { HandlerFeatures } from '../runtime/handler-features.js';
 import type { SandboxRecord } from '../sandbox/sandbox-manager.js';
@@ -29,6 +30,8 @@ export interface AppContainerRequest {
   readonly checkpoint: CheckpointSource | null;
   /** What the pod's runtime handler can do. */
   readonly handler: HandlerFeatures;
+  /** CreateContainer's, which the launch's steps are timed into. */
+  readonly steps: StepTimes;
 }
 
 /** The record is the caller's to save; `release` gives back the image's layers once the container is removed. */
@@ -45,6 +48,7 @@ export async function launchAppContainer(
     cleanup,
     imageVolumes: request.imageVolumes,
     checkpoint: request.checkpoint,
+    steps: request.steps,
     spec: ({ id, rootfs, identity, imageConfig, sandboxContext, imageVolumeSources }) =>
       containerSpec({
         containerId: id,

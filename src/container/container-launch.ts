@@ -10,6 +10,7 @@ import type { ImageRecord } from '../image/image-store.js';
 import type { LayerStore } from '../image/layer-store.js';
 import type { ContainerDefaults } from '../image/manifest.js';
 import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
+import type { StepTimes } from '../log/step-times.js';
 import {
   cgroupDirOf,
   resolveUser,
@@ -59,6 +60,8 @@ export interface LaunchOptions {
   readonly spec: (input: SpecInput) => OciSpec;
   /** A checkpoint to make the container from instead of starting it fresh; null for a new container. */
   readonly checkpoint: CheckpointSource | null;
+  /** The caller's: each step below is timed into it. */
+  readonly steps: StepTimes;
 }
 
 export interface CheckpointSource {
@@ -99,17 +102,19 @@ export async function launchContainer(
   image: ImageRecord,
   options: LaunchOptions,
 ): Promise<Launched> {
-  const { cleanup } = options;
+  const { cleanup, steps } = options;
   const id = randomBytes(32).toString('hex');
-  const imageConfig = await deps.images.config(image);
+  const imageConfig = await steps.time('image config', () => deps.images.config(image));
 
   const persistentDir = deps.records.dirOf(id);
   const runtimeDir = path.join(deps.runtimeDir, id);
-  await mkdir(path.join(persistentDir, 'upper'), { recursive: true, mode: 0o755 });
-  await mkdir(path.join(persistentDir, 'work'), { mode: 0o700 });
-  cleanup.push('remove the writable layer', () => rm(persistentDir, { recursive: true, force: true }));
   const rootfs = path.join(runtimeDir, 'rootfs');
-  await mkdir(rootfs, { recursive: true, mode: 0o755 });
+  await steps.time('directories', async () => {
+    await mkdir(path.join(persistentDir, 'upper'), { recursive: true, mode: 0o755 });
+    await mkdir(path.join(persistentDir, 'work'), { mode: 0o700 });
+    cleanup.push('remove the writable layer', () => rm(persistentDir, { recursive: true, force: true }));
+    await mkdir(rootfs, { recursive: true, mode: 0o755 });
+  });
   cleanup.push('remove the container runtime directory', () => rm(runtimeDir, { recursive: true, force: true }));
 
   const restoreDir = path.join(persistentDir, 'restore');
@@ -120,23 +125,24 @@ export async function launchContainer(
 
   const release = deps.images.holdLayers([...image.layers, ...options.imageVolumes.flatMap((volume) => volume.image.layers)]);
   cleanup.push('release the image layers', release);
-  await deps.containerHost.mountRootfs({
-    target: rootfs,
-    lowerDirs: deps.layers.lowerDirs(image.layers),
-    upperDir: path.join(persistentDir, 'upper'),
-    workDir: path.join(persistentDir, 'work'),
-    cwd: deps.layers.overlayDir,
-    readonly: false,
-  });
-  cleanup.push('unmount the rootfs', () => deps.containerHost.unmountRootfs(rootfs));
-  const imageVolumeSources = await mountImageVolumes(deps, runtimeDir, options.imageVolumes, cleanup);
-
-  const identity = resolveUser(
-    options.securityContext,
-    imageConfig.config.user,
-    await readFile(path.join(rootfs, 'etc', 'passwd'), 'utf8').catch(() => null),
-    await readFile(path.join(rootfs, 'etc', 'group'), 'utf8').catch(() => null),
+  await steps.time('rootfs mount', () =>
+    deps.containerHost.mountRootfs({
+      target: rootfs,
+      lowerDirs: deps.layers.lowerDirs(image.layers),
+      upperDir: path.join(persistentDir, 'upper'),
+      workDir: path.join(persistentDir, 'work'),
+      cwd: deps.layers.overlayDir,
+      readonly: false,
+    }),
   );
+  cleanup.push('unmount the rootfs', () => deps.containerHost.unmountRootfs(rootfs));
+  const imageVolumeSources = await steps.time('image volumes', () => mountImageVolumes(deps, runtimeDir, options.imageVolumes, cleanup));
+
+  const { passwd, group } = await steps.time('passwd and group', async () => ({
+    passwd: await readFile(path.join(rootfs, 'etc', 'passwd'), 'utf8').catch(() => null),
+    group: await readFile(path.join(rootfs, 'etc', 'group'), 'utf8').catch(() => null),
+  }));
+  const identity = resolveUser(options.securityContext, imageConfig.config.user, passwd, group);
   const generated = options.spec({
     id,
     rootfs,
@@ -157,22 +163,25 @@ export async function launchContainer(
     imageVolumeSources,
   });
   const spec = options.checkpoint === null ? generated : { ...generated, process: options.checkpoint.process };
-  await writeBundleSpec(runtimeDir, spec);
+  await steps.time('bundle', () => writeBundleSpec(runtimeDir, spec));
 
   // Before the runtime is involved: a log path that cannot be made is the client's fault, refused here.
-  const logFile = await makeLogDirectory(runtimeDir, options.logPath);
+  const logFile = await steps.time('log directory', () => makeLogDirectory(runtimeDir, options.logPath));
   let started = { pid: 0, monitorPid: 0 };
   if (options.checkpoint === null) {
     const runtime = deps.runtimes(sandbox.runtimeHandler);
     cleanup.push('delete the container from the OCI runtime', () => runtime.delete(id));
-    started = await launchContainerMonitor(deps, {
-      containerId: id,
-      spec,
-      runtimeHandler: sandbox.runtimeHandler,
-      logFile,
-      stdin: options.stdin,
-      restore: null,
-    });
+    // The monitor's two execs (it detaches) and the runtime's `create`, which the daemon sees only as one wait.
+    started = await steps.time('monitor + runtime create', () =>
+      launchContainerMonitor(deps, {
+        containerId: id,
+        spec,
+        runtimeHandler: sandbox.runtimeHandler,
+        logFile,
+        stdin: options.stdin,
+        restore: null,
+      }),
+    );
   }
   return {
     created: {

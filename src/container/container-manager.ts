@@ -14,6 +14,7 @@ import type { LayerStore } from '../image/layer-store.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { NameReservations, recordMarks } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
+import { stepTimes, type StepTimes } from '../log/step-times.js';
 import type { NriHooks } from '../nri/nri-hooks.js';
 import { checkRecursiveReadOnlyMounts, containerLimits, type ContainerLimits, type HostFacts, type HostLookups, type OciSpec } from '../oci/index.js';
 import type { HandlerFeatures } from '../runtime/handler-features.js';
@@ -146,6 +147,7 @@ export class ContainerManager {
     if (config === null || config.metadata === null || config.metadata.name === '') {
       throw new InvalidArgumentError('CreateContainer needs a config with metadata.name');
     }
+    const steps = stepTimes(this.deps.log, 'CreateContainer steps');
     const metadata = config.metadata;
     const sandbox = this.deps.sandboxes.require(sandboxId);
     if (sandbox.state !== 'SANDBOX_READY' || this.creates.isRemoving(sandbox.id)) {
@@ -177,12 +179,14 @@ export class ContainerManager {
       make: (callerGaveUp) =>
         CleanupStack.run(this.deps.log, async (cleanup) => {
           const source = archive === null ? { imageName, image: image!, checkpoint: null } : await this.unpackCheckpoint(archive, cleanup);
-          return this.make(sandbox, { ...config, metadata }, { ...source, imageVolumes, logPath, handler }, cleanup, callerGaveUp);
+          return this.make(sandbox, { ...config, metadata }, { ...source, imageVolumes, logPath, handler, steps }, cleanup, callerGaveUp);
         }),
     });
     // In the same tick as the readiness check above, so a stop or removal either sees this create or refuses it.
     this.creates.track(sandbox.id, created);
-    return created;
+    const record = await created;
+    steps.done({ podSandboxId: sandbox.id, containerId: record.id });
+    return record;
   }
 
   /**
@@ -206,7 +210,7 @@ export class ContainerManager {
   private async make(
     sandbox: SandboxRecord,
     config: ContainerConfig__Output & { metadata: { name: string; attempt: number } },
-    checked: ContainerSource & { imageVolumes: readonly ImageVolumeRequest[]; logPath: string; handler: HandlerFeatures },
+    checked: ContainerSource & { imageVolumes: readonly ImageVolumeRequest[]; logPath: string; handler: HandlerFeatures; steps: StepTimes },
     cleanup: CleanupStack,
     callerGaveUp: () => boolean,
   ): Promise<ContainerRecord> {
@@ -217,11 +221,13 @@ export class ContainerManager {
     // NRI plugins decide on the container before it is recorded, so it is not listed while they do; a refusal
     // throws, and the cleanup stack deletes what launchAppContainer made. Saved already marked when the caller
     // has left: see NameReservations.create.
-    const record = await this.deps.nri.createContainer(sandbox, launched.record, async () => {
-      const made: ContainerRecord = { ...launched.record, ...(callerGaveUp() ? { unclaimed: true } : {}) };
-      await this.deps.records.save(made);
-      return made;
-    });
+    const record = await checked.steps.time('nri + record', () =>
+      this.deps.nri.createContainer(sandbox, launched.record, async () => {
+        const made: ContainerRecord = { ...launched.record, ...(callerGaveUp() ? { unclaimed: true } : {}) };
+        await this.deps.records.save(made);
+        return made;
+      }),
+    );
     this.layerHolds.set(record.id, release);
     this.deps.events.publish('CONTAINER_CREATED_EVENT', record.id, sandbox.id);
     this.logDroppedLimits(record.id, limits);
@@ -258,20 +264,22 @@ export class ContainerManager {
       await this.restoreCheckpoint(container, container.restoreImages);
       return;
     }
+    const steps = stepTimes(this.deps.log, 'StartContainer steps');
     const sandbox = this.deps.sandboxes.get(container.sandboxId);
     // Before the process runs, so a plugin hears of the start before an exit however fast it comes.
-    if (sandbox && !container.infra) await this.deps.nri.startContainer(sandbox, container);
-    await this.deps.records.save({ ...container, startingAt: unixNanos() });
+    if (sandbox && !container.infra) await steps.time('nri', () => this.deps.nri.startContainer(sandbox, container));
+    await steps.time('record', () => this.deps.records.save({ ...container, startingAt: unixNanos() }));
     try {
-      await this.deps.runtimes(container.runtimeHandler).start(container.id);
+      await steps.time('runtime start', () => this.deps.runtimes(container.runtimeHandler).start(container.id));
     } catch (error) {
       await this.exits.recordExit(container.id, error instanceof RuntimeCommandError ? error.stderr : String(error));
       throw error;
     }
     const running: ContainerRecord = { ...this.require(id), state: 'CONTAINER_RUNNING', startedAt: unixNanos() };
-    await this.deps.records.save(running);
+    await steps.time('record', () => this.deps.records.save(running));
     this.deps.events.publish('CONTAINER_STARTED_EVENT', running.id, running.sandboxId);
     this.exits.follow(running);
+    steps.done({ podSandboxId: running.sandboxId, containerId: running.id });
   }
 
   /**

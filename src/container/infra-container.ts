@@ -3,6 +3,7 @@ import type { PodSandboxConfig__Output } from '../generated/runtime/v1/PodSandbo
 import type { ImageRecord } from '../image/image-store.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import type { Logger } from '../log/logger.js';
+import { stepTimes } from '../log/step-times.js';
 import { sandboxSpec, type HostLookups } from '../oci/index.js';
 import type { SandboxRecord } from '../sandbox/sandbox-manager.js';
 import type { RecordStore } from '../state/record-store.js';
@@ -30,7 +31,8 @@ export async function runInfraContainer(
   imageName: string,
   image: ImageRecord,
 ): Promise<{ record: ContainerRecord; release: () => Promise<void> }> {
-  return CleanupStack.run(deps.log, async (cleanup) => {
+  const steps = stepTimes(deps.log, 'infra container steps');
+  const result = await CleanupStack.run(deps.log, async (cleanup) => {
     const { created, release } = await launchContainer(deps, sandbox, imageName, image, {
       securityContext: (sandbox.config as PodSandboxConfig__Output).linux?.securityContext ?? null,
       logPath: '',
@@ -38,6 +40,7 @@ export async function runInfraContainer(
       cleanup,
       imageVolumes: [],
       checkpoint: null,
+      steps,
       spec: ({ rootfs, identity, imageConfig, sandboxContext }) =>
         sandboxSpec({ sandbox: sandboxContext, image: imageConfig, imageName, rootfs, identity, host: deps.host, lookups: deps.lookups }),
     });
@@ -49,11 +52,13 @@ export async function runInfraContainer(
       stopSignal: 'KILL',
       infra: true,
     };
-    await deps.records.save(infra);
+    await steps.time('record', () => deps.records.save(infra));
     cleanup.push('remove the infra record', () => deps.records.remove(infra.id));
-    await deps.runtimes(sandbox.runtimeHandler).start(infra.id);
+    await steps.time('runtime start', () => deps.runtimes(sandbox.runtimeHandler).start(infra.id));
     const running: ContainerRecord = { ...infra, state: 'CONTAINER_RUNNING', startedAt: unixNanos() };
-    await deps.records.save(running);
+    await steps.time('record', () => deps.records.save(running));
     return { record: running, release };
   });
+  steps.done({ podSandboxId: sandbox.id, containerId: result.record.id });
+  return result;
 }

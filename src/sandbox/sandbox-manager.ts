@@ -7,6 +7,7 @@ import type { LinuxContainerResources__Output } from '../generated/runtime/v1/Li
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { NameReservations, recordMarks } from '../lifecycle/name-reservations.js';
 import type { Logger } from '../log/logger.js';
+import { stepTimes, type StepTimes } from '../log/step-times.js';
 import type { NriHooks } from '../nri/nri-hooks.js';
 import type { PodNetworkRequest, PortMapping } from '../network/pod-networks.js';
 import type { RecordStore } from '../state/record-store.js';
@@ -168,47 +169,55 @@ export class SandboxManager {
     const problem = this.deps.handlerProblem(handler);
     if (problem !== null) throw new NotFoundError(problem);
     const name = reservedName(request.metadata);
-    return this.names.create({
+    const steps = stepTimes(this.deps.log, 'RunPodSandbox steps');
+    const sandbox = await this.names.create({
       name,
       signal,
       existing: () => this.deps.records.list().find((sandbox) => reservedName(sandbox.metadata) === name),
       describe: (sandbox) => `pod sandbox ${sandbox.id}`,
       make: (callerGaveUp) =>
-        CleanupStack.run(this.deps.log, (cleanup) => this.create({ ...request, runtimeHandler: handler }, cleanup, callerGaveUp)),
+        CleanupStack.run(this.deps.log, (cleanup) => this.create({ ...request, runtimeHandler: handler }, cleanup, callerGaveUp, steps)),
     });
+    steps.done({ podSandboxId: sandbox.id });
+    return sandbox;
   }
 
-  private async create(request: SandboxRequest, cleanup: CleanupStack, callerGaveUp: () => boolean): Promise<SandboxRecord> {
+  private async create(request: SandboxRequest, cleanup: CleanupStack, callerGaveUp: () => boolean, steps: StepTimes): Promise<SandboxRecord> {
     const id = randomBytes(32).toString('hex');
     const runtimeDir = path.join(this.deps.runtimeDir, id);
-    await mkdir(runtimeDir, { recursive: true, mode: 0o711 });
-    cleanup.push('remove the pod runtime directory', () => rm(runtimeDir, { recursive: true, force: true }));
-
     const hostNetwork = request.network === 'NODE';
     const hostIpc = request.ipc === 'NODE';
     const namespaceDir = path.join(runtimeDir, 'ns');
-    await mkdir(namespaceDir, { mode: 0o711 });
-    const namespaces = await this.deps.host.createNamespaces({
-      dir: namespaceDir,
-      net: !hostNetwork,
-      ipc: !hostIpc,
-      uts: !hostNetwork,
-      // Without a hostname the new UTS namespace keeps the one it was copied from, the host's.
-      hostname: hostNetwork || request.hostname === '' ? null : request.hostname,
-      sysctls: request.sysctls,
+    await steps.time('directories', async () => {
+      await mkdir(runtimeDir, { recursive: true, mode: 0o711 });
+      cleanup.push('remove the pod runtime directory', () => rm(runtimeDir, { recursive: true, force: true }));
+      await mkdir(namespaceDir, { mode: 0o711 });
     });
+    const namespaces = await steps.time('namespace pins', () =>
+      this.deps.host.createNamespaces({
+        dir: namespaceDir,
+        net: !hostNetwork,
+        ipc: !hostIpc,
+        uts: !hostNetwork,
+        // Without a hostname the new UTS namespace keeps the one it was copied from, the host's.
+        hostname: hostNetwork || request.hostname === '' ? null : request.hostname,
+        sysctls: request.sysctls,
+      }),
+    );
     cleanup.push('release the pod namespaces', () => this.deps.host.removeNamespaces(namespaceDir));
 
     let shm: string | null = null;
     if (!hostIpc) {
-      shm = path.join(runtimeDir, 'shm');
-      await mkdir(shm, { mode: 0o755 });
-      await this.deps.host.mountShm(shm, SHM_BYTES);
-      const mounted = shm;
+      const mounted = path.join(runtimeDir, 'shm');
+      await steps.time('shm', async () => {
+        await mkdir(mounted, { mode: 0o755 });
+        await this.deps.host.mountShm(mounted, SHM_BYTES);
+      });
+      shm = mounted;
       cleanup.push('unmount the pod /dev/shm', () => this.deps.host.unmount(mounted));
     }
 
-    const files = await writePodFiles(runtimeDir, request.hostname, request.dns);
+    const files = await steps.time('pod files', () => writePodFiles(runtimeDir, request.hostname, request.dns));
     const record: SandboxRecord = {
       ...request,
       id,
@@ -221,18 +230,20 @@ export class SandboxManager {
       infraContainerId: null,
       ips: [],
     };
-    await this.deps.records.save(record);
+    await steps.time('record', () => this.deps.records.save(record));
     cleanup.push('remove the sandbox record', () => this.deps.records.remove(id));
 
     // The CNI ADD and the infra container need the pinned namespaces, not each other: run side by side, they
     // cost the longer of the two instead of the sum (~65 + ~75 ms here). Both settle before a failure unwinds.
     const [attached, infra] = await Promise.allSettled([
-      this.attachNetwork(id, request, namespaces.net, runtimeDir, cleanup),
+      steps.time('CNI ADD', () => this.attachNetwork(id, request, namespaces.net, runtimeDir, cleanup)),
       request.pid === 'POD'
-        ? this.deps.infra.start(record).then(({ containerId }) => {
-            cleanup.push('remove the infra container', () => this.deps.infra.remove(containerId));
-            return containerId;
-          })
+        ? steps
+            .time('infra container', () => this.deps.infra.start(record))
+            .then(({ containerId }) => {
+              cleanup.push('remove the infra container', () => this.deps.infra.remove(containerId));
+              return containerId;
+            })
         : Promise.resolve(null),
     ]);
     if (attached.status === 'rejected') throw attached.reason;
@@ -246,7 +257,7 @@ export class SandboxManager {
       ...(callerGaveUp() ? { unclaimed: true } : {}),
     };
     // The plugins see the whole pod before anyone else: it is recorded ready (and listed) only once they accept it.
-    await this.deps.nri.runPodSandbox(ready, () => this.deps.records.save(ready));
+    await steps.time('nri + record', () => this.deps.nri.runPodSandbox(ready, () => this.deps.records.save(ready)));
     // Only a whole pod is announced: a create that fails part way was never there for the kubelet.
     this.deps.events.publish('CONTAINER_CREATED_EVENT', id, id);
     this.deps.events.publish('CONTAINER_STARTED_EVENT', id, id);
