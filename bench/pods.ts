@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { critestRegistriesConf, publishCritestImages } from '../__test__/helpers/critest-images.js';
-import { startSharedDaemon, type Daemon } from '../__test__/helpers/daemon.js';
+import { startSharedDaemon, type Daemon, type LogLine } from '../__test__/helpers/daemon.js';
 import { Registry } from '../__test__/helpers/registry.js';
 import { claimTestNetwork, releaseTestNetwork } from '../__test__/helpers/test-network.js';
 import { Containerd, containerdVersion } from '../__test__/helpers/containerd.js';
@@ -36,6 +36,8 @@ export const SLEEPER: readonly string[] = ['sh', '-c', "trap 'exit 0' TERM; slee
 export type RuntimeName = 'crion' | 'containerd';
 
 export type PidNamespaceMode = 'POD' | 'CONTAINER';
+/** NODE: the host's network, no CNI on either runtime; POD: a network namespace of the pod's own on the CNI bridge. */
+export type NetworkMode = 'NODE' | 'POD';
 /** CRI's NamespaceMode values, as crictl's JSON takes them. */
 const NAMESPACE_MODE = { POD: 0, CONTAINER: 1, NODE: 2 } as const;
 
@@ -52,6 +54,8 @@ export interface PodRuntime {
   serverMs(rpc: PodRpc, pod: RunningPod): number | null;
   /** Every `rpc` the daemon has timed itself so far, oldest first; empty where its log does not say (containerd logs no latency). */
   rpcLatenciesMs(rpc: string): number[];
+  /** The daemon's log lines with this message, oldest first; empty for containerd, whose log is not JSON. */
+  logLines(msg: string): LogLine[];
   failure(message: string): Error;
   /** Removes every pod through the daemon, stops it and deletes whatever it left in runc and the mount table. */
   dispose(): Promise<void>;
@@ -118,8 +122,9 @@ export class PodRig {
     await this.registry.dispose();
   }
 
-  async start(name: RuntimeName): Promise<PodRuntime> {
-    const runtime = name === 'crion' ? await this.startCrion() : await this.startContainerd();
+  /** `crionLogLevel` debug adds crion's step times (src/log/step-times.ts) to its log. */
+  async start(name: RuntimeName, crionLogLevel: 'info' | 'debug' = 'info'): Promise<PodRuntime> {
+    const runtime = name === 'crion' ? await this.startCrion(crionLogLevel) : await this.startContainerd();
     try {
       for (const image of [PAUSE_IMAGE, CONTAINER_IMAGE]) await this.timedCrictl(runtime, ['pull', image]);
     } catch (error) {
@@ -134,10 +139,16 @@ export class PodRig {
    * timed as its own crictl process. `pid` is the pod's PID namespace mode:
    * `POD` (shared by the pod, what critest and a config without
    * namespace_options ask for) or `CONTAINER` (what the kubelet sends unless
-   * the pod sets shareProcessNamespace).
+   * the pod sets shareProcessNamespace). `network` NODE keeps CNI out of the figures.
    */
-  async runPod(runtime: PodRuntime, name: string, pid: PidNamespaceMode = 'POD', command: readonly string[] = SLEEPER): Promise<RunningPod> {
-    const { podConfig, containerConfig } = await this.writeConfigs(name, pid, command);
+  async runPod(
+    runtime: PodRuntime,
+    name: string,
+    pid: PidNamespaceMode = 'POD',
+    command: readonly string[] = SLEEPER,
+    network: NetworkMode = 'NODE',
+  ): Promise<RunningPod> {
+    const { podConfig, containerConfig } = await this.writeConfigs(name, pid, command, network);
     const runp = await this.timedCrictl(runtime, ['runp', podConfig]);
     const podId = runp.stdout.trim();
     const create = await this.timedCrictl(runtime, ['create', '--no-pull', podId, containerConfig, podConfig]);
@@ -190,21 +201,18 @@ export class PodRig {
     return { ms, stdout: result.stdout };
   }
 
-  /**
-   * Host network (NODE), so that neither runtime's CNI plugins are in the
-   * figures, which then measure the runtimes themselves. The container runs
-   * `command`, by default SLEEPER.
-   */
+  /** The container runs `command`, by default SLEEPER. */
   private async writeConfigs(
     name: string,
     pid: PidNamespaceMode,
     command: readonly string[],
+    network: NetworkMode,
   ): Promise<{ podConfig: string; containerConfig: string }> {
     const podConfig = path.join(this.podsDir, `${name}.pod.json`);
     const containerConfig = path.join(this.podsDir, `${name}.container.json`);
     const logDirectory = path.join(this.podsDir, 'logs', name);
     await mkdir(logDirectory, { recursive: true });
-    const namespaceOptions = { network: NAMESPACE_MODE.NODE, pid: NAMESPACE_MODE[pid] };
+    const namespaceOptions = { network: NAMESPACE_MODE[network], pid: NAMESPACE_MODE[pid] };
     await writeFile(
       podConfig,
       JSON.stringify({
@@ -227,7 +235,7 @@ export class PodRig {
     return { podConfig, containerConfig };
   }
 
-  private async startCrion(): Promise<PodRuntime> {
+  private async startCrion(logLevel: 'info' | 'debug'): Promise<PodRuntime> {
     // A container's control socket, `<state>/c/<64-hex id>/console.sock`, must fit the 107 bytes of a
     // unix socket address, which a state directory below the run's directory overruns: root and state
     // get a short directory of their own (the last --root and --state win over the helper's).
@@ -237,8 +245,8 @@ export class PodRig {
     let daemon: Daemon;
     try {
       daemon = await startSharedDaemon({
-        // Debug lines cost time on the hot path; production runs at info.
-        logLevel: 'info',
+        // Production runs at info; debug adds the step times, a few lines per call.
+        logLevel,
         config: `[image]\nregistries_conf = ${JSON.stringify(this.registriesConf)}\nregistries_conf_dir = "/nonexistent"\n`,
         args: ['--root', path.join(dir, 'r'), '--state', path.join(dir, 's')],
       });
@@ -261,6 +269,7 @@ export class PodRig {
         daemon
           .logs()
           .flatMap((line) => (line.rpc === rpc && line.msg === 'rpc finished' && typeof line.latencyMs === 'number' ? [line.latencyMs] : [])),
+      logLines: (msg) => daemon.logs().filter((line) => line.msg === msg),
       failure: (message) => daemon.failure(message),
       dispose: async () => {
         try {
@@ -299,6 +308,7 @@ export class PodRig {
       helperPids: () => pidsOf('containerd-shim-runc-v2', containerd.socketPath),
       serverMs: (rpc, pod) => containerdServerMs(containerd.output, rpc, pod),
       rpcLatenciesMs: () => [],
+      logLines: () => [],
       failure: (message) => containerd.failure(message),
       dispose: async () => {
         try {

@@ -9,6 +9,7 @@ import { kubeletPodStart } from './kubelet-pod-start.js';
 import { daemonRss, monitorMemory, podsAtScale } from './pod-memory.js';
 import { podMetrics } from './pod-metrics.js';
 import { podStart } from './pod-start.js';
+import { podSteps } from './pod-steps.js';
 import { portForwardThroughput } from './port-forward-throughput.js';
 import { pullVsContainerd } from './pull-vs-containerd.js';
 import { unmountUnder } from './mounts.js';
@@ -27,6 +28,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   unpackThroughput,
   pullVsContainerd,
   podStart,
+  podSteps,
   kubeletPodStart,
   critestBenchmark,
   execLatency,
