@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { repoRoot } from '../__test__/helpers/repo.js';
 import { monitorBinary } from '../src/native/monitor-binary.js';
-import { PodRig, type NetworkMode, type PidNamespaceMode, type PodRuntime } from './pods.js';
+import { cpuSeconds, PodRig, type NetworkMode, type PidNamespaceMode, type PodRuntime } from './pods.js';
 import { formatNumber, median, percentile, type Benchmark, type BenchContext } from './report.js';
 
 /**
@@ -44,11 +44,16 @@ interface KindSteps {
   readonly phases: Record<string, { totalMs: number; stepsMs: Record<string, number> }[]>;
   /** The daemon's own latency of each RPC, from its "rpc finished" lines. */
   readonly rpcMs: Record<string, number[]>;
+  /** The daemon's CPU time (user + system) and the wall time of starting and removing the pods. */
+  readonly daemonCpuSeconds: number;
+  readonly wallSeconds: number;
 }
 
 async function measureKind(rig: PodRig, runtime: PodRuntime, kind: Kind, pods: number, index: number): Promise<KindSteps> {
   const seen = Object.fromEntries(PHASES.map((phase) => [phase, runtime.logLines(phase).length]));
   const rpcSeen = Object.fromEntries(RPCS.map((rpc) => [rpc, runtime.rpcLatenciesMs(rpc).length]));
+  const cpuBefore = cpuSeconds(runtime.daemonPid);
+  const started = performance.now();
   if (kind.concurrency === 1) {
     for (let n = 1; n <= pods; n++) {
       const pod = await rig.runPod(runtime, `steps-${index}-${n}`, kind.pid, undefined, kind.network);
@@ -58,6 +63,8 @@ async function measureKind(rig: PodRig, runtime: PodRuntime, kind: Kind, pods: n
     const { pods: running } = await rig.runPods(runtime, { prefix: `steps-${index}`, count: pods, concurrency: kind.concurrency, pid: kind.pid });
     for (const pod of running) await rig.removePod(runtime, pod.podId);
   }
+  const wallSeconds = (performance.now() - started) / 1000;
+  const daemonCpuSeconds = cpuSeconds(runtime.daemonPid) - cpuBefore;
   const phases = Object.fromEntries(
     PHASES.map((phase) => [
       phase,
@@ -68,7 +75,7 @@ async function measureKind(rig: PodRig, runtime: PodRuntime, kind: Kind, pods: n
     ]),
   );
   const rpcMs = Object.fromEntries(RPCS.map((rpc) => [rpc, runtime.rpcLatenciesMs(rpc).slice(rpcSeen[rpc])]));
-  return { kind, pods, phases, rpcMs };
+  return { kind, pods, phases, rpcMs, daemonCpuSeconds, wallSeconds };
 }
 
 /** Spawn to exit of `binary args`, as the daemon's child_process pays it. */
@@ -113,7 +120,14 @@ export const podSteps: Benchmark = {
       await rig.dispose();
     }
     const rows: string[][] = [];
-    for (const { kind, phases, rpcMs } of kinds) {
+    for (const { kind, pods: count, phases, rpcMs, daemonCpuSeconds, wallSeconds } of kinds) {
+      rows.push([
+        kind.label,
+        'daemon CPU (start and removal)',
+        `${formatNumber((daemonCpuSeconds * 1000) / count)} ms per pod, ${formatNumber((daemonCpuSeconds / wallSeconds) * 100, 0)}% of one core`,
+        '',
+        '',
+      ]);
       for (const rpc of RPCS) {
         if (rpcMs[rpc]!.length > 0) rows.push([kind.label, rpc, '(rpc finished: latencyMs)', ...spread(rpcMs[rpc]!)]);
       }

@@ -414,3 +414,14 @@ export function processMemory(pid: number): ProcessMemory {
   };
   return { pid, rssKiB: field(status, 'VmRSS'), rssAnonKiB: field(status, 'RssAnon'), pssKiB: field(rollup, 'Pss') };
 }
+
+/** USER_HZ, the unit of /proc's CPU times: 100 on every Linux architecture crion runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** utime + stime of a process, whole, from /proc/PID/stat. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name may hold spaces and parentheses; the fields after its closing one are fixed.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}

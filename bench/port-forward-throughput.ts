@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { freePort } from '../__test__/helpers/free-port.js';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startPortForward, type PortForwardProcess } from '../__test__/helpers/crictl.js';
-import { PodRig, type PodRuntime, type RuntimeName } from './pods.js';
+import { cpuSeconds, PodRig, type PodRuntime, type RuntimeName } from './pods.js';
 import { formatNumber, median, type Benchmark, type Outcome } from './report.js';
 
 /**
@@ -22,7 +21,6 @@ const FILE_BYTES = 256 * 1024 * 1024;
 const MIN_TRANSFERS = 3;
 const READY_TIMEOUT_MS = 60_000;
 const TRANSFER_TIMEOUT_MS = 300_000;
-const CLOCK_TICKS_PER_SECOND = 100;
 
 /** crictl's two transports, then httpd without any runtime in the way. */
 type Path = 'spdy' | 'websocket' | 'direct';
@@ -192,14 +190,6 @@ function download(port: number, runtime: PodRuntime): Promise<number> {
     request.once('error', reject);
     request.setTimeout(TRANSFER_TIMEOUT_MS, () => request.destroy(new Error(`GET /big from ${runtime.label} timed out`)));
   });
-}
-
-/** utime + stime of a process, whole, from /proc/PID/stat. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name may hold spaces and parentheses; the fields after its closing one are fixed.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
 function outcome(samples: readonly Sample[], runtimes: readonly PodRuntime[], unsupported: readonly string[]): Outcome {
