@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PodRig, processMemory, type PidNamespaceMode, type PodRuntime, type ProcessMemory, type RuntimeName } from './pods.js';
+import { machineCpuSeconds, PodRig, processMemory, type PidNamespaceMode, type PodRuntime, type ProcessMemory, type RuntimeName } from './pods.js';
 import { formatNumber, goalsSummary, goalsVerdict, median, ratioGoal, type Benchmark, type BenchContext } from './report.js';
 
 /**
@@ -33,6 +33,10 @@ interface Population {
   readonly pods: number;
   /** Wall time from the first RunPodSandbox to the last StartContainer. */
   readonly startMs: number;
+  /** What every process on the machine (crictl, runc, the daemon, other work) spent in CPU meanwhile. */
+  readonly machineCpuSeconds: number;
+  /** crion's own latency of each RPC during the run (median and count), from its log; empty for containerd. */
+  readonly rpcs: Record<string, { readonly count: number; readonly medianMs: number }>;
   readonly daemonIdle: ProcessMemory;
   readonly daemon: ProcessMemory;
   readonly helpers: readonly ProcessMemory[];
@@ -45,11 +49,29 @@ async function populate(context: BenchContext, rig: PodRig, name: RuntimeName, p
   const runtime: PodRuntime = await rig.start(name);
   try {
     const daemonIdle = processMemory(runtime.daemonPid);
+    const cpuBefore = machineCpuSeconds();
     const started = await rig.runPods(runtime, { prefix: `${name}-mem-${pods}-${concurrency}`, count: pods, concurrency, pid });
+    const machineCpu = machineCpuSeconds() - cpuBefore;
+    const latencies = new Map<string, number[]>();
+    for (const line of runtime.logLines('rpc finished')) {
+      if (typeof line.rpc === 'string' && typeof line.latencyMs === 'number')
+        latencies.set(line.rpc, [...(latencies.get(line.rpc) ?? []), line.latencyMs]);
+    }
+    const rpcs = Object.fromEntries([...latencies].map(([rpc, values]) => [rpc, { count: values.length, medianMs: median(values) }]));
     await sleep(SETTLE_MS);
     const helpers = runtime.helperPids().map(processMemory);
     if (helpers.length < pods) throw runtime.failure(`${helpers.length} helper processes for ${pods} running pods`);
-    return { runtime: name, label: runtime.label, pods, startMs: started.ms, daemonIdle, daemon: processMemory(runtime.daemonPid), helpers };
+    return {
+      runtime: name,
+      label: runtime.label,
+      pods,
+      startMs: started.ms,
+      machineCpuSeconds: machineCpu,
+      rpcs,
+      daemonIdle,
+      daemon: processMemory(runtime.daemonPid),
+      helpers,
+    };
   } finally {
     await runtime.dispose();
   }
@@ -186,11 +208,22 @@ export function podsAtScale(pods: number, concurrency: number): Benchmark {
         goals,
         summary: goalsSummary(goals),
         table: {
-          columns: ['Runtime', 'Wall s', 'Per pod ms', 'Daemon Pss MiB', 'Helpers', 'Helpers Pss MiB', 'Runtime Pss MiB', 'Daemon RSS MiB'],
+          columns: [
+            'Runtime',
+            'Wall s',
+            'Per pod ms',
+            'Machine CPU s',
+            'Daemon Pss MiB',
+            'Helpers',
+            'Helpers Pss MiB',
+            'Runtime Pss MiB',
+            'Daemon RSS MiB',
+          ],
           rows: populations.map((population) => [
             population.label,
             formatNumber(population.startMs / 1000, 2),
             formatNumber(population.startMs / population.pods),
+            formatNumber(population.machineCpuSeconds),
             formatNumber(population.daemon.pssKiB / MiB),
             String(population.helpers.length),
             formatNumber(sum(population.helpers.map((helper) => helper.pssKiB)) / MiB),
@@ -204,6 +237,10 @@ export function podsAtScale(pods: number, concurrency: number): Benchmark {
             'Wall: from the first call to the last return, with every call a crictl process (on 2 cores, their start-up competes with the daemons).',
           `Memory read ${SETTLE_MS / 1000} s after the last start, Pss from /proc/PID/smaps_rollup: crion's Node daemon and every crion-monitor ` +
             '(one per container; this pod has no pause container), containerd (its CRI plugin included) and every containerd-shim-runc-v2 (one per pod).',
+          'Machine CPU: busy time of all cores from /proc/stat while the pods started, every process included (crictl, runc, other work on the host).',
+          `crion's own latency per call since it started (median, count; the two pulls before the pods included): ${Object.entries(of('crion').rpcs)
+            .map(([rpc, { count, medianMs }]) => `${rpc} ${formatNumber(medianMs)} ms (${count})`)
+            .join(', ')}.`,
           'Each runtime alone on a fresh root, images pulled first; one run, not a median.',
         ],
         data: { pods, concurrency, populations },

@@ -418,6 +418,13 @@ export function processMemory(pid: number): ProcessMemory {
 /** USER_HZ, the unit of /proc's CPU times: 100 on every Linux architecture crion runs on. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
+/** CPU seconds the whole machine spent busy (all cores, everything but idle and iowait), from /proc/stat. */
+export function machineCpuSeconds(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields;
+  return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS_PER_SECOND;
+}
+
 /** utime + stime of a process, whole, from /proc/PID/stat. */
 export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
