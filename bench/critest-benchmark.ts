@@ -3,7 +3,7 @@ import path from 'node:path';
 import { run } from '../__test__/helpers/process.js';
 import { criTool } from '../__test__/helpers/cri-tools.js';
 import { PodRig, type PodRuntime, type RuntimeName } from './pods.js';
-import { formatNumber, goalsSummary, goalsVerdict, median, ratioGoal, type Benchmark, type Outcome } from './report.js';
+import { formatNumber, goalsOutcome, median, ratioGoal, type Benchmark, type Outcome } from './report.js';
 
 /**
  * critest's own benchmark mode (`critest --benchmark`) against both
@@ -134,9 +134,7 @@ function outcome(results: readonly RuntimeResult[], samples: number): Outcome {
     ]),
   ];
   return {
-    verdict: goalsVerdict(goals),
-    goals,
-    summary: `sums of critest's per-operation medians: ${goalsSummary(goals)}`,
+    ...goalsOutcome(goals),
     table: { columns: ['Operation (critest name)', ...results.map((result) => `${result.label} ms`), 'crion vs containerd'], rows },
     notes: [
       `critest v1.37.0 \`--benchmark\`, focused on its pod lifecycle and container operation specs, ${samples} sequential samples ` +

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { machineCpuSeconds, PodRig, processMemory, type PidNamespaceMode, type PodRuntime, type ProcessMemory, type RuntimeName } from './pods.js';
-import { formatNumber, goalsSummary, goalsVerdict, median, ratioGoal, type Benchmark, type BenchContext } from './report.js';
+import { formatNumber, goalsOutcome, median, ratioGoal, type Benchmark, type BenchContext } from './report.js';
 
 /**
  * What running pods cost in memory: the processes each runtime keeps per
@@ -204,9 +204,7 @@ export function podsAtScale(pods: number, concurrency: number): Benchmark {
         ratioGoal(`runtime Pss with ${pods} pods`, 'MiB', runtimePssKiB(of('crion')) / MiB, runtimePssKiB(of('containerd')) / MiB, PSS_TARGET_RATIO),
       ];
       return {
-        verdict: goalsVerdict(goals),
-        goals,
-        summary: goalsSummary(goals),
+        ...goalsOutcome(goals),
         table: {
           columns: [
             'Runtime',

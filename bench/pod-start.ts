@@ -1,5 +1,5 @@
 import { PodRig, STOP_GRACE_SECONDS, type PidNamespaceMode, type PodRpc, type PodRuntime, type RuntimeName } from './pods.js';
-import { formatNumber, goalsSummary, goalsVerdict, median, ratioGoal, type Benchmark, type Outcome } from './report.js';
+import { formatNumber, goalsOutcome, median, ratioGoal, type Benchmark, type Outcome } from './report.js';
 
 /**
  * Starting a pod with one container, the kubelet's path to a running
@@ -131,9 +131,7 @@ function outcome(samples: readonly Sample[], runtimes: readonly PodRuntime[]): O
     }),
   );
   return {
-    verdict: goalsVerdict(goals),
-    goals,
-    summary: goalsSummary(goals),
+    ...goalsOutcome(goals),
     table: {
       columns: [
         'Pod',

@@ -39,16 +39,18 @@ export function ratioGoal(name: string, unit: string, crion: number, containerd:
   return { name, unit, crion, containerd, ratio, target, met: ratio <= target };
 }
 
-/** Met only when every goal is. */
-export function goalsVerdict(goals: readonly Goal[]): Verdict {
-  return goals.every((goal) => goal.met) ? 'met' : 'not met';
-}
-
-/** `1 of 3 goals met (0.42× to 0.81× containerd's)`, for a summary line; the goal table has each. */
-export function goalsSummary(goals: readonly Goal[]): string {
+/**
+ * The verdict, met only when every goal is, and a summary such as `1 of 3 goals met (0.42× to 0.81×
+ * containerd's)`; the goal table has each.
+ */
+export function goalsOutcome(goals: readonly Goal[]): Pick<Outcome, 'verdict' | 'goals' | 'summary'> {
   const ratios = goals.map((goal) => goal.ratio);
   const range = `${formatNumber(Math.min(...ratios), 2)}× to ${formatNumber(Math.max(...ratios), 2)}×`;
-  return `${goals.filter((goal) => goal.met).length} of ${goals.length} goals met (${range} containerd's)`;
+  return {
+    verdict: goals.every((goal) => goal.met) ? 'met' : 'not met',
+    goals,
+    summary: `${goals.filter((goal) => goal.met).length} of ${goals.length} goals met (${range} containerd's)`,
+  };
 }
 
 export interface Outcome {
