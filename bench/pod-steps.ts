@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { repoRoot } from '../__test__/helpers/repo.js';
 import { monitorBinary } from '../src/native/monitor-binary.js';
-import { cpuSeconds, PodRig, type NetworkMode, type PidNamespaceMode, type PodRuntime } from './pods.js';
+import { cpuSeconds, PodRig, SLEEPER, type NetworkMode, type PidNamespaceMode, type PodRuntime } from './pods.js';
 import { formatNumber, median, percentile, type Benchmark, type BenchContext } from './report.js';
 
 /**
@@ -56,7 +56,7 @@ async function measureKind(rig: PodRig, runtime: PodRuntime, kind: Kind, pods: n
   const started = performance.now();
   if (kind.concurrency === 1) {
     for (let n = 1; n <= pods; n++) {
-      const pod = await rig.runPod(runtime, `steps-${index}-${n}`, kind.pid, undefined, kind.network);
+      const pod = await rig.runPod(runtime, `steps-${index}-${n}`, kind.pid, SLEEPER, kind.network);
       await rig.removePod(runtime, pod.podId);
     }
   } else {
