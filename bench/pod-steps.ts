@@ -152,7 +152,7 @@ export const podSteps: Benchmark = {
           'container) each count in full; "whole" is the time from the call\'s start to its end, so it also holds what no step covers ' +
           '(validation, the spec, queueing behind other calls).',
         '"monitor + runtime create" is crion-monitor\'s exec, its detached second exec and `runc create`, waited for as one; ' +
-          "the exec rows give a bare exec's cost from Node, so about twice the crion-monitor row of it is the monitor's own start.",
+          "the exec rows give a bare exec's cost from Node through libuv, spawn to exit, an upper bound of each of the monitor's own hops.",
       ],
       data: { pods, concurrency: CONCURRENCY, kinds, exec },
     };
