@@ -55,11 +55,13 @@
 //! - A cancelled token stops the unpack between entries and between chunks
 //!   (`ERR_UNPACK_CANCELLED`), leaving the destination as after an error.
 //!
-//! Two threads per call: the caller's, which parses tar and writes, and one
-//! that reads, hashes and decompresses, with a bounded queue of large
-//! chunks between them so that inflating overlaps the writes.
+//! Three threads per call: one that reads, hashes and decompresses the blob,
+//! one that hashes the uncompressed stream (for a compressed blob), and the
+//! caller's, which parses tar and writes, with bounded queues of large
+//! chunks between them so that inflating and hashing overlap the writes.
 
 mod decode;
+mod hash;
 mod stream;
 mod tar;
 mod tree;
@@ -137,7 +139,7 @@ pub enum LayerUnpackError {
         #[source]
         source: io::Error,
     },
-    #[error("starting the decompression thread")]
+    #[error("starting a decompression or hashing thread")]
     Thread(#[source] io::Error),
     #[error("the layer unpack was cancelled")]
     Cancelled,
@@ -160,8 +162,8 @@ impl LayerUnpackError {
 }
 
 /// Unpacks the layer, blocking the calling thread until it is done or
-/// `cancel` is cancelled; it also starts (and always joins) one
-/// decompression thread.
+/// `cancel` is cancelled; it also starts (and always joins) a decompression
+/// thread and, for a compressed blob, a hashing thread.
 pub fn unpack_layer(
     request: &UnpackRequest,
     cancel: &CancelToken,
@@ -180,29 +182,48 @@ fn unpack_into(
         path: request.blob_path.clone(),
         source,
     })?;
-    let (sender, messages) = mpsc::sync_channel(QUEUE_DEPTH);
+    let (to_tar, messages) = mpsc::sync_channel(QUEUE_DEPTH);
     let (recycle, recycled) = mpsc::channel();
     thread::scope(|scope| {
-        let decoder = thread::Builder::new()
-            .name("crion-inflate".to_owned())
-            .spawn_scoped(scope, move || {
-                decode::run(
-                    blob,
-                    &request.blob_path,
-                    request.compression,
-                    request.max_uncompressed_bytes,
-                    cancel,
-                    &sender,
-                    &recycled,
-                );
-            })
-            .map_err(LayerUnpackError::Thread)?;
+        let mut helpers = Vec::with_capacity(2);
+        // A compressed blob's chunks pass through the hashing thread on the
+        // way; an uncompressed blob's digest, taken as it is read, is its
+        // diffID already.
+        let to_decoded = if request.compression == Compression::None {
+            to_tar
+        } else {
+            let (to_hash, decoded) = mpsc::sync_channel(QUEUE_DEPTH);
+            helpers.push(
+                thread::Builder::new()
+                    .name("crion-hash".to_owned())
+                    .spawn_scoped(scope, move || hash::run(&decoded, &to_tar))
+                    .map_err(LayerUnpackError::Thread)?,
+            );
+            to_hash
+        };
+        helpers.push(
+            thread::Builder::new()
+                .name("crion-inflate".to_owned())
+                .spawn_scoped(scope, move || {
+                    decode::run(
+                        blob,
+                        &request.blob_path,
+                        request.compression,
+                        request.max_uncompressed_bytes,
+                        cancel,
+                        &to_decoded,
+                        &recycled,
+                    );
+                })
+                .map_err(LayerUnpackError::Thread)?,
+        );
         // `extract` owns the receiving end and drops it when it returns,
-        // which stops a decompression thread that is still sending.
-        let hash = request.compression != Compression::None;
-        let result = extract(Uncompressed::new(messages, recycle, hash), cancel, tree);
-        if let Err(panic) = decoder.join() {
-            std::panic::resume_unwind(panic);
+        // which stops the threads that are still sending.
+        let result = extract(Uncompressed::new(messages, recycle), cancel, tree);
+        for helper in helpers {
+            if let Err(panic) = helper.join() {
+                std::panic::resume_unwind(panic);
+            }
         }
         result
     })

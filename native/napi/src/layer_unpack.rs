@@ -1,7 +1,7 @@
 //! `unpackLayer`. A layer unpack reads and writes for seconds, so each call
-//! runs on a thread of its own (plus the decompression thread crion-core
-//! starts) rather than on libuv's four-thread pool, where it would hold up
-//! Node's `fs`, `dns` and `zlib` work for as long as it runs. The promise is
+//! runs on a thread of its own (plus the decompression and hashing threads
+//! crion-core starts) rather than on libuv's four-thread pool, where it
+//! would hold up Node's `fs`, `dns` and `zlib` work for as long as it runs. The promise is
 //! settled through a threadsafe function (`JsDeferred`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -1,6 +1,7 @@
 //! The decompression thread: reads the blob, hashes the compressed bytes and
-//! inflates them into large chunks for the tar thread, so that inflating
-//! (the slowest step for gzip) overlaps the filesystem writes.
+//! inflates them into large chunks for the hashing thread (`hash`), which
+//! passes them on to the tar thread, so that inflating and both digests
+//! overlap the filesystem writes.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -20,8 +21,8 @@ use crate::cancel::CancelToken;
 /// stays in the shared cache between the two threads.
 pub(super) const CHUNK_SIZE: usize = 512 * 1024;
 
-/// Chunks in flight between the threads. Bounds memory at about
-/// (QUEUE_DEPTH + 2) × CHUNK_SIZE per unpack.
+/// Chunks in flight between two threads. Bounds memory at about
+/// (2 × QUEUE_DEPTH + 3) × CHUNK_SIZE per unpack.
 pub(super) const QUEUE_DEPTH: usize = 4;
 
 /// Compressed bytes per read(2) of the blob.
@@ -36,7 +37,12 @@ pub(super) enum Message {
         buffer: Vec<u8>,
         len: usize,
     },
-    End(CompressedInfo),
+    End {
+        compressed: CompressedInfo,
+        /// The uncompressed stream's digest: the blob's own when it is not
+        /// compressed, else filled in by the hashing thread.
+        diff_id: Option<String>,
+    },
     Failed(LayerUnpackError),
 }
 
@@ -65,7 +71,10 @@ pub(super) fn run(
         sender,
         recycled,
     ) {
-        Ok(Some(info)) => Message::End(info),
+        Ok(Some(compressed)) => Message::End {
+            diff_id: (compression == Compression::None).then(|| compressed.digest.clone()),
+            compressed,
+        },
         Ok(None) => return,
         Err(error) => Message::Failed(error),
     };

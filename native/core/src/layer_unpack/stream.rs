@@ -1,10 +1,8 @@
 //! The tar thread's view of the uncompressed stream: chunks from the
-//! decompression thread, hashed as they arrive, read as blocks and slices
-//! without copying file content.
+//! decompression thread, already hashed, read as blocks and slices without
+//! copying file content.
 
 use std::sync::mpsc::{Receiver, Sender};
-
-use sha2::{Digest, Sha256};
 
 use super::LayerUnpackError;
 use super::decode::{CompressedInfo, Message};
@@ -18,12 +16,8 @@ pub(super) struct Uncompressed {
     end: usize,
     /// Bytes handed out so far: where the next read starts, for messages.
     pub offset: u64,
-    /// `None` when the blob is not compressed: the decompression thread's
-    /// digest of the blob is then the diffID, and hashing it there
-    /// balances the two threads.
-    hasher: Option<Sha256>,
     received: u64,
-    finished: Option<CompressedInfo>,
+    finished: Option<(CompressedInfo, Option<String>)>,
 }
 
 /// How much of a 512-byte block the stream still had.
@@ -43,7 +37,7 @@ pub(super) struct StreamSummary {
 }
 
 impl Uncompressed {
-    pub fn new(messages: Receiver<Message>, recycle: Sender<Vec<u8>>, hash: bool) -> Self {
+    pub fn new(messages: Receiver<Message>, recycle: Sender<Vec<u8>>) -> Self {
         Uncompressed {
             messages,
             recycle,
@@ -51,7 +45,6 @@ impl Uncompressed {
             start: 0,
             end: 0,
             offset: 0,
-            hasher: hash.then(Sha256::new),
             received: 0,
             finished: None,
         }
@@ -73,9 +66,6 @@ impl Uncompressed {
     fn receive(&mut self) -> Result<(), LayerUnpackError> {
         match self.messages.recv() {
             Ok(Message::Data { buffer, len }) => {
-                if let Some(hasher) = &mut self.hasher {
-                    hasher.update(&buffer[..len]);
-                }
                 self.received += len as u64;
                 let used = std::mem::replace(&mut self.buffer, buffer);
                 if !used.is_empty() {
@@ -86,13 +76,16 @@ impl Uncompressed {
                 self.end = len;
                 Ok(())
             }
-            Ok(Message::End(info)) => {
-                self.finished = Some(info);
+            Ok(Message::End {
+                compressed,
+                diff_id,
+            }) => {
+                self.finished = Some((compressed, diff_id));
                 Ok(())
             }
             Ok(Message::Failed(error)) => Err(error),
-            // Only a panic ends that thread without a last message; the
-            // scope that joins it re-raises the panic.
+            // Only a panic ends those threads without a last message; the
+            // scope that joins them re-raises the panic.
             Err(_) => Err(LayerUnpackError::Corrupt(
                 "the decompression thread stopped without a result".to_owned(),
             )),
@@ -148,12 +141,12 @@ impl Uncompressed {
     /// then reports the stream's digests and sizes.
     pub fn finish(mut self) -> Result<StreamSummary, LayerUnpackError> {
         loop {
-            if let Some(compressed) = self.finished.take() {
+            if let Some((compressed, diff_id)) = self.finished.take() {
+                let diff_id = diff_id.ok_or_else(|| {
+                    LayerUnpackError::Corrupt("the stream ended without its diffID".to_owned())
+                })?;
                 return Ok(StreamSummary {
-                    diff_id: match self.hasher.take() {
-                        Some(hasher) => super::digest_string(hasher.finalize()),
-                        None => compressed.digest.clone(),
-                    },
+                    diff_id,
                     uncompressed_size: self.received,
                     compressed,
                 });
