@@ -22,7 +22,7 @@ const PODS = Number(process.env.CRION_BENCH_UNARY_PODS ?? 110);
 /** Pods started at once, as the kubelet starts a burst of them. */
 const START_CONCURRENCY = 10;
 /** Calls of each RPC per runtime, at least: a p90 needs a tail to stand on. */
-const MIN_CALLS = 200;
+const MIN_CALLS = 50;
 const WARMUP = 10;
 const CALL_DEADLINE_MS = 10_000;
 /** Lets helpers and the daemon settle after the last start before memory is read. */
