@@ -14,6 +14,7 @@ import { portForwardThroughput } from './port-forward-throughput.js';
 import { pullVsContainerd } from './pull-vs-containerd.js';
 import { unmountUnder } from './mounts.js';
 import { hostInfo, renderMarkdown, writeReport, type Benchmark, type BenchmarkResult } from './report.js';
+import { unaryCalls } from './unary-calls.js';
 import { unpackThroughput } from './unpack-throughput.js';
 
 /**
@@ -38,6 +39,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   // The kubelet's default maxPods, started 10 at a time as issue 15 measures it.
   podsAtScale(110, 10),
   podMetrics,
+  unaryCalls,
 ];
 
 const { values } = parseArgs({

@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DAEMON_NODE_FLAGS } from '../../src/service/daemon-node-flags.js';
 import { criuPath } from './criu.js';
 import { crionBin, repoRoot } from './repo.js';
 import { claimTestNetwork, releaseTestNetwork, type TestNetwork } from './test-network.js';
@@ -61,7 +62,8 @@ export interface Launcher {
   readonly cwd?: string;
 }
 
-const CHECKOUT: Launcher = { command: [process.execPath, crionBin] };
+/** The checkout's daemon, run with the V8 flags the systemd unit gives it. */
+const CHECKOUT: Launcher = { command: [process.execPath, ...DAEMON_NODE_FLAGS, crionBin] };
 
 const DEFAULT_READY_TIMEOUT_MS = 30_000;
 const DEFAULT_STOP_TIMEOUT_MS = 15_000;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { CriServer } from '../../src/cri/server.js';
 import { loadCriPackage } from '../../src/cri/proto.js';
-import { NotFoundError } from '../../src/errors.js';
+import { CancelledError, NotFoundError } from '../../src/errors.js';
 import { createLogger, type LogLevel } from '../../src/log/logger.js';
 import type { ServiceRpcs } from '../../src/cri/services.js';
 import type { RpcObserver } from '../../src/cri/rpc.js';
@@ -216,4 +216,34 @@ test('a request with an enum number the proto does not name, or a NUL in a strin
   t.is(nulArgument.details, 'cmd[2] contains a NUL byte');
   t.is(handled, 0);
   t.deepEqual(await call(runtime, 'RunPodSandbox', { config: { metadata } }), { podSandboxId: 'made' });
+});
+
+test("a call the client cancels aborts its handler's signal with a CancelledError; an answered call's signal stays quiet", async (t) => {
+  let entered!: () => void;
+  const inFlight = new Promise<void>((resolve) => (entered = resolve));
+  let abortedWith!: (reason: unknown) => void;
+  const aborted = new Promise<unknown>((resolve) => (abortedWith = resolve));
+  const answered: AbortSignal[] = [];
+  const { runtime } = await startServer(t, {
+    runtime: {
+      Version: async (_request, context) => {
+        answered.push(context.signal);
+        return { version: '0.1.0', runtimeName: 'quick', runtimeVersion: '1', runtimeApiVersion: 'v1' };
+      },
+      Status: async (_request, context) => {
+        entered();
+        await new Promise((resolve) => context.signal.addEventListener('abort', resolve, { once: true }));
+        abortedWith(context.signal.reason);
+        throw context.signal.reason;
+      },
+    },
+  });
+  await call(runtime, 'Version', {});
+  const pending = runtime.Status!({}, () => undefined) as grpc.ClientUnaryCall;
+  await inFlight;
+  pending.cancel();
+  const reason = await aborted;
+  t.true(reason instanceof CancelledError);
+  t.regex((reason as Error).message, /Status was cancelled by the client/);
+  t.false(answered[0]!.aborted, 'the stream of an answered call closing is no cancellation');
 });

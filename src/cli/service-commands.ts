@@ -4,6 +4,7 @@ import { DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_FILE } from '../config/index.js';
 import { packageRoot } from '../package-info.js';
 import { kubeletConfigurationFields, kubeletFlags } from '../service/kubelet-settings.js';
 import { DEFAULT_UNIT_DIR, installService, uninstallService, type InstallResult, type UninstallResult } from '../service/service-install.js';
+import { DAEMON_NODE_FLAGS } from '../service/daemon-node-flags.js';
 import { UNIT_NAME } from '../service/systemd-unit.js';
 
 /** `crion install-service` and `crion uninstall-service`: crion as a systemd service. */
@@ -61,7 +62,7 @@ export function addServiceCommands(program: Command): void {
         configFile: path.resolve(flags.config),
         configDir: path.resolve(flags.configDir),
         // This node and this package, by absolute path: the unit runs what was installed, whatever PATH systemd has.
-        command: [process.execPath, path.join(packageRoot, 'bin', 'crion.js')],
+        command: [process.execPath, ...DAEMON_NODE_FLAGS, path.join(packageRoot, 'bin', 'crion.js')],
       });
       process.stdout.write(installReport(result));
     });

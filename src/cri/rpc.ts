@@ -57,10 +57,9 @@ function correlationFields(request: unknown): Record<string, string> {
 }
 
 /** The part of a grpc-js server call that tells us the client went away. */
-type CancellableCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'once'>;
+type CancellableCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'once' | 'off'>;
 
 interface CallTracker {
-  readonly log: Logger;
   readonly context: RpcContext;
   succeeded(): void;
   failed(error: unknown): Pick<grpc.StatusObject, 'code' | 'details'>;
@@ -70,33 +69,58 @@ interface CallTracker {
  * The single instrumentation layer: every RPC gets a child logger with its
  * name and object IDs, a line with outcome and latency, cancellation as an
  * AbortSignal, and errors mapped to status codes in one place.
+ *
+ * The kubelet polls the small calls many times a second, so what most calls
+ * never use is made on first use: the child logger when a line is written at
+ * an enabled level (a polled call's success at info writes none), the
+ * AbortController when the handler reads `signal`.
  */
 function trackCall(rpcName: string, baseLog: Logger, observer: RpcObserver, call: CancellableCall, request: unknown): CallTracker {
   const started = process.hrtime.bigint();
-  const log = baseLog.child({ rpc: rpcName, ...correlationFields(request) });
-  const controller = new AbortController();
-  // A domain error, so a handler that answers with the reason is logged as an outcome, not as a crash.
-  call.once('cancelled', () => controller.abort(new CancelledError(`${rpcName} was cancelled by the client`)));
+  let log: Logger | undefined;
+  const callLog = (): Logger => (log ??= baseLog.child({ rpc: rpcName, ...correlationFields(request) }));
+  let controller: AbortController | undefined;
+  let cancelled: CancelledError | undefined;
+  // grpc-js 1.14 emits 'cancelled' when any call's stream closes, answered ones too: the listener goes once the call is settled.
+  const onCancelled = () => {
+    // A domain error, so a handler that answers with the reason is logged as an outcome, not as a crash.
+    cancelled = new CancelledError(`${rpcName} was cancelled by the client`);
+    controller?.abort(cancelled);
+  };
+  call.once('cancelled', onCancelled);
   const level = POLLED_RPC.test(rpcName) ? 'debug' : 'info';
-  log.trace({ request }, 'rpc started');
+  if (baseLog.isLevelEnabled('trace')) callLog().trace({ request }, 'rpc started');
   const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
-  const observe = (code: string | null) => observer.finished(rpcName, elapsedMs() / 1000, code);
+  const settle = (code: string | null) => {
+    call.off('cancelled', onCancelled);
+    observer.finished(rpcName, elapsedMs() / 1000, code);
+  };
 
   return {
-    log,
-    context: { log, signal: controller.signal },
+    context: {
+      get log() {
+        return callLog();
+      },
+      get signal() {
+        if (controller === undefined) {
+          controller = new AbortController();
+          if (cancelled !== undefined) controller.abort(cancelled);
+        }
+        return controller.signal;
+      },
+    },
     succeeded() {
-      log[level]({ outcome: 'ok', latencyMs: elapsedMs() }, 'rpc finished');
-      observe(null);
+      if (baseLog.isLevelEnabled(level)) callLog()[level]({ outcome: 'ok', latencyMs: elapsedMs() }, 'rpc finished');
+      settle(null);
     },
     failed(error) {
       const { status, unexpected } = toGrpcStatus(error);
       if (unexpected) {
-        log.error({ outcome: 'error', code: status.code, latencyMs: elapsedMs(), err: error }, 'rpc failed unexpectedly');
+        callLog().error({ outcome: 'error', code: status.code, latencyMs: elapsedMs(), err: error }, 'rpc failed unexpectedly');
       } else {
-        log.warn({ outcome: 'error', code: status.code, latencyMs: elapsedMs(), reason: status.details }, 'rpc failed');
+        callLog().warn({ outcome: 'error', code: status.code, latencyMs: elapsedMs(), reason: status.details }, 'rpc failed');
       }
-      observe(grpc.status[status.code]);
+      settle(grpc.status[status.code]);
       return status;
     },
   };

@@ -39,6 +39,8 @@ export class CriServer {
     const server = new grpc.Server({
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      // crion serves no channelz service, so nothing reads the counters and trace events grpc-js keeps per call and connection.
+      'grpc.enable_channelz': 0,
     });
     server.addService(
       cri.RuntimeService.service,
