@@ -1,4 +1,5 @@
 import test from 'ava';
+import { DAEMON_NODE_FLAGS } from '../../src/service/daemon-node-flags.js';
 import { access, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,7 +112,10 @@ test('the packed tarballs install with npm -g into a clean prefix, and the insta
   );
   t.is(installedService.code, 0, installedService.stderr);
   const unit = await readFile(path.join(service, 'crion.service'), 'utf8');
-  t.true(unit.includes(`\nExecStart=${process.execPath} ${path.join(modules, 'crion', 'bin', 'crion.js')} daemon `), unit);
+  t.true(
+    unit.includes(`\nExecStart=${[process.execPath, ...DAEMON_NODE_FLAGS, path.join(modules, 'crion', 'bin', 'crion.js')].join(' ')} daemon `),
+    unit,
+  );
   const verified = await run('systemd-analyze', ['verify', path.join(service, 'crion.service')], { timeoutMs: 30_000 });
   t.deepEqual([verified.code, verified.stdout, verified.stderr], [0, '', '']);
 });

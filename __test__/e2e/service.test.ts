@@ -1,4 +1,5 @@
 import test from 'ava';
+import { DAEMON_NODE_FLAGS } from '../../src/service/daemon-node-flags.js';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,7 +65,12 @@ testNeeding(program('systemd-analyze'))(
       ].join('\n'),
     );
     const unit = await readFile(unitFile, 'utf8');
-    t.true(unit.includes(`\nExecStart=${process.execPath} ${crionBin} daemon --config ${configFile} --config-dir ${configDir}\n`), unit);
+    t.true(
+      unit.includes(
+        `\nExecStart=${[process.execPath, ...DAEMON_NODE_FLAGS, crionBin].join(' ')} daemon --config ${configFile} --config-dir ${configDir}\n`,
+      ),
+      unit,
+    );
 
     // It loads the unit as systemd would, without a running systemd, and checks that each Exec command is executable.
     // Unknown keys and bad values are only warned about, with exit status 0: any output fails the check too.
