@@ -319,6 +319,11 @@ test('exec over SPDY: one stream per type, stdin to the command, stdout back wit
   ).toString();
   t.deepEqual(JSON.parse(statusText), { status: 'Success' });
   await peer.frame('goaway');
+  // The client's input stream is closed from the server's side too, so once the client has sent FIN on each of
+  // its streams, as Go's client does before it hangs up, the server ends the connection: nothing keeps it open.
+  await peer.frame('data', (frame) => frame.streamId === 3 && (frame.flags & FLAG_FIN) !== 0);
+  for (const streamId of [1, 5]) peer.send({ type: 'data', streamId, flags: FLAG_FIN, data: Buffer.alloc(0) });
+  await peer.until(() => peer.ended);
 });
 
 test('a SPDY client offering no protocol this server has gets 403 with the accepted list', async (t) => {

@@ -88,6 +88,9 @@ function remoteCommandStreams(streams: Map<StreamType, SpdyStream>, protocol: Re
         if (bytes === null) error.end(resolve);
         else error.end(bytes, resolve);
       });
+      // The server never writes on the client's input streams, but a stream stays in the session until both sides
+      // closed it: left open, they kept the connection (and the session count) after the client had gone.
+      for (const input of [streams.get('stdin'), resize]) if (input !== undefined && !input.writableEnded) input.end();
     },
   };
 }
