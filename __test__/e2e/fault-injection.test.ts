@@ -16,6 +16,7 @@ import {
   useHarness,
   type Setup,
 } from '../helpers/leak-harness.js';
+import { hostPort } from '../helpers/host-ports.js';
 
 /**
  * The daemon killed with SIGKILL at seeded random moments of RunPodSandbox,
@@ -56,7 +57,11 @@ interface Operation {
 }
 
 function roundPod(setup: Setup, round: number) {
-  return podConfig(setup, `fault-${round}`, { sharedPid: round % 2 === 0, cgroupParent: setup.cgroupfsParent, hostPort: 31_000 + round });
+  return podConfig(setup, `fault-${round}`, {
+    sharedPid: round % 2 === 0,
+    cgroupParent: setup.cgroupfsParent,
+    hostPort: hostPort('fault-injection', round),
+  });
 }
 
 const OPERATIONS: readonly Operation[] = [

@@ -1,6 +1,5 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { randomInt } from 'node:crypto';
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,6 +22,7 @@ import {
   waitExited,
   type Setup,
 } from '../helpers/leak-harness.js';
+import { hostPorts } from '../helpers/host-ports.js';
 
 /**
  * The leak test: many pods and containers made and deleted, and every kind
@@ -42,6 +42,7 @@ async function memoryCgroupOf(pid: number): Promise<{ path: string; procs: strin
   return { path: v2, procs: path.join('/sys/fs/cgroup', v2, 'cgroup.procs') };
 }
 
+const nextHostPort = hostPorts('leak');
 const CYCLES = 20;
 
 test('many pod and container lifecycles leave the host as it was', async (t) => {
@@ -61,7 +62,7 @@ test('many pod and container lifecycles leave the host as it was', async (t) => 
     const pod = podConfig(setup, `cycle-${cycle}`, {
       sharedPid,
       cgroupParent,
-      hostPort: cycle % 4 === 0 ? randomInt(30_000, 40_000) : undefined,
+      hostPort: cycle % 4 === 0 ? nextHostPort() : undefined,
       hostNetwork: cycle % 6 === 5,
     });
     const podId = await runPod(setup, pod);
@@ -261,7 +262,7 @@ test('failed creates answer the right code and leave the host as it was', async 
     try {
       await expectCode(
         t,
-        runPod(setup, podConfig(setup, name('cni-fails'), { sharedPid, cgroupParent: setup.sliceParent, hostPort: randomInt(30_000, 40_000) })),
+        runPod(setup, podConfig(setup, name('cni-fails'), { sharedPid, cgroupParent: setup.sliceParent, hostPort: nextHostPort() })),
         grpc.status.UNAVAILABLE,
         /no_such_sysctl/,
       );
@@ -284,7 +285,7 @@ test('what creates the daemon died in left behind is undone at its next start', 
   // Each made in full, then its last record write taken back: what a daemon killed just before that write leaves.
   const halfPodId = await runPod(
     first,
-    podConfig(first, 'half-pod', { sharedPid: false, cgroupParent: first.sliceParent, hostPort: randomInt(30_000, 40_000) }),
+    podConfig(first, 'half-pod', { sharedPid: false, cgroupParent: first.sliceParent, hostPort: nextHostPort() }),
   );
   const halfContainer = await createContainer(first, podId, pod, containerConfig('half-container', ['sleep', '3600']));
   const infraPodId = await runPod(first, podConfig(first, 'half-infra', { sharedPid: true, cgroupParent: first.sliceParent }));
@@ -405,7 +406,7 @@ test('pods and containers made and removed all at once leave the host as it was'
       const pod = podConfig(setup, `parallel-${index}`, {
         sharedPid: index % 2 === 0,
         cgroupParent: index % 3 === 0 ? setup.sliceParent : setup.cgroupfsParent,
-        hostPort: index % 4 === 0 ? randomInt(30_000, 40_000) : undefined,
+        hostPort: index % 4 === 0 ? nextHostPort() : undefined,
       });
       const podId = await runPod(setup, pod);
       const containers = await Promise.all(['a', 'b'].map((name) => createContainer(setup, podId, pod, containerConfig(name, ['sleep', '3600']))));

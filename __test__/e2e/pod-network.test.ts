@@ -9,6 +9,7 @@ import { crictl, crictlJson } from '../helpers/crictl.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { run } from '../helpers/process.js';
 import { sharedImageSource } from '../helpers/image-source.js';
+import { hostPort as hostPortOf } from '../helpers/host-ports.js';
 
 /**
  * What a workload sees of its pod network, through crictl on real runc and
@@ -117,7 +118,7 @@ function canListen(port: number): Promise<boolean> {
 
 test('a host port forwards to the pod from the node address and from localhost, and is held across a restart', async (t) => {
   const daemon = await networkDaemon(t);
-  const hostPort = 31780;
+  const hostPort = hostPortOf('pod-network', 0);
   const { podId } = await webPod(daemon, 'web-port', 'hello-through-host-port', { hostPort });
   t.is(await fetchBody(`http://${await nodeAddress()}:${hostPort}/`), 'hello-through-host-port');
   t.is(await fetchBody(`http://127.0.0.1:${hostPort}/`), 'hello-through-host-port');
