@@ -11,6 +11,8 @@ use crate::cri_log::DEFAULT_MAX_LINE;
 
 pub const USAGE: &str = "\
 Usage: crion-monitor --id ID --bundle DIR --state-dir DIR --log-path FILE [options]
+       crion-monitor pod-init --pid-pin FILE [--netns FILE] [--ipcns FILE]
+                     [--utsns FILE] [--cgroup-procs FILE]...
 
 Runs `RUNTIME create` for one container, then stays behind (detached from the
 caller) to hold its stdio, write its CRI log and record its exit.
@@ -35,6 +37,11 @@ Options:
   --restore DIR           run `RUNTIME restore` from the CRIU images in DIR
                           instead of `RUNTIME create`: the container runs at once
   --help                  print this text
+
+pod-init starts a pod's PID 1 in a new PID namespace, joining the namespaces
+pinned at --netns, --ipcns and --utsns and the cgroups whose cgroup.procs are
+given, bind-mounts its PID namespace onto --pid-pin and prints {\"pid\":N}.
+Its paths must be absolute.
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +183,82 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, CliError> {
         log_max_line,
         restore_from,
     })))
+}
+
+/// `pod-init`'s command line (see pod_init.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodInitOptions {
+    pub pid_pin: PathBuf,
+    pub netns: Option<PathBuf>,
+    pub ipcns: Option<PathBuf>,
+    pub utsns: Option<PathBuf>,
+    pub cgroup_procs: Vec<PathBuf>,
+}
+
+/// Relative paths are refused rather than resolved: the launcher changes
+/// namespaces before it uses some of them, and the daemon always knows the
+/// absolute path.
+pub fn parse_pod_init(args: &[OsString]) -> Result<PodInitOptions, CliError> {
+    let mut pid_pin = None;
+    let mut netns = None;
+    let mut ipcns = None;
+    let mut utsns = None;
+    let mut cgroup_procs = Vec::new();
+
+    let mut args = args.iter();
+    while let Some(argument) = args.next() {
+        let (flag, inline_value) = split_flag(argument);
+        let (name, slot) = match flag {
+            b"--pid-pin" => ("--pid-pin", &mut pid_pin),
+            b"--netns" => ("--netns", &mut netns),
+            b"--ipcns" => ("--ipcns", &mut ipcns),
+            b"--utsns" => ("--utsns", &mut utsns),
+            b"--cgroup-procs" => {
+                let value = inline_value
+                    .map(OsStr::to_owned)
+                    .or_else(|| args.next().cloned());
+                cgroup_procs.push(strictly_absolute("--cgroup-procs", value)?);
+                continue;
+            }
+            _ => {
+                return Err(CliError::Unknown {
+                    argument: argument.clone(),
+                });
+            }
+        };
+        let value = inline_value
+            .map(OsStr::to_owned)
+            .or_else(|| args.next().cloned());
+        let path = strictly_absolute(name, value)?;
+        if slot.replace(path).is_some() {
+            return Err(CliError::Invalid {
+                flag: name,
+                value: argument.clone(),
+                reason: "given more than once",
+            });
+        }
+    }
+    Ok(PodInitOptions {
+        pid_pin: pid_pin.ok_or(CliError::Required { flag: "--pid-pin" })?,
+        netns,
+        ipcns,
+        utsns,
+        cgroup_procs,
+    })
+}
+
+fn strictly_absolute(flag: &'static str, value: Option<OsString>) -> Result<PathBuf, CliError> {
+    let value = value.ok_or_else(|| CliError::MissingValue {
+        flag: flag.to_owned(),
+    })?;
+    if !value.as_bytes().starts_with(b"/") {
+        return Err(CliError::Invalid {
+            flag,
+            value,
+            reason: "must be an absolute path",
+        });
+    }
+    Ok(PathBuf::from(value))
 }
 
 /// Finds `--sync-fd N` in a command line that did not parse, so even a usage
@@ -407,6 +490,78 @@ mod tests {
         assert_eq!(find_sync_fd(&args(&["--bogus", "--sync-fd", "5"])), Some(5));
         assert_eq!(find_sync_fd(&args(&["--sync-fd=7", "--bogus"])), Some(7));
         assert_eq!(find_sync_fd(&args(&["--bogus"])), None);
+    }
+
+    fn pod_init(list: &[&str]) -> Result<PodInitOptions, CliError> {
+        parse_pod_init(&args(list))
+    }
+
+    #[test]
+    fn pod_init_takes_every_flag_in_both_spellings() {
+        let options = pod_init(&[
+            "--pid-pin",
+            "/run/p/pid",
+            "--netns=/run/p/net",
+            "--ipcns",
+            "/run/p/ipc",
+            "--utsns=/run/p/uts",
+            "--cgroup-procs",
+            "/sys/fs/cgroup/pids/pod/cgroup.procs",
+            "--cgroup-procs=/sys/fs/cgroup/memory/pod/cgroup.procs",
+        ])
+        .expect("parses");
+        assert_eq!(options.pid_pin, PathBuf::from("/run/p/pid"));
+        assert_eq!(options.netns, Some(PathBuf::from("/run/p/net")));
+        assert_eq!(options.ipcns, Some(PathBuf::from("/run/p/ipc")));
+        assert_eq!(options.utsns, Some(PathBuf::from("/run/p/uts")));
+        assert_eq!(
+            options.cgroup_procs,
+            [
+                PathBuf::from("/sys/fs/cgroup/pids/pod/cgroup.procs"),
+                PathBuf::from("/sys/fs/cgroup/memory/pod/cgroup.procs"),
+            ]
+        );
+    }
+
+    #[test]
+    fn pod_init_needs_only_the_pid_pin() {
+        let options = pod_init(&["--pid-pin=/p"]).expect("parses");
+        assert_eq!(options.netns, None);
+        assert_eq!(options.ipcns, None);
+        assert_eq!(options.utsns, None);
+        assert!(options.cgroup_procs.is_empty());
+    }
+
+    #[test]
+    fn pod_init_rejects_bad_input_with_stable_codes() {
+        let code = |list: &[&str]| pod_init(list).expect_err("rejected").code();
+        assert_eq!(code(&[]), "ERR_CLI_REQUIRED");
+        assert_eq!(code(&["--netns", "/n"]), "ERR_CLI_REQUIRED");
+        assert_eq!(code(&["--pid-pin"]), "ERR_CLI_MISSING_VALUE");
+        assert_eq!(
+            code(&["--pid-pin=/p", "--cgroup-procs"]),
+            "ERR_CLI_MISSING_VALUE"
+        );
+        assert_eq!(code(&["--pid-pin", "p"]), "ERR_CLI_INVALID");
+        assert_eq!(code(&["--pid-pin=/p", "--netns=run/n"]), "ERR_CLI_INVALID");
+        assert_eq!(
+            code(&["--pid-pin=/p", "--cgroup-procs", "x"]),
+            "ERR_CLI_INVALID"
+        );
+        assert_eq!(code(&["--pid-pin=/p", "--utsns="]), "ERR_CLI_INVALID");
+        assert_eq!(code(&["--pid-pin=/p", "--pid-pin=/q"]), "ERR_CLI_INVALID");
+        assert_eq!(
+            code(&["--pid-pin=/p", "--id", "c"]),
+            "ERR_CLI_UNKNOWN_ARGUMENT"
+        );
+        assert_eq!(
+            code(&["--pid-pin=/p", "/extra"]),
+            "ERR_CLI_UNKNOWN_ARGUMENT"
+        );
+        assert_eq!(
+            code(&["--pid-pin=/p", "--help"]),
+            "ERR_CLI_UNKNOWN_ARGUMENT"
+        );
     }
 
     #[test]
