@@ -22,6 +22,7 @@ mod listener;
 mod monitor;
 mod oci_runtime;
 mod oom;
+mod pod_init;
 mod signals;
 mod sync;
 mod timestamp;
@@ -34,15 +35,36 @@ use cli::Invocation;
 use sync::{Failure, SyncChannel};
 
 fn main() -> ExitCode {
-    let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    if args
-        .first()
-        .is_some_and(|first| first == detach::DETACHED_FLAG)
-    {
-        args.remove(0);
-        detached(&args)
-    } else {
-        launch(&args)
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match args.first().and_then(|first| first.to_str()) {
+        Some(detach::DETACHED_FLAG) => detached(&args[1..]),
+        Some(POD_INIT) => pod_init(&args[1..]),
+        Some(pod_init::SERVE_MODE) => pod_init::serve(),
+        _ => launch(&args),
+    }
+}
+
+/// The mode that starts a pod's PID 1 instead of a container's monitor.
+const POD_INIT: &str = "pod-init";
+
+/// Exits 0 with the init running, 1 with nothing left behind, 2 on a bad
+/// command line. The failure line carries the stable code first, so the
+/// daemon can tell the steps apart without parsing prose.
+fn pod_init(args: &[OsString]) -> ExitCode {
+    let options = match cli::parse_pod_init(args) {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("crion-monitor: {}: {}", error.code(), error_chain(&error));
+            eprintln!("Try 'crion-monitor --help'.");
+            return ExitCode::from(2);
+        }
+    };
+    match pod_init::launch(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("crion-monitor: {}: {}", error.code(), error_chain(&error));
+            ExitCode::FAILURE
+        }
     }
 }
 
