@@ -1,0 +1,331 @@
+//! `crion-monitor pod-init` as the daemon runs it: a network namespace
+//! pinned with `unshare --net=FILE`, a v1 pids cgroup, an empty PID pin.
+//! Root only; the cgroup part is skipped, with a reason, where no v1
+//! hierarchy is writable.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::{MONITOR, process_alive, run, wait_for};
+use rustix::mount::{UnmountFlags, unmount};
+
+/// The failure test counts every init on the host, so no two tests may run
+/// one at the same time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Everything a test made, undone on drop whether or not it passed.
+struct Pod {
+    dir: tempfile::TempDir,
+    netns: Option<PathBuf>,
+    cgroup: Option<PathBuf>,
+    init: Option<i32>,
+}
+
+impl Pod {
+    fn new() -> Self {
+        assert!(
+            rustix::process::getuid().is_root(),
+            "pod-init's tests make namespaces and cgroups and must run as root"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::write(dir.path().join("pid"), "").expect("pid pin file");
+        Self {
+            dir,
+            netns: None,
+            cgroup: None,
+            init: None,
+        }
+    }
+
+    fn pid_pin(&self) -> PathBuf {
+        self.dir.path().join("pid")
+    }
+
+    fn pin_netns(&mut self) -> PathBuf {
+        let pin = self.dir.path().join("net");
+        fs::write(&pin, "").expect("net pin file");
+        let output = run(Command::new("unshare")
+            .arg(format!("--net={}", pin.display()))
+            .arg("true"));
+        assert!(output.status.success(), "unshare --net: {output:?}");
+        self.netns = Some(pin.clone());
+        pin
+    }
+
+    /// A child of the first writable v1 hierarchy, or `None` with the
+    /// reason printed.
+    fn make_cgroup(&mut self) -> Option<PathBuf> {
+        let name = format!("crion-pod-init-test-{}", std::process::id());
+        for controller in ["pids", "memory", "cpu", "freezer", "systemd"] {
+            let root = Path::new("/sys/fs/cgroup").join(controller);
+            if !root.join("cgroup.procs").is_file() {
+                continue;
+            }
+            let dir = root.join(&name);
+            if fs::create_dir(&dir).is_ok() {
+                self.cgroup = Some(dir.clone());
+                return Some(dir);
+            }
+        }
+        println!(
+            "skipping the cgroup checks: no writable cgroup v1 hierarchy under /sys/fs/cgroup"
+        );
+        None
+    }
+
+    fn launch(&mut self, extra: &[String]) -> std::process::Output {
+        let output = run(Command::new(MONITOR)
+            .arg("pod-init")
+            .arg("--pid-pin")
+            .arg(self.pid_pin())
+            .args(extra));
+        if output.status.success() {
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let pid = stdout
+                .trim()
+                .strip_prefix("{\"pid\":")
+                .and_then(|rest| rest.strip_suffix('}'))
+                .and_then(|pid| pid.parse().ok())
+                .unwrap_or_else(|| panic!("not {{\"pid\":N}}: {stdout:?}"));
+            self.init = Some(pid);
+        }
+        output
+    }
+}
+
+impl Drop for Pod {
+    fn drop(&mut self) {
+        if let Some(pid) = self.init.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            for _ in 0..250 {
+                if !process_alive(pid) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = unmount(self.pid_pin(), UnmountFlags::DETACH);
+        if let Some(netns) = self.netns.take() {
+            let _ = unmount(&netns, UnmountFlags::DETACH);
+        }
+        if let Some(cgroup) = self.cgroup.take() {
+            // Empty only once the init is gone, which may take a moment.
+            for _ in 0..250 {
+                if fs::remove_dir(&cgroup).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+fn status_field(pid: i32, key: &str) -> String {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .map(|value| value.trim().to_owned())
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+}
+
+fn children_of(parent: i32) -> Vec<(i32, String)> {
+    let mut children = Vec::new();
+    for entry in fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(status) = fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+                .map(|value| value.trim().to_owned())
+        };
+        if field("PPid").and_then(|ppid| ppid.parse().ok()) == Some(parent) {
+            children.push((pid, field("State").unwrap_or_default()));
+        }
+    }
+    children
+}
+
+/// Inits on the host: the failure test's proof that none was left behind.
+fn running_inits() -> Vec<i32> {
+    let mut inits = Vec::new();
+    for entry in fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if cmdline.ends_with(b"\0pod-init-serve\0") && process_alive(pid) {
+            inits.push(pid);
+        }
+    }
+    inits
+}
+
+fn is_mount_point(path: &Path) -> bool {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let wanted = path.to_str().expect("UTF-8 temp path");
+    mountinfo
+        .lines()
+        .any(|line| line.split(' ').nth(4) == Some(wanted))
+}
+
+#[test]
+fn starts_a_locked_down_pid_1_that_reaps_orphans_and_stops_on_sigterm() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut pod = Pod::new();
+    let netns = pod.pin_netns();
+    let cgroup = pod.make_cgroup();
+    let mut extra = vec![format!("--netns={}", netns.display())];
+    if let Some(cgroup) = &cgroup {
+        extra.push("--cgroup-procs".to_owned());
+        extra.push(cgroup.join("cgroup.procs").display().to_string());
+    }
+
+    let output = pod.launch(&extra);
+    assert!(output.status.success(), "launcher failed: {output:?}");
+    assert!(output.stderr.is_empty(), "{output:?}");
+    let pid = pod.init.expect("the init's pid");
+    assert!(process_alive(pid), "the init is not running");
+
+    // PID 1 of its own namespace, with nothing to its name.
+    assert!(
+        status_field(pid, "NSpid").ends_with("\t1"),
+        "{}",
+        status_field(pid, "NSpid")
+    );
+    assert_eq!(status_field(pid, "Uid"), "65535\t65535\t65535\t65535");
+    assert_eq!(status_field(pid, "Gid"), "65535\t65535\t65535\t65535");
+    assert_eq!(status_field(pid, "Groups"), "");
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(status_field(pid, set), "0000000000000000", "{set}");
+    }
+    assert_eq!(status_field(pid, "NoNewPrivs"), "1");
+    assert_eq!(status_field(pid, "Threads"), "1");
+
+    // The pinned namespaces are the ones it runs in.
+    let net_inode = fs::metadata(&netns).expect("stat net pin").ino();
+    let its_net = fs::metadata(format!("/proc/{pid}/ns/net"))
+        .expect("stat ns/net")
+        .ino();
+    assert_eq!(its_net, net_inode, "not in the pinned network namespace");
+    let pin = pod.pid_pin();
+    assert!(is_mount_point(&pin), "the pid pin is not a mount");
+    let pinned = fs::metadata(&pin).expect("stat pid pin").ino();
+    let its_pid_ns = fs::metadata(format!("/proc/{pid}/ns/pid"))
+        .expect("stat ns/pid")
+        .ino();
+    assert_eq!(pinned, its_pid_ns, "the pin holds another PID namespace");
+
+    // Its root and working directory are an empty tmpfs, not the host's.
+    for link in ["root", "cwd"] {
+        let entries: Vec<_> = fs::read_dir(format!("/proc/{pid}/{link}"))
+            .expect("list the init's root")
+            .collect();
+        assert!(
+            entries.is_empty(),
+            "/proc/{pid}/{link} is not empty: {entries:?}"
+        );
+    }
+    let fds: Vec<_> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the init's fds")
+        .flatten()
+        .map(|entry| fs::read_link(entry.path()).expect("fd link"))
+        .collect();
+    assert_eq!(fds.len(), 4, "stdio and the signalfd only: {fds:?}");
+
+    if let Some(cgroup) = &cgroup {
+        let procs = fs::read_to_string(cgroup.join("cgroup.procs")).expect("cgroup.procs");
+        assert!(
+            procs.lines().any(|line| line == pid.to_string()),
+            "{pid} not in {procs:?}"
+        );
+    }
+
+    // An orphan in its namespace becomes its child, and is reaped on exit.
+    let output = run(Command::new("nsenter")
+        .arg(format!("--pid={}", pin.display()))
+        .arg(format!("--net={}", netns.display()))
+        .args(["sh", "-c", "sleep 0.5 & exec true"]));
+    assert!(output.status.success(), "nsenter: {output:?}");
+    let children = children_of(pid);
+    assert_eq!(
+        children.len(),
+        1,
+        "the orphan was not reparented: {children:?}"
+    );
+    wait_for(Duration::from_secs(5), "the orphan to be reaped", || {
+        children_of(pid).is_empty().then_some(())
+    });
+
+    run(Command::new("kill").args(["-TERM", &pid.to_string()]));
+    wait_for(
+        Duration::from_secs(2),
+        "the init to exit on SIGTERM",
+        || (!process_alive(pid)).then_some(()),
+    );
+}
+
+#[test]
+fn a_netns_pin_that_is_no_namespace_fails_and_leaves_nothing_behind() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut pod = Pod::new();
+    let not_a_namespace = pod.dir.path().join("not-a-netns");
+    fs::write(&not_a_namespace, "").expect("regular file");
+
+    let output = pod.launch(&[format!("--netns={}", not_a_namespace.display())]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "crion-monitor: ERR_POD_INIT_SETNS: joining the namespace pinned at --netns "
+        ) && stderr.contains(&not_a_namespace.display().to_string()),
+        "{stderr}"
+    );
+    assert!(
+        !is_mount_point(&pod.pid_pin()),
+        "the pid pin was left mounted"
+    );
+    assert_eq!(
+        running_inits(),
+        Vec::<i32>::new(),
+        "an init was left running"
+    );
+}
+
+#[test]
+fn relative_paths_are_a_usage_error() {
+    let output = run(Command::new(MONITOR).args(["pod-init", "--pid-pin", "pid"]));
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("crion-monitor: ERR_CLI_INVALID: --pid-pin "),
+        "{stderr}"
+    );
+}
