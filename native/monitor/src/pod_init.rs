@@ -159,8 +159,9 @@ pub fn launch(options: &PodInitOptions) -> Result<(), PodInitError> {
         .spawn()
         .map_err(PodInitError::Spawn)?;
     let mut init = StartedInit {
-        child: Some(child),
+        child,
         pin: None,
+        released: false,
     };
 
     read_report(&report, &mut init)?;
@@ -284,41 +285,42 @@ fn read_report(report: &OwnedFd, init: &mut StartedInit) -> Result<(), PodInitEr
     })
 }
 
-/// The undo steps of a launch: until `release`, dropping this kills and
+/// The undo steps of a launch: unless released, dropping this kills and
 /// reaps the init and unmounts the pin.
 struct StartedInit {
-    child: Option<Child>,
+    child: Child,
     pin: Option<PathBuf>,
+    released: bool,
 }
 
 impl StartedInit {
     fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
+        self.child.id()
     }
 
     fn wait_description(&mut self) -> String {
-        match self.child.take().map(|mut child| child.wait()) {
-            Some(Ok(status)) => status.to_string(),
-            Some(Err(error)) => format!("its status is unknown: {error}"),
-            None => "already reaped".to_owned(),
+        match self.child.wait() {
+            Ok(status) => status.to_string(),
+            Err(error) => format!("its status is unknown: {error}"),
         }
     }
 
     fn release(mut self) {
-        self.child = None;
-        self.pin = None;
+        self.released = true;
     }
 }
 
 impl Drop for StartedInit {
     fn drop(&mut self) {
-        if let Some(pin) = self.pin.take() {
+        if self.released {
+            return;
+        }
+        if let Some(pin) = &self.pin {
             // Lazy: the daemon or runc may already hold the pin open.
-            let _ = unmount(&pin, UnmountFlags::DETACH);
+            let _ = unmount(pin, UnmountFlags::DETACH);
         }
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        // Both are no-ops on an init that was already reaped.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

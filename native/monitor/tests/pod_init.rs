@@ -8,11 +8,11 @@ mod common;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{MONITOR, process_alive, run, wait_for};
+use common::{MONITOR, process_alive, run, spawn, wait_for};
 use rustix::mount::{UnmountFlags, unmount};
 
 /// The failure test counts every init on the host, so no two tests may run
@@ -306,6 +306,43 @@ fn a_netns_pin_that_is_no_namespace_fails_and_leaves_nothing_behind() {
         stderr.starts_with(
             "crion-monitor: ERR_POD_INIT_SETNS: joining the namespace pinned at --netns "
         ) && stderr.contains(&not_a_namespace.display().to_string()),
+        "{stderr}"
+    );
+    assert!(
+        !is_mount_point(&pod.pid_pin()),
+        "the pid pin was left mounted"
+    );
+    assert_eq!(
+        running_inits(),
+        Vec::<i32>::new(),
+        "an init was left running"
+    );
+}
+
+/// The last step that can fail, after the init runs and the pin is mounted:
+/// everything must still be undone.
+#[test]
+fn a_launcher_that_cannot_print_the_pid_kills_the_init_and_unmounts_the_pin() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let pod = Pod::new();
+    let (reader, writer) = rustix::pipe::pipe().expect("pipe");
+    drop(reader);
+
+    let output = spawn(
+        Command::new(MONITOR)
+            .arg("pod-init")
+            .arg(format!("--pid-pin={}", pod.pid_pin().display()))
+            .stdout(writer)
+            .stderr(Stdio::piped()),
+    )
+    .wait_with_output()
+    .expect("waiting for the launcher");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("crion-monitor: ERR_POD_INIT_OUTPUT: "),
         "{stderr}"
     );
     assert!(
