@@ -244,17 +244,16 @@ fn join_cgroup(procs: &Path) -> Result<(), PodInitError> {
         .map_err(error)
 }
 
-/// Waits for the init's one line. Whatever goes wrong, the init is left to
-/// `StartedInit`'s drop to kill.
+/// Waits for the init's one line and the end-of-file after it: the init
+/// closes the pipe as the last step of its setup, so once this returns the
+/// init holds nothing but its final descriptors. Whatever goes wrong, the
+/// init is left to `StartedInit`'s drop to kill.
 fn read_report(report: &OwnedFd, init: &mut StartedInit) -> Result<(), PodInitError> {
     let deadline = Instant::now() + REPORT_TIMEOUT;
     let mut line = Vec::new();
     let mut buffer = [0u8; 1024];
-    while !line.ends_with(b"\n") {
+    loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(PodInitError::Timeout);
-        }
         let timeout = Timespec::try_from(left).map_err(|_| PodInitError::Timeout)?;
         let mut fds = [PollFd::new(report, PollFlags::IN)];
         match poll(&mut fds, Some(&timeout)) {
@@ -263,11 +262,7 @@ fn read_report(report: &OwnedFd, init: &mut StartedInit) -> Result<(), PodInitEr
             Err(errno) => return Err(PodInitError::Report(errno)),
         }
         match rustix::io::read(report, &mut buffer) {
-            Ok(0) => {
-                return Err(PodInitError::InitExited {
-                    status: init.wait_description(),
-                });
-            }
+            Ok(0) => break,
             Ok(count) => line.extend_from_slice(&buffer[..count]),
             Err(Errno::INTR | Errno::AGAIN) => {}
             Err(errno) => return Err(PodInitError::Report(errno)),
@@ -275,6 +270,11 @@ fn read_report(report: &OwnedFd, init: &mut StartedInit) -> Result<(), PodInitEr
     }
     if line == READY {
         return Ok(());
+    }
+    if line.is_empty() {
+        return Err(PodInitError::InitExited {
+            status: init.wait_description(),
+        });
     }
     let message = line
         .strip_prefix(ERROR_PREFIX.as_bytes())

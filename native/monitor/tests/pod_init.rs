@@ -1,5 +1,6 @@
-//! `crion-monitor pod-init` as the daemon runs it: a network namespace
-//! pinned with `unshare --net=FILE`, a v1 pids cgroup, an empty PID pin.
+//! `crion-monitor pod-init` as the daemon runs it: net, ipc and uts
+//! namespaces pinned with `unshare --net=FILE` and the like, a v1 pids
+//! cgroup, an empty PID pin.
 //! Root only; the cgroup part is skipped, with a reason, where no v1
 //! hierarchy is writable.
 
@@ -22,7 +23,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// Everything a test made, undone on drop whether or not it passed.
 struct Pod {
     dir: tempfile::TempDir,
-    netns: Option<PathBuf>,
+    namespaces: Vec<PathBuf>,
     cgroup: Option<PathBuf>,
     init: Option<i32>,
 }
@@ -37,7 +38,7 @@ impl Pod {
         fs::write(dir.path().join("pid"), "").expect("pid pin file");
         Self {
             dir,
-            netns: None,
+            namespaces: Vec::new(),
             cgroup: None,
             init: None,
         }
@@ -47,14 +48,15 @@ impl Pod {
         self.dir.path().join("pid")
     }
 
-    fn pin_netns(&mut self) -> PathBuf {
-        let pin = self.dir.path().join("net");
-        fs::write(&pin, "").expect("net pin file");
+    /// `kind` is unshare's and /proc/PID/ns's name: net, ipc or uts.
+    fn pin_namespace(&mut self, kind: &str) -> PathBuf {
+        let pin = self.dir.path().join(kind);
+        fs::write(&pin, "").expect("namespace pin file");
+        self.namespaces.push(pin.clone());
         let output = run(Command::new("unshare")
-            .arg(format!("--net={}", pin.display()))
+            .arg(format!("--{kind}={}", pin.display()))
             .arg("true"));
-        assert!(output.status.success(), "unshare --net: {output:?}");
-        self.netns = Some(pin.clone());
+        assert!(output.status.success(), "unshare --{kind}: {output:?}");
         pin
     }
 
@@ -113,8 +115,8 @@ impl Drop for Pod {
             }
         }
         let _ = unmount(self.pid_pin(), UnmountFlags::DETACH);
-        if let Some(netns) = self.netns.take() {
-            let _ = unmount(&netns, UnmountFlags::DETACH);
+        for pin in &self.namespaces {
+            let _ = unmount(pin, UnmountFlags::DETACH);
         }
         if let Some(cgroup) = self.cgroup.take() {
             // Empty only once the init is gone, which may take a moment.
@@ -196,9 +198,16 @@ fn starts_a_locked_down_pid_1_that_reaps_orphans_and_stops_on_sigterm() {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut pod = Pod::new();
-    let netns = pod.pin_netns();
+    let netns = pod.pin_namespace("net");
+    let ipcns = pod.pin_namespace("ipc");
+    let utsns = pod.pin_namespace("uts");
     let cgroup = pod.make_cgroup();
-    let mut extra = vec![format!("--netns={}", netns.display())];
+    let mut extra = vec![
+        format!("--netns={}", netns.display()),
+        "--ipcns".to_owned(),
+        ipcns.display().to_string(),
+        format!("--utsns={}", utsns.display()),
+    ];
     if let Some(cgroup) = &cgroup {
         extra.push("--cgroup-procs".to_owned());
         extra.push(cgroup.join("cgroup.procs").display().to_string());
@@ -268,7 +277,7 @@ fn starts_a_locked_down_pid_1_that_reaps_orphans_and_stops_on_sigterm() {
     let output = run(Command::new("nsenter")
         .arg(format!("--pid={}", pin.display()))
         .arg(format!("--net={}", netns.display()))
-        .args(["sh", "-c", "sleep 0.5 & exec true"]));
+        .args(["sh", "-c", "sleep 0.5 >/dev/null 2>&1 & exec true"]));
     assert!(output.status.success(), "nsenter: {output:?}");
     let children = children_of(pid);
     assert_eq!(

@@ -146,7 +146,6 @@ pub fn serve() -> ExitCode {
 }
 
 struct Init {
-    dev_null: OwnedFd,
     signals: OwnedFd,
 }
 
@@ -158,9 +157,13 @@ fn prepare() -> Result<Init, ServeError> {
     // takes the init with it, so a failed launch leaves nothing behind.
     set_parent_process_death_signal(Some(Signal::KILL)).map_err(ServeError::DeathSignal)?;
     close_inherited_descriptors();
-    // Opened before the host's filesystem is out of reach.
+    // Opened before the host's filesystem is out of reach. Stdout stays the
+    // report pipe until the report is written.
     let dev_null = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
         .map_err(ServeError::DevNull)?;
+    rustix::stdio::dup2_stdin(&dev_null).map_err(ServeError::Stdio)?;
+    rustix::stdio::dup2_stderr(&dev_null).map_err(ServeError::Stdio)?;
+    drop(dev_null);
     setsid().map_err(ServeError::Session)?;
     enter_empty_root()?;
     drop_privileges()?;
@@ -168,20 +171,14 @@ fn prepare() -> Result<Init, ServeError> {
     // report still needs it.
     set_parent_process_death_signal(Some(Signal::KILL)).map_err(ServeError::DeathSignal)?;
     let signals = signalfd(&mask)?;
-    Ok(Init { dev_null, signals })
+    Ok(Init { signals })
 }
 
 impl Init {
     fn serve(self) -> Result<(), ServeError> {
-        // Closes the report pipe: the launcher reads end-of-file after `ready`.
-        for dup2 in [
-            rustix::stdio::dup2_stdin,
-            rustix::stdio::dup2_stdout,
-            rustix::stdio::dup2_stderr,
-        ] {
-            dup2(self.dev_null.as_fd()).map_err(ServeError::Stdio)?;
-        }
-        drop(self.dev_null);
+        // Closes the report pipe, the last descriptor of the setup: the
+        // launcher waits for that end-of-file after `ready`.
+        rustix::stdio::dup2_stdout(io::stdin().as_fd()).map_err(ServeError::Stdio)?;
 
         // Room for eight `struct signalfd_siginfo` (128 bytes each).
         let mut buffer = [0u8; 1024];
