@@ -463,12 +463,18 @@ fn bring_up_loopback() -> Result<(), PodNamespacesError> {
     }
 }
 
-/// Unmounts and deletes the pins in `dir`. Pins already gone, and pin files
-/// with nothing mounted on them, are fine, so that a retried removal and a
-/// removal after a crash mid-creation both succeed. `dir` itself stays.
+/// The pin of a shared PID namespace, which `crion-monitor pod-init` makes
+/// in the same directory: a PID namespace needs a live first process, so it
+/// is not made here, but it goes with the others.
+const PID_PIN: &str = "pid";
+
+/// Unmounts and deletes the pins in `dir`, the PID namespace's included.
+/// Pins already gone, and pin files with nothing mounted on them, are fine,
+/// so that a retried removal and a removal after a crash mid-creation both
+/// succeed. `dir` itself stays.
 pub fn remove_pod_namespaces(dir: &Path) -> Result<(), PodNamespacesError> {
-    for kind in Kind::ALL {
-        unpin(&dir.join(kind.name()))?;
+    for name in Kind::ALL.map(Kind::name).into_iter().chain([PID_PIN]) {
+        unpin(&dir.join(name))?;
     }
     Ok(())
 }

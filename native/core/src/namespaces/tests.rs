@@ -377,3 +377,26 @@ fn preparing_a_private_mount_dir_is_idempotent() {
 
     unmount(&dir, UnmountFlags::DETACH).expect("unmounted");
 }
+
+#[test]
+fn a_pinned_pid_namespace_goes_with_the_others() {
+    if !privileged() {
+        return;
+    }
+    let ns = NsDir::new();
+    create_pod_namespaces(&ns.request()).expect("created");
+    // What crion-monitor pod-init leaves: its PID namespace bound onto <dir>/pid.
+    let pid_pin = ns.path().join(PID_PIN);
+    fs::write(&pid_pin, "").expect("pid pin file");
+    let status = Command::new("mount")
+        .args(["--bind", "/proc/self/ns/pid"])
+        .arg(&pid_pin)
+        .status()
+        .expect("mount runs");
+    assert!(status.success(), "bind-mounting a PID namespace");
+    assert!(ns.mounts_inside().contains(&pid_pin));
+
+    remove_pod_namespaces(ns.path()).expect("removed");
+    assert_eq!(ns.mounts_inside(), Vec::<PathBuf>::new());
+    assert_eq!(ns.entries(), Vec::<String>::new());
+}
