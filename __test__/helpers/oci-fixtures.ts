@@ -169,7 +169,7 @@ export function sandboxContext(overrides: Partial<SandboxContext> = {}): Sandbox
   return {
     id: 'pod1',
     config: podConfig(),
-    namespaces: { network: '/run/crion/ns/pod1/net', ipc: '/run/crion/ns/pod1/ipc', uts: '/run/crion/ns/pod1/uts', infraPid: 4242 },
+    namespaces: { network: '/run/crion/ns/pod1/net', ipc: '/run/crion/ns/pod1/ipc', uts: '/run/crion/ns/pod1/uts', pid: '/proc/4242/ns/pid' },
     files: {
       hosts: '/run/crion/pods/pod1/hosts',
       resolvConf: '/run/crion/pods/pod1/resolv.conf',

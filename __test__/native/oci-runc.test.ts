@@ -89,7 +89,7 @@ function setUpPod(): Promise<Pod> {
       sandbox: sandboxContext({
         id: `ocipod${process.pid}`,
         config: podConfig({ linux: podLinux({ cgroupParent, sysctls: { 'kernel.shm_rmid_forced': '1' } }) }),
-        namespaces: { network: `${ns}/net`, ipc: `${ns}/ipc`, uts: `${ns}/uts`, infraPid: null },
+        namespaces: { network: `${ns}/net`, ipc: `${ns}/ipc`, uts: `${ns}/uts`, pid: null },
         files: { hosts: `${dir}/hosts`, resolvConf: `${dir}/resolv.conf`, hostname: `${dir}/hostname`, shm },
       }),
       // The node as the daemon sees it, so limits meet the same controllers and page sizes runc does.

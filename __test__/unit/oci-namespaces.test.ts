@@ -83,7 +83,7 @@ test("the hostname is the pod's, except on the host network", (t) => {
 const refusals: Array<[string, Case, new (...args: never[]) => Error, RegExp]> = [
   [
     'a shared PID namespace without an infra process',
-    { pod: { pid: 'POD' }, paths: { infraPid: null } },
+    { pod: { pid: 'POD' }, paths: { pid: null } },
     InvalidArgumentError,
     /pid is POD but the pod has no shared PID namespace/,
   ],

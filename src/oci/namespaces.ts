@@ -66,11 +66,11 @@ export function containerNamespaces(input: ContainerNamespaceInput): OciNamespac
       namespaces.push({ type: 'pid' });
       break;
     case 'POD': {
-      const pid = input.sandbox.namespaces.infraPid;
+      const pid = input.sandbox.namespaces.pid;
       if (modes.pid === 'NODE' || pid === null) {
         throw new InvalidArgumentError(`${field}.pid is POD but the pod has no shared PID namespace`);
       }
-      namespaces.push({ type: 'pid', path: `/proc/${pid}/ns/pid` });
+      namespaces.push({ type: 'pid', path: pid });
       break;
     }
     case 'NODE':

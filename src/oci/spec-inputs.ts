@@ -31,11 +31,12 @@ export interface PodNamespacePaths {
   readonly ipc: string | null;
   readonly uts: string | null;
   /**
-   * The pod's infra process, whose PID namespace the containers join when
-   * the pod shares one; null when none runs. A PID namespace cannot be kept
-   * by pinning alone: once its first process exits nothing new can start in it.
+   * The PID namespace the containers join when the pod shares one (the pod
+   * init's pin, or /proc/<pid>/ns/pid of a pause container); null while
+   * nothing holds it. A PID namespace cannot be kept by pinning alone: once
+   * its first process exits nothing new can start in it.
    */
-  readonly infraPid: number | null;
+  readonly pid: string | null;
 }
 
 /** Files crion keeps per pod and binds into each container; null leaves the image's own. */
