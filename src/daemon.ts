@@ -29,7 +29,7 @@ import {
   type StreamingConfig,
 } from './config/index.js';
 import { createLogger, type Logger } from './log/logger.js';
-import { connectInNetns, lockDirectory, monitorBinary, preparePrivateMountDir, probeHost } from './native/index.js';
+import { connectInNetns, lockDirectory, monitorBinary, preparePrivateMountDir, probeHost, watchExit } from './native/index.js';
 import { ContainerManager, type ContainerRecord } from './container/container-manager.js';
 import { nodeFacts, nodeLookups } from './container/node-facts.js';
 import { nativeContainerHost } from './container/container-host.js';
@@ -50,6 +50,7 @@ import { resolveOciHandlers } from './runtime/oci-handlers.js';
 import { resolveCgroupDriver } from './runtime/cgroup-driver.js';
 import { nativeSandboxHost } from './sandbox/sandbox-host.js';
 import { SandboxManager, type SandboxRecord } from './sandbox/sandbox-manager.js';
+import { PodInits, podInitHierarchies } from './sandbox/pod-init.js';
 import { NO_NRI } from './nri/nri-hooks.js';
 import { NriPlugins } from './nri/nri-plugins.js';
 import { packageVersion } from './package-info.js';
@@ -199,6 +200,11 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const podRuntimeDir = path.join(config.state, 'pods');
   // Namespace pins are bind mounts; a private parent keeps them from propagating into other mount namespaces.
   await preparePrivateMountDir(podRuntimeDir);
+  // The systemd driver puts each container in a scope that only the OCI runtime asks systemd for: pause there.
+  const pidHolder = cgroupDriver === 'cgroupfs' ? config.runtime.infraContainer : 'pause';
+  if (pidHolder !== config.runtime.infraContainer) {
+    log.info({ cgroupDriver }, 'pods that share a PID namespace get a pause container: the pod init needs the cgroupfs driver');
+  }
   const sandboxes: SandboxManager = new SandboxManager({
     records: await RecordStore.open<SandboxRecord>(path.join(config.root, 'pods'), 'sandbox.json', log),
     runtimeDir: podRuntimeDir,
@@ -209,6 +215,9 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       stop: (containerId) => containers.stop(containerId, 0),
       remove: (containerId) => containers.remove(containerId),
     },
+    // Also under pause, for the inits of pods made before a change of runtime.infra_container.
+    podInits: new PodInits({ binary: monitorBinary(), hierarchies: podInitHierarchies(hostProbe.cgroups), watchExit, log }),
+    pidHolder,
     containers: {
       stopAllOf: (sandboxId) => containers.stopAllOf(sandboxId, POD_STOP_GRACE_SECONDS),
       removeAllOf: (sandboxId) => containers.removeAllOf(sandboxId),
@@ -284,7 +293,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   });
   const podMetrics = new PodMetricsCollector({ containers, sandboxes, stats, hierarchies, layerFilesystem: layers.overlayDir, log });
   await sandboxes.removeOrphans();
-  await sandboxes.resumeNetworks();
+  await sandboxes.resumePods();
 
   await nriPlugins?.listen();
 

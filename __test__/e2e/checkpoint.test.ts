@@ -139,7 +139,7 @@ withCriu('a container with a terminal in a shared-PID pod is restored with its p
   t.is(start.code, 0, start.stderr);
   await sleep(500);
   const pidOne = await crictl(daemon, ['exec', '-s', id, 'cat', '/proc/1/cmdline']);
-  t.regex(pidOne.stdout, /pause/, "PID 1 of the restored container's namespace is the new pod's pause process");
+  t.regex(pidOne.stdout, /pod-init-serve/, "PID 1 of the restored container's namespace is the new pod's init");
   // Only the restored process writes to the new container's log, through the pty its monitor holds; a pty line ends in \r.
   const { status } = await crictlJson<{ status: { logPath: string } }>(daemon, ['inspect', id]);
   const ticks = [...(await readFile(status.logPath, 'utf8')).matchAll(/ stdout F tick (\d+)\r$/gm)].map((match) => Number(match[1]));

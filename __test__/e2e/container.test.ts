@@ -19,8 +19,8 @@ import { createBusyboxContainer, OWN_PID, runBusyboxPod, writeJson } from '../he
 // With critest's stand-ins: a pod with a shared PID namespace runs their pause image as its infra container.
 const source = sharedImageSource(test, { critestImages: true });
 
-function daemonConfig(): string {
-  return source.daemonConfig();
+function daemonConfig(...extra: string[]): string {
+  return source.daemonConfig(...extra);
 }
 
 function podWithImage(daemon: Daemon, name: string) {
@@ -197,46 +197,77 @@ test('an image a container runs is refused to rmi until the container goes, acro
   t.is(unused.code, 0, unused.stderr);
 });
 
-test('a pod with a shared PID namespace runs an infra container whose PID namespace its containers join', async (t) => {
-  const daemon = await startDaemon(t, { config: daemonConfig() });
-  t.is((await crictl(daemon, ['pull', source.images.busybox.reference])).code, 0);
-  const podFile = await writeJson(daemon, 'shared-pod.json', {
-    metadata: { name: 'shared-pid', namespace: 'crion-e2e', uid: 'shared-pid-uid', attempt: 0 },
-    hostname: 'shared-pid',
-    log_directory: path.join(daemon.dir, 'logs', 'shared'),
-  });
-  const pod = await crictl(daemon, ['runp', podFile]);
-  t.is(pod.code, 0, pod.stderr);
-  const podId = pod.stdout.trim();
-  const file = await writeJson(daemon, 'shared-container.json', {
-    metadata: { name: 'sleeper' },
-    image: { image: source.images.busybox.reference },
-    command: ['sleep', '3600'],
-  });
-  const created = await crictl(daemon, ['create', podId, file, podFile]);
-  t.is(created.code, 0, created.stderr);
-  const id = created.stdout.trim();
-  t.is((await crictl(daemon, ['start', id])).code, 0);
-  const ps = await crictl(daemon, ['exec', '-s', id, 'ps', '-o', 'pid,args']);
-  t.regex(ps.stdout, /^\s*1\s+.*\/pause$/m, 'PID 1 of the shared namespace is the pause process');
-  t.regex(ps.stdout, /sleep 3600/);
-  const listed = await crictlJson<{ containers: Array<{ id: string }> }>(daemon, ['ps', '-a']);
-  t.deepEqual(
-    listed.containers.map((container) => container.id),
-    [id],
-    'the infra container is not listed',
-  );
-  t.is((await crictl(daemon, ['stopp', podId])).code, 0);
-  t.is((await crictl(daemon, ['rmp', podId])).code, 0);
-  t.deepEqual(await leftovers(daemon), { rootfsMounts: 0, records: 0, runtimeDirs: 0, runcContainers: 0 });
-});
+/** What holds a shared PID namespace: crion's pod init by default, a pause container where the config says so. */
+const PID_HOLDERS = [
+  { kind: 'pod-init', pid1: /^\s*1\s+S\s+.*crion-monitor pod-init-serve$/m },
+  { kind: 'pause', pid1: /^\s*1\s+S\s+.*\/pause$/m },
+] as const;
 
-/** The pause process of a shared-PID pod, from its infra container's record. */
-async function infraPid(daemon: Daemon, podId: string): Promise<number> {
-  const { infraContainerId } = JSON.parse(await readFile(path.join(daemon.dir, 'root', 'pods', podId, 'sandbox.json'), 'utf8')) as {
-    infraContainerId: string;
+function pidHolderConfig(kind: (typeof PID_HOLDERS)[number]['kind']): string {
+  return daemonConfig('[runtime]', `infra_container = "${kind}"`);
+}
+
+for (const holder of PID_HOLDERS) {
+  test(`a pod with a shared PID namespace: its ${holder.kind} is PID 1 there, its containers join it, orphans are reaped`, async (t) => {
+    const daemon = await startDaemon(t, { config: pidHolderConfig(holder.kind) });
+    t.is((await crictl(daemon, ['pull', source.images.busybox.reference])).code, 0);
+    const podFile = await writeJson(daemon, 'shared-pod.json', {
+      metadata: { name: 'shared-pid', namespace: 'crion-e2e', uid: 'shared-pid-uid', attempt: 0 },
+      hostname: 'shared-pid',
+      log_directory: path.join(daemon.dir, 'logs', 'shared'),
+    });
+    const pod = await crictl(daemon, ['runp', podFile]);
+    t.is(pod.code, 0, pod.stderr);
+    const podId = pod.stdout.trim();
+    const file = await writeJson(daemon, 'shared-container.json', {
+      metadata: { name: 'sleeper' },
+      image: { image: source.images.busybox.reference },
+      command: ['sleep', '3600'],
+    });
+    const created = await crictl(daemon, ['create', podId, file, podFile]);
+    t.is(created.code, 0, created.stderr);
+    const id = created.stdout.trim();
+    t.is((await crictl(daemon, ['start', id])).code, 0);
+    const ps = await crictl(daemon, ['exec', '-s', id, 'ps', '-o', 'pid,stat,args']);
+    t.regex(ps.stdout, holder.pid1, `PID 1 of the shared namespace is the ${holder.kind}`);
+    t.regex(ps.stdout, /sleep 3600/);
+
+    // The subshell exits at once, so its sleep is orphaned onto PID 1, which must reap it when it ends.
+    t.is((await crictl(daemon, ['exec', '-s', id, 'sh', '-c', '(sleep 0.3 &); true'])).code, 0);
+    await sleep(1000);
+    const after = await crictl(daemon, ['exec', '-s', id, 'ps', '-o', 'pid,stat,args']);
+    t.notRegex(after.stdout, /^\s*\d+\s+Z/m, 'no zombie is left in the pod');
+
+    if (holder.kind === 'pod-init') {
+      // The init has no root of the host's to show, and no privileges a container could borrow through /proc/1.
+      const root = await crictl(daemon, ['exec', '-s', id, 'ls', '/proc/1/root/']);
+      t.not(root.code, 0, `a container cannot look into PID 1's root: ${root.stdout}`);
+      const status = await crictl(daemon, ['exec', '-s', id, 'cat', '/proc/1/status']);
+      t.regex(status.stdout, /^Uid:\s+65535\s+65535\s+65535\s+65535$/m);
+      t.regex(status.stdout, /^CapEff:\s+0+$/m);
+      t.regex(status.stdout, /^CapBnd:\s+0+$/m);
+      t.regex(status.stdout, /^NoNewPrivs:\s+1$/m);
+    }
+    const listed = await crictlJson<{ containers: Array<{ id: string }> }>(daemon, ['ps', '-a']);
+    t.deepEqual(
+      listed.containers.map((container) => container.id),
+      [id],
+      'the infra container is not listed',
+    );
+    t.is((await crictl(daemon, ['stopp', podId])).code, 0);
+    t.is((await crictl(daemon, ['rmp', podId])).code, 0);
+    t.deepEqual(await leftovers(daemon), { rootfsMounts: 0, records: 0, runtimeDirs: 0, runcContainers: 0 });
+  });
+}
+
+/** The process holding a shared-PID pod's namespace: its pod init, or the pause process of its infra container. */
+async function pidHolderPid(daemon: Daemon, podId: string): Promise<number> {
+  const pod = JSON.parse(await readFile(path.join(daemon.dir, 'root', 'pods', podId, 'sandbox.json'), 'utf8')) as {
+    infraContainerId: string | null;
+    podInit?: { pid: number };
   };
-  const { pid } = JSON.parse(await readFile(path.join(daemon.dir, 'root', 'containers', infraContainerId, 'container.json'), 'utf8')) as {
+  if (pod.podInit !== undefined) return pod.podInit.pid;
+  const { pid } = JSON.parse(await readFile(path.join(daemon.dir, 'root', 'containers', pod.infraContainerId!, 'container.json'), 'utf8')) as {
     pid: number;
   };
   return pid;
@@ -246,37 +277,47 @@ async function podState(daemon: Daemon, podId: string): Promise<string> {
   return (await crictlJson<{ status: { state: string } }>(daemon, ['inspectp', podId])).status.state;
 }
 
-test('a pod whose infra container is gone is NOTREADY, whether it died under the daemon or while it was down', async (t) => {
-  let daemon = await startDaemon(t, { config: daemonConfig() });
-  t.is((await crictl(daemon, ['pull', source.images.busybox.reference])).code, 0);
-  const sharedPod = async (name: string) => {
-    const podFile = await writeJson(daemon, `${name}-pod.json`, { metadata: { name, namespace: 'crion-e2e', uid: `${name}-uid`, attempt: 0 } });
-    const pod = await crictl(daemon, ['runp', podFile]);
-    if (pod.code !== 0) throw new Error(pod.stderr);
-    return pod.stdout.trim();
-  };
-  const live = await sharedPod('pause-killed-live');
-  const down = await sharedPod('pause-killed-down');
-  t.is(await podState(daemon, live), 'SANDBOX_READY');
+for (const holder of PID_HOLDERS) {
+  test(`a pod whose ${holder.kind} is gone is NOTREADY, whether it died under the daemon or while it was down`, async (t) => {
+    let daemon = await startDaemon(t, { config: pidHolderConfig(holder.kind) });
+    t.is((await crictl(daemon, ['pull', source.images.busybox.reference])).code, 0);
+    const sharedPod = async (name: string) => {
+      const podFile = await writeJson(daemon, `${name}-pod.json`, { metadata: { name, namespace: 'crion-e2e', uid: `${name}-uid`, attempt: 0 } });
+      const pod = await crictl(daemon, ['runp', podFile]);
+      if (pod.code !== 0) throw new Error(pod.stderr);
+      return pod.stdout.trim();
+    };
+    const live = await sharedPod('holder-killed-live');
+    const down = await sharedPod('holder-killed-down');
+    const kept = await sharedPod('holder-kept');
+    t.is(await podState(daemon, live), 'SANDBOX_READY');
 
-  process.kill(await infraPid(daemon, live), 'SIGKILL');
-  const deadline = Date.now() + 10_000;
-  while ((await podState(daemon, live)) !== 'SANDBOX_NOTREADY' && Date.now() < deadline) await sleep(100);
-  t.is(await podState(daemon, live), 'SANDBOX_NOTREADY', 'the kubelet sees it must replace the pod');
+    process.kill(await pidHolderPid(daemon, live), 'SIGKILL');
+    const deadline = Date.now() + 10_000;
+    while ((await podState(daemon, live)) !== 'SANDBOX_NOTREADY' && Date.now() < deadline) await sleep(100);
+    t.is(await podState(daemon, live), 'SANDBOX_NOTREADY', 'the kubelet sees it must replace the pod');
 
-  const downPid = await infraPid(daemon, down);
-  const restarted = await daemon.restart('SIGKILL', async () => {
-    process.kill(downPid, 'SIGKILL');
+    const downPid = await pidHolderPid(daemon, down);
+    const keptPid = await pidHolderPid(daemon, kept);
+    const restarted = await daemon.restart('SIGKILL', async () => {
+      process.kill(downPid, 'SIGKILL');
+    });
+    t.teardown(() => restarted.dispose());
+    daemon = restarted;
+    t.is(await podState(daemon, down), 'SANDBOX_NOTREADY');
+    t.is(await podState(daemon, kept), 'SANDBOX_READY', 'a holder that outlived the daemon keeps its pod');
+    // Followed again by the new daemon: its death now is seen as the first one was.
+    process.kill(keptPid, 'SIGKILL');
+    const keptDeadline = Date.now() + 10_000;
+    while ((await podState(daemon, kept)) !== 'SANDBOX_NOTREADY' && Date.now() < keptDeadline) await sleep(100);
+    t.is(await podState(daemon, kept), 'SANDBOX_NOTREADY');
+    for (const podId of [live, down, kept]) {
+      const removed = await crictl(daemon, ['rmp', '-f', podId]);
+      t.is(removed.code, 0, removed.stderr);
+    }
+    t.deepEqual(await leftovers(daemon), { rootfsMounts: 0, records: 0, runtimeDirs: 0, runcContainers: 0 });
   });
-  t.teardown(() => restarted.dispose());
-  daemon = restarted;
-  t.is(await podState(daemon, down), 'SANDBOX_NOTREADY');
-  for (const podId of [live, down]) {
-    const removed = await crictl(daemon, ['rmp', '-f', podId]);
-    t.is(removed.code, 0, removed.stderr);
-  }
-  t.deepEqual(await leftovers(daemon), { rootfsMounts: 0, records: 0, runtimeDirs: 0, runcContainers: 0 });
-});
+}
 
 test('UpdateContainerResources reaches the cgroup; ReopenContainerLog makes the new file before it returns', async (t) => {
   const daemon = await startDaemon(t, { config: daemonConfig() });

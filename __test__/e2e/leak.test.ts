@@ -43,6 +43,8 @@ async function memoryCgroupOf(pid: number): Promise<{ path: string; procs: strin
 }
 
 const nextHostPort = hostPorts('leak');
+/** A shared PID namespace gets a pod init unless the config asks for pause containers. */
+const PAUSE_CONFIG = ['[runtime]', 'infra_container = "pause"'];
 const CYCLES = 20;
 
 test('many pod and container lifecycles leave the host as it was', async (t) => {
@@ -220,7 +222,7 @@ test('failed creates answer the right code and leave the host as it was', async 
     grpc.status.FAILED_PRECONDITION,
     /\/no\/such\/binary.*no such file or directory/,
   );
-  // Pod-level failures, each in a shared and an own PID namespace (the shared one also makes an infra container).
+  // Pod-level failures, each in a shared and an own PID namespace (the shared one also starts a pod init).
   for (const sharedPid of [false, true]) {
     const name = (what: string): string => `${what}-${sharedPid ? 'shared' : 'own'}`;
     await expectCode(
@@ -245,18 +247,6 @@ test('failed creates answer the right code and leave the host as it was', async 
       grpc.status.ALREADY_EXISTS,
       /dup-pod/,
     );
-    if (sharedPid) {
-      // Read for the infra container's spec, with its rootfs already mounted; a pod without one has no process to filter.
-      await expectCode(
-        t,
-        runPod(
-          setup,
-          podConfig(setup, name('bad-seccomp'), { sharedPid, cgroupParent: setup.sliceParent, seccompRef: '/nonexistent/pod-seccomp.json' }),
-        ),
-        grpc.status.INVALID_ARGUMENT,
-        /pod-seccomp\.json/,
-      );
-    }
     const brokenFile = path.join(setup.dir, 'cni', '05-broken.conflist');
     await writeFile(brokenFile, brokenNetwork(setup));
     try {
@@ -274,35 +264,40 @@ test('failed creates answer the right code and leave the host as it was', async 
   t.deepEqual(await snapshot(setup), before);
 });
 
-test('what creates the daemon died in left behind is undone at its next start', async (t) => {
-  const first = await setUp(t);
-  const pod = podConfig(first, 'survivor', { sharedPid: false, cgroupParent: first.cgroupfsParent });
-  const podId = await runPod(first, pod);
-  const work = await createContainer(first, podId, pod, containerConfig('work', ['sleep', '3600']));
-  await call(first.runtime, 'StartContainer', { containerId: work });
-  const before = await snapshot(first);
+for (const holder of ['pod-init', 'pause'] as const) {
+  test(`what creates the daemon died in left behind is undone at its next start (shared PID namespaces with ${holder})`, async (t) => {
+    const first = await setUp(t, undefined, holder === 'pause' ? PAUSE_CONFIG : []);
+    const pod = podConfig(first, 'survivor', { sharedPid: false, cgroupParent: first.cgroupfsParent });
+    const podId = await runPod(first, pod);
+    const work = await createContainer(first, podId, pod, containerConfig('work', ['sleep', '3600']));
+    await call(first.runtime, 'StartContainer', { containerId: work });
+    const before = await snapshot(first);
 
-  // Each made in full, then its last record write taken back: what a daemon killed just before that write leaves.
-  const halfPodId = await runPod(
-    first,
-    podConfig(first, 'half-pod', { sharedPid: false, cgroupParent: first.sliceParent, hostPort: nextHostPort() }),
-  );
-  const halfContainer = await createContainer(first, podId, pod, containerConfig('half-container', ['sleep', '3600']));
-  const infraPodId = await runPod(first, podConfig(first, 'half-infra', { sharedPid: true, cgroupParent: first.sliceParent }));
-  first.daemon.signal('SIGKILL');
-  await first.daemon.waitExit();
-  await unlink(path.join(first.dir, 'root', 'pods', halfPodId, 'sandbox.json'));
-  await unlink(path.join(first.dir, 'root', 'containers', halfContainer, 'container.json'));
-  const infraPodFile = path.join(first.dir, 'root', 'pods', infraPodId, 'sandbox.json');
-  await writeFile(infraPodFile, JSON.stringify({ ...JSON.parse(await readFile(infraPodFile, 'utf8')), infraContainerId: null }));
+    // Each made in full, then its last record write taken back: what a daemon killed just before that write leaves.
+    const halfPodId = await runPod(
+      first,
+      podConfig(first, 'half-pod', { sharedPid: false, cgroupParent: first.sliceParent, hostPort: nextHostPort() }),
+    );
+    const halfContainer = await createContainer(first, podId, pod, containerConfig('half-container', ['sleep', '3600']));
+    const infraPodId = await runPod(first, podConfig(first, 'half-infra', { sharedPid: true, cgroupParent: first.sliceParent }));
+    first.daemon.signal('SIGKILL');
+    await first.daemon.waitExit();
+    await unlink(path.join(first.dir, 'root', 'pods', halfPodId, 'sandbox.json'));
+    await unlink(path.join(first.dir, 'root', 'containers', halfContainer, 'container.json'));
+    const infraPodFile = path.join(first.dir, 'root', 'pods', infraPodId, 'sandbox.json');
+    const { podInit: _started, ...infraPod } = JSON.parse(await readFile(infraPodFile, 'utf8')) as { podInit?: unknown };
+    // A pause container is made before its pod records it; a pod init is started while the record is still incomplete.
+    const interrupted = holder === 'pause' ? { ...infraPod, infraContainerId: null } : { ...infraPod, state: 'SANDBOX_NOTREADY', incomplete: true };
+    await writeFile(infraPodFile, JSON.stringify(interrupted));
 
-  const second = await restart(t, first);
-  await call(second.runtime, 'RemovePodSandbox', { podSandboxId: infraPodId });
-  t.deepEqual(await snapshot(second), before);
-  t.like(await containerStatus(second, work), { state: 'CONTAINER_RUNNING' });
-  const exec = await call<{ stdout: Buffer }>(second.runtime, 'ExecSync', { containerId: work, cmd: ['echo', 'still here'], timeout: 30 });
-  t.is(exec.stdout.toString().trim(), 'still here');
-});
+    const second = await restart(t, first);
+    await call(second.runtime, 'RemovePodSandbox', { podSandboxId: infraPodId });
+    t.deepEqual(await snapshot(second), before);
+    t.like(await containerStatus(second, work), { state: 'CONTAINER_RUNNING' });
+    const exec = await call<{ stdout: Buffer }>(second.runtime, 'ExecSync', { containerId: work, cmd: ['echo', 'still here'], timeout: 30 });
+    t.is(exec.stdout.toString().trim(), 'still here');
+  });
+}
 
 test("image volumes a create the daemon died in had mounted are undone at its next start, a recorded container's at its removal", async (t) => {
   const first = await setUp(t);
@@ -383,8 +378,8 @@ test('a pod removed while one of its containers is still being created takes tha
   t.deepEqual(await snapshot(setup), before);
 });
 
-test('a pod whose infra image cannot be pulled fails and leaves the host as it was', async (t) => {
-  const setup = await setUp(t, `${harnessRegistry().host}/crion-test/no-such-pause:1`);
+test('with pause containers, a pod whose pause image cannot be pulled, or whose seccomp profile is missing, fails and leaves the host as it was', async (t) => {
+  const setup = await setUp(t, `${harnessRegistry().host}/crion-test/no-such-pause:1`, PAUSE_CONFIG);
   const before = await snapshot(setup);
   for (const hostNetwork of [false, true]) {
     await expectCode(
@@ -395,32 +390,49 @@ test('a pod whose infra image cannot be pulled fails and leaves the host as it w
     );
   }
   t.deepEqual(await snapshot(setup), before);
+
+  // Read for the pause container's spec, with its rootfs already mounted. A pod init, like a pod without a shared
+  // PID namespace, has no OCI process for the pod-level profile to filter.
+  const withPause = await setUp(t, undefined, PAUSE_CONFIG);
+  const beforeSeccomp = await snapshot(withPause);
+  await expectCode(
+    t,
+    runPod(
+      withPause,
+      podConfig(withPause, 'bad-seccomp', { sharedPid: true, cgroupParent: withPause.sliceParent, seccompRef: '/nonexistent/pod-seccomp.json' }),
+    ),
+    grpc.status.INVALID_ARGUMENT,
+    /pod-seccomp\.json/,
+  );
+  t.deepEqual(await snapshot(withPause), beforeSeccomp);
 });
 
-test('pods and containers made and removed all at once leave the host as it was', async (t) => {
-  const setup = await setUp(t);
-  const before = await snapshot(setup);
-  const PODS = 8;
-  await Promise.all(
-    Array.from({ length: PODS }, async (_, index) => {
-      const pod = podConfig(setup, `parallel-${index}`, {
-        sharedPid: index % 2 === 0,
-        cgroupParent: index % 3 === 0 ? setup.sliceParent : setup.cgroupfsParent,
-        hostPort: index % 4 === 0 ? nextHostPort() : undefined,
-      });
-      const podId = await runPod(setup, pod);
-      const containers = await Promise.all(['a', 'b'].map((name) => createContainer(setup, podId, pod, containerConfig(name, ['sleep', '3600']))));
-      await Promise.all(containers.map((containerId) => call(setup.runtime, 'StartContainer', { containerId })));
-    }),
-  );
-  const pods = await call<{ items: Array<{ id: string }> }>(setup.runtime, 'ListPodSandbox', {});
-  t.is(pods.items.length, PODS);
-  // Half stopped first as the kubelet does, half removed outright.
-  await Promise.all(
-    pods.items.map(async (pod, index) => {
-      if (index % 2 === 0) await call(setup.runtime, 'StopPodSandbox', { podSandboxId: pod.id });
-      await call(setup.runtime, 'RemovePodSandbox', { podSandboxId: pod.id });
-    }),
-  );
-  t.deepEqual(await snapshot(setup), before);
-});
+for (const holder of ['pod-init', 'pause'] as const) {
+  test(`pods and containers made and removed all at once leave the host as it was (shared PID namespaces with ${holder})`, async (t) => {
+    const setup = await setUp(t, undefined, holder === 'pause' ? PAUSE_CONFIG : []);
+    const before = await snapshot(setup);
+    const PODS = 8;
+    await Promise.all(
+      Array.from({ length: PODS }, async (_, index) => {
+        const pod = podConfig(setup, `parallel-${index}`, {
+          sharedPid: index % 2 === 0,
+          cgroupParent: index % 3 === 0 ? setup.sliceParent : setup.cgroupfsParent,
+          hostPort: index % 4 === 0 ? nextHostPort() : undefined,
+        });
+        const podId = await runPod(setup, pod);
+        const containers = await Promise.all(['a', 'b'].map((name) => createContainer(setup, podId, pod, containerConfig(name, ['sleep', '3600']))));
+        await Promise.all(containers.map((containerId) => call(setup.runtime, 'StartContainer', { containerId })));
+      }),
+    );
+    const pods = await call<{ items: Array<{ id: string }> }>(setup.runtime, 'ListPodSandbox', {});
+    t.is(pods.items.length, PODS);
+    // Half stopped first as the kubelet does, half removed outright.
+    await Promise.all(
+      pods.items.map(async (pod, index) => {
+        if (index % 2 === 0) await call(setup.runtime, 'StopPodSandbox', { podSandboxId: pod.id });
+        await call(setup.runtime, 'RemovePodSandbox', { podSandboxId: pod.id });
+      }),
+    );
+    t.deepEqual(await snapshot(setup), before);
+  });
+}

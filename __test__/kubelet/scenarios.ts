@@ -428,6 +428,25 @@ export function kubeletScenarios(test: TestFn, runtimeName: RuntimeName): void {
     ]);
   });
 
+  test("shareProcessNamespace: each container sees the other's processes under one PID 1, which reaps their orphans", async (t) => {
+    const hostDir = path.join(node().dir, 'shared-pid-host');
+    await mkdir(hostDir, { recursive: true });
+    const mounts = [{ name: 'host', mountPath: '/host' }];
+    // The subshell exits at once and orphans its sleep onto PID 1, which must reap it when the sleep ends.
+    const viewer = '(sleep 0.2 &); sleep 2; ps -o pid,stat,args > /host/ps.tmp; mv /host/ps.tmp /host/ps; exec sleep 3600';
+    await runPod(t, 'shared-pid', {
+      shareProcessNamespace: true,
+      volumes: [{ name: 'host', hostPath: { path: hostDir, type: 'Directory' } }],
+      containers: [container('server', 'exec sleep 3601'), container('viewer', viewer, { volumeMounts: mounts })],
+    });
+    await poll(async () => existsSync(path.join(hostDir, 'ps')), 20_000, 'the viewer to list the processes it sees');
+    const ps = await readFile(path.join(hostDir, 'ps'), 'utf8');
+    t.regex(ps, /sleep 3601/, "the other container's process");
+    // crion's pod init; containerd's pause container.
+    t.regex(ps, runtimeName === 'crion' ? /^\s*1\s+S\s+.*crion-monitor pod-init-serve$/m : /^\s*1\s+S\s+.*\/pause$/m, ps);
+    t.notRegex(ps, /^\s*\d+\s+Z/m, `no zombie: ${ps}`);
+  });
+
   // KEP-3857. A standalone kubelet (no API server, as here) has no RuntimeClass manager, and v1.37's
   // runtimeClassSupportsRecursiveReadOnlyMounts answers false without looking at the runtime's Status then: it never
   // sends recursive_read_only, on crion (whose Status reports it for runc) as on containerd 1.6 (which reports no

@@ -132,6 +132,7 @@ test("a pod by a unique ID prefix: its netns, IPs, its containers' IDs and its r
     ips: ['10.88.0.7'],
     containerIds: [RUNNING, EXITED],
     infraContainerId: null,
+    podInitPid: null,
     record: pod(),
   });
 });

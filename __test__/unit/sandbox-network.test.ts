@@ -13,12 +13,15 @@ import type { PodNetworkRequest } from '../../src/network/pod-networks.js';
 import {
   SandboxManager,
   type InfraContainers,
+  type PodInitHost,
   type SandboxHost,
   type SandboxNetwork,
   type SandboxRecord,
   type SandboxRequest,
 } from '../../src/sandbox/sandbox-manager.js';
+import type { PodInitProcess, PodInitTarget } from '../../src/sandbox/pod-init.js';
 import { RecordStore } from '../../src/state/record-store.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /** How the sandbox manager drives the pod network: when it attaches, and how a failing DEL is retried. */
 
@@ -73,6 +76,7 @@ async function manager(
   infra: InfraContainers = noInfra,
   reuseDir?: string,
   nri: NriHooks = NO_NRI,
+  podInits: FakePodInits | null = null,
 ) {
   const dir = reuseDir ?? (await mkdtemp(path.join(tmpdir(), 'crion-sandbox-net-')));
   if (reuseDir === undefined) t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -86,6 +90,8 @@ async function manager(
     runtimeDir: path.join(dir, 'state'),
     host: fakeHost,
     infra,
+    podInits: podInits ?? new FakePodInits(),
+    pidHolder: podInits === null ? 'pause' : 'pod-init',
     containers: {
       stopAllOf: async (sandboxId) => void network.steps.push(`stop containers of ${sandboxId}`),
       removeAllOf: async (sandboxId) => void network.steps.push(`remove containers of ${sandboxId}`),
@@ -194,7 +200,7 @@ test('after a restart only ready pods take up their network again', async (t) =>
   const up = await sandboxes.run(request('up'));
   const stopped = await sandboxes.run(request('stopped'));
   await sandboxes.stop(stopped.id);
-  await sandboxes.resumeNetworks();
+  await sandboxes.resumePods();
   t.deepEqual(network.resumed, [path.join(dir, 'state', up.id, 'network.json')]);
 });
 
@@ -412,4 +418,115 @@ test('NRI: a pod is not listed while plugins decide on it; a veto fails the run 
   await sandboxes.stop(pod.id);
   await sandboxes.remove(pod.id);
   t.deepEqual(told, ['run web SANDBOX_READY', 'run web SANDBOX_READY', `stop web after stop containers of ${pod.id}`, 'remove web']);
+});
+
+/** Records what the manager asks of pod inits; `exit` plays an init's death, `failStart` a launcher that fails. */
+class FakePodInits implements PodInitHost {
+  readonly calls: string[] = [];
+  private readonly exits = new Map<string, () => void>();
+  failStart = false;
+
+  async start(pod: PodInitTarget, pin: string): Promise<PodInitProcess> {
+    this.calls.push(`start ${path.basename(pin)}`);
+    if (this.failStart) throw new Error('starting the pod init: joining the network namespace');
+    return { pid: 4711, pin };
+  }
+
+  follow(pod: PodInitTarget, init: PodInitProcess, exited: () => void): void {
+    this.calls.push(`follow ${init.pid}`);
+    this.exits.set(pod.id, exited);
+  }
+
+  async stop(_pod: PodInitTarget, init: PodInitProcess | null): Promise<void> {
+    this.calls.push(`stop ${init === null ? 'by its cgroup' : init.pid}`);
+  }
+
+  async remove(): Promise<void> {
+    this.calls.push('remove');
+  }
+
+  exit(podId: string): void {
+    this.exits.get(podId)?.();
+  }
+}
+
+test('with pod inits, a shared-PID pod records its init and PID pin, not a pause container; the init ends with the pod', async (t) => {
+  const network = new FakeNetwork();
+  const podInits = new FakePodInits();
+  let pauseStarted = false;
+  const infra: InfraContainers = { ...noInfra, start: async () => ((pauseStarted = true), { containerId: 'infra-1' }) };
+  const { sandboxes, dir, events } = await manager(t, network, infra, undefined, NO_NRI, podInits);
+  const pod = await sandboxes.run({ ...request('web'), pid: 'POD' });
+  t.false(pauseStarted);
+  t.is(pod.infraContainerId, null);
+  t.deepEqual(pod.podInit, { pid: 4711, pin: path.join(dir, 'state', pod.id, 'ns', 'pid') });
+  t.deepEqual(sandboxes.get(pod.id)?.podInit, pod.podInit);
+  t.deepEqual(podInits.calls, ['start pid', 'follow 4711'], 'followed once READY');
+
+  const other = await sandboxes.run({ ...request('db') });
+  t.is(other.podInit, undefined, 'a pod without a shared PID namespace has none');
+
+  await sandboxes.stop(pod.id);
+  await sandboxes.remove(pod.id);
+  t.deepEqual(podInits.calls.slice(2), ['stop 4711', 'stop 4711', 'remove'], 'stopped with the pod (again by the remove), removed with it');
+  t.deepEqual(
+    events.filter((event) => event.startsWith('CONTAINER_STOPPED')),
+    ['CONTAINER_STOPPED_EVENT pod'],
+  );
+});
+
+test("a pod init's exit makes its pod NOTREADY, announced once and logged", async (t) => {
+  const podInits = new FakePodInits();
+  const { sandboxes, events, logText } = await manager(t, new FakeNetwork(), noInfra, undefined, NO_NRI, podInits);
+  const pod = await sandboxes.run({ ...request('web'), pid: 'POD' });
+  podInits.exit(pod.id);
+  await waitFor('the pod NOTREADY', () => (sandboxes.get(pod.id)?.state === 'SANDBOX_NOTREADY' ? true : undefined));
+  podInits.exit(pod.id);
+  await waitFor('the second exit seen', () => (logText().match(/the pod init exited/g)?.length === 1 ? true : undefined));
+  t.deepEqual(
+    events.filter((event) => event.startsWith('CONTAINER_STOPPED')),
+    ['CONTAINER_STOPPED_EVENT pod'],
+  );
+  t.regex(logText(), /the pod init exited: the pod is not ready/);
+  t.regex(logText(), /"podInitPid":4711/);
+});
+
+test('a pod init is ended when the network fails beside it; a failed start leaves the network detached and nothing else', async (t) => {
+  const failedAttach = new FakeNetwork();
+  failedAttach.failAttach = true;
+  const podInits = new FakePodInits();
+  const first = await manager(t, failedAttach, noInfra, undefined, NO_NRI, podInits);
+  await t.throwsAsync(first.sandboxes.run({ ...request('web'), pid: 'POD' }), { message: /no IP addresses available/ });
+  t.deepEqual(podInits.calls, ['start pid', 'stop 4711', 'remove']);
+  t.deepEqual(await readdir(path.join(first.dir, 'state')), []);
+
+  const network = new FakeNetwork();
+  const failing = new FakePodInits();
+  failing.failStart = true;
+  const second = await manager(t, network, noInfra, undefined, NO_NRI, failing);
+  await t.throwsAsync(second.sandboxes.run({ ...request('db'), pid: 'POD' }), { message: /joining the network namespace/ });
+  t.deepEqual(failing.calls, ['start pid']);
+  t.is(network.detached.length, 1);
+  t.deepEqual(second.sandboxes.list(null), []);
+  t.deepEqual(await readdir(path.join(second.dir, 'state')), []);
+});
+
+test("after a restart, ready pods' inits are followed again, and the init of a pod the daemon died creating is ended by its cgroup", async (t) => {
+  const network = new FakeNetwork();
+  const first = await manager(t, network, noInfra, undefined, NO_NRI, new FakePodInits());
+  const ready = await first.sandboxes.run({ ...request('web'), pid: 'POD' });
+  network.attach = () => new Promise<string[]>(() => {});
+  const attaching = attachCalled(network);
+  void first.sandboxes.run({ ...request('db'), pid: 'POD' });
+  await attaching;
+
+  const podInits = new FakePodInits();
+  const { sandboxes } = await manager(t, new FakeNetwork(), noInfra, first.dir, NO_NRI, podInits);
+  await sandboxes.removeOrphans();
+  await sandboxes.resumePods();
+  t.deepEqual(podInits.calls, ['stop by its cgroup', 'remove', 'follow 4711']);
+  t.deepEqual(
+    sandboxes.list(null).map((pod) => pod.id),
+    [ready.id],
+  );
 });

@@ -28,6 +28,8 @@ export interface PodDocument {
   readonly containerIds: readonly string[];
   /** The pause container of a pod that shares its PID namespace; null otherwise. */
   readonly infraContainerId: string | null;
+  /** The pod init that holds a shared PID namespace in place of a pause container; null otherwise. */
+  readonly podInitPid: number | null;
   readonly record: SandboxRecord;
 }
 
@@ -43,6 +45,7 @@ export function podDocument(source: PodSource, record: SandboxRecord): PodDocume
     ips: record.ips,
     containerIds: source.containersOf(record.id).map((container) => container.id),
     infraContainerId: record.infraContainerId,
+    podInitPid: record.podInit?.pid ?? null,
     record,
   };
 }

@@ -49,8 +49,12 @@ export interface RuntimeConfig {
   readonly restrictOomScoreAdj: 'auto' | boolean;
   readonly tolerateMissingHugetlbController: boolean;
   readonly criuPath: string;
+  readonly infraContainer: InfraContainerKind;
   readonly handlers: RuntimeHandlers;
 }
+
+/** What holds the PID namespace of a pod whose containers share one. */
+export type InfraContainerKind = 'pod-init' | 'pause';
 
 /** Keyed by RuntimeClass handler name. Built-in handlers can be changed but not removed, so they are always present. */
 export interface RuntimeHandlers {
@@ -172,6 +176,13 @@ export const CONFIG_SCHEMA: SchemaOf<CrionConfig> = {
       'criu',
       'CRIU binary the OCI runtime checkpoints and restores containers with (its --criu): a command looked up on PATH, ' +
         'or an absolute path. Probed with `criu check` at start; checkpoint and restore answer FAILED_PRECONDITION while it fails.',
+    ),
+    infraContainer: setting(
+      oneOf(['pod-init', 'pause']),
+      'pod-init',
+      "What holds the PID namespace of a pod whose containers share one: pod-init is crion-monitor's tiny init, started " +
+        'in a few milliseconds with no privileges and an empty root; pause runs image.pause_image through the OCI runtime ' +
+        'as containerd does. The systemd cgroup driver always uses pause, whose runtime places it in a systemd scope.',
     ),
     handlers: tableMap({
       doc: 'One table per RuntimeClass handler; add a [runtime.handlers.NAME] table to define another.',

@@ -25,6 +25,7 @@ export { ConfigError } from './config-error.js';
 export { DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_FILE } from './crion-config.js';
 export type {
   CgroupDriver,
+  InfraContainerKind,
   CrionConfig,
   EventsConfig,
   ImageConfig,

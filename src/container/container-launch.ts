@@ -155,7 +155,7 @@ export async function launchContainer(
         network: sandbox.namespaces.net,
         ipc: sandbox.namespaces.ipc,
         uts: sandbox.namespaces.uts,
-        infraPid: infraPidOf(deps, sandbox),
+        pid: sharedPidNamespace(deps, sandbox),
       },
       files: { hosts: sandbox.files.hosts, resolvConf: sandbox.files.resolvConf, hostname: sandbox.files.hostname, shm: sandbox.shm },
       runtimeHandler: sandbox.runtimeHandler,
@@ -268,11 +268,12 @@ export async function makeLogDirectory(runtimeDir: string, logPath: string): Pro
   return monitorLog;
 }
 
-/** The pause process of a pod with a shared PID namespace, while it runs. */
-function infraPidOf(deps: LaunchDeps, sandbox: SandboxRecord): number | null {
+/** The PID namespace of a pod that shares one, while its pod init or pause container holds it. */
+function sharedPidNamespace(deps: LaunchDeps, sandbox: SandboxRecord): string | null {
+  if (sandbox.podInit !== undefined) return sandbox.state === 'SANDBOX_READY' ? sandbox.podInit.pin : null;
   if (sandbox.infraContainerId === null) return null;
   const infra = deps.records.get(sandbox.infraContainerId);
-  return infra?.state === 'CONTAINER_RUNNING' ? infra.pid : null;
+  return infra?.state === 'CONTAINER_RUNNING' ? `/proc/${infra.pid}/ns/pid` : null;
 }
 
 /** Where the monitor finds OOM kills; systemd's slice:prefix:name form is expanded like runc expands it. null: no OOM detection. */

@@ -64,6 +64,7 @@ function startedPodFields(sandbox: SandboxRecord): Record<string, unknown> {
     hostNetwork: sandbox.network === 'NODE',
     ips: sandbox.ips.length > 0 ? sandbox.ips.join(',') : undefined,
     infraContainerId: sandbox.infraContainerId ?? undefined,
+    podInitPid: sandbox.podInit?.pid,
   };
 }
 

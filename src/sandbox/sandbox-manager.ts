@@ -3,6 +3,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError } from '../errors.js';
 import type { LifecycleEvents } from '../events/container-events.js';
+import type { InfraContainerKind } from '../config/index.js';
 import type { LinuxContainerResources__Output } from '../generated/runtime/v1/LinuxContainerResources.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { NameReservations, recordMarks } from '../lifecycle/name-reservations.js';
@@ -14,6 +15,7 @@ import type { RecordStore } from '../state/record-store.js';
 import { unixNanos } from '../unix-nanos.js';
 import { checkPodConfig } from './pod-config-checks.js';
 import { writePodFiles, type DnsSettings, type PodFiles } from './pod-files.js';
+import { pidNamespacePin, type PodInitProcess, type PodInits } from './pod-init.js';
 
 /**
  * Pod sandboxes: the namespaces, files and cgroup parent that a pod's
@@ -69,6 +71,8 @@ export interface SandboxRecord extends SandboxRequest {
   readonly shm: string | null;
   /** The pause container that holds a PID namespace shared by the pod; null otherwise. */
   readonly infraContainerId: string | null;
+  /** crion's pod init, when it holds the pod's shared PID namespace instead of a pause container. */
+  readonly podInit?: PodInitProcess;
   /** From the CNI ADD result, the pod's primary IP first; empty for host-network pods. */
   readonly ips: readonly string[];
   /** Made for a RunPodSandbox whose caller gave up: the kubelet's retry with the same name gets this pod. */
@@ -79,6 +83,9 @@ export interface SandboxRecord extends SandboxRequest {
    */
   readonly incomplete?: boolean;
 }
+
+/** What starts and ends pod inits (src/sandbox/pod-init.ts); a fake in unit tests. */
+export type PodInitHost = Pick<PodInits, 'start' | 'follow' | 'stop' | 'remove'>;
 
 /** The container side of a pod whose PID namespace is shared: its infra (pause) container. */
 export interface InfraContainers {
@@ -123,6 +130,10 @@ export interface SandboxManagerDeps {
   readonly runtimeDir: string;
   readonly host: SandboxHost;
   readonly infra: InfraContainers;
+  /** Pod inits, which hold shared PID namespaces in place of pause containers; kept whatever new pods get. */
+  readonly podInits: PodInitHost;
+  /** What a new pod's shared PID namespace gets (runtime.infra_container, and pause under the systemd driver). */
+  readonly pidHolder: InfraContainerKind;
   readonly containers: AppContainers;
   readonly network: SandboxNetwork;
   /** Why pods cannot run with this RuntimeClass handler here (not configured, runtime not installed), or null. */
@@ -233,27 +244,20 @@ export class SandboxManager {
     await steps.time('record', () => this.deps.records.save(record));
     cleanup.push('remove the sandbox record', () => this.deps.records.remove(id));
 
-    // The CNI ADD and the infra container need the pinned namespaces, not each other: run side by side, they
-    // cost the longer of the two instead of the sum (~65 + ~75 ms here). Both settle before a failure unwinds.
-    const [attached, infra] = await Promise.allSettled([
+    // The CNI ADD and the PID namespace's holder need the pinned namespaces, not each other: run side by side,
+    // they cost the longer of the two instead of the sum. Both settle before a failure unwinds.
+    const [attached, holder] = await Promise.allSettled([
       steps.time('CNI ADD', () => this.attachNetwork(id, request, namespaces.net, runtimeDir, cleanup)),
-      request.pid === 'POD'
-        ? steps
-            .time('infra container', () => this.deps.infra.start(record))
-            .then(({ containerId }) => {
-              cleanup.push('remove the infra container', () => this.deps.infra.remove(containerId));
-              return containerId;
-            })
-        : Promise.resolve(null),
+      request.pid === 'POD' ? this.startPidHolder(record, namespaceDir, cleanup, steps) : Promise.resolve({}),
     ]);
     if (attached.status === 'rejected') throw attached.reason;
-    if (infra.status === 'rejected') throw infra.reason;
+    if (holder.status === 'rejected') throw holder.reason;
     const { incomplete: _saved, ...whole } = record;
     const ready: SandboxRecord = {
       ...whole,
       state: 'SANDBOX_READY',
       ips: attached.value,
-      infraContainerId: infra.value,
+      ...holder.value,
       ...(callerGaveUp() ? { unclaimed: true } : {}),
     };
     // The plugins see the whole pod before anyone else: it is recorded ready (and listed) only once they accept it.
@@ -261,7 +265,36 @@ export class SandboxManager {
     // Only a whole pod is announced: a create that fails part way was never there for the kubelet.
     this.deps.events.publish('CONTAINER_CREATED_EVENT', id, id);
     this.deps.events.publish('CONTAINER_STARTED_EVENT', id, id);
+    this.followPodInit(ready);
     return ready;
+  }
+
+  /** The pod init, or a pause container where runtime.infra_container says so; each undone on a later failure. */
+  private async startPidHolder(
+    record: SandboxRecord,
+    namespaceDir: string,
+    cleanup: CleanupStack,
+    steps: StepTimes,
+  ): Promise<{ podInit?: PodInitProcess; infraContainerId?: string }> {
+    const podInits = this.deps.podInits;
+    if (this.deps.pidHolder === 'pod-init') {
+      // Its pin goes with the namespace pins (pushed earlier, so undone later); the init and its cgroups go first.
+      const podInit = await steps.time('pod init', () => podInits.start(record, pidNamespacePin(namespaceDir)));
+      cleanup.push('end the pod init', async () => {
+        await podInits.stop(record, podInit);
+        await podInits.remove(record);
+      });
+      return { podInit };
+    }
+    const { containerId } = await steps.time('infra container', () => this.deps.infra.start(record));
+    cleanup.push('remove the infra container', () => this.deps.infra.remove(containerId));
+    return { infraContainerId: containerId };
+  }
+
+  /** A ready pod's init, from its start or the daemon's: its exit makes the pod NOTREADY. */
+  private followPodInit(sandbox: SandboxRecord): void {
+    if (sandbox.podInit === undefined) return;
+    this.deps.podInits.follow(sandbox, sandbox.podInit, () => void this.pidHolderExited(sandbox.id, { podInitPid: sandbox.podInit!.pid }));
   }
 
   /** The pod's IPs from the CNI ADD; none without a network namespace of its own. */
@@ -321,11 +354,17 @@ export class SandboxManager {
    * kubelet to stop it and make the pod again.
    */
   async infraExited(id: string, infraContainerId: string): Promise<void> {
+    if (this.deps.records.get(id)?.infraContainerId !== infraContainerId) return;
+    await this.pidHolderExited(id, { infraContainerId });
+  }
+
+  private async pidHolderExited(id: string, holder: { infraContainerId: string } | { podInitPid: number }): Promise<void> {
     const sandbox = this.deps.records.get(id);
-    if (sandbox?.state !== 'SANDBOX_READY' || sandbox.infraContainerId !== infraContainerId) return;
+    if (sandbox?.state !== 'SANDBOX_READY') return;
     await this.deps.records.save({ ...sandbox, state: 'SANDBOX_NOTREADY' });
     this.deps.events.publish('CONTAINER_STOPPED_EVENT', id, id);
-    this.deps.log.warn({ podSandboxId: id, infraContainerId }, 'the infra container exited: the pod is not ready');
+    const what = 'infraContainerId' in holder ? 'infra container' : 'pod init';
+    this.deps.log.warn({ podSandboxId: id, ...holder }, `the ${what} exited: the pod is not ready`);
   }
 
   /** Removing a missing sandbox succeeds, as CRI requires. */
@@ -339,6 +378,7 @@ export class SandboxManager {
     await this.detachNetwork(sandbox);
     await this.releaseRuntime(sandbox);
     if (sandbox.infraContainerId !== null) await this.deps.infra.remove(sandbox.infraContainerId);
+    if (sandbox.podInit !== undefined) await this.deps.podInits.remove(sandbox);
     await rm(path.join(this.deps.runtimeDir, id), { recursive: true, force: true });
     const last = this.deps.records.get(id) ?? sandbox;
     await this.deps.records.remove(id);
@@ -368,12 +408,18 @@ export class SandboxManager {
 
   private async undoInterruptedCreate(id: string): Promise<void> {
     const runtimeDir = path.join(this.deps.runtimeDir, id);
+    // Its record was saved before the pod init started, so a runtime directory without one has none.
+    const record = this.deps.records.get(id);
     try {
+      if (record !== undefined) {
+        await this.deps.podInits.stop(record, null);
+        await this.deps.podInits.remove(record);
+      }
       await this.deps.network.detach(networkCache(runtimeDir));
       await this.deps.host.unmount(path.join(runtimeDir, 'shm'));
       await this.deps.host.removeNamespaces(path.join(runtimeDir, 'ns'));
       await rm(runtimeDir, { recursive: true, force: true });
-      if (this.deps.records.get(id)) await this.deps.records.remove(id);
+      if (record !== undefined) await this.deps.records.remove(id);
       this.deps.log.info({ podSandboxId: id }, 'removed what a pod sandbox the daemon died creating left behind');
     } catch (error) {
       this.deps.log.error(
@@ -383,10 +429,12 @@ export class SandboxManager {
     }
   }
 
-  /** At daemon start: the networks of pods that are still up are taken up again. */
-  async resumeNetworks(): Promise<void> {
+  /** At daemon start: the networks of pods that are still up are taken up again, and their inits followed. */
+  async resumePods(): Promise<void> {
     for (const sandbox of this.deps.records.list()) {
-      if (sandbox.state === 'SANDBOX_READY') await this.deps.network.resume(networkCache(path.join(this.deps.runtimeDir, sandbox.id)));
+      if (sandbox.state !== 'SANDBOX_READY') continue;
+      await this.deps.network.resume(networkCache(path.join(this.deps.runtimeDir, sandbox.id)));
+      this.followPodInit(sandbox);
     }
   }
 
@@ -397,6 +445,7 @@ export class SandboxManager {
 
   private async releaseRuntime(sandbox: SandboxRecord): Promise<void> {
     if (sandbox.infraContainerId !== null) await this.deps.infra.stop(sandbox.infraContainerId);
+    if (sandbox.podInit !== undefined) await this.deps.podInits.stop(sandbox, sandbox.podInit);
     const runtimeDir = path.join(this.deps.runtimeDir, sandbox.id);
     if (sandbox.shm !== null) await this.deps.host.unmount(sandbox.shm);
     await this.deps.host.removeNamespaces(path.join(runtimeDir, 'ns'));
