@@ -12,7 +12,7 @@ use crate::cri_log::DEFAULT_MAX_LINE;
 pub const USAGE: &str = "\
 Usage: crion-monitor --id ID --bundle DIR --state-dir DIR --log-path FILE [options]
        crion-monitor pod-init --pid-pin FILE [--netns FILE] [--ipcns FILE]
-                     [--utsns FILE] [--cgroup-procs FILE]...
+                     [--utsns FILE]
 
 Runs `RUNTIME create` for one container, then stays behind (detached from the
 caller) to hold its stdio, write its CRI log and record its exit.
@@ -39,8 +39,8 @@ Options:
   --help                  print this text
 
 pod-init starts a pod's PID 1 in a new PID namespace, joining the namespaces
-pinned at --netns, --ipcns and --utsns and the cgroups whose cgroup.procs are
-given, bind-mounts its PID namespace onto --pid-pin and prints {\"pid\":N}.
+pinned at --netns, --ipcns and --utsns, bind-mounts its PID namespace onto
+--pid-pin and prints {\"pid\":N}.
 Its paths must be absolute.
 ";
 
@@ -192,7 +192,6 @@ pub struct PodInitOptions {
     pub netns: Option<PathBuf>,
     pub ipcns: Option<PathBuf>,
     pub utsns: Option<PathBuf>,
-    pub cgroup_procs: Vec<PathBuf>,
 }
 
 /// Relative paths are refused rather than resolved: the launcher changes
@@ -203,7 +202,6 @@ pub fn parse_pod_init(args: &[OsString]) -> Result<PodInitOptions, CliError> {
     let mut netns = None;
     let mut ipcns = None;
     let mut utsns = None;
-    let mut cgroup_procs = Vec::new();
 
     let mut args = args.iter();
     while let Some(argument) = args.next() {
@@ -213,13 +211,6 @@ pub fn parse_pod_init(args: &[OsString]) -> Result<PodInitOptions, CliError> {
             b"--netns" => ("--netns", &mut netns),
             b"--ipcns" => ("--ipcns", &mut ipcns),
             b"--utsns" => ("--utsns", &mut utsns),
-            b"--cgroup-procs" => {
-                let value = inline_value
-                    .map(OsStr::to_owned)
-                    .or_else(|| args.next().cloned());
-                cgroup_procs.push(strictly_absolute("--cgroup-procs", value)?);
-                continue;
-            }
             _ => {
                 return Err(CliError::Unknown {
                     argument: argument.clone(),
@@ -243,7 +234,6 @@ pub fn parse_pod_init(args: &[OsString]) -> Result<PodInitOptions, CliError> {
         netns,
         ipcns,
         utsns,
-        cgroup_procs,
     })
 }
 
@@ -505,22 +495,12 @@ mod tests {
             "--ipcns",
             "/run/p/ipc",
             "--utsns=/run/p/uts",
-            "--cgroup-procs",
-            "/sys/fs/cgroup/pids/pod/cgroup.procs",
-            "--cgroup-procs=/sys/fs/cgroup/memory/pod/cgroup.procs",
         ])
         .expect("parses");
         assert_eq!(options.pid_pin, PathBuf::from("/run/p/pid"));
         assert_eq!(options.netns, Some(PathBuf::from("/run/p/net")));
         assert_eq!(options.ipcns, Some(PathBuf::from("/run/p/ipc")));
         assert_eq!(options.utsns, Some(PathBuf::from("/run/p/uts")));
-        assert_eq!(
-            options.cgroup_procs,
-            [
-                PathBuf::from("/sys/fs/cgroup/pids/pod/cgroup.procs"),
-                PathBuf::from("/sys/fs/cgroup/memory/pod/cgroup.procs"),
-            ]
-        );
     }
 
     #[test]
@@ -529,7 +509,6 @@ mod tests {
         assert_eq!(options.netns, None);
         assert_eq!(options.ipcns, None);
         assert_eq!(options.utsns, None);
-        assert!(options.cgroup_procs.is_empty());
     }
 
     #[test]
@@ -538,15 +517,11 @@ mod tests {
         assert_eq!(code(&[]), "ERR_CLI_REQUIRED");
         assert_eq!(code(&["--netns", "/n"]), "ERR_CLI_REQUIRED");
         assert_eq!(code(&["--pid-pin"]), "ERR_CLI_MISSING_VALUE");
-        assert_eq!(
-            code(&["--pid-pin=/p", "--cgroup-procs"]),
-            "ERR_CLI_MISSING_VALUE"
-        );
         assert_eq!(code(&["--pid-pin", "p"]), "ERR_CLI_INVALID");
         assert_eq!(code(&["--pid-pin=/p", "--netns=run/n"]), "ERR_CLI_INVALID");
         assert_eq!(
-            code(&["--pid-pin=/p", "--cgroup-procs", "x"]),
-            "ERR_CLI_INVALID"
+            code(&["--pid-pin=/p", "--cgroup-procs", "/c"]),
+            "ERR_CLI_UNKNOWN_ARGUMENT"
         );
         assert_eq!(code(&["--pid-pin=/p", "--utsns="]), "ERR_CLI_INVALID");
         assert_eq!(code(&["--pid-pin=/p", "--pid-pin=/q"]), "ERR_CLI_INVALID");

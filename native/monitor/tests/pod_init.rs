@@ -1,8 +1,6 @@
 //! `crion-monitor pod-init` as the daemon runs it: net, ipc and uts
-//! namespaces pinned with `unshare --net=FILE` and the like, a v1 pids
-//! cgroup, an empty PID pin.
-//! Root only; the cgroup part is skipped, with a reason, where no v1
-//! hierarchy is writable.
+//! namespaces pinned with `unshare --net=FILE` and the like, an empty PID
+//! pin. Root only.
 
 mod common;
 
@@ -24,7 +22,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 struct Pod {
     dir: tempfile::TempDir,
     namespaces: Vec<PathBuf>,
-    cgroup: Option<PathBuf>,
     init: Option<i32>,
 }
 
@@ -32,14 +29,13 @@ impl Pod {
     fn new() -> Self {
         assert!(
             rustix::process::getuid().is_root(),
-            "pod-init's tests make namespaces and cgroups and must run as root"
+            "pod-init's tests make namespaces and must run as root"
         );
         let dir = tempfile::tempdir().expect("temp dir");
         fs::write(dir.path().join("pid"), "").expect("pid pin file");
         Self {
             dir,
             namespaces: Vec::new(),
-            cgroup: None,
             init: None,
         }
     }
@@ -58,27 +54,6 @@ impl Pod {
             .arg("true"));
         assert!(output.status.success(), "unshare --{kind}: {output:?}");
         pin
-    }
-
-    /// A child of the first writable v1 hierarchy, or `None` with the
-    /// reason printed.
-    fn make_cgroup(&mut self) -> Option<PathBuf> {
-        let name = format!("crion-pod-init-test-{}", std::process::id());
-        for controller in ["pids", "memory", "cpu", "freezer", "systemd"] {
-            let root = Path::new("/sys/fs/cgroup").join(controller);
-            if !root.join("cgroup.procs").is_file() {
-                continue;
-            }
-            let dir = root.join(&name);
-            if fs::create_dir(&dir).is_ok() {
-                self.cgroup = Some(dir.clone());
-                return Some(dir);
-            }
-        }
-        println!(
-            "skipping the cgroup checks: no writable cgroup v1 hierarchy under /sys/fs/cgroup"
-        );
-        None
     }
 
     fn launch(&mut self, extra: &[String]) -> std::process::Output {
@@ -117,15 +92,6 @@ impl Drop for Pod {
         let _ = unmount(self.pid_pin(), UnmountFlags::DETACH);
         for pin in &self.namespaces {
             let _ = unmount(pin, UnmountFlags::DETACH);
-        }
-        if let Some(cgroup) = self.cgroup.take() {
-            // Empty only once the init is gone, which may take a moment.
-            for _ in 0..250 {
-                if fs::remove_dir(&cgroup).is_ok() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
         }
     }
 }
@@ -201,17 +167,12 @@ fn starts_a_locked_down_pid_1_that_reaps_orphans_and_stops_on_sigterm() {
     let netns = pod.pin_namespace("net");
     let ipcns = pod.pin_namespace("ipc");
     let utsns = pod.pin_namespace("uts");
-    let cgroup = pod.make_cgroup();
-    let mut extra = vec![
+    let extra = vec![
         format!("--netns={}", netns.display()),
         "--ipcns".to_owned(),
         ipcns.display().to_string(),
         format!("--utsns={}", utsns.display()),
     ];
-    if let Some(cgroup) = &cgroup {
-        extra.push("--cgroup-procs".to_owned());
-        extra.push(cgroup.join("cgroup.procs").display().to_string());
-    }
 
     let output = pod.launch(&extra);
     assert!(output.status.success(), "launcher failed: {output:?}");
@@ -264,14 +225,6 @@ fn starts_a_locked_down_pid_1_that_reaps_orphans_and_stops_on_sigterm() {
         .map(|entry| fs::read_link(entry.path()).expect("fd link"))
         .collect();
     assert_eq!(fds.len(), 4, "stdio and the signalfd only: {fds:?}");
-
-    if let Some(cgroup) = &cgroup {
-        let procs = fs::read_to_string(cgroup.join("cgroup.procs")).expect("cgroup.procs");
-        assert!(
-            procs.lines().any(|line| line == pid.to_string()),
-            "{pid} not in {procs:?}"
-        );
-    }
 
     // An orphan in its namespace becomes its child, and is reaped on exit.
     let output = run(Command::new("nsenter")
