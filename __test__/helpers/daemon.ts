@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -206,8 +206,9 @@ export class Daemon {
       this.child.kill('SIGKILL');
       await this.exited;
     }
-    // Containers and pods outlive their daemon by design: delete what it left in runc, then its mounts.
+    // Containers and pods outlive their daemon by design: delete what it left in runc, end its pod inits, then its mounts.
     await deleteContainersBelow(this.dir);
+    await killPodInitsBelow(this.dir);
     await unmountBelow(this.dir);
     if (this.network !== null) await releaseTestNetwork(this.network);
     await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
@@ -339,15 +340,39 @@ function describe(status: ExitStatus): string {
 
 /** Unmounts everything mounted at or below `dir`, deepest first. */
 export async function unmountBelow(dir: string): Promise<void> {
-  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
-  const targets = mountinfo
-    .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((target): target is string => target !== undefined && (target === dir || target.startsWith(`${dir}/`)))
-    .sort((a, b) => b.length - a.length);
+  const targets = (await mountTargetsBelow(dir)).sort((a, b) => b.length - a.length);
   for (const target of targets) {
     await new Promise<void>((resolve) => execFile('umount', ['-l', target], () => resolve()));
   }
+}
+
+/** SIGKILL to every process in a PID namespace pinned below `dir` (a pod init's `ns/pid`), which takes the namespace down. */
+export async function killPodInitsBelow(dir: string): Promise<void> {
+  const pins = (await mountTargetsBelow(dir)).filter((target) => target.endsWith('/ns/pid'));
+  const namespaces = new Set(await Promise.all(pins.map(async (pin) => inodeOf(await stat(pin)))));
+  if (namespaces.size === 0) return;
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const namespace = await stat(`/proc/${entry}/ns/pid`).catch(() => null);
+    if (namespace === null || !namespaces.has(inodeOf(namespace))) continue;
+    try {
+      process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+}
+
+function inodeOf(stats: { dev: number; ino: number }): string {
+  return `${stats.dev}:${stats.ino}`;
+}
+
+async function mountTargetsBelow(dir: string): Promise<string[]> {
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  return mountinfo
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((target): target is string => target !== undefined && (target === dir || target.startsWith(`${dir}/`)));
 }
 
 /**

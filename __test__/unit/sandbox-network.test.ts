@@ -437,8 +437,12 @@ class FakePodInits implements PodInitHost {
     this.exits.set(pod.id, exited);
   }
 
-  async stop(_pod: PodInitTarget, init: PodInitProcess | null): Promise<void> {
-    this.calls.push(`stop ${init === null ? 'by its cgroup' : init.pid}`);
+  async stop(_pod: PodInitTarget, init: PodInitProcess): Promise<void> {
+    this.calls.push(`stop ${init.pid}`);
+  }
+
+  async stopUnrecorded(_pod: PodInitTarget, pin: string): Promise<void> {
+    this.calls.push(`stop what runs in ${path.basename(pin)}`);
   }
 
   async remove(): Promise<void> {
@@ -511,7 +515,7 @@ test('a pod init is ended when the network fails beside it; a failed start leave
   t.deepEqual(await readdir(path.join(second.dir, 'state')), []);
 });
 
-test("after a restart, ready pods' inits are followed again, and the init of a pod the daemon died creating is ended by its cgroup", async (t) => {
+test("after a restart, ready pods' inits are followed again, and the init of a pod the daemon died creating is ended through its pin", async (t) => {
   const network = new FakeNetwork();
   const first = await manager(t, network, noInfra, undefined, NO_NRI, new FakePodInits());
   const ready = await first.sandboxes.run({ ...request('web'), pid: 'POD' });
@@ -524,7 +528,7 @@ test("after a restart, ready pods' inits are followed again, and the init of a p
   const { sandboxes } = await manager(t, new FakeNetwork(), noInfra, first.dir, NO_NRI, podInits);
   await sandboxes.removeOrphans();
   await sandboxes.resumePods();
-  t.deepEqual(podInits.calls, ['stop by its cgroup', 'remove', 'follow 4711']);
+  t.deepEqual(podInits.calls, ['stop what runs in pid', 'remove', 'follow 4711']);
   t.deepEqual(
     sandboxes.list(null).map((pod) => pod.id),
     [ready.id],

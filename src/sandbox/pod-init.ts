@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -14,7 +14,9 @@ const run = promisify(execFile);
  * namespace, with no privileges and an empty root, that reaps orphans and ends on SIGTERM as pause does, pins the
  * namespace at `<pod>/ns/pid` and exits. No image, no bundle, no OCI runtime: a few milliseconds where the pause
  * container's launch costs ~90. The init outlives the daemon; its cgroup is `<parent>/crion-<pod ID>` in every
- * hierarchy it joins, the name runc would give a container of that ID, made and removed here.
+ * hierarchy it joins, the name runc would give a container of that ID, made and removed here. It is moved there
+ * once it runs, not by the launcher: a move into a v1 cgroup waits for an RCU grace period (~15 ms here), which
+ * the pod's start need not wait for.
  */
 
 export interface PodInitDeps {
@@ -48,6 +50,8 @@ const RMDIR_PAUSE_MS = 5;
 export class PodInits {
   /** Pods whose init crion ends itself: their exits are expected, not news. */
   private readonly ending = new Set<string>();
+  /** Moves of inits into their cgroups still under way, by pod; settled (never rejected) before a stop or removal. */
+  private readonly joins = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: PodInitDeps) {}
 
@@ -60,14 +64,26 @@ export class PodInits {
     if (pod.namespaces.net !== null) args.push('--netns', pod.namespaces.net);
     if (pod.namespaces.ipc !== null) args.push('--ipcns', pod.namespaces.ipc);
     if (pod.namespaces.uts !== null) args.push('--utsns', pod.namespaces.uts);
-    for (const dir of cgroups) args.push('--cgroup-procs', path.join(dir, 'cgroup.procs'));
+    let pid: number;
     try {
       const { stdout } = await run(this.deps.binary, args);
-      const { pid } = JSON.parse(stdout) as { pid: number };
-      return { pid, pin };
+      pid = (JSON.parse(stdout) as { pid: number }).pid;
     } catch (error) {
       await this.removeCgroups(pod);
       throw new Error(`starting the pod init: ${launchFailure(error)}`, { cause: error });
+    }
+    this.joins.set(pod.id, this.joinCgroups(pod, pid, cgroups));
+    return { pid, pin };
+  }
+
+  private async joinCgroups(pod: PodInitTarget, pid: number, cgroups: readonly string[]): Promise<void> {
+    try {
+      for (const dir of cgroups) await writeFile(path.join(dir, 'cgroup.procs'), `${pid}\n`);
+    } catch (error) {
+      // ESRCH: it has already exited, which its watch reports.
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
+        this.deps.log.warn({ err: error, podSandboxId: pod.id, podInitPid: pid }, 'the pod init stays outside its pod cgroups');
+      }
     }
   }
 
@@ -79,13 +95,31 @@ export class PodInits {
     });
   }
 
-  /**
-   * Ends the init and waits until it is gone; idempotent. Its cgroups stay until `remove`. Without its PID (a create
-   * the daemon died in before recording it) its cgroup names it: nothing else runs there.
-   */
-  async stop(pod: PodInitTarget, init: PodInitProcess | null): Promise<void> {
+  /** Ends the init and waits until it is gone; idempotent. Its cgroups stay until `remove`. */
+  async stop(pod: PodInitTarget, init: PodInitProcess): Promise<void> {
     this.ending.add(pod.id);
-    const pids = init === null ? await this.cgroupMembers(pod) : (await this.isRunning(init)) ? [init.pid] : [];
+    await this.joins.get(pod.id);
+    await this.kill((await this.isRunning(init)) ? [init.pid] : []);
+  }
+
+  /**
+   * The init of a create the daemon died in before recording its PID, found as what runs in the PID namespace at
+   * `pin`; the launcher pins it before it answers, and a launcher whose answer finds no reader ends its init.
+   */
+  async stopUnrecorded(pod: PodInitTarget, pin: string): Promise<void> {
+    this.ending.add(pod.id);
+    const pinned = await stat(pin).catch(() => null);
+    if (pinned === null) return;
+    const pids: number[] = [];
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const namespace = await stat(`/proc/${entry}/ns/pid`).catch(() => null);
+      if (namespace !== null && namespace.dev === pinned.dev && namespace.ino === pinned.ino) pids.push(Number(entry));
+    }
+    await this.kill(pids);
+  }
+
+  private async kill(pids: readonly number[]): Promise<void> {
     for (const pid of pids) {
       // From outside its namespace SIGKILL reaches PID 1 whatever it handles, and takes every process left in the namespace.
       try {
@@ -99,7 +133,9 @@ export class PodInits {
 
   /** After `stop`: the init's cgroups. */
   async remove(pod: PodInitTarget): Promise<void> {
+    await this.joins.get(pod.id);
     await this.removeCgroups(pod);
+    this.joins.delete(pod.id);
     this.ending.delete(pod.id);
   }
 
@@ -107,19 +143,6 @@ export class PodInits {
   private async isRunning(init: PodInitProcess): Promise<boolean> {
     const [pinned, current] = await Promise.all([stat(init.pin).catch(() => null), stat(`/proc/${init.pid}/ns/pid`).catch(() => null)]);
     return pinned !== null && current !== null && pinned.dev === current.dev && pinned.ino === current.ino;
-  }
-
-  private async cgroupMembers(pod: PodInitTarget): Promise<number[]> {
-    const [dir] = this.cgroupDirs(pod);
-    if (dir === undefined) return [];
-    const procs = await readFile(path.join(dir, 'cgroup.procs'), 'utf8').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return '';
-      throw error;
-    });
-    return procs
-      .split('\n')
-      .filter((line) => line !== '')
-      .map(Number);
   }
 
   private cgroupDirs(pod: PodInitTarget): string[] {

@@ -85,7 +85,7 @@ export interface SandboxRecord extends SandboxRequest {
 }
 
 /** What starts and ends pod inits (src/sandbox/pod-init.ts); a fake in unit tests. */
-export type PodInitHost = Pick<PodInits, 'start' | 'follow' | 'stop' | 'remove'>;
+export type PodInitHost = Pick<PodInits, 'start' | 'follow' | 'stop' | 'stopUnrecorded' | 'remove'>;
 
 /** The container side of a pod whose PID namespace is shared: its infra (pause) container. */
 export interface InfraContainers {
@@ -412,7 +412,7 @@ export class SandboxManager {
     const record = this.deps.records.get(id);
     try {
       if (record !== undefined) {
-        await this.deps.podInits.stop(record, null);
+        await this.deps.podInits.stopUnrecorded(record, pidNamespacePin(path.join(runtimeDir, 'ns')));
         await this.deps.podInits.remove(record);
       }
       await this.deps.network.detach(networkCache(runtimeDir));
