@@ -273,15 +273,7 @@ fn a_netns_pin_that_is_no_namespace_fails_and_leaves_nothing_behind() {
         ) && stderr.contains(&not_a_namespace.display().to_string()),
         "{stderr}"
     );
-    assert!(
-        !is_mount_point(&pod.pid_pin()),
-        "the pid pin was left mounted"
-    );
-    let left: Vec<i32> = running_inits()
-        .into_iter()
-        .filter(|pid| !before.contains(pid))
-        .collect();
-    assert_eq!(left, Vec::<i32>::new(), "an init was left running");
+    assert_nothing_left(&pod, &before);
 }
 
 /// The last step that can fail, after the init runs and the pin is mounted:
@@ -311,6 +303,12 @@ fn a_launcher_that_cannot_print_the_pid_kills_the_init_and_unmounts_the_pin() {
         stderr.starts_with("crion-monitor: ERR_POD_INIT_OUTPUT: "),
         "{stderr}"
     );
+    assert_nothing_left(&pod, &before);
+}
+
+/// A failed launch leaves neither a pin mount nor an init: `before` lists the
+/// inits that ran before it (other tests' and daemons').
+fn assert_nothing_left(pod: &Pod, before: &[i32]) {
     assert!(
         !is_mount_point(&pod.pid_pin()),
         "the pid pin was left mounted"
