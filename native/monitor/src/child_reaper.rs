@@ -3,6 +3,14 @@
 //! child to wait for (the only way to learn an exit status). Anything else
 //! that ends up reparented here (daemonized processes of a container sharing
 //! the host's PID namespace) is reaped too, so no zombie outlives its parent.
+//!
+//! Being the one that reaps also makes the monitor the one process that can
+//! signal the container's init by PID without a race: until the monitor
+//! reaps it, the PID stays the init's (an exited init is a zombie holding
+//! it), so the kernel cannot have handed it to another process. Hence the
+//! signals go through `ContainerProcess`, which refuses once it has reaped.
+
+use std::io;
 
 use rustix::io::Errno;
 use rustix::process::{Pid, WaitId, WaitIdOptions, WaitOptions, WaitStatus, wait, waitid, waitpid};
@@ -16,6 +24,13 @@ pub enum ReaperError {
     NotAChild { pid: i32 },
     #[error("waiting for children")]
     Wait(#[source] Errno),
+    #[error("sending signal {signal} to the container's process {pid}")]
+    Kill {
+        signal: i32,
+        pid: i32,
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl ReaperError {
@@ -23,6 +38,7 @@ impl ReaperError {
         match self {
             ReaperError::NotAChild { .. } => "ERR_REAPER_NOT_A_CHILD",
             ReaperError::Wait(_) => "ERR_REAPER_WAIT",
+            ReaperError::Kill { .. } => "ERR_REAPER_KILL",
         }
     }
 }
@@ -52,6 +68,68 @@ pub fn check_child(pid: Pid) -> Result<(), ReaperError> {
             pid: pid.as_raw_nonzero().get(),
         }),
         Err(errno) => Err(ReaperError::Wait(errno)),
+    }
+}
+
+/// The container's init: its PID, and whether this monitor has reaped it.
+pub struct ContainerProcess {
+    pid: Pid,
+    reaped: bool,
+}
+
+impl ContainerProcess {
+    /// Takes charge of `pid`, which must be this process's child (see
+    /// `check_child`): only then is the monitor the one that reaps it, which
+    /// is what makes `signal` safe.
+    pub fn adopt(pid: Pid) -> Result<Self, ReaperError> {
+        check_child(pid)?;
+        Ok(Self { pid, reaped: false })
+    }
+
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// `reap_all`, remembering when the container was among the reaped.
+    pub fn reap_exited(&mut self) -> Result<Option<ExitStatus>, ReaperError> {
+        let status = reap_all(self.pid)?;
+        if status.is_some() {
+            self.reaped = true;
+        }
+        Ok(status)
+    }
+
+    /// Sends signal `number` with kill(2). Once the container has been
+    /// reaped this sends nothing and succeeds: its PID may belong to another
+    /// process by now, and the exit has happened, which is what a late stop
+    /// wants. A zombie not yet reaped is signalled, harmlessly: kill(2)
+    /// succeeds on it. The monitor is single-threaded, so nothing reaps
+    /// between the check and the kill.
+    pub fn signal(&self, number: i32) -> Result<(), ReaperError> {
+        if self.reaped {
+            return Ok(());
+        }
+        kill(self.pid, number).map_err(|source| ReaperError::Kill {
+            signal: number,
+            pid: self.pid.as_raw_nonzero().get(),
+            source,
+        })
+    }
+}
+
+/// kill(2) by number. rustix takes a `Signal`, whose constructor for the
+/// real-time signals (which a container's stop signal may be, e.g.
+/// SIGRTMIN+3) is unsafe too, with a contract about libc's reserved
+/// signals that does not fit sending them to another process.
+#[allow(unsafe_code)]
+fn kill(pid: Pid, number: i32) -> io::Result<()> {
+    // SAFETY: kill(2) takes two integers and touches no memory of ours; an
+    // invalid signal number is refused by the kernel with EINVAL.
+    let result = unsafe { libc::kill(pid.as_raw_nonzero().get(), number) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -141,6 +219,68 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(100));
         check_child(pid).expect("still a child once exited");
         assert_eq!(wait_for(pid).expect("wait"), ExitStatus::Exited(7));
+    }
+
+    fn wait_until_zombie(pid: Pid) {
+        let stat = format!("/proc/{}/stat", pid.as_raw_nonzero());
+        for _ in 0..500 {
+            let content = std::fs::read_to_string(&stat).expect("a zombie still has its stat");
+            // The state follows the command name, which may hold ") ".
+            if content
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("process {pid:?} did not become a zombie");
+    }
+
+    /// Until it is reaped, the container's PID is signalled even as a
+    /// zombie; once reaped it never is (a kill of the freed PID would fail
+    /// with ESRCH, or worse reach another process).
+    #[test]
+    fn signals_the_container_until_it_is_reaped() {
+        let child = Command::new("/bin/sh")
+            .args(["-c", "exec sleep 1000"])
+            .spawn()
+            .expect("spawn sh");
+        let pid = pid_of(&child);
+        let mut process = ContainerProcess::adopt(pid).expect("a child");
+        process
+            .signal(libc::SIGKILL)
+            .expect("signal a running child");
+        wait_until_zombie(pid);
+        process.signal(libc::SIGTERM).expect("signal a zombie");
+        // `reap_exited` would reap the other tests' children too.
+        assert_eq!(wait_for(pid).expect("wait"), ExitStatus::Signaled(9));
+        process.reaped = true;
+        process
+            .signal(libc::SIGTERM)
+            .expect("a reaped container is not signalled");
+    }
+
+    #[test]
+    fn a_failed_kill_names_the_signal_and_the_process() {
+        let child = Command::new("/bin/sh")
+            .args(["-c", "exec sleep 1000"])
+            .spawn()
+            .expect("spawn sh");
+        let pid = pid_of(&child);
+        let process = ContainerProcess::adopt(pid).expect("a child");
+        // Past the kernel's last signal: EINVAL.
+        let error = process.signal(65).expect_err("no signal 65");
+        assert_eq!(error.code(), "ERR_REAPER_KILL");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "sending signal 65 to the container's process {pid}",
+                pid = pid.as_raw_nonzero()
+            )
+        );
+        process.signal(libc::SIGKILL).expect("kill");
+        assert_eq!(wait_for(pid).expect("wait"), ExitStatus::Signaled(9));
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! container's life: one `poll` over SIGCHLD, the container's output and the
 //! control socket, until the container's init has been reaped; then the
 //! output still buffered is logged and the exit file written.
+//!
+//! The control socket is served only from `run`, when the container's PID
+//! is known (in create and restore mode alike): a client that connects
+//! earlier waits in the socket's backlog, so `signal` always has a PID.
 
 use std::fs;
 use std::io;
@@ -18,7 +22,7 @@ use rustix::io::Errno;
 use rustix::process::{Pid, getpid};
 
 use crate::attach;
-use crate::child_reaper::{self, ExitStatus, ReaperError};
+use crate::child_reaper::{ContainerProcess, ExitStatus, ReaperError};
 use crate::cli::Options;
 use crate::console::{ConsoleError, ConsoleSocket};
 use crate::container_io::{self, ContainerIo, ContainerIoError, ReadOutcome};
@@ -111,7 +115,7 @@ pub struct Monitor {
     log: CriLog,
     io: ContainerIo,
     control: ControlServer,
-    container: Pid,
+    container: ContainerProcess,
     /// The counter and its value once the cgroup existed.
     oom: Option<(OomCounter, u64)>,
     exit_file: PathBuf,
@@ -155,8 +159,7 @@ pub fn start(options: &Options) -> Result<Monitor, MonitorError> {
         Some(console) => pending.into_terminal(console.receive_master()?, options.stdin)?,
         None => pending.into_pipes(),
     };
-    let container = read_pid_file(&pid_file)?;
-    child_reaper::check_child(container)?;
+    let container = ContainerProcess::adopt(read_pid_file(&pid_file)?)?;
     let oom = match &options.cgroup_memory {
         Some(dir) => {
             let counter = OomCounter::open(dir)?;
@@ -231,7 +234,7 @@ const DRAIN_READS: usize = 64;
 
 impl Monitor {
     pub fn container_pid(&self) -> i32 {
-        self.container.as_raw_nonzero().get()
+        self.container.pid().as_raw_nonzero().get()
     }
 
     /// Runs until the container's init has exited and the exit file is
@@ -240,13 +243,17 @@ impl Monitor {
     /// record over a full disk.
     pub fn run(mut self) -> Result<ExitRecord, MonitorError> {
         let mut buffer = vec![0u8; READ_BUFFER];
-        let (status, exited_at) = 'events: loop {
+        let mut exit = None;
+        let (status, exited_at) = loop {
+            // The round goes on after the container is reaped, so a command
+            // that came with its exit (a StopContainer racing it) is still
+            // answered; `signal` then sends nothing and answers `ok`.
             for (source, revents) in self.wait()? {
                 match source {
                     Source::Signals => {
                         self.signals.drain()?;
-                        if let Some(status) = child_reaper::reap_all(self.container)? {
-                            break 'events (status, Timestamp::now());
+                        if let Some(status) = self.container.reap_exited()? {
+                            exit = Some((status, Timestamp::now()));
                         }
                     }
                     Source::Output(index) => {
@@ -263,6 +270,7 @@ impl Monitor {
                         let mut requests = Requests {
                             log: &mut self.log,
                             io: &mut self.io,
+                            container: &self.container,
                         };
                         self.control.serve(index, revents, &mut requests);
                     }
@@ -274,6 +282,9 @@ impl Monitor {
                 }
             }
             self.control.prune();
+            if let Some(exit) = exit {
+                break exit;
+            }
         };
 
         // What the container wrote before it exited is in the pipes or the
@@ -390,6 +401,7 @@ impl Monitor {
 struct Requests<'a> {
     log: &'a mut CriLog,
     io: &'a mut ContainerIo,
+    container: &'a ContainerProcess,
 }
 
 impl Handler for Requests<'_> {
@@ -402,6 +414,10 @@ impl Handler for Requests<'_> {
             Command::Resize { rows, columns } => self
                 .io
                 .resize(rows, columns)
+                .map_err(|error| crate::error_chain(&error)),
+            Command::Signal(number) => self
+                .container
+                .signal(number)
                 .map_err(|error| crate::error_chain(&error)),
             // The control server switches the connection itself.
             Command::Attach => Ok(()),
