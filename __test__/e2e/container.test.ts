@@ -97,6 +97,38 @@ test('an exit code is recorded with its reason', async (t) => {
   t.like(status, { state: 'CONTAINER_EXITED', exitCode: 3, reason: 'Error' });
 });
 
+test('crictl stop: the stop signal reaches the container through its monitor, with no runc kill, and ends it well within the grace period', async (t) => {
+  // runc behind a wrapper that notes every command it is given.
+  const wrapperDir = await mkdtemp(path.join(tmpdir(), 'crion-runc-wrapper-'));
+  t.teardown(() => rm(wrapperDir, { recursive: true, force: true }));
+  const calls = path.join(wrapperDir, 'calls');
+  const wrapper = path.join(wrapperDir, 'runc');
+  await writeFile(wrapper, `#!/bin/sh\necho "$*" >> ${calls}\nexec /usr/sbin/runc "$@"\n`, { mode: 0o755 });
+  const daemon = await startDaemon(t, { config: daemonConfig('[runtime.handlers.runc]', `path = "${wrapper}"`, 'root = "/run/runc"') });
+  const { podId, podFile } = await podWithImage(daemon, 'stop-signal');
+  const script = 'trap "echo stopped by TERM; exit 0" TERM; echo ready; while :; do sleep 0.1; done';
+  const id = (await createContainer(daemon, podId, podFile, 'trapper', ['sh', '-c', script])).stdout.trim();
+  t.is((await crictl(daemon, ['start', id])).code, 0);
+  for (let waited = 0; waited < 10_000 && !(await crictl(daemon, ['logs', id])).stdout.includes('ready'); waited += 100) await sleep(100);
+
+  const started = Date.now();
+  const stopped = await crictl(daemon, ['stop', '--timeout', '30', id]);
+  t.is(stopped.code, 0, stopped.stderr);
+  t.true(Date.now() - started < 10_000, 'the trap ended it, not the grace period');
+  const { status } = await crictlJson<{ status: { exitCode: number; reason: string } }>(daemon, ['inspect', id]);
+  t.like(status, { exitCode: 0, reason: 'Completed' });
+  t.regex((await crictl(daemon, ['logs', id])).stdout, /stopped by TERM/);
+  const runcCommands = (await readFile(calls, 'utf8')).split('\n').filter((line) => line !== '');
+  t.true(
+    runcCommands.some((line) => / create /.test(line)),
+    runcCommands.join('\n'),
+  );
+  t.false(
+    runcCommands.some((line) => / kill /.test(line)),
+    runcCommands.join('\n'),
+  );
+});
+
 test('bad input gets the right code and leaves nothing behind', async (t) => {
   const daemon = await startDaemon(t, { config: daemonConfig() });
   const { podId, podFile } = await podWithImage(daemon, 'bad-input');

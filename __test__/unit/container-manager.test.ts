@@ -74,6 +74,19 @@ class FakeHost implements ContainerHost {
 
   async reopenLog(): Promise<void> {}
 
+  /** Signals the monitors sent, as `<container ID> <signal>`; `refuseSignals` plays a monitor that cannot. */
+  readonly signals: string[] = [];
+  refuseSignals = false;
+  /** What the container does on a signal from its monitor: by default nothing. */
+  onSignal: (containerId: string, signal: number) => void = () => undefined;
+
+  async signal(stateDir: string, signal: number): Promise<void> {
+    if (this.refuseSignals) throw new Error('crion-monitor refused "signal": unknown command');
+    const containerId = [...this.monitors].find(([, monitor]) => monitor.stateDir === stateDir)![0];
+    this.signals.push(`${containerId} ${signal}`);
+    this.onSignal(containerId, signal);
+  }
+
   attach(): never {
     throw new Error('attach sessions are not part of these tests');
   }
@@ -474,16 +487,30 @@ test('a memory limit below what a running container uses is FAILED_PRECONDITION,
 });
 
 test('stop sends the stop signal, waits out the grace period, then SIGKILL', async (t) => {
-  const { runtime, manager } = await fixture(t);
+  const { host, runtime, manager } = await fixture(t);
   const { id } = await manager.create('pod1', app());
   await manager.start(id);
   const started = Date.now();
   await manager.stop(id, 1);
   t.true(Date.now() - started >= 950, 'the grace period is waited out');
-  t.deepEqual(runtime.steps, ['start', 'kill TERM', 'kill KILL']);
+  t.deepEqual(host.signals, [`${id} 15`], 'the stop signal goes through the monitor');
+  t.deepEqual(runtime.steps, ['start', 'kill KILL']);
   t.like(manager.require(id), { state: 'CONTAINER_EXITED', exitCode: 137, reason: 'Error' });
   await manager.stop(id, 1);
-  t.deepEqual(runtime.steps, ['start', 'kill TERM', 'kill KILL'], 'stopping a stopped container does nothing and succeeds');
+  t.deepEqual(runtime.steps, ['start', 'kill KILL'], 'stopping a stopped container does nothing and succeeds');
+  t.is(host.signals.length, 1);
+});
+
+test('a stop signal the monitor cannot send goes through the runtime', async (t) => {
+  const { host, runtime, manager } = await fixture(t);
+  const { id } = await manager.create('pod1', app());
+  await manager.start(id);
+  host.refuseSignals = true;
+  runtime.onKill = (containerId, signal) => signal === 'TERM' && host.exit(containerId, 143);
+  await manager.stop(id, 30);
+  t.deepEqual(runtime.steps, ['start', 'kill TERM']);
+  t.deepEqual(host.signals, []);
+  t.is(manager.require(id).exitCode, 143);
 });
 
 test('a container that exits on its stop signal is not killed', async (t) => {
@@ -491,9 +518,10 @@ test('a container that exits on its stop signal is not killed', async (t) => {
   const config = containerConfig({ stopSignal: 'SIGNAL_SIGINT' });
   const { id } = await manager.create('pod1', config);
   await manager.start(id);
-  runtime.onKill = (containerId, signal) => signal === 'INT' && host.exit(containerId, 0);
+  host.onSignal = (containerId, signal) => signal === 2 && host.exit(containerId, 0);
   await manager.stop(id, 30);
-  t.deepEqual(runtime.steps, ['start', 'kill INT']);
+  t.deepEqual(runtime.steps, ['start']);
+  t.deepEqual(host.signals, [`${id} 2`]);
   t.is(manager.require(id).reason, 'Completed');
 });
 
@@ -507,7 +535,8 @@ test('an exit while a stop is in flight ends the stop at once', async (t) => {
   setTimeout(() => host.exit(id, 143), 100);
   await stopping;
   t.true(Date.now() - started < 5000, 'no waiting for the grace period');
-  t.deepEqual(runtime.steps, ['start', 'kill TERM']);
+  t.deepEqual(runtime.steps, ['start']);
+  t.deepEqual(host.signals, [`${id} 15`]);
   t.like(manager.require(id), { state: 'CONTAINER_EXITED', exitCode: 143 });
 });
 

@@ -25,6 +25,8 @@ export interface ContainerHost {
   launchMonitor(launch: MonitorLaunch): Promise<MonitoredContainer>;
   /** The monitor reopens the container's log; resolves once the new file exists. */
   reopenLog(stateDir: string): Promise<void>;
+  /** The monitor signals the container's process, which it has not reaped; resolves once sent (or the process is gone). */
+  signal(stateDir: string, signal: number): Promise<void>;
   /** The exit the monitor recorded; null while the container runs. */
   readExitFile(stateDir: string): Promise<ExitStatus | null>;
   /** Joins the stdio the monitor holds for a running container. */
@@ -61,6 +63,7 @@ export const nativeContainerHost: ContainerHost = {
   },
   launchMonitor,
   reopenLog: (stateDir) => monitorCommand(stateDir, 'reopen'),
+  signal: (stateDir, signal) => monitorCommand(stateDir, `signal ${signal}`),
   readExitFile,
   attach: attachMonitor,
   openTerminal() {

@@ -38,6 +38,7 @@ import { ExitTracker, type ExitObserver } from './exit-tracker.js';
 import { runInfraContainer } from './infra-container.js';
 import { RuntimeCommandError, type ContainerRuntime } from './oci-runtime.js';
 import { PodCreates } from './pod-creates.js';
+import { signalNumber } from './signal-number.js';
 
 export type { ContainerFilter, ContainerRecord, ContainerState } from './container-record.js';
 
@@ -368,11 +369,29 @@ export class ContainerManager {
       return;
     }
     if (timeoutSeconds > 0) {
-      await runtime.kill(container.id, container.stopSignal);
+      await this.sendStopSignal(container, runtime);
       if (await this.exits.waitExit(container, timeoutSeconds * 1000)) return;
     }
     await runtime.kill(container.id, 'KILL');
     await this.exitWithin(container, KILLED_EXIT_WAIT_MS);
+  }
+
+  /**
+   * Through the monitor, the container's parent, which knows that the process is still the container's: `runc kill`
+   * is a fork and exec of the runtime (~7-10 ms here) that ends in the same kill(2). The runtime still sends a
+   * signal without a number, and any when the monitor cannot (one from before the `signal` command, or gone).
+   */
+  private async sendStopSignal(container: ContainerRecord, runtime: ContainerRuntime): Promise<void> {
+    const signal = signalNumber(container.stopSignal);
+    if (signal !== null) {
+      try {
+        await this.deps.containerHost.signal(path.join(this.deps.runtimeDir, container.id), signal);
+        return;
+      } catch (error) {
+        this.deps.log.debug({ err: error, containerId: container.id }, 'the monitor did not send the stop signal; the runtime sends it');
+      }
+    }
+    await runtime.kill(container.id, container.stopSignal);
   }
 
   /** After a delete or SIGKILL the exit must come: a container that outlives it is reported, not taken for stopped. */
