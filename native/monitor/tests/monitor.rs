@@ -133,15 +133,7 @@ fn a_killed_container_exits_with_137_and_signal_9() {
     let mut container = Container::new(&Spec::shell("echo started; exec sleep 1000"));
     container.create(&[]);
     container.start();
-    wait_for(
-        Duration::from_secs(10),
-        "the container's first line",
-        || {
-            fs::read_to_string(container.log_path())
-                .ok()
-                .filter(|log| log.contains("started"))
-        },
-    );
+    container.wait_for_log("started");
     let kill = container.runc(&["kill", &container.id, "KILL"]);
     assert!(
         kill.status.success(),
@@ -224,15 +216,7 @@ fn signal_reaches_the_container_and_its_exit_is_recorded() {
     ));
     container.create(&[]);
     container.start();
-    wait_for(
-        Duration::from_secs(10),
-        "the container's first line",
-        || {
-            fs::read_to_string(container.log_path())
-                .ok()
-                .filter(|log| log.contains("ready"))
-        },
-    );
+    container.wait_for_log("ready");
 
     for bad in ["0", "65", "x"] {
         assert_eq!(
@@ -264,15 +248,7 @@ fn signal_answers_ok_once_the_container_has_exited() {
     let mut container = Container::new(&Spec::shell("echo ready; exec sleep 1000"));
     container.create(&[]);
     container.start();
-    wait_for(
-        Duration::from_secs(10),
-        "the container's first line",
-        || {
-            fs::read_to_string(container.log_path())
-                .ok()
-                .filter(|log| log.contains("ready"))
-        },
-    );
+    container.wait_for_log("ready");
     let pid = |raw: i32| Pid::from_raw(raw).expect("a positive pid");
     let monitor = pid(container.monitor_pid.expect("monitorPid"));
     let init = pid(

@@ -105,17 +105,21 @@ fn status_field(pid: i32, key: &str) -> String {
         .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
 }
 
+/// Every process on the host, as its PID and its /proc directory.
+fn processes() -> impl Iterator<Item = (i32, PathBuf)> {
+    fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            Some((pid, entry.path()))
+        })
+}
+
 fn children_of(parent: i32) -> Vec<(i32, String)> {
     let mut children = Vec::new();
-    for entry in fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(status) = fs::read_to_string(entry.path().join("status")) else {
+    for (pid, dir) in processes() {
+        let Ok(status) = fs::read_to_string(dir.join("status")) else {
             continue;
         };
         let field = |key: &str| {
@@ -136,15 +140,8 @@ fn children_of(parent: i32) -> Vec<(i32, String)> {
 /// before their launch.
 fn running_inits() -> Vec<i32> {
     let mut inits = Vec::new();
-    for entry in fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+    for (pid, dir) in processes() {
+        let cmdline = fs::read(dir.join("cmdline")).unwrap_or_default();
         if cmdline.ends_with(b"\0pod-init-serve\0") && process_alive(pid) {
             inits.push(pid);
         }

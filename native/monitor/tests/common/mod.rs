@@ -210,6 +210,16 @@ impl Container {
         self.state_dir().join("exit.json")
     }
 
+    /// Waits until the container's log holds `text`: the container has got
+    /// that far, so what a test does next reaches a running process.
+    pub fn wait_for_log(&self, text: &str) {
+        wait_for(Duration::from_secs(10), "the container's log", || {
+            fs::read_to_string(self.log_path())
+                .ok()
+                .filter(|log| log.contains(text))
+        });
+    }
+
     fn runtime_root(&self) -> PathBuf {
         self.dir.path().join("runc")
     }
