@@ -127,7 +127,7 @@ test('a host port forwards to the pod from the node address and from localhost, 
   const taken = await writeJson(daemon, 'taken-pod.json', podConfig(daemon, 'taken', { hostPort }));
   const refused = await crictl(daemon, ['runp', taken]);
   t.not(refused.code, 0);
-  t.regex(refused.stderr, /FailedPrecondition desc = host port 31780\/tcp on 0\.0\.0\.0 is already in use/);
+  t.regex(refused.stderr, new RegExp(`FailedPrecondition desc = host port ${hostPort}/tcp on 0\\.0\\.0\\.0 is already in use`));
   const pods = await crictlJson<{ items: Array<{ metadata: { name: string } }> }>(daemon, ['pods']);
   t.deepEqual(
     pods.items.map((pod) => pod.metadata.name),
