@@ -1,9 +1,10 @@
 /**
- * Host ports for pods' port mappings. Test files run in parallel on one host, and a port that one file's pod holds fails
- * another's RunPodSandbox with FAILED_PRECONDITION, so each file takes its ports from a block of its own. The blocks sit
- * below the kernel's ephemeral range (32768 and up), where any client connection may hold a port for a while.
+ * Host ports for pods' port mappings, which the daemon binds. Test files run in parallel on one host, and a port that
+ * one file's pod holds fails another's RunPodSandbox with FAILED_PRECONDITION, so each file takes its ports from a
+ * block of its own. The blocks sit below the kernel's ephemeral range (32768 and up), where any client connection may
+ * hold a port for a while.
  */
-const BLOCKS = { leak: 30_000, 'fault-injection': 30_500, 'pod-network': 31_000 } as const;
+const BLOCKS = { leak: 30_000, 'fault-injection': 30_500, 'pod-network': 31_000, 'network-cni': 31_500 } as const;
 const BLOCK_SIZE = 500;
 
 type TestFile = keyof typeof BLOCKS;

@@ -9,6 +9,14 @@ import net from 'node:net';
 import { atLeastVersion } from '../../src/network/cni-exec.js';
 import { applyPodCidr, DEFAULT_NETWORK_FILE, initDefaultNetwork } from '../../src/network/default-network.js';
 import { PodNetworks } from '../../src/network/pod-networks.js';
+import { hostPort } from '../helpers/host-ports.js';
+
+/** Each a port the daemon really binds, from this file's block (see host-ports.ts). */
+const ATTACHED_PORT = hostPort('network-cni', 0);
+const HELD_PORT = hostPort('network-cni', 1);
+const FAILED_ADD_PORT = hostPort('network-cni', 2);
+const RESUMED_PORT = hostPort('network-cni', 3);
+const OLD_CACHE_PORT = hostPort('network-cni', 4);
 
 /** Network config loading and selection, and the CNI protocol as a fake plugin sees it. */
 
@@ -123,7 +131,7 @@ test('ADD runs the chain in order with prevResult and runtimeConfig; DEL runs it
     namespace: 'default',
     uid: 'uid-1',
     netns: '/run/crion/pods/pod1/ns/net',
-    portMappings: [{ hostPort: 38517, containerPort: 80, protocol: 'tcp', hostIP: '127.0.0.1' }],
+    portMappings: [{ hostPort: ATTACHED_PORT, containerPort: 80, protocol: 'tcp', hostIP: '127.0.0.1' }],
     dns: null,
     annotations: {},
     cacheFile,
@@ -143,7 +151,7 @@ test('ADD runs the chain in order with prevResult and runtimeConfig; DEL runs it
   t.like(portmapAdd!.stdin, {
     name: 'testnet',
     prevResult: { ips: [{ address: '10.1.0.7/24' }, { address: 'fd00::5/64' }] },
-    runtimeConfig: { portMappings: [{ hostPort: 38517, containerPort: 80, protocol: 'tcp', hostIP: '127.0.0.1' }] },
+    runtimeConfig: { portMappings: [{ hostPort: ATTACHED_PORT, containerPort: 80, protocol: 'tcp', hostIP: '127.0.0.1' }] },
   });
 
   // DEL works from the cache even after the config dir lost the network.
@@ -283,35 +291,35 @@ function canListen(port: number): Promise<boolean> {
 
 test('a host port is held from ADD until DEL: a second pod asking for it fails before any plugin runs', async (t) => {
   const { dir, networks, pod } = await fakeNetwork(t);
-  const first = pod('first', 38518);
+  const first = pod('first', HELD_PORT);
   await networks.attach(first);
-  t.false(await canListen(38518), 'the daemon holds the port');
-  const error = await t.throwsAsync(networks.attach(pod('second', 38518)));
+  t.false(await canListen(HELD_PORT), 'the daemon holds the port');
+  const error = await t.throwsAsync(networks.attach(pod('second', HELD_PORT)));
   t.is(error?.name, 'FailedPreconditionError');
-  t.is(error?.message, 'host port 38518/tcp on 127.0.0.1 is already in use');
+  t.is(error?.message, `host port ${HELD_PORT}/tcp on 127.0.0.1 is already in use`);
   t.is((await calls(dir)).filter((call) => call.containerId === 'second').length, 0, 'no plugin ran for the refused pod');
   await networks.detach(first.cacheFile);
-  t.true(await canListen(38518), 'DEL gave the port back');
+  t.true(await canListen(HELD_PORT), 'DEL gave the port back');
 });
 
 test('a failed ADD gives its host ports back', async (t) => {
   const { dir, networks, pod } = await fakeNetwork(t);
   await writeFile(path.join(dir, 'fail-ADD'), '');
-  await t.throwsAsync(networks.attach(pod('failing', 38519)));
-  t.true(await canListen(38519));
+  await t.throwsAsync(networks.attach(pod('failing', FAILED_ADD_PORT)));
+  t.true(await canListen(FAILED_ADD_PORT));
 });
 
 test('resume after a restart holds the host ports again and runs CHECK with the cached result; a failed CHECK is logged', async (t) => {
   const { dir, networks, pod, logText } = await fakeNetwork(t);
-  const up = pod('up', 38520);
+  const up = pod('up', RESUMED_PORT);
   await networks.attach(up);
   await networks.close();
-  t.true(await canListen(38520), 'a stopped daemon holds nothing');
+  t.true(await canListen(RESUMED_PORT), 'a stopped daemon holds nothing');
 
   const restarted = new PodNetworks({ configDir: () => dir, pluginDirs: () => [dir], defaultNetwork: () => '', log: capturedLogger().log });
   t.teardown(() => restarted.close());
   await restarted.resume(up.cacheFile);
-  t.false(await canListen(38520));
+  t.false(await canListen(RESUMED_PORT));
   const checks = (await calls(dir)).filter((call) => call.command === 'CHECK');
   t.deepEqual(
     checks.map((call) => call.type),
@@ -328,7 +336,7 @@ test('resume after a restart holds the host ports again and runs CHECK with the 
 
 test('CHECK is not run for configs older than CNI 0.4.0, STATUS only from 1.1.0', async (t) => {
   const old = await fakeNetwork(t, '0.3.1');
-  const up = old.pod('old', 38521);
+  const up = old.pod('old', OLD_CACHE_PORT);
   await old.networks.attach(up);
   await old.networks.resume(up.cacheFile);
   t.deepEqual(await old.networks.readiness(), { ready: true, message: '' });
