@@ -15,7 +15,8 @@ import { formatNumber, goalsOutcome, median, ratioGoal, type Benchmark, type Out
  * fresh pod). The third, "start a container from scratch", times a single
  * iteration, too few for a median, so it is not run. critest's pods have
  * their own network namespace and share their PID namespace (no
- * namespace_options), so both runtimes run CNI and a pause process.
+ * namespace_options), so both runtimes run CNI and a process that holds that
+ * namespace: crion's pod init, containerd's pause container.
  */
 
 const FOCUS = 'benchmark about lifecycle of PodSandbox|benchmark about basic operations on Container';
@@ -143,7 +144,7 @@ function outcome(results: readonly RuntimeResult[], samples: number): Outcome {
         'sample creates and removes a pod of its own around the timed calls.',
       "critest's pods have their own network namespace and leave the PID mode at POD: both runtimes run the same CNI chain " +
         "(crion's default conflist: bridge with host-local, portmap, on a bridge and /24 of each runtime's own, plugins from " +
-        '/usr/lib/cni; containerd also runs loopback), and crion starts a pause process as containerd does for every pod.',
+        '/usr/lib/cni; containerd also runs loopback); crion starts its pod init to hold the PID namespace, containerd a pause container, as for every pod.',
       "The container is critest's default (`registry.k8s.io/e2e-test-images/busybox:1.29-2` running `top`, a local stand-in), " +
         'the pause image `registry.k8s.io/pause:3.10` for both; images are pulled before critest runs.',
       "Each goal adds the medians of its operations (critest's names: CreatePod is RunPodSandbox, StopPod StopPodSandbox, RemovePod " +

@@ -24,7 +24,7 @@ interface PodsPlan {
   readonly pid: PidNamespaceMode;
 }
 
-/** Shared PID namespace, one after another: every pod has a pause container on either runtime. */
+/** Shared PID namespace, one after another: every pod has crion's pod init or containerd's pause container. */
 const SEQUENTIAL_SHARED_PID = { concurrency: 1, pid: 'POD' } as const;
 
 interface Population {
@@ -125,7 +125,7 @@ export const monitorMemory: Benchmark = {
           `read ${SETTLE_MS / 1000} s after the last start.`,
         "RssAnon (from /proc/PID/status) is the process's own anonymous memory; Pss (/proc/PID/smaps_rollup) adds its share of " +
           'mapped files and shared pages, so many copies of one binary each count a fraction of its text.',
-        "crion runs one monitor per container, the pod's infra (pause) container included when it has one; containerd runs one shim per pod, " +
+        'crion runs one monitor per container and, for a pod sharing its PID namespace, its pod init (both crion-monitor); containerd runs one shim per pod, ' +
           'holding the pause container and the pod\'s containers. "Pss per pod" divides all of a runtime\'s helpers among the pods.',
       ],
       data: { pods: MONITOR_PODS, populations },

@@ -18,8 +18,8 @@ const POD_RPCS: readonly PodRpc[] = ['RunPodSandbox', 'CreateContainer', 'StartC
 /**
  * The kubelet's pod: it sends pid CONTAINER unless the pod sets
  * shareProcessNamespace. A pod sharing its PID namespace, as critest's and
- * crictl's configs do by leaving the mode at 0: crion then needs a pause
- * process too, which containerd starts for every pod.
+ * crictl's configs do by leaving the mode at 0: crion then starts its pod
+ * init to hold it, where containerd starts its pause container for every pod.
  */
 const VARIANTS: readonly { readonly pid: PidNamespaceMode; readonly label: string }[] = [
   { pid: 'CONTAINER', label: 'PID namespace per container (kubelet default)' },
@@ -156,8 +156,8 @@ function outcome(samples: readonly Sample[], runtimes: readonly PodRuntime[]): O
         'medians per column (so the three call columns need not add up to the total).',
       'Pod kinds, each with its own goals: the pod the kubelet sends by default, PID namespace per container (namespace_options.pid = ' +
         'CONTAINER): crion pins its IPC namespace without any process, containerd starts its pause container as for every pod. ' +
-        'The shared PID namespace pod (pid = POD, what critest and crictl send when the config leaves the mode at 0) makes crion start a ' +
-        'pause container too.',
+        'The shared PID namespace pod (pid = POD, what critest and crictl send when the config leaves the mode at 0) makes crion start ' +
+        'its pod init (runtime.infra_container = "pod-init", the default) to hold that namespace.',
       `Taking down: \`stop --timeout ${STOP_GRACE_SECONDS}\` + \`rm\` of the container (SIGTERM, which the shell leaves at), then \`stopp\` + \`rmp\` ` +
         'of its pod, which then has no container left to stop.',
       'Each call is one `crictl` process (the same binary for both: `runp`, `create --no-pull`, `start`, …), timed from spawn to exit: ' +

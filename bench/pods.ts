@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { critestRegistriesConf, publishCritestImages } from '../__test__/helpers/critest-images.js';
-import { startSharedDaemon, type Daemon, type LogLine } from '../__test__/helpers/daemon.js';
+import { killPodInitsBelow, podInitPidsBelow, startSharedDaemon, type Daemon, type LogLine } from '../__test__/helpers/daemon.js';
 import { Registry } from '../__test__/helpers/registry.js';
 import { claimTestNetwork, releaseTestNetwork } from '../__test__/helpers/test-network.js';
 import { Containerd, containerdVersion } from '../__test__/helpers/containerd.js';
@@ -88,6 +88,8 @@ function removeDirSync(dir: string): void {
   const leftover = leftovers.get(dir);
   if (leftover) deleteLeftoversSync(dir, leftover.runcRoot, leftover.helperMarker);
   leftovers.delete(dir);
+  // Found through their pins, so before the unmount.
+  killPodInitsBelow(dir);
   unmountUnder(dir);
   rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
 }
@@ -259,7 +261,8 @@ export class PodRig {
       label: 'crion',
       endpoint: daemon.endpoint,
       daemonPid: daemon.child.pid!,
-      helperPids: () => pidsOf('crion-monitor', `${dir}/`),
+      // The pod inits of shared-PID pods are crion's helpers too, though no container's.
+      helperPids: () => [...pidsOf('crion-monitor', `${dir}/`), ...podInitPidsBelow(dir)],
       // Pods run one after another, so the last "rpc finished" line of an RPC is this pod's.
       serverMs: (rpc) => {
         const line = daemon.logs().findLast((candidate) => candidate.rpc === rpc && candidate.msg === 'rpc finished');

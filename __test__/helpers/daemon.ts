@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -208,7 +209,7 @@ export class Daemon {
     }
     // Containers and pods outlive their daemon by design: delete what it left in runc, end its pod inits, then its mounts.
     await deleteContainersBelow(this.dir);
-    await killPodInitsBelow(this.dir);
+    killPodInitsBelow(this.dir);
     await unmountBelow(this.dir);
     if (this.network !== null) await releaseTestNetwork(this.network);
     await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
@@ -340,36 +341,53 @@ function describe(status: ExitStatus): string {
 
 /** Unmounts everything mounted at or below `dir`, deepest first. */
 export async function unmountBelow(dir: string): Promise<void> {
-  const targets = (await mountTargetsBelow(dir)).sort((a, b) => b.length - a.length);
+  const targets = mountTargetsBelow(dir).sort((a, b) => b.length - a.length);
   for (const target of targets) {
     await new Promise<void>((resolve) => execFile('umount', ['-l', target], () => resolve()));
   }
 }
 
-/** SIGKILL to every process in a PID namespace pinned below `dir` (a pod init's `ns/pid`), which takes the namespace down. */
-export async function killPodInitsBelow(dir: string): Promise<void> {
-  const pins = (await mountTargetsBelow(dir)).filter((target) => target.endsWith('/ns/pid'));
-  const namespaces = new Set(await Promise.all(pins.map(async (pin) => inodeOf(await stat(pin)))));
-  if (namespaces.size === 0) return;
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const namespace = await stat(`/proc/${entry}/ns/pid`).catch(() => null);
-    if (namespace === null || !namespaces.has(inodeOf(namespace))) continue;
+/** SIGKILL to the pod inits pinned below `dir`, which takes their namespaces down with them. */
+export function killPodInitsBelow(dir: string): void {
+  for (const pid of podInitPidsBelow(dir)) {
     try {
-      process.kill(Number(entry), 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
     } catch {
       // Gone meanwhile.
     }
   }
 }
 
+/**
+ * The pod inits whose PID namespaces are pinned below `dir` (`ns/pid`): each is PID 1 of its namespace, so its
+ * SIGKILL takes the namespace's other processes with it. They outlive their daemon by design. Synchronous, for the
+ * benchmarks' exit handler too.
+ */
+export function podInitPidsBelow(dir: string): number[] {
+  const pins = mountTargetsBelow(dir).filter((target) => target.endsWith('/ns/pid'));
+  const namespaces = new Set(pins.map((pin) => inodeOf(statSync(pin))));
+  if (namespaces.size === 0) return [];
+  return readdirSync('/proc').flatMap((entry) => {
+    if (!/^\d+$/.test(entry)) return [];
+    try {
+      if (!namespaces.has(inodeOf(statSync(`/proc/${entry}/ns/pid`)))) return [];
+      const namespacePids = /^NSpid:\s+(.*)$/m
+        .exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1]
+        ?.trim()
+        .split(/\s+/);
+      return namespacePids?.at(-1) === '1' ? [Number(entry)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 function inodeOf(stats: { dev: number; ino: number }): string {
   return `${stats.dev}:${stats.ino}`;
 }
 
-async function mountTargetsBelow(dir: string): Promise<string[]> {
-  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
-  return mountinfo
+function mountTargetsBelow(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((line) => line.split(' ')[4])
     .filter((target): target is string => target !== undefined && (target === dir || target.startsWith(`${dir}/`)));
