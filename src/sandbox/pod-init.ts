@@ -10,7 +10,7 @@ const run = promisify(execFile);
 
 /**
  * The holder of a shared PID namespace that crion prefers to a pause container: `crion-monitor pod-init`
- * (native/monitor/README.md) joins the pod's pinned namespaces and cgroups, starts an init as PID 1 of a new PID
+ * (native/monitor/README.md) joins the pod's pinned namespaces, starts an init as PID 1 of a new PID
  * namespace, with no privileges and an empty root, that reaps orphans and ends on SIGTERM as pause does, pins the
  * namespace at `<pod>/ns/pid` and exits. No image, no bundle, no OCI runtime: a few milliseconds where the pause
  * container's launch costs ~90. The init outlives the daemon; its cgroup is `<parent>/crion-<pod ID>` in every
@@ -58,14 +58,14 @@ export class PodInits {
   /** Starts the pod's init; on failure nothing of it is left but the pin file, which the pod's namespace removal takes. */
   async start(pod: PodInitTarget, pin: string): Promise<PodInitProcess> {
     const cgroups = this.cgroupDirs(pod);
-    for (const dir of cgroups) await mkdir(dir, { recursive: true });
-    await writeFile(pin, '', { mode: 0o444, flag: 'wx' });
     const args = ['pod-init', '--pid-pin', pin];
     if (pod.namespaces.net !== null) args.push('--netns', pod.namespaces.net);
     if (pod.namespaces.ipc !== null) args.push('--ipcns', pod.namespaces.ipc);
     if (pod.namespaces.uts !== null) args.push('--utsns', pod.namespaces.uts);
     let pid: number;
     try {
+      for (const dir of cgroups) await mkdir(dir, { recursive: true });
+      await writeFile(pin, '', { mode: 0o444, flag: 'wx' });
       const { stdout } = await run(this.deps.binary, args);
       pid = (JSON.parse(stdout) as { pid: number }).pid;
     } catch (error) {
@@ -113,8 +113,7 @@ export class PodInits {
     const pids: number[] = [];
     for (const entry of await readdir('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
-      const namespace = await stat(`/proc/${entry}/ns/pid`).catch(() => null);
-      if (namespace !== null && namespace.dev === pinned.dev && namespace.ino === pinned.ino) pids.push(Number(entry));
+      if (sameFile(pinned, await stat(`/proc/${entry}/ns/pid`).catch(() => null))) pids.push(Number(entry));
     }
     await this.kill(pids);
   }
@@ -142,7 +141,7 @@ export class PodInits {
   /** A PID is reused once its process is gone, but never for a process in the pinned namespace, which died with it. */
   private async isRunning(init: PodInitProcess): Promise<boolean> {
     const [pinned, current] = await Promise.all([stat(init.pin).catch(() => null), stat(`/proc/${init.pid}/ns/pid`).catch(() => null)]);
-    return pinned !== null && current !== null && pinned.dev === current.dev && pinned.ino === current.ino;
+    return pinned !== null && sameFile(pinned, current);
   }
 
   private cgroupDirs(pod: PodInitTarget): string[] {
@@ -176,6 +175,11 @@ export function podInitHierarchies(cgroups: {
   if (cgroups.layout === 'v2') return cgroups.v2 === null ? [] : [cgroups.v2.mountPoint];
   const mountPoints = cgroups.v1Controllers.filter((controller) => !SKIPPED_V1_HIERARCHIES.has(controller.name)).map((c) => c.mountPoint);
   return [...new Set(mountPoints)];
+}
+
+/** Two stats of one namespace (a pin and a /proc link) name the same nsfs inode. */
+function sameFile(a: { dev: number; ino: number }, b: { dev: number; ino: number } | null): boolean {
+  return b !== null && a.dev === b.dev && a.ino === b.ino;
 }
 
 /** The launcher's own line (`crion-monitor: …`) where it wrote one, else what execFile knows. */

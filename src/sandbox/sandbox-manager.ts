@@ -293,8 +293,9 @@ export class SandboxManager {
 
   /** A ready pod's init, from its start or the daemon's: its exit makes the pod NOTREADY. */
   private followPodInit(sandbox: SandboxRecord): void {
-    if (sandbox.podInit === undefined) return;
-    this.deps.podInits.follow(sandbox, sandbox.podInit, () => void this.pidHolderExited(sandbox.id, { podInitPid: sandbox.podInit!.pid }));
+    const init = sandbox.podInit;
+    if (init === undefined) return;
+    this.deps.podInits.follow(sandbox, init, () => void this.pidHolderExited(sandbox.id, { podInitPid: init.pid }));
   }
 
   /** The pod's IPs from the CNI ADD; none without a network namespace of its own. */
